@@ -1,0 +1,1 @@
+"""This project's TFX custom components, one folder each (component.py + executor.py)."""

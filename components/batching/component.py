@@ -1,0 +1,48 @@
+"""Batching: the Beam stage between validation and training."""
+
+from __future__ import annotations
+
+from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.types import Channel, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+
+from components.batching import executor
+from components.common.artifacts import Batches, DataGateResult
+from components.common.io import CONFIG_KEY
+
+EXAMPLES_KEY = "examples"
+SCHEMA_KEY = "schema"
+STATISTICS_KEY = "statistics"
+GATE_KEY = "gate"
+BATCHES_KEY = "batches"
+
+
+class BatchingSpec(ComponentSpec):
+    PARAMETERS = {CONFIG_KEY: ExecutionParameter(type=str)}  # noqa: RUF012
+    INPUTS = {  # noqa: RUF012
+        EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+        SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema),
+        STATISTICS_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics),
+        GATE_KEY: ChannelParameter(type=DataGateResult),
+    }
+    OUTPUTS = {BATCHES_KEY: ChannelParameter(type=Batches)}  # noqa: RUF012
+
+
+class Batching(base_beam_component.BaseBeamComponent):
+    """Writes shuffled mini-batches of the train and eval splits.
+
+    Args:
+        examples, schema, statistics: ExampleGen's, (Import)SchemaGen's and StatisticsGen's outputs.
+        gate: the DataGate's result (the data passed validation).
+        config: JSON with "label", "exclude", "task", "batch_size", "eval_batch_size",
+            "shuffle_seed" and "drop_remainder".
+    """
+
+    SPEC_CLASS = BatchingSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
+
+    def __init__(self, examples, schema, statistics, gate, config: str):
+        super().__init__(spec=BatchingSpec(
+            examples=examples, schema=schema, statistics=statistics, gate=gate, config=config,
+            batches=Channel(type=Batches),
+        ))

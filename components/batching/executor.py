@@ -1,0 +1,163 @@
+"""The Batching stage's work, on Beam.
+
+Per split: read the serialized examples, decode them with the schema (tfx_bsl, a batch at a
+time), encode them with the feature plan (impute, one-hot, standardize), shuffle them globally
+and write fixed-size mini-batches as TFRecords of `{x, y, n}` tf.Examples.
+
+The global shuffle is a distributed sort on a seeded hash of each example: examples go into
+key-range buckets, each bucket is sorted, bucket sizes give every example its global rank, and
+rank // batch_size is its batch. The order is the same on any runner and any number of workers,
+and batches have exactly batch_size examples (but the last).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Any, Iterable
+
+import apache_beam as beam
+import numpy as np
+import tensorflow as tf
+from tfx.components.statistics_gen import stats_artifact_utils
+from tfx.dsl.components.base import base_beam_executor
+from tfx.types import standard_artifact_utils
+from tfx.utils import io_utils
+from tfx_bsl.coders import example_coder
+
+from components.common.features import FeaturePlan, build_plan
+from components.common.io import CONFIG_KEY
+
+PLAN_FILE = "plan.json"
+COUNTS_FILE = "counts.json"
+SPLITS = ("train", "eval")
+_BUCKET_TARGET = 8192  # examples per shuffle bucket
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
+        config = json.loads(exec_properties[CONFIG_KEY])
+        schema = io_utils.SchemaReader().read(
+            io_utils.get_only_uri_in_dir(input_dict["schema"][0].uri))
+        stats = stats_artifact_utils.load_statistics(input_dict["statistics"][0], "train").proto()
+        plan = build_plan(schema, stats.datasets[0], config["label"], config.get("exclude", []),
+                          config.get("task", "auto"))
+        batches = output_dict["batches"][0]
+        os.makedirs(batches.uri, exist_ok=True)
+        with open(os.path.join(batches.uri, PLAN_FILE), "w", encoding="utf-8") as f:
+            f.write(plan.to_json())
+        sizes = {"train": config["batch_size"], "eval": config["eval_batch_size"]}
+        with self._make_beam_pipeline() as pipeline:
+            for split in SPLITS:
+                source = standard_artifact_utils.get_split_uri(input_dict["examples"], split)
+                target = os.path.join(batches.uri, f"Split-{split}")
+                _ = pipeline | f"Batches[{split}]" >> WriteBatches(
+                    os.path.join(source, "*"), target, plan, schema.SerializeToString(),
+                    sizes[split], config["shuffle_seed"],
+                    drop_remainder=config.get("drop_remainder", False) and split == "train")
+        counts = {}
+        for split in SPLITS:
+            with open(os.path.join(batches.uri, f"Split-{split}", "count.txt"), encoding="utf-8") as f:
+                counts[split] = int(f.read().strip() or 0)
+            batches.set_int_custom_property(f"num_examples_{split}", counts[split])
+        with open(os.path.join(batches.uri, COUNTS_FILE), "w", encoding="utf-8") as f:
+            json.dump(counts, f)
+        batches.split_names = standard_artifact_utils.encode_split_names(list(SPLITS))
+        batches.set_string_custom_property("task", plan.task)
+
+
+class WriteBatches(beam.PTransform):
+    """Serialized tf.Examples matching `pattern` -> shuffled mini-batches under `target`."""
+
+    def __init__(self, pattern: str, target: str, plan: FeaturePlan, schema: bytes,
+                 batch_size: int, seed: int, drop_remainder: bool):
+        super().__init__()
+        self.pattern, self.target, self.plan, self.schema = pattern, target, plan, schema
+        self.batch_size, self.seed, self.drop_remainder = batch_size, seed, drop_remainder
+
+    def expand(self, pipeline):
+        seed, batch_size = self.seed, self.batch_size
+        rows = (
+            pipeline
+            | "Read" >> beam.io.ReadFromTFRecord(self.pattern, coder=beam.coders.BytesCoder())
+            | "Key" >> beam.Map(lambda record: (shuffle_key(record, seed), record))
+            | "Group" >> beam.BatchElements(min_batch_size=256, max_batch_size=8192)
+            | "Encode" >> beam.ParDo(_EncodeRows(self.plan.to_json(), self.schema))
+        )
+        count = rows | "Count" >> beam.combiners.Count.Globally()
+        buckets = (
+            rows
+            | "Bucket" >> beam.Map(_to_bucket, count=beam.pvalue.AsSingleton(count))
+            | "GroupBucket" >> beam.GroupByKey()
+            | "SortBucket" >> beam.Map(lambda kv: (kv[0], sorted(kv[1], key=lambda r: r[0])))
+        )
+        sizes = buckets | "BucketSizes" >> beam.Map(lambda kv: (kv[0], len(kv[1])))
+        _ = (
+            buckets
+            | "Rank" >> beam.FlatMap(_ranked, sizes=beam.pvalue.AsDict(sizes), batch_size=batch_size)
+            | "GroupBatch" >> beam.GroupByKey()
+            | "Assemble" >> beam.FlatMap(_assemble, batch_size=batch_size, drop_remainder=self.drop_remainder)
+            | "Write" >> beam.io.WriteToTFRecord(os.path.join(self.target, "batches"),
+                                                 file_name_suffix=".tfrecord")
+        )
+        _ = (count | "CountText" >> beam.Map(str)
+             | "WriteCount" >> beam.io.WriteToText(os.path.join(self.target, "count.txt"),
+                                                   shard_name_template=""))
+        return pipeline
+
+
+def shuffle_key(record: bytes, seed: int) -> int:
+    """A 64-bit key from the seed and the example's bytes: the same on every runner."""
+    digest = hashlib.blake2b(record, digest_size=8, key=str(seed).encode()).digest()
+    return int.from_bytes(digest, "big")
+
+
+class _EncodeRows(beam.DoFn):
+    def __init__(self, plan_json: str, schema: bytes):
+        self._plan_json, self._schema = plan_json, schema
+
+    def setup(self):
+        self._plan = FeaturePlan.from_json(self._plan_json)
+        self._decoder = example_coder.ExamplesToRecordBatchDecoder(self._schema)
+
+    def process(self, keyed: list[tuple[int, bytes]]) -> Iterable[tuple[int, np.ndarray]]:
+        keys = [k for k, _ in keyed]
+        decoded = self._decoder.DecodeBatch([r for _, r in keyed])
+        x, y, keep = self._plan.encode(decoded)
+        dropped = int((~keep).sum())
+        if dropped:
+            beam.metrics.Metrics.counter("batching", "examples_without_label").inc(dropped)
+        rows = np.concatenate([x, y[:, None]], axis=1)
+        for key, row, ok in zip(keys, rows, keep):
+            if ok:
+                yield key, row
+
+
+def _to_bucket(keyed: tuple[int, np.ndarray], count: int) -> tuple[int, tuple[int, np.ndarray]]:
+    buckets = max(1, -(-count // _BUCKET_TARGET))
+    return (keyed[0] * buckets) >> 64, keyed
+
+
+def _ranked(bucket, sizes: dict[int, int], batch_size: int):
+    index, rows = bucket
+    offset = sum(size for other, size in sizes.items() if other < index)
+    for rank, (_, row) in enumerate(rows, start=offset):
+        yield rank // batch_size, (rank, row)
+
+
+def _assemble(batch, batch_size: int, drop_remainder: bool) -> Iterable[bytes]:
+    _, ranked = batch
+    rows = np.stack([row for _, row in sorted(ranked, key=lambda r: r[0])])
+    if drop_remainder and len(rows) < batch_size:
+        return
+    yield serialize_batch(rows[:, :-1], rows[:, -1])
+
+
+def serialize_batch(x: np.ndarray, y: np.ndarray) -> bytes:
+    feature = {
+        "x": tf.train.Feature(float_list=tf.train.FloatList(value=x.ravel())),
+        "y": tf.train.Feature(float_list=tf.train.FloatList(value=y)),
+        "n": tf.train.Feature(int64_list=tf.train.Int64List(value=[len(y)])),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()

@@ -1,0 +1,235 @@
+"""The feature plan: how raw features become the model's input vector, and how labels are coded.
+
+The plan is built once, by the Batching stage, from the schema and the train split's
+statistics (means, standard deviations and vocabularies that StatisticsGen already computed:
+no extra pass over the data). It is saved as `plan.json` and applied twice with the same
+constants: in numpy on Beam when batches are written, and in TensorFlow inside the exported
+serving signature, so the served model takes raw tf.Examples.
+
+Numeric features: missing values are imputed with the mean, then standardized.
+String features: one-hot over the vocabulary plus one slot for missing or unseen values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import tensorflow as tf
+    from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
+
+
+class PlanError(ValueError):
+    """The schema, statistics and spec do not allow a feature plan (for example an unknown label)."""
+
+
+@dataclasses.dataclass
+class NumericFeature:
+    name: str
+    mean: float
+    std: float
+    is_int: bool = False
+
+
+@dataclasses.dataclass
+class CategoricalFeature:
+    name: str
+    vocabulary: list[str]
+
+
+@dataclasses.dataclass
+class FeaturePlan:
+    """Everything needed to turn raw examples into (x, y) with fixed constants."""
+
+    numeric: list[NumericFeature]
+    categorical: list[CategoricalFeature]
+    label: str
+    task: str
+    label_kind: str  # "string", "int" or "float"
+    classes: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def width(self) -> int:
+        return len(self.numeric) + sum(len(c.vocabulary) + 1 for c in self.categorical)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.numeric] + [f.name for f in self.categorical]
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> FeaturePlan:
+        raw = json.loads(text)
+        raw["numeric"] = [NumericFeature(**f) for f in raw["numeric"]]
+        raw["categorical"] = [CategoricalFeature(**f) for f in raw["categorical"]]
+        return cls(**raw)
+
+    # -- numpy, on Beam ------------------------------------------------------------------------
+
+    def encode(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(x float32 [n, width], y [n], keep bool [n]) of a decoded record batch; rows whose
+        label is missing are marked keep=False."""
+        n = batch.num_rows
+        columns = dict(zip(batch.schema.names, batch.columns))
+        parts = []
+        for f in self.numeric:
+            values = _first_values(columns.get(f.name), n, np.nan).astype(np.float64)
+            values = np.where(np.isnan(values), f.mean, values)
+            parts.append(((values - f.mean) / f.std)[:, None])
+        for f in self.categorical:
+            index = {v: i for i, v in enumerate(f.vocabulary)}
+            raw = _first_values(columns.get(f.name), n, None)
+            ids = np.array([index.get(_text(v), len(f.vocabulary)) for v in raw], dtype=np.int64)
+            parts.append(np.eye(len(f.vocabulary) + 1, dtype=np.float32)[ids])
+        x = np.concatenate(parts, axis=1).astype(np.float32) if parts else np.zeros((n, 0), np.float32)
+        y, keep = self.encode_labels(_first_values(columns.get(self.label), n, None))
+        return x, y, keep
+
+    def encode_labels(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Labels as class ids (classification) or floats (regression), with a mask of the
+        rows that have a usable label."""
+        keep = np.array([v is not None and not (isinstance(v, float) and np.isnan(v)) for v in raw])
+        if self.task == REGRESSION:
+            y = np.array([float(v) if k else 0.0 for v, k in zip(raw, keep)], dtype=np.float32)
+            return y, keep
+        index = {c: i for i, c in enumerate(self.classes)}
+        ids = np.array([index.get(str(_text(v)), -1) if k else -1 for v, k in zip(raw, keep)], np.int64)
+        return ids.astype(np.float32), ids >= 0
+
+    # -- TensorFlow, in the serving graph --------------------------------------------------------
+
+    def raw_feature_spec(self) -> dict[str, Any]:
+        """tf.io parsing spec of the raw features (the label is not needed to serve)."""
+        import tensorflow as tf
+
+        spec = {f.name: tf.io.RaggedFeature(tf.int64 if f.is_int else tf.float32) for f in self.numeric}
+        spec.update({f.name: tf.io.RaggedFeature(tf.string) for f in self.categorical})
+        return spec
+
+    def lookup_tables(self) -> dict[str, Any]:
+        """String -> vocabulary index tables of the categorical features (unseen: the last slot)."""
+        import tensorflow as tf
+
+        return {
+            f.name: tf.lookup.StaticHashTable(
+                tf.lookup.KeyValueTensorInitializer(
+                    tf.constant(f.vocabulary or [""], tf.string),
+                    tf.range(max(len(f.vocabulary), 1), dtype=tf.int64),
+                ),
+                default_value=len(f.vocabulary),
+            )
+            for f in self.categorical
+        }
+
+    def transform(self, features: dict[str, Any], tables: dict[str, Any]) -> tf.Tensor:
+        """The same preprocessing as `encode`, as TensorFlow ops on parsed raw features."""
+        import tensorflow as tf
+
+        parts = []
+        for f in self.numeric:
+            values = tf.cast(features[f.name][:, :1].to_tensor(default_value=0, shape=[None, 1]), tf.float32)
+            present = features[f.name].row_lengths()[:, None] > 0
+            values = tf.where(present, values, tf.constant(f.mean, tf.float32))
+            parts.append((values - f.mean) / f.std)
+        for f in self.categorical:
+            values = features[f.name][:, :1].to_tensor(default_value="", shape=[None, 1])[:, 0]
+            ids = tables[f.name].lookup(values)
+            parts.append(tf.one_hot(ids, len(f.vocabulary) + 1, dtype=tf.float32))
+        return tf.concat(parts, axis=1)
+
+
+def _text(value: Any) -> Any:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _first_values(column: pa.Array | None, n: int, missing: Any) -> np.ndarray:
+    """The first value of each row of a list column; `missing` where a row has none."""
+    if column is None:
+        return np.full(n, missing, dtype=object if missing is None else np.float64)
+    offsets = column.offsets.to_numpy()
+    values = column.flatten().to_numpy(zero_copy_only=False)
+    starts = offsets[:-1] - offsets[0]
+    present = np.diff(offsets) > 0
+    if column.null_count:
+        present &= ~column.is_null().to_numpy(zero_copy_only=False)
+    out = np.full(n, missing, dtype=object if missing is None else np.float64)
+    out[present] = values[starts[present]]
+    return out
+
+
+def build_plan(
+    schema: schema_pb2.Schema,
+    statistics: statistics_pb2.DatasetFeatureStatistics,
+    label: str,
+    exclude: list[str],
+    task: str = "auto",
+) -> FeaturePlan:
+    """The plan of the features in `schema`, with constants from the train split's statistics."""
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    stats = {s.path.step[0]: s for s in statistics.features if s.path.step}
+    domains = {d.name: list(d.value) for d in schema.string_domain}
+    features = {f.name: f for f in schema.feature}
+    if label not in features:
+        raise PlanError(
+            f"label {label!r} is not a feature of the schema; features are: {', '.join(sorted(features))}"
+        )
+    numeric, categorical = [], []
+    for f in schema.feature:
+        if f.name == label or f.name in exclude:
+            continue
+        if f.type in (schema_pb2.FLOAT, schema_pb2.INT):
+            num = stats[f.name].num_stats if f.name in stats else None
+            mean = float(num.mean) if num else 0.0
+            std = float(num.std_dev) if num and num.std_dev > 0 else 1.0
+            numeric.append(NumericFeature(f.name, mean, std, is_int=f.type == schema_pb2.INT))
+        elif f.type == schema_pb2.BYTES:
+            categorical.append(CategoricalFeature(f.name, _vocabulary(f, domains, stats.get(f.name))))
+    label_feature = features[label]
+    kind = {schema_pb2.BYTES: "string", schema_pb2.INT: "int"}.get(label_feature.type, "float")
+    if task == "auto":
+        task = REGRESSION if kind == "float" else CLASSIFICATION
+    classes: list[str] = []
+    if task == CLASSIFICATION:
+        if kind == "float":
+            raise PlanError(f"label {label!r} holds floats; classification needs string or integer classes")
+        classes = _label_classes(label_feature, domains, stats.get(label), kind)
+        if len(classes) < 2:
+            raise PlanError(f"label {label!r} has {len(classes)} class(es) in the data; classification needs 2 or more")
+    elif kind == "string":
+        raise PlanError(f"label {label!r} holds strings; regression needs a numeric label, use task: classification")
+    return FeaturePlan(numeric, categorical, label, task, kind, classes)
+
+
+def _vocabulary(feature: Any, domains: dict, stats: Any) -> list[str]:
+    if feature.HasField("string_domain"):
+        return list(feature.string_domain.value)
+    if feature.domain in domains:
+        return domains[feature.domain]
+    if stats is not None and stats.HasField("string_stats"):
+        return sorted(v.value for v in stats.string_stats.top_values)
+    return []
+
+
+def _label_classes(feature: Any, domains: dict, stats: Any, kind: str) -> list[str]:
+    if kind == "string":
+        return sorted(_vocabulary(feature, domains, stats))
+    if feature.HasField("int_domain") and feature.int_domain.HasField("max"):
+        low, high = feature.int_domain.min, feature.int_domain.max
+    elif stats is not None and stats.HasField("num_stats"):
+        low, high = int(stats.num_stats.min), int(stats.num_stats.max)
+    else:
+        raise PlanError(f"integer label {feature.name!r} has no range in the schema or statistics")
+    if low < 0 or high > 1000:
+        raise PlanError(f"integer label {feature.name!r} spans {low}..{high}; classes must be 0..1000")
+    return [str(i) for i in range(0, high + 1)]

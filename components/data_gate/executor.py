@@ -1,0 +1,71 @@
+"""The anomaly gate's work: collect the anomalies that matter and fail with a report."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx.dsl.components.base import base_executor
+from tfx.types import standard_artifact_utils
+
+from components.common.io import CONFIG_KEY, write_json
+
+
+class DataValidationError(RuntimeError):
+    """The data has anomalies that stop the run; the message is the report for the user."""
+
+
+class Executor(base_executor.BaseExecutor):
+    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
+        config = json.loads(exec_properties[CONFIG_KEY])
+        anomalies = input_dict["anomalies"]
+        splits = standard_artifact_utils.decode_split_names(anomalies[0].split_names)
+        findings = []
+        for split in splits:
+            path = os.path.join(standard_artifact_utils.get_split_uri(anomalies, split), "SchemaDiff.pb")
+            with open(path, "rb") as f:
+                findings += blocking_anomalies(anomalies_pb2.Anomalies.FromString(f.read()), split, config)
+        result_uri = output_dict["result"][0].uri
+        report = format_report(findings)
+        write_json(os.path.join(result_uri, "verdict.json"), {"passed": not findings, "anomalies": findings})
+        with open(os.path.join(result_uri, "report.txt"), "w", encoding="utf-8") as f:
+            f.write(report)
+        if findings:
+            raise DataValidationError(report)
+
+
+def blocking_anomalies(anomalies: anomalies_pb2.Anomalies, split: str, config: dict) -> list[dict]:
+    """The anomalies of one split that stop the run, as plain dicts."""
+    fail_on = config.get("fail_on", "any")
+    exempt = set(config.get("exempt_features", []))
+    found = []
+    for feature, info in sorted(anomalies.anomaly_info.items()):
+        if feature in exempt:
+            continue
+        for reason in info.reason:
+            kind = anomalies_pb2.AnomalyInfo.Type.Name(reason.type)
+            if fail_on == "any" or kind in fail_on:
+                found.append({"split": split, "feature": feature, "kind": kind,
+                              "summary": reason.short_description, "detail": reason.description})
+    dataset = anomalies.dataset_anomaly_info
+    for reason in dataset.reason:
+        kind = anomalies_pb2.AnomalyInfo.Type.Name(reason.type)
+        if fail_on == "any" or kind in fail_on:
+            found.append({"split": split, "feature": "(dataset)", "kind": kind,
+                          "summary": reason.short_description, "detail": reason.description})
+    return found
+
+
+def format_report(findings: list[dict]) -> str:
+    if not findings:
+        return "Data validation passed: no anomalies that stop the run.\n"
+    lines = [f"Data validation failed: {len(findings)} anomal{'y' if len(findings) == 1 else 'ies'} "
+             "stop the run before training. Nothing was trained or pushed."]
+    for f in findings:
+        lines.append(f"  - [{f['split']}] feature {f['feature']!r}: {f['summary']} ({f['kind']})")
+        lines.append(f"      {f['detail']}")
+    lines.append("Fix the data, or update the schema if the change is expected, or list the feature "
+                 "under validation.exempt_features / narrow validation.fail_on in the pipeline YAML.")
+    return "\n".join(lines) + "\n"

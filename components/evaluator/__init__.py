@@ -1,0 +1,1 @@
+"""The Evaluator: validation metrics, thresholds and a blessing against the serving model."""

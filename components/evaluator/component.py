@@ -1,0 +1,49 @@
+"""Evaluator: validation metrics of the candidate and of the model now serving, and a blessing.
+
+It finds its baseline itself (the newest version at the push destination), so the compiled
+pipeline needs no TFX Resolver and runs unchanged on Kubeflow Pipelines.
+"""
+
+from __future__ import annotations
+
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import Channel, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+
+from components.common.io import CONFIG_KEY
+from components.evaluator import executor
+
+EXAMPLES_KEY = "examples"
+MODEL_KEY = "model"
+BLESSING_KEY = "blessing"
+EVALUATION_KEY = "evaluation"
+
+
+class EvaluatorSpec(ComponentSpec):
+    PARAMETERS = {CONFIG_KEY: ExecutionParameter(type=str)}  # noqa: RUF012
+    INPUTS = {  # noqa: RUF012
+        EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+        MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+    }
+    OUTPUTS = {  # noqa: RUF012
+        BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing),
+        EVALUATION_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation),
+    }
+
+
+class Evaluator(base_component.BaseComponent):
+    """Args:
+        examples: ExampleGen's examples (the eval split is used, raw).
+        model: the Trainer's model.
+        config: JSON of the spec's `evaluator` section plus "destination", the push directory.
+    """
+
+    SPEC_CLASS = EvaluatorSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+    def __init__(self, examples, model, config: str):
+        super().__init__(spec=EvaluatorSpec(
+            examples=examples, model=model, config=config,
+            blessing=Channel(type=standard_artifacts.ModelBlessing),
+            evaluation=Channel(type=standard_artifacts.ModelEvaluation),
+        ))

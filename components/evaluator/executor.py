@@ -1,0 +1,107 @@
+"""The Evaluator's work: score the candidate and the model now serving on the same eval split,
+apply the thresholds, and always write a blessing with one reason per metric."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from tfx.dsl.components.base import base_executor
+from tfx.types import standard_artifact_utils
+from tfx.utils import path_utils
+
+from components.common import serving_dir
+from components.common.features import CLASSIFICATION, FeaturePlan
+from components.common.io import CONFIG_KEY, write_json
+from components.evaluator import metrics as m
+
+BLESSING_FILE = "blessing.json"
+METRICS_FILE = "metrics.json"
+
+
+class Executor(base_executor.BaseExecutor):
+    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
+        cfg = json.loads(exec_properties[CONFIG_KEY])
+        model_path = path_utils.serving_model_path(input_dict["model"][0].uri)
+        plan = _plan(model_path)
+        records = eval_records(input_dict["examples"])
+        candidate = evaluate_saved_model(model_path, records, plan)
+        baseline_path = serving_dir.latest_version_path(cfg["destination"])
+        baseline, baseline_note = None, f"no model is serving at {cfg['destination']}"
+        if baseline_path:
+            if _plan(baseline_path).classes != plan.classes:
+                baseline_note = f"serving model {baseline_path} has other classes; not comparable"
+            else:
+                baseline = evaluate_saved_model(baseline_path, records, plan)
+                baseline_note = f"serving model {baseline_path}"
+        verdict = bless(candidate, baseline, cfg, plan.task)
+        verdict["baseline"] = baseline_note
+        blessing = output_dict["blessing"][0]
+        blessing.set_int_custom_property("blessed", int(verdict["blessed"]))
+        blessing.set_int_custom_property("forced", int(verdict["forced"]))
+        blessing.set_string_custom_property("current_model", input_dict["model"][0].uri)
+        write_json(os.path.join(blessing.uri, BLESSING_FILE), verdict)
+        open(os.path.join(blessing.uri, "BLESSED" if verdict["blessed"] else "NOT_BLESSED"), "w").close()
+        write_json(os.path.join(output_dict["evaluation"][0].uri, METRICS_FILE),
+                   {"candidate": candidate, "baseline": baseline})
+        logging.info("Evaluator: %s", json.dumps(verdict))
+
+
+def _plan(model_path: str) -> FeaturePlan:
+    with open(os.path.join(model_path, serving_dir.PLAN_FILE), encoding="utf-8") as f:
+        return FeaturePlan.from_json(f.read())
+
+
+def eval_records(examples: list) -> list[bytes]:
+    uri = standard_artifact_utils.get_split_uri(examples, "eval")
+    files = sorted(glob.glob(os.path.join(uri, "*")))
+    data = tf.data.TFRecordDataset(files, compression_type="GZIP" if files and files[0].endswith(".gz") else "")
+    return [r.numpy() for r in data]
+
+
+def evaluate_saved_model(path: str, records: list[bytes], plan: FeaturePlan, chunk: int = 4096) -> dict:
+    """Metrics of the SavedModel at `path` on serialized raw examples, through its serving
+    signature (the same path TF Serving takes)."""
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    label_spec = {plan.label: tf.io.RaggedFeature(tf.string if plan.label_kind == "string" else
+                                                  tf.int64 if plan.label_kind == "int" else tf.float32)}
+    raw_labels, outputs = [], []
+    for start in range(0, len(records), chunk):
+        batch = tf.constant(records[start:start + chunk])
+        parsed = tf.io.parse_example(batch, label_spec)[plan.label]
+        raw_labels += [row[0] if len(row) else None for row in parsed.to_list()]
+        result = serve(examples=batch)
+        outputs.append((result["probabilities"] if plan.task == CLASSIFICATION else result["prediction"]).numpy())
+    labels, keep = plan.encode_labels(np.array(raw_labels, dtype=object))
+    predicted = np.concatenate(outputs)[keep] if outputs else np.zeros((0,))
+    if plan.task == CLASSIFICATION:
+        return m.classification_metrics(labels[keep], predicted, plan.classes)
+    return m.regression_metrics(labels[keep], predicted)
+
+
+def bless(candidate: dict, baseline: dict | None, cfg: dict, task: str) -> dict:
+    """The blessing: every threshold met (or forced), with one reason per metric."""
+    names = cfg.get("metrics", "auto")
+    if names == "auto":
+        names = list(m.CLASSIFICATION_METRICS if task == CLASSIFICATION else m.REGRESSION_METRICS)
+    thresholds = cfg.get("thresholds", {})
+    names = list(dict.fromkeys(list(names) + list(thresholds)))
+    reasons, passed = {}, True
+    for name in names:
+        ok, reason = m.judge(name, candidate[name], thresholds.get(name, {}),
+                             baseline[name] if baseline else None)
+        passed &= ok
+        reasons[name] = ("OK: " if ok else "FAILED: ") + reason
+    forced = bool(cfg.get("force_bless")) and not passed
+    return {
+        "blessed": passed or forced,
+        "forced": forced,
+        "reasons": reasons,
+        "metrics": {n: candidate[n] for n in names},
+        "baseline_metrics": {n: baseline[n] for n in names} if baseline else None,
+    }

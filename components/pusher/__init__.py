@@ -1,0 +1,1 @@
+"""The Pusher: publishes blessed models to a TF Serving directory, atomically."""

@@ -1,0 +1,78 @@
+"""Callbacks of the tutorial's training loop that Keras does not have, and the stop reason."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+
+
+class NonFiniteLoss(keras.callbacks.Callback):
+    """Stops training at the first NaN or infinite loss and remembers where."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch: int | None = None
+        self.value: float | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key in ("loss", "val_loss"):
+            value = (logs or {}).get(key)
+            if value is not None and not math.isfinite(value):
+                self.epoch, self.value = epoch, value
+                self.model.stop_training = True
+                return
+
+
+class PlateauRestarts(keras.callbacks.Callback):
+    """On a plateau of `monitor`, go back to the best weights with a lower learning rate; after
+    `max_restarts` restarts, stop (with the best weights)."""
+
+    def __init__(self, monitor: str, mode: str, patience: int, factor: float, max_restarts: int):
+        super().__init__()
+        self.monitor, self.patience, self.factor, self.max_restarts = monitor, patience, factor, max_restarts
+        self.better = np.less if mode == "min" else np.greater
+        self.best = math.inf if mode == "min" else -math.inf
+        self.best_epoch = 0
+        self.best_weights = None
+        self.wait = 0
+        self.restarts: list[dict] = []
+        self.exhausted = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            return
+        if self.better(value, self.best):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            self.best_weights = self.model.get_weights()
+            return
+        self.wait += 1
+        if self.wait < self.patience:
+            return
+        if len(self.restarts) >= self.max_restarts:
+            self.exhausted = True
+            self.model.stop_training = True
+            self.model.set_weights(self.best_weights)
+            return
+        new_lr = float(self.model.optimizer.learning_rate) * self.factor
+        self.model.set_weights(self.best_weights)
+        self.model.optimizer.learning_rate = new_lr
+        self.restarts.append({"epoch": epoch, "restored_epoch": self.best_epoch, "learning_rate": new_lr})
+        self.wait = 0
+
+
+class LearningRateLog(keras.callbacks.Callback):
+    """Adds the learning rate of each epoch to the logs (and so to the history)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+def monitor_mode(monitor: str, mode: str) -> str:
+    if mode != "auto":
+        return mode
+    name = monitor.removeprefix("val_")
+    return "max" if name in ("accuracy", "auc", "precision", "recall", "r2") or name.endswith("accuracy") else "min"

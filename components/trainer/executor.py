@@ -1,0 +1,178 @@
+"""The Trainer's work: read the batches, train the spec's model, export it with its history."""
+
+from __future__ import annotations
+
+import glob
+import json
+import math
+import os
+from typing import Any
+
+import keras
+import tensorflow as tf
+from absl import logging
+from tfx.dsl.components.base import base_executor
+from tfx.utils import path_utils
+
+from components.batching.executor import PLAN_FILE
+from components.common.features import FeaturePlan
+from components.common.io import CONFIG_KEY, write_json
+from components.common.serving_dir import FINGERPRINT_FILE
+from components.common.serving_dir import PLAN_FILE as PLAN_FILE_IN_MODEL
+from components.trainer import callbacks as cb
+from components.trainer.distribution import make_strategy
+from components.trainer.export import export_serving_model, fingerprint
+from components.trainer.model import Head, build_model, compile_model, resolve_head
+from components.trainer.registry import get_optimizer
+
+HISTORY_FILE = "history.json"
+CURVE_FILE = "learning_curve.png"
+
+
+class TrainingError(RuntimeError):
+    """Training could not produce a usable model (for example a non-finite loss)."""
+
+
+class Executor(base_executor.BaseExecutor):
+    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
+        cfg = json.loads(exec_properties[CONFIG_KEY])
+        batches_uri = input_dict["batches"][0].uri
+        with open(os.path.join(batches_uri, PLAN_FILE), encoding="utf-8") as f:
+            plan = FeaturePlan.from_json(f.read())
+        head = resolve_head(plan, cfg)
+        run_dir = output_dict["model_run"][0].uri
+        model, history, stop = train(cfg, plan, head, batches_uri, run_dir)
+        model_dir = path_utils.serving_model_dir(output_dict["model"][0].uri)
+        export_serving_model(model, plan, head, model_dir)
+        for name, text in ((FINGERPRINT_FILE, fingerprint(model, plan)), (PLAN_FILE_IN_MODEL, plan.to_json())):
+            os.makedirs(os.path.dirname(os.path.join(model_dir, name)), exist_ok=True)
+            with open(os.path.join(model_dir, name), "w", encoding="utf-8") as f:
+                f.write(text)
+        write_json(os.path.join(run_dir, HISTORY_FILE), {"epochs": history, **stop})
+        plot_learning_curve(history, os.path.join(run_dir, CURVE_FILE))
+        logging.info("Trainer: %s", stop["stop_reason"])
+
+
+def train(cfg: dict, plan: FeaturePlan, head: Head, batches_uri: str, run_dir: str):
+    """Train the model; returns it, the per-epoch history and why training stopped."""
+    keras.utils.set_random_seed(cfg.get("seed", 0))
+    strategy = make_strategy(cfg.get("distribution", "auto"))
+    train_data = read_batches(batches_uri, "train", plan, head, shuffle_seed=cfg.get("seed", 0))
+    eval_data = read_batches(batches_uri, "eval", plan, head)
+    with strategy.scope():
+        model = build_model(plan.width, head, cfg)
+        compile_model(model, head, get_optimizer(cfg["optimizer"]))
+    callbacks, stoppers = _callbacks(cfg, run_dir)
+    fit = model.fit(train_data, validation_data=eval_data, epochs=cfg["max_epochs"],
+                    callbacks=callbacks, verbose=0)
+    history = [{k: float(v[i]) for k, v in fit.history.items()} | {"epoch": i}
+               for i in range(len(fit.history.get("loss", [])))]
+    stop = _stop_reason(cfg, stoppers, len(history))
+    if stoppers["non_finite"].epoch is not None:
+        bad = stoppers["non_finite"]
+        raise TrainingError(
+            f"training stopped at epoch {bad.epoch}: the loss became {bad.value} (not finite). "
+            f"Lower trainer.optimizer.learning_rate (now {cfg['optimizer']['learning_rate']}), check "
+            "the data for extreme values, or choose a loss that fits the label.")
+    return model, history, stop
+
+
+def read_batches(uri: str, split: str, plan: FeaturePlan, head: Head, shuffle_seed: int | None = None):
+    """The mini-batches of one split as a tf.data pipeline: parallel reads, cached after the
+    first epoch, batch order reshuffled every epoch (train), prefetched."""
+    files = sorted(glob.glob(os.path.join(uri, f"Split-{split}", "batches-*")))
+    if not files:
+        raise TrainingError(f"no {split} batches under {uri}: the {split} split has no labelled examples")
+    spec = {
+        "x": tf.io.FixedLenSequenceFeature([], tf.float32, allow_missing=True),
+        "y": tf.io.FixedLenSequenceFeature([], tf.float32, allow_missing=True),
+    }
+    width, classes = plan.width, len(plan.classes)
+
+    def parse(record):
+        parsed = tf.io.parse_single_example(record, spec)
+        x = tf.reshape(parsed["x"], [-1, width])
+        y = parsed["y"]
+        if head.label_coding == "ids":
+            y = tf.cast(y, tf.int32)
+        elif head.label_coding == "one_hot":
+            y = tf.one_hot(tf.cast(y, tf.int32), classes)
+        else:
+            y = y[:, None]
+        return x, y
+
+    data = tf.data.TFRecordDataset(files, num_parallel_reads=tf.data.AUTOTUNE)
+    data = data.map(parse, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    if shuffle_seed is not None:
+        data = data.shuffle(4096, seed=shuffle_seed, reshuffle_each_iteration=True)
+    return data.prefetch(tf.data.AUTOTUNE)
+
+
+def _callbacks(cfg: dict, run_dir: str):
+    stoppers: dict[str, Any] = {"non_finite": cb.NonFiniteLoss()}
+    callbacks = [stoppers["non_finite"], cb.LearningRateLog()]
+    early = cfg.get("early_stopping")
+    if early:
+        stoppers["early"] = keras.callbacks.EarlyStopping(
+            monitor=early["monitor"], mode=cb.monitor_mode(early["monitor"], early["mode"]),
+            patience=early["patience"], min_delta=early["min_delta"],
+            restore_best_weights=early["restore_best_weights"], start_from_epoch=early["start_from_epoch"])
+        callbacks.append(stoppers["early"])
+    monitor = early["monitor"] if early else "val_loss"
+    mode = cb.monitor_mode(monitor, early["mode"] if early else "auto")
+    if cfg.get("reduce_lr_on_plateau"):
+        plateau = cfg["reduce_lr_on_plateau"]
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor=monitor, mode=mode, factor=plateau["factor"], patience=plateau["patience"],
+            cooldown=plateau["cooldown"], min_lr=plateau["min_lr"]))
+    if cfg.get("plateau_restarts"):
+        restarts = cfg["plateau_restarts"]
+        stoppers["restarts"] = cb.PlateauRestarts(monitor, mode, restarts["patience"], restarts["factor"],
+                                                  restarts["max_restarts"])
+        callbacks.append(stoppers["restarts"])
+    callbacks.append(keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), write_graph=False,
+                                                 profile_batch=0))
+    return callbacks, stoppers
+
+
+def _stop_reason(cfg: dict, stoppers: dict, epochs: int) -> dict:
+    early, restarts = stoppers.get("early"), stoppers.get("restarts")
+    if stoppers["non_finite"].epoch is not None:
+        return {"stop_reason": "non-finite loss", "restored_epoch": None}
+    if restarts is not None and restarts.exhausted:
+        return {"stop_reason": f"plateau restarts: {len(restarts.restarts)} restarts used, "
+                               f"best {restarts.monitor} {restarts.best:.4g} at epoch {restarts.best_epoch}",
+                "restored_epoch": restarts.best_epoch, "restarts": restarts.restarts}
+    restored = None
+    if early is not None and early.restore_best_weights and early.best_weights is not None:
+        restored = early.best_epoch
+    if early is not None and early.stopped_epoch > 0:
+        reason = (f"early stopping: {early.monitor} did not improve by more than {early.min_delta} for "
+                  f"{early.patience} epochs (best {early.best:.4g} at epoch {early.best_epoch})")
+    else:
+        reason = f"max_epochs reached ({cfg['max_epochs']})"
+    result = {"stop_reason": reason, "restored_epoch": restored, "epochs_run": epochs}
+    if restarts is not None:
+        result["restarts"] = restarts.restarts
+    return result
+
+
+def plot_learning_curve(history: list[dict], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = sorted({k.removeprefix("val_") for h in history for k in h} - {"epoch", "learning_rate"})
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
+    epochs = [h["epoch"] for h in history]
+    for ax, name in zip(axes[0], metrics):
+        for key, label in ((name, "train"), (f"val_{name}", "eval")):
+            values = [h.get(key, math.nan) for h in history]
+            ax.plot(epochs, values, label=label)
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

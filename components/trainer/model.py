@@ -1,0 +1,73 @@
+"""The Keras model a trainer spec describes, and how its labels must be shaped."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+
+from components.common.features import CLASSIFICATION, FeaturePlan
+from components.trainer.registry import get_activation, get_loss
+
+PROBABILITY_LOSSES = ("categorical_crossentropy", "kl_divergence", "sparse_categorical_crossentropy")
+
+
+@dataclasses.dataclass(frozen=True)
+class Head:
+    """The output layer and label coding that the task, loss and class count lead to."""
+
+    loss: str
+    activation: str
+    units: int
+    label_coding: str  # "ids" (sparse), "one_hot", "binary" (one sigmoid unit) or "value"
+    metrics: tuple[str, ...]
+
+
+def resolve_head(plan: FeaturePlan, cfg: dict) -> Head:
+    """Fill in the "auto" choices of `cfg` (the spec's trainer section) for this label."""
+    classification = plan.task == CLASSIFICATION
+    loss = cfg["loss"]
+    if loss == "auto":
+        loss = "sparse_categorical_crossentropy" if classification else "mse"
+    model = cfg["model"]
+    classes = len(plan.classes)
+    activation = model["output_activation"]
+    if activation == "auto":
+        activation = "sigmoid" if loss == "binary_crossentropy" else ("softmax" if classification else "linear")
+    if not classification:
+        units, coding = 1, "value"
+    elif loss == "sparse_categorical_crossentropy":
+        units, coding = classes, "ids"
+    elif loss == "binary_crossentropy" and classes == 2:
+        units, coding = 1, "binary"
+    else:
+        units, coding = classes, "one_hot"
+    units = model.get("output_units") or units
+    metrics = cfg.get("metrics", "auto")
+    if metrics == "auto":
+        metrics = ["accuracy"] if classification else ["mae"]
+    return Head(loss, activation, units, coding, tuple(metrics))
+
+
+def build_model(width: int, head: Head, cfg: dict) -> keras.Model:
+    """Dense layers on the preprocessed feature vector; compiled with the spec's loss."""
+    model_cfg = cfg["model"]
+    seed = cfg.get("seed", 0)
+    inputs = keras.Input((width,), name="features")
+    hidden = inputs
+    for i, units in enumerate(model_cfg["hidden_units"]):
+        hidden = keras.layers.Dense(units, activation=get_activation(model_cfg["activation"]),
+                                    kernel_initializer=keras.initializers.GlorotUniform(seed + i),
+                                    name=f"hidden_{i}")(hidden)
+        if model_cfg.get("batch_norm"):
+            hidden = keras.layers.BatchNormalization(name=f"batch_norm_{i}")(hidden)
+        if model_cfg.get("dropout"):
+            hidden = keras.layers.Dropout(model_cfg["dropout"], seed=seed + i, name=f"dropout_{i}")(hidden)
+    outputs = keras.layers.Dense(head.units, activation=get_activation(head.activation),
+                                 kernel_initializer=keras.initializers.GlorotUniform(seed + 100),
+                                 name="output")(hidden)
+    return keras.Model(inputs, outputs, name="model")
+
+
+def compile_model(model: keras.Model, head: Head, optimizer: keras.optimizers.Optimizer) -> None:
+    model.compile(optimizer=optimizer, loss=get_loss(head.loss), metrics=list(head.metrics))

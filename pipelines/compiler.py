@@ -1,0 +1,164 @@
+"""The compiler: a `PipelineSpec` to a `tfx.dsl.Pipeline`.
+
+    ExampleGen -> StatisticsGen -> ImportSchemaGen | SchemaGen -> ExampleValidator -> DataGate
+      -> Batching -> Trainer -> Evaluator -> Pusher
+
+Everything the runners need is decided here; runners only run (or compile) the result. Checks
+that need the data or the schema file (the label is a column, the schema exists) happen here,
+before anything runs or is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import glob
+import json
+import os
+from pathlib import Path
+
+from tfx import v1 as tfx
+
+from components.batching.component import Batching
+from components.data_gate.component import DataGate
+from components.evaluator.component import Evaluator
+from components.pusher.component import Pusher
+from components.trainer.component import Trainer
+from pipelines.spec import PipelineSpec, SpecError
+
+# Component ids, as they appear in ML Metadata and in the runner's progress lines.
+STAGES = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataGate",
+          "Batching", "Trainer", "Evaluator", "Pusher")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPaths:
+    """Where a local run writes: everything under `root`."""
+
+    root: str
+    pipeline_root: str
+    metadata: str
+    destination: str
+
+    @classmethod
+    def of(cls, spec: PipelineSpec, root: str | None = None) -> RunPaths:
+        root = os.path.abspath(root or spec.runtime.root or os.path.join("runs", spec.name))
+        destination = spec.pusher.destination
+        if not os.path.isabs(destination):
+            destination = os.path.join(root, destination)
+        return cls(root, os.path.join(root, "pipeline"), os.path.join(root, "metadata.sqlite"), destination)
+
+
+def compile_pipeline(spec: PipelineSpec, paths: RunPaths, metadata: bool = True) -> tfx.dsl.Pipeline:
+    """The TFX pipeline of `spec`. With metadata=False no ML Metadata connection is set (Kubeflow
+    provides its own)."""
+    check_inputs(spec)
+    example_gen = _example_gen(spec)
+    statistics = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    if spec.schema_.path:
+        schema = tfx.components.ImportSchemaGen(schema_file=spec.schema_.path).with_id("SchemaGen")
+    else:
+        schema = tfx.components.SchemaGen(statistics=statistics.outputs["statistics"])
+    validator = tfx.components.ExampleValidator(
+        statistics=statistics.outputs["statistics"], schema=schema.outputs["schema"])
+    gate = DataGate(anomalies=validator.outputs["anomalies"], config=_json(spec.validation.model_dump()))
+    batching = Batching(
+        examples=example_gen.outputs["examples"], schema=schema.outputs["schema"],
+        statistics=statistics.outputs["statistics"], gate=gate.outputs["result"],
+        config=_json({"label": spec.data.label, "exclude": spec.data.exclude,
+                      "task": spec.trainer.task, **spec.batching.model_dump()}))
+    trainer = Trainer(batches=batching.outputs["batches"], config=_json(spec.trainer.model_dump()))
+    evaluator = Evaluator(
+        examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
+        config=_json({**spec.evaluator.model_dump(), "destination": paths.destination}))
+    pusher = Pusher(
+        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+        config=_json({"destination": paths.destination, "keep_versions": spec.pusher.keep_versions}))
+    components = [example_gen, statistics, schema, validator, gate, batching, trainer, evaluator, pusher]
+    return tfx.dsl.Pipeline(
+        pipeline_name=spec.name,
+        pipeline_root=paths.pipeline_root,
+        components=components,
+        enable_cache=spec.runtime.enable_cache,
+        metadata_connection_config=(
+            tfx.orchestration.metadata.sqlite_metadata_connection_config(paths.metadata) if metadata else None),
+        beam_pipeline_args=list(spec.runtime.beam_pipeline_args),
+    )
+
+
+def _json(value: dict) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def _example_gen(spec: PipelineSpec):
+    base, pattern = _input_base_and_pattern(spec)
+    input_config = tfx.proto.Input(splits=[tfx.proto.Input.Split(name="single_split", pattern=pattern)])
+    output_config = tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
+        tfx.proto.SplitConfig.Split(name="train", hash_buckets=spec.data.splits.train),
+        tfx.proto.SplitConfig.Split(name="eval", hash_buckets=spec.data.splits.eval),
+    ]))
+    range_config = None
+    if "{SPAN}" in pattern and spec.data.span_window > 1:
+        range_config = tfx.proto.RangeConfig(
+            rolling_range=tfx.proto.RollingRange(num_spans=spec.data.span_window))
+    kinds = {"csv": tfx.components.CsvExampleGen, "tfrecord": tfx.components.ImportExampleGen}
+    if spec.data.format == "parquet":
+        from tfx.components.example_gen.custom_executors import parquet_executor
+
+        return tfx.components.FileBasedExampleGen(
+            input_base=base, input_config=input_config, output_config=output_config, range_config=range_config,
+            custom_executor_spec=tfx.dsl.components.base.executor_spec.BeamExecutorSpec(
+                parquet_executor.Executor)).with_id("ExampleGen")
+    return kinds[spec.data.format](
+        input_base=base, input_config=input_config, output_config=output_config, range_config=range_config,
+    ).with_id("ExampleGen")
+
+
+def _input_base_and_pattern(spec: PipelineSpec) -> tuple[str, str]:
+    path = spec.data.path
+    if os.path.isfile(path):
+        return os.path.dirname(path), os.path.basename(path)
+    default = "*.csv" if spec.data.format == "csv" else "*"
+    return path, spec.data.pattern or default
+
+
+def check_inputs(spec: PipelineSpec) -> None:
+    """Problems with the files the spec points at, as a SpecError listing them all."""
+    problems = []
+    base, pattern = _input_base_and_pattern(spec)
+    files = _data_files(base, pattern)
+    if not os.path.isdir(base):
+        problems.append(f"key 'data.path': {spec.data.path} does not exist; expected a directory or file of data")
+    elif not files:
+        problems.append(f"key 'data.path': no files match {pattern!r} under {base}")
+    elif spec.data.format == "csv":
+        problems += _csv_problems(spec, files)
+    if spec.schema_.path and not os.path.isfile(spec.schema_.path):
+        problems.append(f"key 'schema.path': {spec.schema_.path} does not exist; expected a schema.pbtxt, "
+                        "or remove schema.path to infer the schema")
+    if problems:
+        raise SpecError(spec.name, problems)
+
+
+def _data_files(base: str, pattern: str) -> list[str]:
+    glob_pattern = pattern.replace("{SPAN}", "*").replace("{VERSION}", "*")
+    return sorted(f for f in glob.glob(os.path.join(base, glob_pattern)) if os.path.isfile(f))
+
+
+def _csv_problems(spec: PipelineSpec, files: list[str]) -> list[str]:
+    problems = []
+    for path in files:
+        with open(path, newline="", encoding="utf-8") as f:
+            header = next(csv.reader(f), None)
+            first_row = next(csv.reader(f), None) if header else None
+        if not header:
+            problems.append(f"data file {path} is empty; expected a CSV header line and rows")
+            continue
+        if first_row is None:
+            problems.append(f"data file {path} has a header but no rows")
+        for key, names in (("data.label", [spec.data.label]), ("data.exclude", spec.data.exclude)):
+            for name in names:
+                if name not in header:
+                    problems.append(f"key {key!r}: column {name!r} is not in {Path(path).name}; "
+                                    f"its columns are: {', '.join(header)}")
+    return problems

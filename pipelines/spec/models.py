@@ -1,0 +1,457 @@
+"""Typed model of a pipeline YAML file.
+
+This layer knows nothing of TFX or TensorFlow: it only describes what the user asked for and
+refuses what cannot work. The compiler turns a `PipelineSpec` into a TFX pipeline.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+LOSSES = (
+    "mse",
+    "mae",
+    "huber",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+    "kl_divergence",
+)
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "sigmoid", "tanh", "softmax", "gelu", "linear")
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "adagrad", "adadelta", "rmsprop")
+CLASSIFICATION_METRICS = ("accuracy", "auc", "precision", "recall", "log_loss")
+REGRESSION_METRICS = ("mse", "rmse", "mae", "r2")
+# Metrics where a lower value is better; every other metric is better when higher.
+LOWER_IS_BETTER = frozenset({"log_loss", "mse", "rmse", "mae", "loss"})
+DISTRIBUTIONS = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
+
+Loss = Literal[LOSSES]  # type: ignore[valid-type]
+Activation = Literal[ACTIVATIONS]  # type: ignore[valid-type]
+OptimizerName = Literal[OPTIMIZERS]  # type: ignore[valid-type]
+Metric = Literal[CLASSIFICATION_METRICS + REGRESSION_METRICS]  # type: ignore[valid-type]
+
+
+class Section(BaseModel):
+    """Base of every section: unknown keys are errors, values are checked on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Splits(Section):
+    """Hash-bucket weights of the train and eval splits (TFX's ExampleGen output config).
+
+    Attributes:
+        train: relative size of the train split. Defaults to 2.
+        eval: relative size of the eval split. Defaults to 1.
+    """
+
+    train: int = Field(2, ge=1)
+    eval: int = Field(1, ge=1)
+
+
+class DataSection(Section):
+    """Where the examples are and which column is the label.
+
+    Attributes:
+        path: a directory (or one CSV file) with the data, relative to the YAML file.
+        format: the file format. Defaults to "csv".
+        pattern: file pattern inside `path`, may hold `{SPAN}` for spans (for example
+            "span-{SPAN}/*.csv"). Defaults to "*.csv" or "*" for other formats.
+        span_window: how many of the latest spans one run ingests. Defaults to 1.
+        label: the label column.
+        exclude: columns that are not features. Defaults to none.
+        splits: train/eval split weights. Defaults to 2:1.
+    """
+
+    path: str
+    format: Literal["csv", "tfrecord", "parquet"] = "csv"
+    pattern: Optional[str] = None
+    span_window: int = Field(1, ge=1)
+    label: str
+    exclude: list[str] = Field(default_factory=list)
+    splits: Splits = Field(default_factory=Splits)
+
+    @model_validator(mode="after")
+    def _label_not_excluded(self) -> DataSection:
+        if self.label in self.exclude:
+            raise ValueError(f"the label {self.label!r} is also listed in exclude; remove it there")
+        return self
+
+
+class SchemaSection(Section):
+    """The schema that examples are validated against.
+
+    Attributes:
+        path: a curated schema.pbtxt, relative to the YAML file; when absent the schema is
+            inferred from the statistics by SchemaGen. Defaults to None.
+    """
+
+    path: Optional[str] = None
+
+
+class ValidationSection(Section):
+    """The anomaly gate between validation and training.
+
+    Attributes:
+        fail_on: "any" stops on every anomaly; a list stops only on those anomaly kinds
+            (TFDV's names, for example ENUM_TYPE_UNEXPECTED_STRING_VALUES). Defaults to "any".
+        exempt_features: features whose anomalies never stop the run. Defaults to none.
+    """
+
+    fail_on: Literal["any"] | list[str] = "any"
+    exempt_features: list[str] = Field(default_factory=list)
+
+
+class BatchingSection(Section):
+    """How the Beam batching stage forms mini-batches.
+
+    Attributes:
+        batch_size: examples per training batch. Defaults to 32.
+        eval_batch_size: examples per evaluation batch. Defaults to 256.
+        shuffle_seed: seed of the global shuffle. Defaults to 42.
+        drop_remainder: drop the last, smaller, training batch. Defaults to False.
+    """
+
+    batch_size: int = Field(32, ge=1)
+    eval_batch_size: int = Field(256, ge=1)
+    shuffle_seed: int = 42
+    drop_remainder: bool = False
+
+
+class OptimizerSection(Section):
+    """An optimizer by name with its hyper-parameters (Keras' names and defaults).
+
+    Attributes:
+        name: one of sgd, momentum, adam, adamw, adagrad, adadelta, rmsprop. Defaults to adam.
+        learning_rate: the initial learning rate. Defaults to 0.01.
+        momentum: momentum of "momentum" and "rmsprop". Defaults to 0.9 for "momentum",
+            0.0 for rmsprop.
+        nesterov: Nesterov momentum ("momentum" only). Defaults to False.
+        beta_1, beta_2: Adam's moment decay rates. Default to 0.9 and 0.999.
+        epsilon: the numerical-stability term. Defaults to 1e-7.
+        rho: decay of Adadelta's and RMSprop's running averages. Defaults to 0.95 / 0.9.
+        initial_accumulator_value: Adagrad's starting accumulator. Defaults to 0.1.
+        weight_decay: decoupled weight decay (adamw; others apply it as Keras does).
+            Defaults to None (0.004 for adamw).
+        schedule: "constant", "exponential_decay" or "cosine_decay". Defaults to constant.
+        decay_steps: steps of one decay period. Defaults to 1000.
+        decay_rate: exponential decay factor per period. Defaults to 0.96.
+    """
+
+    name: OptimizerName = "adam"
+    learning_rate: float = Field(0.01, gt=0)
+    momentum: Optional[float] = Field(None, ge=0, lt=1)
+    nesterov: bool = False
+    beta_1: float = Field(0.9, ge=0, lt=1)
+    beta_2: float = Field(0.999, ge=0, lt=1)
+    epsilon: float = Field(1e-7, gt=0)
+    rho: Optional[float] = Field(None, gt=0, lt=1)
+    initial_accumulator_value: float = Field(0.1, ge=0)
+    weight_decay: Optional[float] = Field(None, ge=0)
+    schedule: Literal["constant", "exponential_decay", "cosine_decay"] = "constant"
+    decay_steps: int = Field(1000, ge=1)
+    decay_rate: float = Field(0.96, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _options_fit_the_optimizer(self) -> OptimizerSection:
+        if self.nesterov and self.name != "momentum":
+            raise ValueError(f"nesterov applies to the 'momentum' optimizer only, not {self.name!r}")
+        if self.momentum is not None and self.name not in ("momentum", "rmsprop"):
+            raise ValueError(
+                f"momentum applies to 'momentum' and 'rmsprop', not {self.name!r}; remove it"
+            )
+        if self.rho is not None and self.name not in ("adadelta", "rmsprop"):
+            raise ValueError(f"rho applies to 'adadelta' and 'rmsprop', not {self.name!r}; remove it")
+        return self
+
+
+class ModelSection(Section):
+    """The network: a stack of dense layers on the preprocessed features.
+
+    Attributes:
+        hidden_units: sizes of the hidden layers. Defaults to [16, 8].
+        activation: activation of the hidden layers. Defaults to relu.
+        output_activation: activation of the output layer; "auto" picks softmax for
+            single-label classification with a categorical loss, sigmoid for
+            binary_crossentropy and linear for regression. Defaults to auto.
+        output_units: size of the output layer; derived from the label when absent.
+        dropout: dropout rate after each hidden layer. Defaults to 0.
+        batch_norm: batch normalization after each hidden layer. Defaults to False.
+    """
+
+    hidden_units: list[int] = Field(default_factory=lambda: [16, 8])
+    activation: Activation = "relu"
+    output_activation: Literal["auto"] | Activation = "auto"  # type: ignore[valid-type]
+    output_units: Optional[int] = Field(None, ge=1)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    batch_norm: bool = False
+
+    @field_validator("hidden_units")
+    @classmethod
+    def _positive_units(cls, units: list[int]) -> list[int]:
+        if any(u < 1 for u in units):
+            raise ValueError(f"every hidden layer needs at least 1 unit, got {units}")
+        return units
+
+
+class EarlyStoppingSection(Section):
+    """Stop when a validation metric stops improving (Keras' EarlyStopping).
+
+    Attributes:
+        monitor: a compiled metric or loss, with "val_" for the eval split. Defaults to val_loss.
+        mode: "min", "max" or "auto" (from the metric's name). Defaults to auto.
+        patience: epochs without improvement before stopping. Defaults to 5.
+        min_delta: the smallest change that counts as an improvement. Defaults to 0.
+        restore_best_weights: end with the weights of the best epoch. Defaults to True.
+        start_from_epoch: epochs to wait before counting. Defaults to 0.
+    """
+
+    monitor: str = "val_loss"
+    mode: Literal["auto", "min", "max"] = "auto"
+    patience: int = Field(5, ge=0)
+    min_delta: float = Field(0.0, ge=0)
+    restore_best_weights: bool = True
+    start_from_epoch: int = Field(0, ge=0)
+
+
+class ReduceLrSection(Section):
+    """Lower the learning rate on a plateau of the monitored metric (Keras' ReduceLROnPlateau).
+
+    Attributes:
+        factor: multiply the learning rate by this. Defaults to 0.5.
+        patience: epochs without improvement before lowering. Defaults to 2.
+        cooldown: epochs to wait after a reduction. Defaults to 0.
+        min_lr: the lowest learning rate. Defaults to 0.
+    """
+
+    factor: float = Field(0.5, gt=0, lt=1)
+    patience: int = Field(2, ge=0)
+    cooldown: int = Field(0, ge=0)
+    min_lr: float = Field(0.0, ge=0)
+
+
+class PlateauRestartSection(Section):
+    """The tutorial's schedule: on a plateau, return to the best weights with a lower
+    learning rate, at most `max_restarts` times, then stop.
+
+    Attributes:
+        patience: epochs without improvement that make a plateau. Defaults to 3.
+        factor: multiply the learning rate by this at each restart. Defaults to 0.5.
+        max_restarts: restarts before training stops. Defaults to 3.
+    """
+
+    patience: int = Field(3, ge=1)
+    factor: float = Field(0.5, gt=0, lt=1)
+    max_restarts: int = Field(3, ge=1)
+
+
+class TrainerSection(Section):
+    """The Trainer: model, loss, optimizer, stopping rules and distribution.
+
+    Attributes:
+        task: "classification", "regression" or "auto" (from the label's type). Defaults to auto.
+        model: the network. Defaults to ModelSection().
+        loss: a loss by name; "auto" picks sparse_categorical_crossentropy for
+            classification and mse for regression. Defaults to auto.
+        optimizer: the optimizer. Defaults to adam with learning rate 0.01.
+        metrics: metrics compiled into the model (and usable as `monitor`); "auto" gives
+            accuracy for classification and mae for regression. Defaults to auto.
+        max_epochs: the most epochs (T). Defaults to 50.
+        early_stopping: when to stop; null disables it. Defaults to EarlyStoppingSection().
+        reduce_lr_on_plateau: lower the learning rate on plateaus. Defaults to None.
+        plateau_restarts: the tutorial's restart schedule. Defaults to None.
+        distribution: tf.distribute strategy. Defaults to auto.
+        seed: seed of weight initialisation and dropout. Defaults to 0.
+        warm_start: start from the weights of the model now serving, when it has the same
+            architecture. Defaults to False.
+    """
+
+    task: Literal["auto", "classification", "regression"] = "auto"
+    model: ModelSection = Field(default_factory=ModelSection)
+    loss: Literal["auto"] | Loss = "auto"  # type: ignore[valid-type]
+    optimizer: OptimizerSection = Field(default_factory=OptimizerSection)
+    metrics: Literal["auto"] | list[str] = "auto"
+    max_epochs: int = Field(50, ge=1)
+    early_stopping: Optional[EarlyStoppingSection] = Field(default_factory=EarlyStoppingSection)
+    reduce_lr_on_plateau: Optional[ReduceLrSection] = None
+    plateau_restarts: Optional[PlateauRestartSection] = None
+    distribution: Literal[DISTRIBUTIONS] = "auto"  # type: ignore[valid-type]
+    seed: int = 0
+    warm_start: bool = False
+
+    @model_validator(mode="after")
+    def _combination_can_work(self) -> TrainerSection:
+        problem = combination_problem(self.task, self.loss, self.model)
+        if problem:
+            raise ValueError(problem)
+        if self.plateau_restarts and self.reduce_lr_on_plateau:
+            raise ValueError(
+                "plateau_restarts and reduce_lr_on_plateau both change the learning rate on a "
+                "plateau; keep one of them"
+            )
+        return self
+
+
+PROBABILITY_LOSSES = ("categorical_crossentropy", "kl_divergence", "sparse_categorical_crossentropy")
+
+
+def combination_problem(task: str, loss: str, model: ModelSection, n_classes: int | None = None) -> str:
+    """Why a task/loss/output combination cannot train, or "" when it can.
+
+    Called when the spec is loaded (with what the YAML says) and again by the compiler once the
+    label's type and class count are known.
+    """
+    out = model.output_activation
+    units = model.output_units
+    if task == "regression" and loss in ("sparse_categorical_crossentropy", "categorical_crossentropy",
+                                         "kl_divergence", "binary_crossentropy"):
+        return f"loss {loss!r} needs class labels, but the task is regression; use mse, mae or huber"
+    if loss in PROBABILITY_LOSSES and out not in ("auto", "softmax"):
+        return (
+            f"loss {loss!r} compares probability distributions, but output_activation {out!r} "
+            "does not produce one; use output_activation: softmax (or auto)"
+        )
+    if out == "softmax" and units == 1:
+        return "softmax on a single output unit always outputs 1.0; use sigmoid, or more units"
+    if loss == "binary_crossentropy" and out not in ("auto", "sigmoid"):
+        return (
+            f"binary_crossentropy needs probabilities in [0, 1] per unit, but output_activation "
+            f"{out!r} does not give them; use sigmoid (or auto)"
+        )
+    if task == "regression" and out == "softmax":
+        return "softmax outputs a probability distribution, not a regression value; use linear"
+    if n_classes is not None and units is not None and loss in PROBABILITY_LOSSES and units != n_classes:
+        return f"the label has {n_classes} classes but output_units is {units}; remove output_units"
+    return ""
+
+
+class Threshold(Section):
+    """What one metric must reach for the model to be blessed.
+
+    Attributes:
+        lower_bound: the metric must be >= this. Defaults to None.
+        upper_bound: the metric must be <= this. Defaults to None.
+        min_improvement: the candidate must beat the baseline by at least this much, in the
+            metric's better direction (negative: may be worse by at most this). Defaults to None.
+        min_relative_improvement: the same, as a fraction of the baseline's value.
+            Defaults to None.
+    """
+
+    lower_bound: Optional[float] = None
+    upper_bound: Optional[float] = None
+    min_improvement: Optional[float] = None
+    min_relative_improvement: Optional[float] = None
+
+
+class EvaluatorSection(Section):
+    """Validation metrics and the thresholds of a blessing.
+
+    Attributes:
+        metrics: metrics to compute; "auto" gives all for the task. Defaults to auto.
+        thresholds: per metric, the bounds and the required change versus the serving model.
+            Defaults to none: every model is blessed, with the reasons recorded.
+        force_bless: bless even when a threshold fails; the blessing records it. Defaults to False.
+    """
+
+    metrics: Literal["auto"] | list[Metric] = "auto"  # type: ignore[valid-type]
+    thresholds: dict[Metric, Threshold] = Field(default_factory=dict)  # type: ignore[valid-type]
+    force_bless: bool = False
+
+
+class PusherSection(Section):
+    """Where blessed models are published, in TF Serving's `<destination>/<version>/` layout.
+
+    Attributes:
+        destination: the serving directory; relative paths are under runtime.root.
+            Defaults to "serving".
+        keep_versions: how many versions to keep. Defaults to 5.
+    """
+
+    destination: str = "serving"
+    keep_versions: int = Field(5, ge=1)
+
+
+class RuntimeSection(Section):
+    """Where a local run keeps its artifacts and metadata, and how Beam runs.
+
+    Attributes:
+        root: the directory of one pipeline's runs; relative paths are relative to the
+            current directory. Defaults to "runs/<name>".
+        enable_cache: reuse outputs of unchanged components. Defaults to True.
+        beam_pipeline_args: arguments of every Beam stage (runner, workers).
+            Defaults to ["--direct_running_mode=in_memory", "--direct_num_workers=1"].
+    """
+
+    root: Optional[str] = None
+    enable_cache: bool = True
+    beam_pipeline_args: list[str] = Field(
+        default_factory=lambda: ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+    )
+
+
+class Resources(Section):
+    """Kubernetes resources of one component's pod."""
+
+    cpu: Optional[str] = None
+    memory: Optional[str] = None
+    accelerator_type: Optional[str] = None
+    accelerator_count: int = Field(0, ge=0)
+
+
+class KubeflowSection(Section):
+    """Deployment to Kubeflow Pipelines.
+
+    Attributes:
+        image: the component image. Defaults to "tfx-yaml-pipelines:latest".
+        pipeline_root: the artifact root there (gs://, s3://, ...). Defaults to None.
+        resources: per component id (Trainer, Evaluator, ...). Defaults to none.
+    """
+
+    image: str = "tfx-yaml-pipelines:latest"
+    pipeline_root: Optional[str] = None
+    resources: dict[str, Resources] = Field(default_factory=dict)
+
+
+class ScheduleSection(Section):
+    """Scheduled retraining.
+
+    Attributes:
+        cron: a five-field cron expression. Defaults to None.
+        on_new_span: run when a new data span appears. Defaults to False.
+    """
+
+    cron: Optional[str] = None
+    on_new_span: bool = False
+
+
+class PipelineSpec(Section):
+    """One pipeline, as declared in a YAML file."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
+    description: str = ""
+    data: DataSection
+    schema_: SchemaSection = Field(default_factory=SchemaSection, alias="schema")
+    validation: ValidationSection = Field(default_factory=ValidationSection)
+    batching: BatchingSection = Field(default_factory=BatchingSection)
+    trainer: TrainerSection = Field(default_factory=TrainerSection)
+    evaluator: EvaluatorSection = Field(default_factory=EvaluatorSection)
+    pusher: PusherSection = Field(default_factory=PusherSection)
+    runtime: RuntimeSection = Field(default_factory=RuntimeSection)
+    kubeflow: KubeflowSection = Field(default_factory=KubeflowSection)
+    schedule: ScheduleSection = Field(default_factory=ScheduleSection)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _metrics_fit_the_task(self) -> PipelineSpec:
+        task = self.trainer.task
+        wrong = REGRESSION_METRICS if task == "classification" else CLASSIFICATION_METRICS
+        if task != "auto":
+            for name in list(self.evaluator.thresholds) + (
+                [] if self.evaluator.metrics == "auto" else list(self.evaluator.metrics)
+            ):
+                if name in wrong:
+                    raise ValueError(f"evaluator metric {name!r} does not apply to {task}")
+        return self

@@ -1,0 +1,85 @@
+"""What a run did, read back from ML Metadata and the artifacts: the runner's final report."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+
+@dataclasses.dataclass
+class RunSummary:
+    run_id: str
+    executions: dict[str, str]  # component id -> state (COMPLETE, CACHED, FAILED, ...)
+    blessed: bool | None = None
+    forced: bool = False
+    reasons: dict[str, str] = dataclasses.field(default_factory=dict)
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    baseline: str = ""
+    push_decision: str = ""
+    pushed_to: str = ""
+
+    def lines(self) -> list[str]:
+        out = [f"run {self.run_id}: " + ", ".join(f"{k} {v.lower()}" for k, v in self.executions.items())]
+        if self.metrics:
+            out.append("metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in self.metrics.items()))
+        if self.blessed is not None:
+            out.append(f"blessed: {'yes' if self.blessed else 'no'}{' (forced)' if self.forced else ''}"
+                       f" (baseline: {self.baseline})")
+            out += [f"  {name}: {reason}" for name, reason in self.reasons.items()]
+        if self.pushed_to and self.executions.get("Pusher") == "CACHED":
+            out.append(f"nothing new pushed: inputs unchanged since the push of {self.pushed_to}")
+        elif self.pushed_to:
+            out.append(f"pushed: {self.pushed_to}")
+        elif self.push_decision:
+            out.append(f"not pushed: {self.push_decision}")
+        return out
+
+
+def open_store(path: str) -> metadata_store.MetadataStore:
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(config)
+
+
+def latest_run(metadata_path: str) -> RunSummary | None:
+    """The summary of the newest pipeline run recorded in the SQLite store at `metadata_path`."""
+    if not os.path.exists(metadata_path):
+        return None
+    store = open_store(metadata_path)
+    runs = store.get_contexts_by_type("pipeline_run")
+    if not runs:
+        return None
+    run = max(runs, key=lambda c: c.create_time_since_epoch)
+    states = {}
+    for execution in sorted(store.get_executions_by_context(run.id), key=lambda e: e.id):
+        nodes = [c.name for c in store.get_contexts_by_execution(execution.id) if c.type == "node"]
+        name = nodes[0].split(".", 1)[-1] if nodes else str(execution.id)
+        states[name] = metadata_store_pb2.Execution.State.Name(execution.last_known_state)
+    summary = RunSummary(run_id=run.name, executions=states)
+    artifact_types = {t.id: t.name for t in store.get_artifact_types()}
+    for artifact in store.get_artifacts_by_context(run.id):
+        kind = artifact_types[artifact.type_id]
+        if kind == "ModelBlessing":
+            _read_blessing(summary, artifact.uri)
+        elif kind == "PushedModel":
+            props = artifact.custom_properties
+            summary.push_decision = props["push_decision"].string_value if "push_decision" in props else ""
+            if "pushed_destination" in props:
+                summary.pushed_to = props["pushed_destination"].string_value
+    return summary
+
+
+def _read_blessing(summary: RunSummary, uri: str) -> None:
+    path = os.path.join(uri, "blessing.json")
+    if not os.path.isfile(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        verdict = json.load(f)
+    summary.blessed, summary.forced = verdict["blessed"], verdict["forced"]
+    summary.reasons, summary.metrics = verdict["reasons"], verdict["metrics"]
+    summary.baseline = verdict.get("baseline", "")
