@@ -15,11 +15,13 @@ import logging
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ log lines go nowhere useful
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ log lines go nowhere useful
+warnings.filterwarnings("ignore", category=FutureWarning)  # Google Cloud clients on Python 3.10
 
 from pipelines.spec import SpecError, load_spec  # noqa: E402
 
@@ -76,7 +78,7 @@ def run(config: str | Path = DEFAULT_CONFIG, root: str | None = None, out=sys.st
         print(f"(full log: {os.path.join(paths.root, 'run.log')})", file=out)
         return EXIT_FAILED
     finally:
-        logging.getLogger("absl").removeHandler(progress)
+        logging.getLogger().removeHandler(progress)
     from pipelines.summary import latest_run
 
     print(f"\nfinished in {time.perf_counter() - started:.1f}s", file=out)
@@ -98,8 +100,13 @@ def _capture_logs(log_file: str, out) -> StageProgress:
     file_handler = logging.FileHandler(log_file)
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(file_handler)
+    absl_logger = logging.getLogger("absl")
+    absl_logger.setLevel(logging.INFO)
+    # tf.saved_model.save raises the absl logger to WARNING mid-run, which would hide the
+    # "Component X is finished." lines of every later stage: keep it at INFO.
+    absl_logger.setLevel = lambda level: None  # type: ignore[method-assign]
     progress = StageProgress(out)
-    logging.getLogger("absl").addHandler(progress)
+    root.addHandler(progress)
     return progress
 
 

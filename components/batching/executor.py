@@ -59,8 +59,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         counts = {}
         for split in SPLITS:
             with open(os.path.join(batches.uri, f"Split-{split}", "count.txt"), encoding="utf-8") as f:
-                counts[split] = int(f.read().strip() or 0)
-            batches.set_int_custom_property(f"num_examples_{split}", counts[split])
+                examples = int(f.read().strip() or 0)
+            drop = config.get("drop_remainder", False) and split == "train"
+            counts[split] = {"examples": examples,
+                             "batches": examples // sizes[split] if drop else -(-examples // sizes[split])}
+            batches.set_int_custom_property(f"num_examples_{split}", examples)
         with open(os.path.join(batches.uri, COUNTS_FILE), "w", encoding="utf-8") as f:
             json.dump(counts, f)
         batches.split_names = standard_artifact_utils.encode_split_names(list(SPLITS))

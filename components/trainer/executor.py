@@ -14,7 +14,7 @@ from absl import logging
 from tfx.dsl.components.base import base_executor
 from tfx.utils import path_utils
 
-from components.batching.executor import PLAN_FILE
+from components.batching.executor import COUNTS_FILE, PLAN_FILE
 from components.common.features import FeaturePlan
 from components.common.io import CONFIG_KEY, write_json
 from components.common.serving_dir import FINGERPRINT_FILE
@@ -101,7 +101,10 @@ def read_batches(uri: str, split: str, plan: FeaturePlan, head: Head, shuffle_se
             y = y[:, None]
         return x, y
 
+    with open(os.path.join(uri, COUNTS_FILE), encoding="utf-8") as f:
+        batches = json.load(f)[split]["batches"]
     data = tf.data.TFRecordDataset(files, num_parallel_reads=tf.data.AUTOTUNE)
+    data = data.apply(tf.data.experimental.assert_cardinality(batches))  # Keras knows the epoch's end
     data = data.map(parse, num_parallel_calls=tf.data.AUTOTUNE).cache()
     if shuffle_seed is not None:
         data = data.shuffle(4096, seed=shuffle_seed, reshuffle_each_iteration=True)

@@ -27,7 +27,6 @@ REGRESSION_METRICS = ("mse", "rmse", "mae", "r2")
 LOWER_IS_BETTER = frozenset({"log_loss", "mse", "rmse", "mae", "loss"})
 DISTRIBUTIONS = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 
-Loss = Literal[LOSSES]  # type: ignore[valid-type]
 Activation = Literal[ACTIVATIONS]  # type: ignore[valid-type]
 OptimizerName = Literal[OPTIMIZERS]  # type: ignore[valid-type]
 Metric = Literal[CLASSIFICATION_METRICS + REGRESSION_METRICS]  # type: ignore[valid-type]
@@ -183,7 +182,7 @@ class ModelSection(Section):
 
     hidden_units: list[int] = Field(default_factory=lambda: [16, 8])
     activation: Activation = "relu"
-    output_activation: Literal["auto"] | Activation = "auto"  # type: ignore[valid-type]
+    output_activation: Literal[("auto", *ACTIVATIONS)] = "auto"  # type: ignore[valid-type]
     output_units: Optional[int] = Field(None, ge=1)
     dropout: float = Field(0.0, ge=0, lt=1)
     batch_norm: bool = False
@@ -270,7 +269,7 @@ class TrainerSection(Section):
 
     task: Literal["auto", "classification", "regression"] = "auto"
     model: ModelSection = Field(default_factory=ModelSection)
-    loss: Literal["auto"] | Loss = "auto"  # type: ignore[valid-type]
+    loss: Literal[("auto", *LOSSES)] = "auto"  # type: ignore[valid-type]
     optimizer: OptimizerSection = Field(default_factory=OptimizerSection)
     metrics: Literal["auto"] | list[str] = "auto"
     max_epochs: int = Field(50, ge=1)

@@ -1,0 +1,52 @@
+"""The `tfx-yaml` command: run a pipeline, check a spec, or roll back a pushed model.
+
+    tfx-yaml run [--config X.yaml] [--root DIR]
+    tfx-yaml check X.yaml
+    tfx-yaml rollback --config X.yaml [--root DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pipelines import local_runner
+from pipelines.spec import SpecError, load_spec
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tfx-yaml", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run a pipeline on this machine")
+    check = commands.add_parser("check", help="validate a pipeline YAML without running it")
+    rollback = commands.add_parser("rollback", help="withdraw the newest pushed version")
+    for sub in (run, rollback):
+        sub.add_argument("--config", default=str(local_runner.DEFAULT_CONFIG))
+        sub.add_argument("--root")
+    check.add_argument("config")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return local_runner.run(args.config, args.root)
+    try:
+        spec = load_spec(args.config)
+    except SpecError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return local_runner.EXIT_BAD_INPUT
+    if args.command == "check":
+        print(f"{args.config}: OK (pipeline {spec.name!r})")
+        return local_runner.EXIT_OK
+    from components.common import serving_dir
+    from pipelines.compiler import RunPaths
+
+    destination = RunPaths.of(spec, args.root).destination
+    try:
+        withdrawn, serving = serving_dir.rollback(destination)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return local_runner.EXIT_FAILED
+    print(f"rolled back {destination}: version {withdrawn} withdrawn, version {serving} serves now")
+    return local_runner.EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Prepare .venv with Python 3.10 and the pinned TFX 1.16 stack; install this project (editable).
+# Idempotent: a second run with nothing changed only checks and returns.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+find_python() {
+  if command -v pyenv >/dev/null 2>&1; then
+    local candidate
+    candidate="$(pyenv root)/versions/3.10.13/bin/python3.10"
+    [ -x "$candidate" ] && { echo "$candidate"; return; }
+    for candidate in "$(pyenv root)"/versions/3.10.*/bin/python3.10; do
+      [ -x "$candidate" ] && { echo "$candidate"; return; }
+    done
+  fi
+  if command -v python3.10 >/dev/null 2>&1 && python3.10 -c 'import sys' >/dev/null 2>&1; then
+    command -v python3.10; return
+  fi
+  return 1
+}
+
+stamp=.venv/.installed
+wanted="$(cat scripts/constraints.txt pyproject.toml | sha256sum | cut -c1-16)"
+if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
+  exit 0
+fi
+if [ ! -x .venv/bin/python ]; then
+  python=$(find_python) || { echo "error: python3.10 not found (TFX 1.16 needs Python 3.9-3.10); install it, e.g. 'pyenv install 3.10.13'" >&2; exit 1; }
+  "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade "pip<26"
+.venv/bin/python -m pip install --quiet -c scripts/constraints.txt -e ".[dev]"
+echo "$wanted" > "$stamp"
+echo "set-up done: .venv ($(.venv/bin/python --version))"

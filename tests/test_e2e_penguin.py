@@ -1,0 +1,104 @@
+"""End to end: `python pipelines/local_runner.py` on the bundled penguins, read back from ML
+Metadata and the pushed SavedModel."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.common import serving_dir
+from pipelines.compiler import STAGES
+from pipelines.summary import latest_run
+from tests.conftest import run_cli
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+# Known penguins from the raw data: (features, species). One has no sex recorded.
+KNOWN = [
+    ({"island": "Torgersen", "bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 181.0,
+      "body_mass_g": 3750.0, "sex": "male", "year": 2007}, "Adelie"),
+    ({"island": "Biscoe", "bill_length_mm": 46.1, "bill_depth_mm": 13.2, "flipper_length_mm": 211.0,
+      "body_mass_g": 4500.0, "sex": "female", "year": 2007}, "Gentoo"),
+    ({"island": "Dream", "bill_length_mm": 46.5, "bill_depth_mm": 17.9, "flipper_length_mm": 192.0,
+      "body_mass_g": 3500.0, "sex": "female", "year": 2007}, "Chinstrap"),
+    ({"island": "Dream", "bill_length_mm": 50.0, "bill_depth_mm": 19.5, "flipper_length_mm": 196.0,
+      "body_mass_g": 3900.0, "year": 2007}, "Chinstrap"),
+]
+
+
+def tf_example(features: dict) -> bytes:
+    import tensorflow as tf
+
+    feature = {}
+    for name, value in features.items():
+        if isinstance(value, str):
+            feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
+        elif isinstance(value, int):
+            feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+        else:
+            feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def test_every_component_executed_and_is_recorded_in_ml_metadata(penguin_run):
+    summary = latest_run(str(penguin_run.metadata))
+    assert list(summary.executions) == list(STAGES)
+    assert set(summary.executions.values()) == {"COMPLETE"}
+
+
+def test_eval_accuracy_is_at_least_090_and_the_model_is_blessed(penguin_run):
+    summary = latest_run(str(penguin_run.metadata))
+    assert summary.metrics["accuracy"] >= 0.90
+    assert summary.blessed is True
+    assert summary.reasons["accuracy"].startswith("OK: accuracy")
+
+
+def test_a_version_was_pushed_in_tf_serving_layout(penguin_run):
+    assert serving_dir.versions(str(penguin_run.serving)) == [1]
+    version = penguin_run.serving / "1"
+    assert (version / "saved_model.pb").is_file() and (version / "variables").is_dir()
+    metadata = json.loads((version / serving_dir.METADATA_FILE).read_text())
+    assert metadata["version"] == 1 and metadata["metrics"]["accuracy"] >= 0.9
+    assert metadata["source_run"] and metadata["blessing_reasons"]["accuracy"].startswith("OK")
+
+
+def test_pushed_model_classifies_raw_tf_examples_of_known_penguins(penguin_run):
+    import tensorflow as tf
+
+    model = tf.saved_model.load(str(penguin_run.serving / "1"))
+    serve = model.signatures["serving_default"]
+    outputs = serve(examples=tf.constant([tf_example(f) for f, _ in KNOWN]))
+    species = [s.decode() for s in outputs["classes"].numpy()]
+    assert species == [s for _, s in KNOWN]
+    probabilities = outputs["probabilities"].numpy()
+    assert probabilities.shape == (len(KNOWN), 3)
+    assert abs(probabilities.sum(axis=1) - 1).max() < 1e-5
+
+
+def test_runner_prints_stages_with_durations_and_a_summary(penguin_run):
+    out = penguin_run.stdout
+    for stage in STAGES:
+        assert f"{stage:<17} started" in out and f"{stage:<17} done in" in out
+    assert "metrics: accuracy=" in out
+    assert "blessed: yes" in out
+    assert f"pushed: {penguin_run.serving / '1'}" in out
+
+
+def test_training_run_artifacts(penguin_run):
+    runs = list((penguin_run.root / "pipeline" / "Trainer" / "model_run").glob("*"))
+    assert len(runs) == 1
+    history = json.loads((runs[0] / "history.json").read_text())
+    assert history["stop_reason"] and history["epochs"][0]["learning_rate"] == pytest.approx(0.01)
+    assert {"loss", "val_loss", "accuracy", "val_accuracy"} <= set(history["epochs"][0])
+    assert (runs[0] / "learning_curve.png").stat().st_size > 1000
+    assert any((runs[0] / "tensorboard").rglob("events.out.tfevents.*"))
+
+
+def test_unchanged_rerun_pushes_nothing_new(penguin_run):
+    result = run_cli("--root", str(penguin_run.root))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert serving_dir.versions(str(penguin_run.serving)) == [1]
+    summary = latest_run(str(penguin_run.metadata))
+    assert summary.executions["Pusher"] == "CACHED"
+    assert "nothing new pushed" in result.stdout
