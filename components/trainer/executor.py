@@ -62,12 +62,12 @@ def train(cfg: dict, plan: FeaturePlan, head: Head, batches_uri: str, run_dir: s
     with strategy.scope():
         model = build_model(plan.width, head, cfg)
         compile_model(model, head, get_optimizer(cfg["optimizer"]))
-    callbacks, stoppers = _callbacks(cfg, run_dir)
+    callbacks, stoppers = make_callbacks(cfg, run_dir)
     fit = model.fit(train_data, validation_data=eval_data, epochs=cfg["max_epochs"],
                     callbacks=callbacks, verbose=0)
     history = [{k: float(v[i]) for k, v in fit.history.items()} | {"epoch": i}
                for i in range(len(fit.history.get("loss", [])))]
-    stop = _stop_reason(cfg, stoppers, len(history))
+    stop = stop_reason(cfg, stoppers, len(history)) | {"replicas": strategy.num_replicas_in_sync}
     if stoppers["non_finite"].epoch is not None:
         bad = stoppers["non_finite"]
         raise TrainingError(
@@ -111,7 +111,7 @@ def read_batches(uri: str, split: str, plan: FeaturePlan, head: Head, shuffle_se
     return data.prefetch(tf.data.AUTOTUNE)
 
 
-def _callbacks(cfg: dict, run_dir: str):
+def make_callbacks(cfg: dict, run_dir: str):
     stoppers: dict[str, Any] = {"non_finite": cb.NonFiniteLoss()}
     callbacks = [stoppers["non_finite"], cb.LearningRateLog()]
     early = cfg.get("early_stopping")
@@ -138,7 +138,7 @@ def _callbacks(cfg: dict, run_dir: str):
     return callbacks, stoppers
 
 
-def _stop_reason(cfg: dict, stoppers: dict, epochs: int) -> dict:
+def stop_reason(cfg: dict, stoppers: dict, epochs: int) -> dict:
     early, restarts = stoppers.get("early"), stoppers.get("restarts")
     if stoppers["non_finite"].epoch is not None:
         return {"stop_reason": "non-finite loss", "restored_epoch": None}

@@ -1,0 +1,156 @@
+"""The Trainer's building blocks against the published formulas, computed by hand in numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from components.trainer.registry import ACTIVATIONS, LOSSES, OPTIMIZERS, get_activation, get_loss, get_optimizer  # noqa: E402
+from pipelines.spec.models import ACTIVATIONS as SPEC_ACTIVATIONS  # noqa: E402
+from pipelines.spec.models import LOSSES as SPEC_LOSSES  # noqa: E402
+from pipelines.spec.models import OPTIMIZERS as SPEC_OPTIMIZERS  # noqa: E402
+from pipelines.spec.models import OptimizerSection  # noqa: E402
+
+W0 = np.array([0.5, -1.5, 2.0], dtype=np.float64)
+GRADS = [np.array([0.1, -0.2, 0.3]), np.array([-0.4, 0.05, 0.2]), np.array([0.3, 0.3, -0.1])]
+
+
+def keras_steps(name: str, **options) -> np.ndarray:
+    """The weights after applying GRADS, one step each, with the registry's optimizer."""
+    cfg = OptimizerSection(name=name, **options).model_dump()
+    optimizer = get_optimizer(cfg)
+    var = keras.Variable(W0.astype(np.float32))
+    for g in GRADS:
+        optimizer.apply_gradients([(keras.ops.convert_to_tensor(g.astype(np.float32)), var)])
+    return keras.ops.convert_to_numpy(var).astype(np.float64)
+
+
+def test_registries_match_the_names_the_spec_accepts():
+    assert tuple(LOSSES) == SPEC_LOSSES
+    assert tuple(ACTIVATIONS) == SPEC_ACTIVATIONS
+    assert tuple(OPTIMIZERS) == SPEC_OPTIMIZERS
+
+
+def test_sgd():
+    lr, w = 0.1, W0.copy()
+    for g in GRADS:
+        w = w - lr * g
+    np.testing.assert_allclose(keras_steps("sgd", learning_rate=lr), w, rtol=1e-6)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum_and_nesterov(nesterov):
+    lr, mu, w, v = 0.1, 0.9, W0.copy(), np.zeros(3)
+    for g in GRADS:
+        v = mu * v - lr * g  # velocity (Sutskever et al., 2013)
+        w = w + (mu * v - lr * g if nesterov else v)
+    got = keras_steps("momentum", learning_rate=lr, momentum=mu, nesterov=nesterov)
+    np.testing.assert_allclose(got, w, rtol=1e-6)
+
+
+def test_adam_with_bias_correction():
+    """Kingma & Ba (2015), Algorithm 1: moments weighted by (1 - beta), bias-corrected."""
+    lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-7
+    w, m, v = W0.copy(), np.zeros(3), np.zeros(3)
+    for t, g in enumerate(GRADS, start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
+        w = w - lr * m_hat / (np.sqrt(v_hat) + eps)
+    np.testing.assert_allclose(keras_steps("adam", learning_rate=lr), w, rtol=1e-5)
+
+
+def test_adamw_decouples_weight_decay():
+    """Loshchilov & Hutter (2019): the decay is applied to the weights, not added to the gradient."""
+    lr, b1, b2, eps, wd = 0.01, 0.9, 0.999, 1e-7, 0.1
+    w, m, v = W0.copy(), np.zeros(3), np.zeros(3)
+    for t, g in enumerate(GRADS, start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        w = w - lr * wd * w - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+    np.testing.assert_allclose(keras_steps("adamw", learning_rate=lr, weight_decay=wd), w, rtol=1e-5)
+
+
+def test_adagrad_accumulates_squared_gradients():
+    """Duchi et al. (2011): the accumulator grows by g^2 and divides the step, not the weights."""
+    lr, acc0, eps = 0.1, 0.1, 1e-7
+    w, acc = W0.copy(), np.full(3, acc0)
+    for g in GRADS:
+        acc = acc + g * g
+        w = w - lr * g / (np.sqrt(acc) + eps)
+    got = keras_steps("adagrad", learning_rate=lr, initial_accumulator_value=acc0)
+    np.testing.assert_allclose(got, w, rtol=1e-5)
+
+
+def test_rmsprop():
+    """Hinton's RMSprop: a decaying average of g^2 scales the step."""
+    lr, rho, eps = 0.01, 0.9, 1e-7
+    w, avg = W0.copy(), np.zeros(3)
+    for g in GRADS:
+        avg = rho * avg + (1 - rho) * g * g
+        w = w - lr * g / (np.sqrt(avg) + eps)
+    np.testing.assert_allclose(keras_steps("rmsprop", learning_rate=lr, rho=rho), w, rtol=1e-4)
+
+
+def test_adadelta():
+    """Zeiler (2012), Algorithm 1 (learning rate 1.0 as in the paper)."""
+    rho, eps = 0.95, 1e-7
+    w, eg, edx = W0.copy(), np.zeros(3), np.zeros(3)
+    for g in GRADS:
+        eg = rho * eg + (1 - rho) * g * g
+        dx = -np.sqrt(edx + eps) / np.sqrt(eg + eps) * g
+        edx = rho * edx + (1 - rho) * dx * dx
+        w = w + dx
+    np.testing.assert_allclose(keras_steps("adadelta", learning_rate=1.0, rho=rho), w, rtol=1e-5)
+
+
+Y_TRUE = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+Y_PRED = np.array([[0.2, 0.7, 0.1], [0.6, 0.3, 0.1]])
+
+
+@pytest.mark.parametrize(("name", "y_true", "y_pred", "expected"), [
+    ("mse", Y_TRUE, Y_PRED, np.mean(np.mean((Y_TRUE - Y_PRED) ** 2, axis=1))),
+    ("mae", Y_TRUE, Y_PRED, np.mean(np.mean(np.abs(Y_TRUE - Y_PRED), axis=1))),
+    ("huber", np.array([[0.0], [3.0]]), np.array([[0.5], [0.0]]), np.mean([0.5 * 0.5**2, 3.0 - 0.5])),
+    ("categorical_crossentropy", Y_TRUE, Y_PRED, np.mean([-np.log(0.7), -np.log(0.6)])),
+    ("sparse_categorical_crossentropy", np.array([1, 0]), Y_PRED, np.mean([-np.log(0.7), -np.log(0.6)])),
+    ("binary_crossentropy", np.array([[1.0], [0.0]]), np.array([[0.8], [0.3]]),
+     np.mean([-np.log(0.8), -np.log(0.7)])),
+    ("kl_divergence", np.array([[0.5, 0.5, 0.0]]), np.array([[0.25, 0.5, 0.25]]),
+     0.5 * np.log(0.5 / 0.25) + 0.5 * np.log(1.0)),
+])
+def test_loss_equals_its_formula(name, y_true, y_pred, expected):
+    got = get_loss(name)(keras.ops.convert_to_tensor(y_true.astype(np.float32)),
+                         keras.ops.convert_to_tensor(y_pred.astype(np.float32)))
+    assert float(got) == pytest.approx(expected, rel=1e-5)
+
+
+Z = np.array([[-2.0, -0.5, 0.0, 0.7, 3.0]])
+
+
+def _erf(x):
+    from math import erf
+
+    return np.vectorize(erf)(x)
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("relu", np.maximum(Z, 0)),
+    ("leaky_relu", np.where(Z > 0, Z, 0.2 * Z)),
+    ("elu", np.where(Z > 0, Z, np.exp(Z) - 1)),
+    ("sigmoid", 1 / (1 + np.exp(-Z))),
+    ("tanh", (np.exp(Z) - np.exp(-Z)) / (np.exp(Z) + np.exp(-Z))),
+    ("softmax", np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True)),
+    ("gelu", 0.5 * Z * (1 + _erf(Z / np.sqrt(2)))),
+    ("linear", Z),
+])
+def test_activation_equals_its_formula(name, expected):
+    got = keras.ops.convert_to_numpy(get_activation(name)(keras.ops.convert_to_tensor(Z.astype(np.float32))))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_unknown_names_list_the_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown optimizer 'adamm'.*did you mean 'adam'\?"):
+        get_optimizer({"name": "adamm", "learning_rate": 0.1})

@@ -1,0 +1,107 @@
+"""Early stopping, plateau restarts and non-finite losses on scripted validation curves."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from components.trainer.callbacks import NonFiniteLoss
+from components.trainer.executor import make_callbacks, stop_reason
+from pipelines.spec.models import TrainerSection
+
+
+class ScriptedValidation(keras.callbacks.Callback):
+    """Replaces the measured val_loss (or loss) with a scripted curve, before the others see it."""
+
+    def __init__(self, curve, key="val_loss"):
+        super().__init__()
+        self.curve, self.key = curve, key
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs[self.key] = self.curve[epoch]
+
+
+class WeightsPerEpoch(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.weights = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.weights.append([w.copy() for w in self.model.get_weights()])
+
+
+def fit(curve, tmp_path, key="val_loss", **trainer):
+    cfg = TrainerSection(max_epochs=len(curve), **trainer).model_dump()
+    callbacks, stoppers = make_callbacks(cfg, str(tmp_path))
+    recorder = WeightsPerEpoch()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    x = np.random.default_rng(0).normal(size=(32, 2)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0]], dtype="float32")
+    history = model.fit(x, y, validation_data=(x, y), epochs=len(curve), verbose=0, batch_size=8,
+                        callbacks=[ScriptedValidation(curve, key), *callbacks, recorder])
+    return model, history.history, recorder.weights, stop_reason(cfg, stoppers, len(history.history["loss"]))
+
+
+def test_early_stopping_stops_after_patience_and_restores_the_best_weights(tmp_path):
+    curve = [1.0, 0.8, 0.6, 0.65, 0.7, 0.9, 0.95, 0.5, 0.4, 0.3]
+    model, history, weights, stop = fit(curve, tmp_path, early_stopping={"patience": 3})
+    assert len(history["loss"]) == 6  # best at epoch 2; epochs 3, 4, 5 without improvement
+    assert stop["restored_epoch"] == 2
+    assert "early stopping: val_loss did not improve" in stop["stop_reason"]
+    for got, best in zip(model.get_weights(), weights[2]):
+        np.testing.assert_array_equal(got, best)
+
+
+def test_min_delta_and_start_from_epoch(tmp_path):
+    curve = [1.0, 0.99, 0.985, 0.98, 0.975, 0.97, 0.5]
+    _, history, _, _ = fit(curve, tmp_path, early_stopping={"patience": 2, "min_delta": 0.05})
+    assert len(history["loss"]) == 3  # the 0.01 steps do not count as improvements
+    _, history, _, _ = fit(curve, tmp_path, early_stopping={"patience": 2, "min_delta": 0.05,
+                                                            "start_from_epoch": 5})
+    assert len(history["loss"]) == 7
+
+
+def test_mode_max_for_an_accuracy_monitor(tmp_path):
+    curve = [0.5, 0.7, 0.9, 0.8, 0.85, 0.6, 0.95]
+    _, history, _, stop = fit(curve, tmp_path, key="val_accuracy",
+                              early_stopping={"monitor": "val_accuracy", "patience": 3})
+    assert len(history["loss"]) == 6 and stop["restored_epoch"] == 2
+
+
+def test_plateau_restarts_go_back_to_the_best_weights_with_a_lower_learning_rate(tmp_path):
+    curve = [1.0, 0.9, 0.95, 0.96, 0.97, 0.98, 0.5, 0.4]
+    model, history, weights, stop = fit(curve, tmp_path, early_stopping=None,
+                                        plateau_restarts={"patience": 2, "factor": 0.5, "max_restarts": 1})
+    assert len(history["loss"]) == 6
+    assert history["learning_rate"][:4] == pytest.approx([0.1] * 4)
+    assert history["learning_rate"][4] == pytest.approx(0.05)
+    assert stop["restarts"] == [{"epoch": 3, "restored_epoch": 1, "learning_rate": pytest.approx(0.05)}]
+    assert stop["restored_epoch"] == 1 and "plateau restarts" in stop["stop_reason"]
+    for got, best in zip(model.get_weights(), weights[1]):
+        np.testing.assert_array_equal(got, best)
+
+
+def test_reduce_lr_on_plateau(tmp_path):
+    curve = [1.0, 0.9, 0.95, 0.96, 0.97, 0.98]
+    _, history, _, _ = fit(curve, tmp_path, early_stopping=None,
+                           reduce_lr_on_plateau={"patience": 2, "factor": 0.5})
+    # The learning rate each epoch ran with: lowered after epoch 3, the second without improvement.
+    assert history["learning_rate"][:4] == pytest.approx([0.1] * 4)
+    assert history["learning_rate"][4] == pytest.approx(0.05)
+
+
+def test_non_finite_loss_stops_training(tmp_path):
+    curve = [1.0, 0.9, float("nan"), 0.5]
+    _, history, _, stop = fit(curve, tmp_path, key="loss", early_stopping=None)
+    assert len(history["loss"]) == 3
+    assert stop["stop_reason"] == "non-finite loss"
+
+
+def test_non_finite_loss_callback_records_where():
+    callback = NonFiniteLoss()
+    callback.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+    callback.on_epoch_end(4, {"loss": float("inf")})
+    assert callback.epoch == 4 and callback.model.stop_training
