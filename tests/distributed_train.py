@@ -27,6 +27,10 @@ def main() -> None:
     args = parser.parse_args()
     import tensorflow as tf
 
+    if args.distribution == "multi_worker":  # collective ops: before anything else touches TF
+        from components.trainer.distribution import make_strategy
+
+        make_strategy("multi_worker")
     if args.cpus > 1:
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * args.cpus)

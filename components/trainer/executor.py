@@ -55,8 +55,8 @@ class Executor(base_executor.BaseExecutor):
 
 def train(cfg: dict, plan: FeaturePlan, head: Head, batches_uri: str, run_dir: str):
     """Train the model; returns it, the per-epoch history and why training stopped."""
+    strategy = make_strategy(cfg.get("distribution", "auto"))  # multi_worker: before any other TF op
     keras.utils.set_random_seed(cfg.get("seed", 0))
-    strategy = make_strategy(cfg.get("distribution", "auto"))
     train_data = read_batches(batches_uri, "train", plan, head, shuffle_seed=cfg.get("seed", 0))
     eval_data = read_batches(batches_uri, "eval", plan, head)
     with strategy.scope():
@@ -108,7 +108,10 @@ def read_batches(uri: str, split: str, plan: FeaturePlan, head: Head, shuffle_se
     data = data.map(parse, num_parallel_calls=tf.data.AUTOTUNE).cache()
     if shuffle_seed is not None:
         data = data.shuffle(4096, seed=shuffle_seed, reshuffle_each_iteration=True)
-    return data.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    # Each record is a whole mini-batch: workers of a multi-worker strategy take every n-th one.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return data.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
 def make_callbacks(cfg: dict, run_dir: str):
