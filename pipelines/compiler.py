@@ -92,11 +92,17 @@ def _json(value: dict) -> str:
 
 def _example_gen(spec: PipelineSpec):
     base, pattern = _input_base_and_pattern(spec)
-    input_config = tfx.proto.Input(splits=[tfx.proto.Input.Split(name="single_split", pattern=pattern)])
-    output_config = tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
-        tfx.proto.SplitConfig.Split(name="train", hash_buckets=spec.data.splits.train),
-        tfx.proto.SplitConfig.Split(name="eval", hash_buckets=spec.data.splits.eval),
-    ]))
+    if spec.data.split_patterns:  # already split: one input split each, no hashing
+        input_config = tfx.proto.Input(splits=[
+            tfx.proto.Input.Split(name=name, pattern=spec.data.split_patterns[name]) for name in ("train", "eval")])
+        output_config = None
+        pattern = " ".join(spec.data.split_patterns.values())
+    else:
+        input_config = tfx.proto.Input(splits=[tfx.proto.Input.Split(name="single_split", pattern=pattern)])
+        output_config = tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
+            tfx.proto.SplitConfig.Split(name="train", hash_buckets=spec.data.splits.train),
+            tfx.proto.SplitConfig.Split(name="eval", hash_buckets=spec.data.splits.eval),
+        ]))
     range_config = None
     if "{SPAN}" in pattern and spec.data.span_window > 1:
         range_config = tfx.proto.RangeConfig(
@@ -126,11 +132,13 @@ def check_inputs(spec: PipelineSpec) -> None:
     """Problems with the files the spec points at, as a SpecError listing them all."""
     problems = []
     base, pattern = _input_base_and_pattern(spec)
-    files = _data_files(base, pattern)
+    patterns = list(spec.data.split_patterns.values()) if spec.data.split_patterns else [pattern]
+    files = sorted({f for p in patterns for f in _data_files(base, p)})
     if not os.path.isdir(base):
         problems.append(f"key 'data.path': {spec.data.path} does not exist; expected a directory or file of data")
-    elif not files:
-        problems.append(f"key 'data.path': no files match {pattern!r} under {base}")
+    elif not files or not all(_data_files(base, p) for p in patterns):
+        empty = [p for p in patterns if not _data_files(base, p)]
+        problems.append(f"key 'data.path': no files match {', '.join(map(repr, empty))} under {base}")
     elif spec.data.format == "csv":
         problems += _csv_problems(spec, files)
     if spec.schema_.path and not os.path.isfile(spec.schema_.path):

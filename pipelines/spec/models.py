@@ -62,6 +62,9 @@ class DataSection(Section):
         label: the label column.
         exclude: columns that are not features. Defaults to none.
         splits: train/eval split weights. Defaults to 2:1.
+        split_patterns: data that is already split: a file pattern per split, inside `path`
+            (for example {train: "train/*.csv", eval: "eval/*.csv"}); replaces `splits`.
+            Defaults to None.
     """
 
     path: str
@@ -71,9 +74,14 @@ class DataSection(Section):
     label: str
     exclude: list[str] = Field(default_factory=list)
     splits: Splits = Field(default_factory=Splits)
+    split_patterns: Optional[dict[Literal["train", "eval"], str]] = None
 
     @model_validator(mode="after")
     def _label_not_excluded(self) -> DataSection:
+        if self.split_patterns is not None and set(self.split_patterns) != {"train", "eval"}:
+            raise ValueError("split_patterns needs a pattern for both 'train' and 'eval'")
+        if self.split_patterns and self.pattern:
+            raise ValueError("give either pattern (one input, split by hash) or split_patterns, not both")
         if self.label in self.exclude:
             raise ValueError(f"the label {self.label!r} is also listed in exclude; remove it there")
         return self

@@ -1,0 +1,87 @@
+"""Evaluator metrics against scikit-learn, and the blessing rules and their reasons."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn import metrics as sk
+
+from components.evaluator.executor import bless
+from components.evaluator.metrics import classification_metrics, judge, regression_metrics
+
+
+def test_classification_metrics_match_scikit_learn():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, size=200)
+    logits = rng.normal(size=(200, 3)) + np.eye(3)[labels] * 1.5
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    got = classification_metrics(labels, probabilities, ["a", "b", "c"])
+    predicted = probabilities.argmax(axis=1)
+    assert got["accuracy"] == pytest.approx(sk.accuracy_score(labels, predicted))
+    assert got["precision"] == pytest.approx(sk.precision_score(labels, predicted, average="macro"))
+    assert got["recall"] == pytest.approx(sk.recall_score(labels, predicted, average="macro"))
+    assert got["log_loss"] == pytest.approx(sk.log_loss(labels, probabilities))
+    assert got["auc"] == pytest.approx(sk.roc_auc_score(labels, probabilities, multi_class="ovr"))
+    assert got["per_class"]["b"]["recall"] == pytest.approx(sk.recall_score(labels == 1, predicted == 1))
+
+
+def test_binary_auc_with_ties_matches_scikit_learn():
+    labels = np.array([0, 0, 1, 1, 1, 0])
+    p1 = np.array([0.1, 0.4, 0.4, 0.8, 0.4, 0.2])
+    got = classification_metrics(labels, np.stack([1 - p1, p1], axis=1), ["no", "yes"])
+    assert got["auc"] == pytest.approx(sk.roc_auc_score(labels, p1))
+
+
+def test_regression_metrics_match_scikit_learn():
+    y = np.array([3.0, -0.5, 2.0, 7.0])
+    p = np.array([2.5, 0.0, 2.0, 8.0])
+    got = regression_metrics(y, p)
+    assert got["mse"] == pytest.approx(sk.mean_squared_error(y, p))
+    assert got["rmse"] == pytest.approx(np.sqrt(sk.mean_squared_error(y, p)))
+    assert got["mae"] == pytest.approx(sk.mean_absolute_error(y, p))
+    assert got["r2"] == pytest.approx(sk.r2_score(y, p))
+
+
+def test_reason_reads_like_a_sentence():
+    ok, reason = judge("accuracy", 0.962, {"lower_bound": 0.9, "min_improvement": 0.0}, 0.950)
+    assert ok
+    assert reason == "accuracy 0.962 >= 0.9 (absolute) and +0.012 vs baseline 0.95 (required >= 0)"
+
+
+def test_lower_is_better_metrics_improve_downwards():
+    ok, reason = judge("log_loss", 0.30, {"min_improvement": 0.0}, 0.25)
+    assert not ok and "-0.05 vs baseline 0.25 (required >= 0) FAILED" in reason
+    assert judge("log_loss", 0.20, {"min_improvement": 0.0}, 0.25)[0]
+
+
+def test_relative_change_and_upper_bound():
+    assert judge("accuracy", 0.95, {"min_relative_improvement": -0.01}, 0.955)[0]  # -0.5 %
+    assert not judge("accuracy", 0.90, {"min_relative_improvement": -0.01}, 0.955)[0]  # -5.8 %
+    ok, reason = judge("mae", 2.0, {"upper_bound": 1.5}, None)
+    assert not ok and reason == "mae 2 > 1.5 (absolute)"
+
+
+def test_first_run_without_baseline_is_blessed_and_says_why():
+    ok, reason = judge("accuracy", 0.95, {"lower_bound": 0.9, "min_improvement": 0.0}, None)
+    assert ok and "no baseline to compare with" in reason
+
+
+CANDIDATE = {"accuracy": 0.80, "auc": 0.9, "precision": 0.8, "recall": 0.8, "log_loss": 0.5}
+BASELINE = {"accuracy": 0.95, "auc": 0.99, "precision": 0.95, "recall": 0.95, "log_loss": 0.1}
+
+
+def test_blessing_is_written_without_thresholds_with_a_reason_per_metric():
+    verdict = bless(CANDIDATE, BASELINE, {"metrics": "auto", "thresholds": {}}, "classification")
+    assert verdict["blessed"] and not verdict["forced"]
+    assert set(verdict["reasons"]) == {"accuracy", "auc", "precision", "recall", "log_loss"}
+    assert verdict["baseline_metrics"]["accuracy"] == 0.95
+
+
+def test_a_regressed_model_is_not_blessed_unless_forced():
+    cfg = {"thresholds": {"accuracy": {"min_improvement": -0.01}}}
+    verdict = bless(CANDIDATE, BASELINE, cfg, "classification")
+    assert not verdict["blessed"]
+    assert verdict["reasons"]["accuracy"].startswith("FAILED: accuracy 0.8 and -0.15 vs baseline 0.95")
+    forced = bless(CANDIDATE, BASELINE, {**cfg, "force_bless": True}, "classification")
+    assert forced["blessed"] and forced["forced"]
+    assert forced["reasons"]["accuracy"].startswith("FAILED")  # the record keeps the truth
