@@ -25,6 +25,7 @@ from components.evaluator.component import Evaluator
 from components.pusher.component import Pusher
 from components.trainer.component import Trainer
 from pipelines.spec import PipelineSpec, SpecError
+from pipelines.spec.loader import is_uri
 
 # Component ids, as they appear in ML Metadata and in the runner's progress lines.
 STAGES = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataGate",
@@ -49,10 +50,13 @@ class RunPaths:
         return cls(root, os.path.join(root, "pipeline"), os.path.join(root, "metadata.sqlite"), destination)
 
 
-def compile_pipeline(spec: PipelineSpec, paths: RunPaths, metadata: bool = True) -> tfx.dsl.Pipeline:
-    """The TFX pipeline of `spec`. With metadata=False no ML Metadata connection is set (Kubeflow
-    provides its own)."""
+def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local") -> tfx.dsl.Pipeline:
+    """The TFX pipeline of `spec`, for target "local" (SQLite ML Metadata under paths.root) or
+    "kubeflow" (no metadata connection: Kubeflow has its own; per-component resources set)."""
     check_inputs(spec)
+    if target == "kubeflow":
+        spec = spec.model_copy(deep=True)
+        spec.trainer.distribution = trainer_distribution(spec)
     example_gen = _example_gen(spec)
     statistics = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     if spec.schema_.path:
@@ -75,15 +79,54 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, metadata: bool = True)
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
         config=_json({"destination": paths.destination, "keep_versions": spec.pusher.keep_versions}))
     components = [example_gen, statistics, schema, validator, gate, batching, trainer, evaluator, pusher]
+    if target == "kubeflow":
+        for component in components:
+            if component.id in spec.kubeflow.resources:
+                component.with_platform_config(resource_spec(spec.kubeflow.resources[component.id]))
     return tfx.dsl.Pipeline(
         pipeline_name=spec.name,
         pipeline_root=paths.pipeline_root,
         components=components,
         enable_cache=spec.runtime.enable_cache,
         metadata_connection_config=(
-            tfx.orchestration.metadata.sqlite_metadata_connection_config(paths.metadata) if metadata else None),
+            tfx.orchestration.metadata.sqlite_metadata_connection_config(paths.metadata)
+            if target == "local" else None),
         beam_pipeline_args=list(spec.runtime.beam_pipeline_args),
     )
+
+
+def trainer_distribution(spec: PipelineSpec) -> str:
+    """The Trainer's strategy on Kubeflow: "auto" follows its accelerators (tpu for a TPU type,
+    mirrored for two or more GPUs)."""
+    resources = spec.kubeflow.resources.get("Trainer")
+    if spec.trainer.distribution != "auto" or resources is None or not resources.accelerator_type:
+        return spec.trainer.distribution
+    if resources.is_tpu:
+        return "tpu"
+    return "mirrored" if (resources.accelerator_count or 1) > 1 else "one_device"
+
+
+def resource_spec(resources):
+    """Kubernetes-style resources as the KFP v2 ResourceSpec (vCPU count, memory in GB)."""
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    spec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec()
+    if resources.cpu:
+        spec.cpu_limit = float(resources.cpu[:-1]) / 1000 if resources.cpu.endswith("m") else float(resources.cpu)
+    if resources.memory:
+        spec.memory_limit = _gigabytes(resources.memory)
+    if resources.accelerator_type:
+        spec.accelerator.type = resources.accelerator_type
+        spec.accelerator.count = resources.accelerator_count or 1
+    return spec
+
+
+def _gigabytes(memory: str) -> float:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+    for suffix in sorted(units, key=len, reverse=True):
+        if memory.endswith(suffix):
+            return float(memory[: -len(suffix)]) * units[suffix] / 1e9
+    return float(memory) / 1e9
 
 
 def _json(value: dict) -> str:
@@ -131,6 +174,8 @@ def _input_base_and_pattern(spec: PipelineSpec) -> tuple[str, str]:
 def check_inputs(spec: PipelineSpec) -> None:
     """Problems with the files the spec points at, as a SpecError listing them all."""
     problems = []
+    if is_uri(spec.data.path):
+        return  # remote data (gs://, s3://) is checked where it is read
     base, pattern = _input_base_and_pattern(spec)
     patterns = list(spec.data.split_patterns.values()) if spec.data.split_patterns else [pattern]
     files = sorted({f for p in patterns for f in _data_files(base, p)})
@@ -141,7 +186,7 @@ def check_inputs(spec: PipelineSpec) -> None:
         problems.append(f"key 'data.path': no files match {', '.join(map(repr, empty))} under {base}")
     elif spec.data.format == "csv":
         problems += _csv_problems(spec, files)
-    if spec.schema_.path and not os.path.isfile(spec.schema_.path):
+    if spec.schema_.path and not is_uri(spec.schema_.path) and not os.path.isfile(spec.schema_.path):
         problems.append(f"key 'schema.path': {spec.schema_.path} does not exist; expected a schema.pbtxt, "
                         "or remove schema.path to infer the schema")
     if problems:

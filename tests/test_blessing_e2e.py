@@ -37,7 +37,7 @@ def test_regressed_model_is_not_blessed_and_serving_version_stays(penguin_run, t
     write_rows(tmp_path / "data" / "train" / "penguins.csv", train_rows)
     write_rows(tmp_path / "data" / "eval" / "penguins.csv", eval_rows)
     spec = write_spec(tmp_path, f"""
-name: penguin_regressed
+name: penguin-regressed
 data:
   path: {tmp_path / 'data'}
   label: species

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 def penguin_spec(tmp_path, data_dir, extra: str = "") -> str:
     schema = REPO / "schemas" / "penguin" / "schema.pbtxt"
     text = f"""
-name: penguin_gate
+name: penguin-gate
 data: {{path: {data_dir}, label: species, exclude: [year]}}
 schema: {{path: {schema}}}
 trainer: {{max_epochs: 5}}

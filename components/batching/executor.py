@@ -66,7 +66,6 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             batches.set_int_custom_property(f"num_examples_{split}", examples)
         with open(os.path.join(batches.uri, COUNTS_FILE), "w", encoding="utf-8") as f:
             json.dump(counts, f)
-        batches.split_names = standard_artifact_utils.encode_split_names(list(SPLITS))
         batches.set_string_custom_property("task", plan.task)
 
 

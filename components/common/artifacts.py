@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from tfx.types.artifact import Artifact, Property, PropertyType
-
-SPLIT_NAMES = "split_names"
+from tfx.types.artifact import Artifact
 
 
 class Batches(Artifact):
     """Shuffled, preprocessed mini-batches written by the Batching stage, one folder per split
     (`Split-train/`, `Split-eval/`), with the feature plan (`plan.json`) that made them."""
 
-    TYPE_NAME = "Batches"
-    PROPERTIES = {SPLIT_NAMES: Property(type=PropertyType.STRING)}  # noqa: RUF012
+    # KFP v2 records a custom type by its import path "<module>.<Class>" (see components/__init__.py)
+    # and allows no PROPERTIES on it (custom properties are fine).
+    TYPE_NAME = "components.Batches"
 
 
 class DataGateResult(Artifact):
     """The verdict of the anomaly gate: `report.txt` and `verdict.json`; it exists only when
     the data passed, so that batching and training depend on it."""
 
-    TYPE_NAME = "DataGateResult"
+    TYPE_NAME = "components.DataGateResult"

@@ -56,10 +56,16 @@ def parse_spec(text: str, source: str = "<string>", base_dir: Path | None = None
 
 
 def _resolve_paths(spec: PipelineSpec, base_dir: Path) -> PipelineSpec:
-    spec.data.path = str((base_dir / spec.data.path).resolve())
-    if spec.schema_.path:
+    """Local paths are relative to the YAML file; URIs (gs://, s3://, ...) stay as they are."""
+    if not is_uri(spec.data.path):
+        spec.data.path = str((base_dir / spec.data.path).resolve())
+    if spec.schema_.path and not is_uri(spec.schema_.path):
         spec.schema_.path = str((base_dir / spec.schema_.path).resolve())
     return spec
+
+
+def is_uri(path: str) -> bool:
+    return "://" in path
 
 
 def _describe(error: dict[str, Any], node: yaml.Node | None) -> str:

@@ -399,26 +399,44 @@ class RuntimeSection(Section):
 
 
 class Resources(Section):
-    """Kubernetes resources of one component's pod."""
+    """Kubernetes resources of one component's pod.
 
-    cpu: Optional[str] = None
-    memory: Optional[str] = None
+    Attributes:
+        cpu: CPU limit in Kubernetes units ("4", "500m"). Defaults to None.
+        memory: memory limit ("16Gi", "512Mi", "8G"). Defaults to None.
+        accelerator_type: for example "nvidia.com/gpu", "NVIDIA_TESLA_T4" or "TPU_V3".
+            Defaults to None.
+        accelerator_count: how many accelerators. Defaults to 1 when a type is given.
+    """
+
+    cpu: Optional[str] = Field(None, pattern=r"^[0-9]+(\.[0-9]+)?m?$")
+    memory: Optional[str] = Field(None, pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$")
     accelerator_type: Optional[str] = None
-    accelerator_count: int = Field(0, ge=0)
+    accelerator_count: Optional[int] = Field(None, ge=1)
+
+    @property
+    def is_tpu(self) -> bool:
+        return "tpu" in (self.accelerator_type or "").lower()
+
+
+KUBEFLOW_COMPONENTS = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataGate",
+                       "Batching", "Trainer", "Evaluator", "Pusher")
 
 
 class KubeflowSection(Section):
     """Deployment to Kubeflow Pipelines.
 
     Attributes:
-        image: the component image. Defaults to "tfx-yaml-pipelines:latest".
-        pipeline_root: the artifact root there (gs://, s3://, ...). Defaults to None.
-        resources: per component id (Trainer, Evaluator, ...). Defaults to none.
+        image: the component image (see the Dockerfile). Defaults to "tfx-yaml-pipelines:latest".
+        pipeline_root: the artifact root there (gs://, s3://, ...). Defaults to None (must be
+            given, here or with --pipeline-root, to compile).
+        resources: per component id (ExampleGen, StatisticsGen, ..., Trainer, Evaluator,
+            Pusher). Defaults to none.
     """
 
     image: str = "tfx-yaml-pipelines:latest"
     pipeline_root: Optional[str] = None
-    resources: dict[str, Resources] = Field(default_factory=dict)
+    resources: dict[Literal[KUBEFLOW_COMPONENTS], Resources] = Field(default_factory=dict)  # type: ignore[valid-type]
 
 
 class ScheduleSection(Section):
@@ -436,7 +454,8 @@ class ScheduleSection(Section):
 class PipelineSpec(Section):
     """One pipeline, as declared in a YAML file."""
 
-    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
+    # Kubeflow's rule for pipeline names, so that every spec compiles there too.
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     description: str = ""
     data: DataSection
     schema_: SchemaSection = Field(default_factory=SchemaSection, alias="schema")
@@ -450,6 +469,19 @@ class PipelineSpec(Section):
     schedule: ScheduleSection = Field(default_factory=ScheduleSection)
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _distribution_fits_the_accelerators(self) -> PipelineSpec:
+        trainer = self.kubeflow.resources.get("Trainer")
+        distribution = self.trainer.distribution
+        if trainer and trainer.accelerator_type:
+            if trainer.is_tpu and distribution not in ("auto", "tpu"):
+                raise ValueError(f"the Trainer runs on {trainer.accelerator_type} but trainer.distribution is "
+                                 f"{distribution!r}; use tpu (or auto)")
+            if not trainer.is_tpu and distribution == "tpu":
+                raise ValueError(f"trainer.distribution is tpu but the Trainer's accelerator is "
+                                 f"{trainer.accelerator_type}; use a TPU type or another distribution")
+        return self
 
     @model_validator(mode="after")
     def _metrics_fit_the_task(self) -> PipelineSpec:

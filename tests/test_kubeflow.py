@@ -1,0 +1,95 @@
+"""Kubeflow Pipelines: the compiled v2 spec has the resources asked for and no Resolver, and it
+runs, task by task, the way KFP's v2 launcher runs it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.common import serving_dir
+from pipelines import kubeflow_runner
+from pipelines.spec import SpecError, load_spec
+from tests.conftest import REPO, write_spec
+from tests.kfp_launcher import load_pipeline_spec, run_pipeline_spec
+
+SPEC = """
+name: penguin-kfp
+data: {{path: {data}, label: species, exclude: [year]}}
+schema: {{path: {schema}}}
+trainer: {{max_epochs: 30}}
+evaluator:
+  thresholds: {{accuracy: {{lower_bound: 0.9}}}}
+kubeflow:
+  image: registry.example.com/tfx-yaml-pipelines:0.1.0
+  pipeline_root: {root}
+  resources:
+    Trainer: {{cpu: "8", memory: 32Gi, accelerator_type: nvidia.com/gpu, accelerator_count: 2}}
+    StatisticsGen: {{cpu: 500m, memory: 4Gi}}
+"""
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("kfp")
+    path = write_spec(tmp, SPEC.format(data=REPO / "pipelines" / "penguin" / "data",
+                                       schema=REPO / "schemas" / "penguin" / "schema.pbtxt", root=tmp / "root"))
+    output = tmp / "pipeline.yaml"
+    assert kubeflow_runner.main(["--config", str(path), "--output", str(output)]) == 0
+    return tmp, load_pipeline_spec(output)
+
+
+def test_compiled_spec_has_every_stage_and_no_resolver(compiled):
+    _, spec = compiled
+    tasks = spec["root"]["dag"]["tasks"]
+    assert set(tasks) == {"ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataGate",
+                          "Batching", "Trainer", "Evaluator", "Pusher"}
+    executors = spec["deploymentSpec"]["executors"].values()
+    assert all(set(e) == {"container"} for e in executors)  # no resolver, no importer
+    assert "Resolver" not in json.dumps(spec)
+    assert {e["container"]["image"] for e in executors} == {"registry.example.com/tfx-yaml-pipelines:0.1.0"}
+
+
+def test_trainer_resources_and_matching_distribution(compiled):
+    _, spec = compiled
+    trainer = spec["deploymentSpec"]["executors"]["Trainer_executor"]["container"]["resources"]
+    assert trainer["accelerator"] == {"type": "nvidia.com/gpu", "count": "2"}
+    assert trainer["cpuLimit"] == 8.0 and trainer["memoryLimit"] == pytest.approx(34.359738368)
+    stats = spec["deploymentSpec"]["executors"]["StatisticsGen_executor"]["container"]["resources"]
+    assert stats["cpuLimit"] == 0.5
+    config = spec["root"]["dag"]["tasks"]["Trainer"]["inputs"]["parameters"]["config"]
+    assert json.loads(config["runtimeValue"]["constantValue"]["stringValue"])["distribution"] == "mirrored"
+
+
+def test_mismatched_distribution_is_refused(tmp_path):
+    path = write_spec(tmp_path, "name: x\ndata: {path: ., label: y}\ntrainer: {distribution: tpu}\n"
+                                "kubeflow: {resources: {Trainer: {accelerator_type: nvidia.com/gpu}}}\n")
+    with pytest.raises(SpecError, match="trainer.distribution is tpu but the Trainer's accelerator is nvidia.com/gpu"):
+        load_spec(path)
+
+
+def test_compiling_needs_a_pipeline_root(tmp_path, capsys):
+    path = write_spec(tmp_path, f"name: x\ndata: {{path: {REPO / 'pipelines' / 'penguin' / 'data'}, label: species}}\n")
+    assert kubeflow_runner.main(["--config", str(path), "--output", str(tmp_path / "p.yaml")]) == 2
+    assert "kubeflow.pipeline_root" in capsys.readouterr().err
+    assert not (tmp_path / "p.yaml").exists()
+
+
+def test_cron_for_kfp():
+    assert kubeflow_runner.to_kfp_cron("0 3 * * *") == "0 0 3 * * *"
+    with pytest.raises(ValueError, match="expected 5"):
+        kubeflow_runner.to_kfp_cron("0 3 *")
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_compiled_pipeline_runs_task_by_task_and_pushes_a_blessed_model(compiled):
+    tmp, spec = compiled
+    with open(tmp / "launcher.log", "w") as log:
+        produced = run_pipeline_spec(spec, tmp / "root" / "run-1", env={"TF_CPP_MIN_LOG_LEVEL": "3"}, log=log)
+    blessing = produced["Evaluator"]["blessing"]
+    assert blessing["metadata"]["blessed"] == 1.0
+    verdict = json.loads((tmp / "root" / "run-1" / "Evaluator" / "blessing" / "blessing.json").read_text())
+    assert verdict["metrics"]["accuracy"] >= 0.9
+    assert produced["Pusher"]["pushed_model"]["metadata"]["pushed"] == 1.0
+    assert serving_dir.versions(str(tmp / "root" / "serving")) == [1]
