@@ -12,5 +12,5 @@ COPY pipelines pipelines
 COPY components components
 COPY schemas schemas
 RUN python -m pip install --no-cache-dir -c scripts/constraints.txt . \
- && python -c "import components.Batches" 2>/dev/null || python -c "import components; components.Batches"
+ && python -c "import components; components.Batches"
 ENV PYTHONUNBUFFERED=1

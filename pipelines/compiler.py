@@ -71,7 +71,10 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local")
         statistics=statistics.outputs["statistics"], gate=gate.outputs["result"],
         config=_json({"label": spec.data.label, "exclude": spec.data.exclude,
                       "task": spec.trainer.task, **spec.batching.model_dump()}))
-    trainer = Trainer(batches=batching.outputs["batches"], config=_json(spec.trainer.model_dump()))
+    trainer_config = spec.trainer.model_dump()
+    if spec.trainer.warm_start:  # it starts from the weights of the model serving there
+        trainer_config["destination"] = paths.destination
+    trainer = Trainer(batches=batching.outputs["batches"], config=_json(trainer_config))
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
         config=_json({**spec.evaluator.model_dump(), "destination": paths.destination}))

@@ -65,7 +65,7 @@ def run(config: str | Path = DEFAULT_CONFIG, root: str | None = None, out=sys.st
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     os.makedirs(paths.root, exist_ok=True)
-    progress = _capture_logs(os.path.join(paths.root, "run.log"), out)
+    progress, log_file = _capture_logs(os.path.join(paths.root, "run.log"), out)
     print(f"pipeline {spec.name!r}: artifacts and ML Metadata under {paths.root}", file=out)
     started = time.perf_counter()
     try:
@@ -78,7 +78,9 @@ def run(config: str | Path = DEFAULT_CONFIG, root: str | None = None, out=sys.st
         print(f"(full log: {os.path.join(paths.root, 'run.log')})", file=out)
         return EXIT_FAILED
     finally:
-        logging.getLogger().removeHandler(progress)
+        for handler in (progress, log_file):
+            logging.getLogger().removeHandler(handler)
+        log_file.close()
     from pipelines.summary import latest_run
 
     print(f"\nfinished in {time.perf_counter() - started:.1f}s", file=out)
@@ -88,7 +90,7 @@ def run(config: str | Path = DEFAULT_CONFIG, root: str | None = None, out=sys.st
     return EXIT_OK
 
 
-def _capture_logs(log_file: str, out) -> StageProgress:
+def _capture_logs(log_file: str, out) -> tuple[StageProgress, logging.Handler]:
     """Everything logged goes to `log_file`; the console gets only the stage progress."""
     from absl import logging as absl_logging
 
@@ -107,7 +109,7 @@ def _capture_logs(log_file: str, out) -> StageProgress:
     absl_logger.setLevel = lambda level: None  # type: ignore[method-assign]
     progress = StageProgress(out)
     root.addHandler(progress)
-    return progress
+    return progress, file_handler
 
 
 def _user_message(error: BaseException) -> str:

@@ -18,6 +18,7 @@ ROLLED_BACK = ".rolled-back"
 METADATA_FILE = "push_metadata.json"
 FINGERPRINT_FILE = "assets.extra/fingerprint.txt"
 PLAN_FILE = "assets.extra/plan.json"
+WEIGHTS_FILE = "assets.extra/model.weights.h5"
 
 
 def versions(destination: str) -> list[int]:

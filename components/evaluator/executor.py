@@ -41,6 +41,7 @@ class Executor(base_executor.BaseExecutor):
                 baseline_note = f"serving model {baseline_path}"
         verdict = bless(candidate, baseline, cfg, plan.task)
         verdict["baseline"] = baseline_note
+        verdict["span"] = _span(input_dict["examples"][0])
         blessing = output_dict["blessing"][0]
         blessing.set_int_custom_property("blessed", int(verdict["blessed"]))
         blessing.set_int_custom_property("forced", int(verdict["forced"]))
@@ -50,6 +51,11 @@ class Executor(base_executor.BaseExecutor):
         write_json(os.path.join(output_dict["evaluation"][0].uri, METRICS_FILE),
                    {"candidate": candidate, "baseline": baseline})
         logging.info("Evaluator: %s", json.dumps(verdict))
+
+
+def _span(examples) -> int | None:
+    """The data span the eval examples came from (ExampleGen's span property), if any."""
+    return examples.get_int_custom_property("span") if examples.has_custom_property("span") else None
 
 
 def _plan(model_path: str) -> FeaturePlan:

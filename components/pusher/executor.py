@@ -38,7 +38,7 @@ class Executor(base_executor.BaseExecutor):
             "forced": verdict["forced"],
             "source_model": model.uri,
             "source_run": (self._context.pipeline_run_id if self._context else None) or "",
-            "data_span": cfg.get("span"),
+            "data_span": verdict.get("span"),
             "pushed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         version = serving_dir.publish(model_path, destination, metadata, cfg.get("keep_versions", 5))

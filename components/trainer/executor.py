@@ -17,7 +17,8 @@ from tfx.utils import path_utils
 from components.batching.executor import COUNTS_FILE, PLAN_FILE
 from components.common.features import FeaturePlan
 from components.common.io import CONFIG_KEY, write_json
-from components.common.serving_dir import FINGERPRINT_FILE
+from components.common import serving_dir
+from components.common.serving_dir import FINGERPRINT_FILE, WEIGHTS_FILE
 from components.common.serving_dir import PLAN_FILE as PLAN_FILE_IN_MODEL
 from components.trainer import callbacks as cb
 from components.trainer.distribution import make_strategy
@@ -48,6 +49,7 @@ class Executor(base_executor.BaseExecutor):
             os.makedirs(os.path.dirname(os.path.join(model_dir, name)), exist_ok=True)
             with open(os.path.join(model_dir, name), "w", encoding="utf-8") as f:
                 f.write(text)
+        model.save_weights(os.path.join(model_dir, WEIGHTS_FILE))  # for warm starts of later runs
         write_json(os.path.join(run_dir, HISTORY_FILE), {"epochs": history, **stop})
         plot_learning_curve(history, os.path.join(run_dir, CURVE_FILE))
         logging.info("Trainer: %s", stop["stop_reason"])
@@ -62,12 +64,14 @@ def train(cfg: dict, plan: FeaturePlan, head: Head, batches_uri: str, run_dir: s
     with strategy.scope():
         model = build_model(plan.width, head, cfg)
         compile_model(model, head, get_optimizer(cfg["optimizer"]))
+        warm = warm_start(model, cfg) if cfg.get("warm_start") else "no (trainer.warm_start is off)"
     callbacks, stoppers = make_callbacks(cfg, run_dir)
     fit = model.fit(train_data, validation_data=eval_data, epochs=cfg["max_epochs"],
                     callbacks=callbacks, verbose=0)
     history = [{k: float(v[i]) for k, v in fit.history.items()} | {"epoch": i}
                for i in range(len(fit.history.get("loss", [])))]
-    stop = stop_reason(cfg, stoppers, len(history)) | {"replicas": strategy.num_replicas_in_sync}
+    stop = stop_reason(cfg, stoppers, len(history)) | {"replicas": strategy.num_replicas_in_sync,
+                                                        "warm_start": warm}
     if stoppers["non_finite"].epoch is not None:
         bad = stoppers["non_finite"]
         raise TrainingError(
@@ -75,6 +79,19 @@ def train(cfg: dict, plan: FeaturePlan, head: Head, batches_uri: str, run_dir: s
             f"Lower trainer.optimizer.learning_rate (now {cfg['optimizer']['learning_rate']}), check "
             "the data for extreme values, or choose a loss that fits the label.")
     return model, history, stop
+
+
+def warm_start(model: keras.Model, cfg: dict) -> str:
+    """Start from the weights of the model now serving, when it has the same architecture."""
+    serving = serving_dir.latest_version_path(cfg.get("destination") or "")
+    path = os.path.join(serving, WEIGHTS_FILE) if serving else None
+    if not path or not os.path.isfile(path):
+        return f"skipped: no serving model with weights at {cfg.get('destination')}"
+    try:
+        model.load_weights(path)
+    except ValueError as error:  # another architecture or feature width
+        return f"skipped: the serving model's weights do not fit this model ({error})"
+    return f"from {serving}"
 
 
 def read_batches(uri: str, split: str, plan: FeaturePlan, head: Head, shuffle_seed: int | None = None):

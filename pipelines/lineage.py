@@ -1,0 +1,45 @@
+"""Lineage from ML Metadata: which data span trained each pushed model version.
+
+PushedModel <- Pusher <- Model <- Trainer <- Batches <- Batching <- Examples (span)
+"""
+
+from __future__ import annotations
+
+from ml_metadata.proto import metadata_store_pb2
+
+from pipelines.summary import open_store
+
+_INPUT, _OUTPUT = metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.OUTPUT
+
+
+def pushed_versions(metadata_path: str) -> list[dict]:
+    """Every push recorded in the store: version, destination, and the span of the training data."""
+    store = open_store(metadata_path)
+    types = {t.id: t.name for t in store.get_artifact_types()}
+    found = []
+    for pushed in store.get_artifacts_by_type("PushedModel"):
+        props = pushed.custom_properties
+        if "pushed" not in props or props["pushed"].int_value != 1:
+            continue
+        examples = _upstream(store, types, pushed.id, ["Model", "components.Batches", "Examples"])
+        span = examples.custom_properties["span"].int_value if examples and "span" in examples.custom_properties else None
+        found.append({"version": props["pushed_version"].int_value,
+                      "destination": props["pushed_destination"].string_value, "span": span,
+                      "examples": examples.uri if examples else None})
+    return sorted(found, key=lambda p: p["version"])
+
+
+def _upstream(store, types: dict, artifact_id: int, chain: list[str]):
+    """Follow producer executions' inputs along `chain` of artifact type names."""
+    artifact = None
+    for type_name in chain:
+        producers = [e.execution_id for e in store.get_events_by_artifact_ids([artifact_id]) if e.type == _OUTPUT]
+        if not producers:
+            return None
+        inputs = [e.artifact_id for e in store.get_events_by_execution_ids(producers[:1]) if e.type == _INPUT]
+        matches = [a for a in store.get_artifacts_by_id(inputs) if types[a.type_id] == type_name]
+        if not matches:
+            return None
+        artifact = matches[0]
+        artifact_id = artifact.id
+    return artifact
