@@ -1,8 +1,10 @@
-"""The `tfx-yaml` command: run a pipeline, check a spec, or roll back a pushed model.
+"""The `tfx-yaml` command: one entry point for the runners.
 
-    tfx-yaml run [--config X.yaml] [--root DIR]
-    tfx-yaml check X.yaml
-    tfx-yaml rollback --config X.yaml [--root DIR]
+    tfx-yaml run [--config X.yaml] [--root DIR]           run on this machine (local_runner.py)
+    tfx-yaml check X.yaml                                validate a spec, run nothing
+    tfx-yaml rollback --config X.yaml [--root DIR]       withdraw the newest pushed version
+    tfx-yaml compile --config X.yaml --output p.yaml     KFP v2 spec (kubeflow_runner.py)
+    tfx-yaml schedule --config X.yaml [--cron ...]       retrain on a schedule here (scheduler.py)
 """
 
 from __future__ import annotations
@@ -24,7 +26,20 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--config", default=str(local_runner.DEFAULT_CONFIG))
         sub.add_argument("--root")
     check.add_argument("config")
-    args = parser.parse_args(argv)
+    commands.add_parser("compile", help="compile for Kubeflow Pipelines (see kubeflow_runner.py --help)",
+                        add_help=False)
+    commands.add_parser("schedule", help="retrain on a schedule here (see scheduler.py --help)", add_help=False)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "compile":
+        from pipelines import kubeflow_runner
+
+        return kubeflow_runner.main(rest)
+    if args.command == "schedule":
+        from pipelines import scheduler
+
+        return scheduler.main(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "run":
         return local_runner.run(args.config, args.root)
     try:
