@@ -109,6 +109,13 @@ def trainer_distribution(spec: PipelineSpec) -> str:
     return "mirrored" if (resources.accelerator_count or 1) > 1 else "one_device"
 
 
+def container_env(spec: PipelineSpec) -> dict[str, dict[str, str]]:
+    """Environment variables per component container on Kubeflow."""
+    if trainer_distribution(spec) == "multi_worker":  # Keras 3 cannot; see components/trainer/backend.py
+        return {"Trainer": {"TF_USE_LEGACY_KERAS": "1"}}
+    return {}
+
+
 def resource_spec(resources):
     """Kubernetes-style resources as the KFP v2 ResourceSpec (vCPU count, memory in GB)."""
     from kfp.pipeline_spec import pipeline_spec_pb2

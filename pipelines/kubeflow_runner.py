@@ -41,16 +41,28 @@ def kubeflow_paths(spec: PipelineSpec, pipeline_root: str | None):
 
 def compile_to_file(spec: PipelineSpec, output: str, pipeline_root: str | None = None) -> dict:
     """Write the KFP v2 pipeline spec of `spec` to `output` (.yaml or .json); returns it."""
+    import json
+
+    import yaml
     from tfx import v1 as tfx
 
-    from pipelines.compiler import compile_pipeline
+    from pipelines.compiler import compile_pipeline, container_env
 
     pipeline = compile_pipeline(spec, kubeflow_paths(spec, pipeline_root), target="kubeflow")
-    output = os.path.abspath(output)
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=spec.kubeflow.image),
-        output_dir=os.path.dirname(output), output_filename=os.path.basename(output))
-    return runner.run(pipeline, write_out=True)
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=spec.kubeflow.image))
+    job = runner.run(pipeline, write_out=False)
+    executors = job["pipelineSpec"]["deploymentSpec"]["executors"]
+    for component, env in container_env(spec).items():
+        executors[f"{component}_executor"]["container"]["env"] = [{"name": k, "value": v} for k, v in env.items()]
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    with open(output, "w", encoding="utf-8") as f:
+        if output.endswith((".yaml", ".yml")):  # the PipelineSpec, as kfp 2.x clients load it
+            f.write(f"# {spec.name}: compiled from a tfx-yaml-pipelines spec by TFX's KubeflowV2DagRunner\n")
+            yaml.safe_dump(job["pipelineSpec"], f, sort_keys=True)
+        else:  # the PipelineJob JSON, as Vertex AI takes it
+            json.dump(job, f, sort_keys=True, indent=1)
+    return job
 
 
 def schedule(spec: PipelineSpec, package: str, host: str, cron: str, experiment: str | None = None):

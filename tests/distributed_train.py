@@ -25,6 +25,8 @@ def main() -> None:
     parser.add_argument("out")
     parser.add_argument("--cpus", type=int, default=1)
     args = parser.parse_args()
+    if args.distribution == "multi_worker":  # Keras 3 cannot; the legacy Keras can (see backend.py)
+        os.environ["TF_USE_LEGACY_KERAS"] = "1"
     import tensorflow as tf
 
     if args.distribution == "multi_worker":  # collective ops: before anything else touches TF

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 
 import pytest
@@ -57,7 +58,9 @@ runtime: {{root: {tmp_path / 'root'}}}
     assert f"baseline: serving model {serving / '1'}" in result.stdout
     summary = latest_run(str(tmp_path / "root" / "metadata.sqlite"))
     assert summary.blessed is False
-    assert "FAILED" in summary.reasons["accuracy"] and "vs baseline 1 (required >= -0.01)" in summary.reasons["accuracy"]
+    # The serving model (trained on clean penguins) scores about 0.99 on the clean eval data.
+    assert re.search(r"^FAILED: accuracy 0\.\d+ and -0\.\d+ vs baseline (0\.9\d*|1) \(required >= -0.01\)",
+                     summary.reasons["accuracy"]), summary.reasons["accuracy"]
     assert summary.push_decision.startswith("not blessed")
     assert serving_dir.versions(str(serving)) == [1]
 

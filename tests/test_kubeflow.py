@@ -93,3 +93,13 @@ def test_compiled_pipeline_runs_task_by_task_and_pushes_a_blessed_model(compiled
     assert verdict["metrics"]["accuracy"] >= 0.9
     assert produced["Pusher"]["pushed_model"]["metadata"]["pushed"] == 1.0
     assert serving_dir.versions(str(tmp / "root" / "serving")) == [1]
+
+
+def test_multi_worker_trainer_runs_with_the_legacy_keras(tmp_path):
+    path = write_spec(tmp_path, SPEC.format(data=REPO / "pipelines" / "penguin" / "data",
+                                            schema=REPO / "schemas" / "penguin" / "schema.pbtxt", root=tmp_path / "root")
+                      .replace("trainer: {max_epochs: 30}", "trainer: {max_epochs: 30, distribution: multi_worker}"))
+    assert kubeflow_runner.main(["--config", str(path), "--output", str(tmp_path / "p.json")]) == 0
+    job = json.loads((tmp_path / "p.json").read_text())
+    trainer = job["pipelineSpec"]["deploymentSpec"]["executors"]["Trainer_executor"]["container"]
+    assert trainer["env"] == [{"name": "TF_USE_LEGACY_KERAS", "value": "1"}]

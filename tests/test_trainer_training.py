@@ -84,3 +84,19 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(batches, tmp_path):
     assert mirrored["val_accuracy"] >= 0.9 and single["val_accuracy"] >= 0.9
     # Same data, order and global batch: the same model up to float summation order.
     assert abs(mirrored["val_loss"] - single["val_loss"]) < 0.05, (single, mirrored)
+
+
+def test_multi_worker_with_two_processes_on_localhost_matches_one_device(batches, tmp_path):
+    import portpicker
+
+    workers = [f"localhost:{portpicker.pick_unused_port()}" for _ in range(2)]
+    runs = [_distributed(batches, tmp_path, "multi_worker", name=f"worker{i}", env={"TF_CONFIG": json.dumps(
+        {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})}) for i in range(2)]
+    chief, other = (_result(*run) for run in runs)
+    single = _result(*_distributed(batches, tmp_path, "one_device"))
+    assert chief["replicas"] == 2
+    assert chief == other  # synchronous training: both workers end with the same model
+    assert chief["val_accuracy"] >= 0.9
+    # Each worker takes every other mini-batch (the global batch doubles, the steps halve): the same
+    # model as on one device up to that, within 0.05 of validation loss.
+    assert abs(chief["val_loss"] - single["val_loss"]) < 0.05, (single, chief)

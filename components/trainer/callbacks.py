@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 
-import keras
 import numpy as np
+import tensorflow as tf
+
+from components.trainer.backend import keras
 
 
 class NonFiniteLoss(keras.callbacks.Callback):
@@ -56,7 +58,7 @@ class PlateauRestarts(keras.callbacks.Callback):
             self.model.stop_training = True
             self.model.set_weights(self.best_weights)
             return
-        new_lr = float(self.model.optimizer.learning_rate) * self.factor
+        new_lr = learning_rate(self.model) * self.factor
         self.model.set_weights(self.best_weights)
         self.model.optimizer.learning_rate = new_lr
         self.restarts.append({"epoch": epoch, "restored_epoch": self.best_epoch, "learning_rate": new_lr})
@@ -68,7 +70,12 @@ class LearningRateLog(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            logs["learning_rate"] = learning_rate(self.model)
+
+
+def learning_rate(model) -> float:
+    """The optimizer's current learning rate (a plain, a Keras 3 or a distributed variable)."""
+    return float(tf.convert_to_tensor(model.optimizer.learning_rate))
 
 
 def monitor_mode(monitor: str, mode: str) -> str:

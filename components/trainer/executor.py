@@ -8,7 +8,7 @@ import math
 import os
 from typing import Any
 
-import keras
+from components.trainer.backend import keras
 import tensorflow as tf
 from absl import logging
 from tfx.dsl.components.base import base_executor
@@ -20,6 +20,7 @@ from components.common.io import CONFIG_KEY, write_json
 from components.common import serving_dir
 from components.common.serving_dir import FINGERPRINT_FILE, WEIGHTS_FILE
 from components.common.serving_dir import PLAN_FILE as PLAN_FILE_IN_MODEL
+from components.trainer import backend
 from components.trainer import callbacks as cb
 from components.trainer.distribution import make_strategy
 from components.trainer.export import export_serving_model, fingerprint
@@ -57,6 +58,11 @@ class Executor(base_executor.BaseExecutor):
 
 def train(cfg: dict, plan: FeaturePlan, head: Head, batches_uri: str, run_dir: str):
     """Train the model; returns it, the per-epoch history and why training stopped."""
+    if cfg.get("distribution") == "multi_worker" and not backend.LEGACY:
+        raise TrainingError(
+            "distribution multi_worker needs TF_USE_LEGACY_KERAS=1 in the Trainer's environment: Keras 3 "
+            "cannot train under MultiWorkerMirroredStrategy (keras-team/keras#20585). The Kubeflow compiler "
+            "sets it on the Trainer's container; for a local run, export it before starting.")
     strategy = make_strategy(cfg.get("distribution", "auto"))  # multi_worker: before any other TF op
     keras.utils.set_random_seed(cfg.get("seed", 0))
     train_data = read_batches(batches_uri, "train", plan, head, shuffle_seed=cfg.get("seed", 0))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
-import keras
+from components.trainer.backend import keras
 import numpy as np
 import tensorflow as tf
 

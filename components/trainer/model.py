@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-import keras
+from components.trainer.backend import keras
 
 from components.common.features import CLASSIFICATION, FeaturePlan
 from components.trainer.registry import get_activation, get_loss

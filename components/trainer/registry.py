@@ -9,7 +9,14 @@ from __future__ import annotations
 import difflib
 from typing import Any, Callable
 
-import keras
+import tensorflow as tf
+
+from components.trainer.backend import keras
+
+def leaky_relu(x):
+    """max(x, 0.2 x): Keras 3's default slope, also under the legacy Keras (which has no function)."""
+    return tf.nn.leaky_relu(x, alpha=0.2)
+
 
 LOSSES: dict[str, Callable[[], keras.losses.Loss]] = {
     "mse": keras.losses.MeanSquaredError,
@@ -23,7 +30,7 @@ LOSSES: dict[str, Callable[[], keras.losses.Loss]] = {
 
 ACTIVATIONS: dict[str, Callable] = {
     "relu": keras.activations.relu,
-    "leaky_relu": keras.activations.leaky_relu,
+    "leaky_relu": leaky_relu,
     "elu": keras.activations.elu,
     "sigmoid": keras.activations.sigmoid,
     "tanh": keras.activations.tanh,
