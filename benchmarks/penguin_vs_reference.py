@@ -47,7 +47,7 @@ def our_run(root: Path) -> dict:
     return {"wall": wall, "pipeline": float(re.search(r"finished in ([\d.]+)s", out).group(1)),
             "accuracy": float(re.search(r"accuracy=([\d.]+)", out).group(1)),
             "pushed": sorted(os.listdir(serving)) if serving.is_dir() else [],
-            "pushed_this_run": "pushed: " in out}
+            "pushed_this_run": re.search(r"^pushed: ", out, re.MULTILINE) is not None}
 
 
 def main() -> None:

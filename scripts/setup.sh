@@ -5,14 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 find_python() {
-  if command -v pyenv >/dev/null 2>&1; then
-    local candidate
-    candidate="$(pyenv root)/versions/3.10.13/bin/python3.10"
+  local root candidate
+  root="$(pyenv root 2>/dev/null || echo "${PYENV_ROOT:-$HOME/.pyenv}")"
+  for candidate in "$root/versions/3.10.13/bin/python3.10" "$root"/versions/3.10.*/bin/python3.10; do
     [ -x "$candidate" ] && { echo "$candidate"; return; }
-    for candidate in "$(pyenv root)"/versions/3.10.*/bin/python3.10; do
-      [ -x "$candidate" ] && { echo "$candidate"; return; }
-    done
-  fi
+  done
   if command -v python3.10 >/dev/null 2>&1 && python3.10 -c 'import sys' >/dev/null 2>&1; then
     command -v python3.10; return
   fi

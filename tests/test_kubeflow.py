@@ -103,3 +103,15 @@ def test_multi_worker_trainer_runs_with_the_legacy_keras(tmp_path):
     job = json.loads((tmp_path / "p.json").read_text())
     trainer = job["pipelineSpec"]["deploymentSpec"]["executors"]["Trainer_executor"]["container"]
     assert trainer["env"] == [{"name": "TF_USE_LEGACY_KERAS", "value": "1"}]
+
+
+def test_kfp_client_loads_the_compiled_yaml(compiled):
+    from kfp import components
+    from kfp.client import client
+
+    tmp, _ = compiled
+    component = components.load_component_from_file(str(tmp / "pipeline.yaml"))
+    assert component.name == "penguin-kfp"
+    assert "Trainer" in component.pipeline_spec.root.dag.tasks
+    # What Client.create_run_from_pipeline_package / create_recurring_run send to the server:
+    assert client._extract_pipeline_yaml(str(tmp / "pipeline.yaml"))["pipelineInfo"]["name"] == "penguin-kfp"

@@ -112,3 +112,12 @@ def test_json_schema_in_schemas_is_up_to_date():
         "schemas/pipeline.schema.json is stale: run `make schema` (python -m pipelines.spec.json_schema --write)")
     schema = json.loads(render())
     assert "trainer" in schema["properties"] and schema["additionalProperties"] is False
+
+
+def test_runner_refuses_a_bad_spec_before_writing_anything(tmp_path, capsys):
+    from pipelines import local_runner
+
+    path = write_spec(tmp_path, MINIMAL + "trainer:\n  optimizer: {name: adamm}\n")
+    assert local_runner.run(path, root=str(tmp_path / "root")) == local_runner.EXIT_BAD_INPUT
+    assert "did you mean 'adam'?" in capsys.readouterr().err
+    assert not (tmp_path / "root").exists()
