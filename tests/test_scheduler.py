@@ -132,3 +132,19 @@ def test_four_span_retraining_scenario(tmp_path):
     lineage = pushed_versions(str(tmp_path / "root" / "metadata.sqlite"))
     assert [(p["version"], p["span"]) for p in lineage] == [(1, 1), (2, 2)]
     assert json.loads((serving / "2" / serving_dir.METADATA_FILE).read_text())["data_span"] == 2
+    histories = [json.loads(p.read_text()) for p in (tmp_path / "root" / "pipeline" / "Trainer" / "model_run")
+                 .glob("*/history.json")]
+    assert sum(h["warm_start"].startswith(f"from {serving}") for h in histories) == 2  # spans 2 and 4
+
+
+def test_span_window_ingests_the_latest_spans(tmp_path):
+    from pipelines.compiler import RunPaths, compile_pipeline
+
+    for span in (1, 2, 3):
+        add_span(tmp_path, span, lambda rows: rows[:30])
+    text = spec_file(tmp_path).read_text().replace('pattern: "span-{SPAN}/*.csv"',
+                                                   'pattern: "span-{SPAN}/*.csv"\n  span_window: 2')
+    spec = load_spec(write_spec(tmp_path, text, "window.yaml"))
+    pipeline = compile_pipeline(spec, RunPaths.of(spec))
+    example_gen = next(c for c in pipeline.components if c.id == "ExampleGen")
+    assert json.loads(example_gen.exec_properties["range_config"]) == {"rolling_range": {"num_spans": 2}}

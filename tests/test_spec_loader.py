@@ -121,3 +121,16 @@ def test_runner_refuses_a_bad_spec_before_writing_anything(tmp_path, capsys):
     assert local_runner.run(path, root=str(tmp_path / "root")) == local_runner.EXIT_BAD_INPUT
     assert "did you mean 'adam'?" in capsys.readouterr().err
     assert not (tmp_path / "root").exists()
+
+
+def test_monitor_must_be_a_compiled_metric_or_loss():
+    with pytest.raises(SpecError, match=r"early_stopping.monitor 'val_acc' is not a compiled metric or loss; "
+                                         r"expected one of: val_loss, loss, val_accuracy.*did you mean 'val_accuracy'\?"):
+        parse_spec(MINIMAL + "trainer:\n  task: classification\n  early_stopping: {monitor: val_acc}\n")
+    spec = parse_spec(MINIMAL + "trainer:\n  metrics: [mse]\n  early_stopping: {monitor: val_mse}\n")
+    assert spec.trainer.early_stopping.monitor == "val_mse"
+
+
+def test_a_learning_rate_schedule_cannot_be_lowered_on_plateaus():
+    with pytest.raises(SpecError, match="cannot lower it"):
+        parse_spec(MINIMAL + "trainer:\n  optimizer: {schedule: cosine_decay}\n  reduce_lr_on_plateau: {}\n")

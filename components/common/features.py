@@ -55,6 +55,9 @@ class FeaturePlan:
     task: str
     label_kind: str  # "string", "int" or "float"
     classes: list[str] = dataclasses.field(default_factory=list)
+    # Regression labels are trained standardized; the serving graph turns predictions back.
+    label_mean: float = 0.0
+    label_std: float = 1.0
 
     @property
     def width(self) -> int:
@@ -93,10 +96,12 @@ class FeaturePlan:
             parts.append(np.eye(len(f.vocabulary) + 1, dtype=np.float32)[ids])
         x = np.concatenate(parts, axis=1).astype(np.float32) if parts else np.zeros((n, 0), np.float32)
         y, keep = self.encode_labels(_first_values(columns.get(self.label), n, None))
+        if self.task == REGRESSION:
+            y = ((y - self.label_mean) / self.label_std).astype(np.float32)
         return x, y, keep
 
     def encode_labels(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Labels as class ids (classification) or floats (regression), with a mask of the
+        """Labels as class ids (classification) or raw floats (regression), with a mask of the
         rows that have a usable label."""
         keep = np.array([v is not None and not (isinstance(v, float) and np.isnan(v)) for v in raw])
         if self.task == REGRESSION:
@@ -200,6 +205,10 @@ def build_plan(
     if task == "auto":
         task = REGRESSION if kind == "float" else CLASSIFICATION
     classes: list[str] = []
+    label_mean, label_std = 0.0, 1.0
+    if task == REGRESSION and label in stats and stats[label].HasField("num_stats"):
+        label_mean = float(stats[label].num_stats.mean)
+        label_std = float(stats[label].num_stats.std_dev) or 1.0
     if task == CLASSIFICATION:
         if kind == "float":
             raise PlanError(f"label {label!r} holds floats; classification needs string or integer classes")
@@ -208,7 +217,7 @@ def build_plan(
             raise PlanError(f"label {label!r} has {len(classes)} class(es) in the data; classification needs 2 or more")
     elif kind == "string":
         raise PlanError(f"label {label!r} holds strings; regression needs a numeric label, use task: classification")
-    return FeaturePlan(numeric, categorical, label, task, kind, classes)
+    return FeaturePlan(numeric, categorical, label, task, kind, classes, label_mean, label_std)
 
 
 def _vocabulary(feature: Any, domains: dict, stats: Any) -> list[str]:

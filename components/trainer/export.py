@@ -31,7 +31,7 @@ class ServingModule(tf.Module):
         features = tf.io.parse_example(examples, self._spec)
         outputs = self.model(self._plan.transform(features, self.tables), training=False)
         if self._plan.task != CLASSIFICATION:
-            return {"prediction": outputs[:, 0]}
+            return {"prediction": outputs[:, 0] * self._plan.label_std + self._plan.label_mean}
         if self._head.units == 1:  # one sigmoid unit: P(class 1)
             outputs = tf.concat([1.0 - outputs, outputs], axis=1)
         class_ids = tf.argmax(outputs, axis=1)

@@ -6,6 +6,7 @@ refuses what cannot work. The compiler turns a `PipelineSpec` into a TFX pipelin
 
 from __future__ import annotations
 
+import difflib
 from typing import Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -263,8 +264,8 @@ class TrainerSection(Section):
         loss: a loss by name; "auto" picks sparse_categorical_crossentropy for
             classification and mse for regression. Defaults to auto.
         optimizer: the optimizer. Defaults to adam with learning rate 0.01.
-        metrics: metrics compiled into the model (and usable as `monitor`); "auto" gives
-            accuracy for classification and mae for regression. Defaults to auto.
+        metrics: metrics compiled into the model (and usable as `monitor`): accuracy, mae,
+            mse; "auto" gives accuracy for classification and mae for regression. Defaults to auto.
         max_epochs: the most epochs (T). Defaults to 50.
         early_stopping: when to stop; null disables it. Defaults to EarlyStoppingSection().
         reduce_lr_on_plateau: lower the learning rate on plateaus. Defaults to None.
@@ -279,7 +280,7 @@ class TrainerSection(Section):
     model: ModelSection = Field(default_factory=ModelSection)
     loss: Literal[("auto", *LOSSES)] = "auto"  # type: ignore[valid-type]
     optimizer: OptimizerSection = Field(default_factory=OptimizerSection)
-    metrics: Literal["auto"] | list[str] = "auto"
+    metrics: Literal["auto"] | list[Literal["accuracy", "mae", "mse"]] = "auto"
     max_epochs: int = Field(50, ge=1)
     early_stopping: Optional[EarlyStoppingSection] = Field(default_factory=EarlyStoppingSection)
     reduce_lr_on_plateau: Optional[ReduceLrSection] = None
@@ -298,7 +299,25 @@ class TrainerSection(Section):
                 "plateau_restarts and reduce_lr_on_plateau both change the learning rate on a "
                 "plateau; keep one of them"
             )
+        if (self.plateau_restarts or self.reduce_lr_on_plateau) and self.optimizer.schedule != "constant":
+            raise ValueError(
+                f"optimizer.schedule {self.optimizer.schedule!r} sets the learning rate every step, so a "
+                "plateau rule cannot lower it; use schedule: constant or drop the plateau rule")
+        if self.early_stopping:
+            monitor = self.early_stopping.monitor
+            allowed = [f"{prefix}{name}" for name in ["loss", *self.compiled_metrics()] for prefix in ("val_", "")]
+            if monitor not in allowed:
+                close = difflib.get_close_matches(monitor, allowed, n=1)
+                raise ValueError(
+                    f"early_stopping.monitor {monitor!r} is not a compiled metric or loss; expected one of: "
+                    f"{', '.join(allowed)}" + (f"; did you mean {close[0]!r}?" if close else ""))
         return self
+
+    def compiled_metrics(self) -> list[str]:
+        """The metrics Keras will report (besides the loss)."""
+        if self.metrics != "auto":
+            return list(self.metrics)
+        return {"classification": ["accuracy"], "regression": ["mae"]}.get(self.task, ["accuracy", "mae"])
 
 
 PROBABILITY_LOSSES = ("categorical_crossentropy", "kl_divergence", "sparse_categorical_crossentropy")

@@ -1,0 +1,98 @@
+"""The Batching stage on the penguin run's real examples: a seeded global shuffle into fixed-size
+batches, and the same preprocessing in numpy (batches) and in the serving graph."""
+
+from __future__ import annotations
+
+import glob
+
+import apache_beam as beam
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_metadata.proto.v0 import statistics_pb2
+from tfx.utils import io_utils
+from tfx_bsl.coders import example_coder
+
+from components.batching.executor import WriteBatches
+from components.common.features import FeaturePlan, build_plan
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def inputs(penguin_run):
+    pipeline = penguin_run.root / "pipeline"
+    examples = glob.glob(str(pipeline / "ExampleGen" / "examples" / "*" / "Split-train" / "*"))
+    stats_file = glob.glob(str(pipeline / "StatisticsGen" / "statistics" / "*" / "Split-train" / "FeatureStats.pb"))[0]
+    stats = statistics_pb2.DatasetFeatureStatisticsList.FromString(open(stats_file, "rb").read())
+    schema = io_utils.SchemaReader().read(str(REPO / "schemas" / "penguin" / "schema.pbtxt"))
+    plan = build_plan(schema, stats.datasets[0], "species", ["year"])
+    records = [r.numpy() for r in tf.data.TFRecordDataset(examples, compression_type="GZIP")]
+    return examples[0], schema, plan, records
+
+
+def write(tmp_path, inputs, seed=42, batch_size=16, drop_remainder=False):
+    pattern, schema, plan, _ = inputs
+    target = tmp_path / f"seed{seed}-bs{batch_size}-{drop_remainder}"
+    with beam.Pipeline() as pipeline:
+        _ = pipeline | WriteBatches(pattern, str(target), plan, schema.SerializeToString(), batch_size, seed,
+                                    drop_remainder)
+    batches = []
+    for record in tf.data.TFRecordDataset(sorted(glob.glob(str(target / "batches-*")))):
+        example = tf.train.Example.FromString(record.numpy())
+        x = np.array(example.features.feature["x"].float_list.value).reshape(-1, plan.width)
+        y = np.array(example.features.feature["y"].float_list.value)
+        batches.append((x, y))
+    return batches, int(open(target / "count.txt").read())
+
+
+def rows(batches):
+    return np.concatenate([np.concatenate([x, y[:, None]], axis=1) for x, y in batches])
+
+
+def test_global_shuffle_is_seeded_and_batches_have_a_fixed_size(tmp_path, inputs):
+    _, _, _, records = inputs
+    first, count = write(tmp_path / "a", inputs)
+    again, _ = write(tmp_path / "b", inputs)
+    other, _ = write(tmp_path / "c", inputs, seed=7)
+    assert count == len(records)  # every train example has a species
+    sizes = sorted(len(y) for _, y in first)
+    assert sizes[1:] == [16] * (len(sizes) - 1) and 1 <= sizes[0] <= 16
+    assert sum(sizes) == count
+    key = lambda table: table[np.lexsort(table.T)]  # noqa: E731
+    ordered = lambda bs: rows(sorted(bs, key=lambda b: tuple(b[1])))  # noqa: E731
+    np.testing.assert_array_equal(ordered(first), ordered(again))  # same seed, same batches
+    assert not np.array_equal(ordered(first), ordered(other))  # another seed, other batches
+    np.testing.assert_array_equal(key(rows(first)), key(rows(other)))  # ... of the same examples
+    labels = rows(first)[:, -1]
+    by_position = [labels[i:i + 16] for i in range(0, len(labels), 16)]
+    assert any(len(set(chunk)) > 1 for chunk in by_position)  # species are mixed within batches
+
+
+def test_drop_remainder(tmp_path, inputs):
+    batches, count = write(tmp_path, inputs, batch_size=50, drop_remainder=True)
+    assert all(len(y) == 50 for _, y in batches) and len(batches) == count // 50
+
+
+def test_numpy_batches_and_the_serving_graph_preprocess_alike(inputs):
+    _, schema, plan, records = inputs
+    decoded = example_coder.ExamplesToRecordBatchDecoder(schema.SerializeToString()).DecodeBatch(records)
+    x_numpy, _, _ = plan.encode(decoded)
+    features = tf.io.parse_example(tf.constant(records), plan.raw_feature_spec())
+    x_tf = plan.transform(features, plan.lookup_tables()).numpy()
+    np.testing.assert_allclose(x_numpy, x_tf, rtol=1e-5, atol=1e-6)
+    assert np.isnan(x_numpy).sum() == 0  # missing measurements were imputed
+    assert FeaturePlan.from_json(plan.to_json()) == plan
+
+
+def test_standardized_with_the_statistics_means(inputs):
+    _, schema, plan, records = inputs
+    decoded = example_coder.ExamplesToRecordBatchDecoder(schema.SerializeToString()).DecodeBatch(records)
+    x, _, _ = plan.encode(decoded)
+    numeric = x[:, : len(plan.numeric)]
+    assert np.abs(numeric.mean(axis=0)).max() < 0.05  # mean 0 on the split the statistics came from
+    assert np.abs(numeric.std(axis=0) - 1).max() < 0.05
+    assert [f.name for f in plan.categorical] == ["island", "sex"]
+    assert plan.classes == ["Adelie", "Chinstrap", "Gentoo"] and plan.width == 4 + 4 + 3
+    assert plan.label == "species" and plan.task == "classification"

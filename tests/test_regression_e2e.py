@@ -1,0 +1,42 @@
+"""A regression pipeline with an inferred schema: predict body mass from the other measurements."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.common import serving_dir
+from pipelines.summary import latest_run
+from tests.conftest import PENGUIN_CSV, run_cli, write_spec
+from tests.test_e2e_penguin import tf_example
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+
+def test_regression_with_inferred_schema_trains_blesses_and_serves_a_value(tmp_path):
+    spec = write_spec(tmp_path, f"""
+name: penguin-mass
+data: {{path: {PENGUIN_CSV}, label: body_mass_g, exclude: [year, species]}}
+trainer:
+  loss: huber
+  optimizer: {{name: rmsprop, learning_rate: 0.01}}
+  model: {{hidden_units: [32], activation: gelu}}
+  max_epochs: 80
+evaluator:
+  thresholds:
+    r2: {{lower_bound: 0.6}}
+runtime: {{root: {tmp_path / 'root'}}}
+""")
+    result = run_cli("--config", str(spec))
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = latest_run(str(tmp_path / "root" / "metadata.sqlite"))
+    assert summary.executions["SchemaGen"] == "COMPLETE"
+    assert set(summary.metrics) == {"mse", "rmse", "mae", "r2"}
+    assert summary.metrics["r2"] >= 0.6 and summary.blessed
+    import tensorflow as tf
+
+    version = serving_dir.latest_version_path(str(tmp_path / "root" / "serving"))
+    serve = tf.saved_model.load(version).signatures["serving_default"]
+    heavy = dict(island="Biscoe", bill_length_mm=49.0, bill_depth_mm=15.5, flipper_length_mm=225.0, sex="male")
+    light = dict(island="Dream", bill_length_mm=36.0, bill_depth_mm=17.0, flipper_length_mm=185.0, sex="female")
+    grams = serve(examples=tf.constant([tf_example(heavy), tf_example(light)]))["prediction"].numpy()
+    assert 5000 < grams[0] < 6500 and 2800 < grams[1] < 4000, grams
