@@ -56,7 +56,8 @@ def run(config: str | Path = DEFAULT_CONFIG, root: str | None = None, out=sys.st
     except SpecError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    from pipelines.compiler import RunPaths, compile_pipeline  # TFX imports take seconds: after the spec is good
+    # TFX imports take seconds: only once the spec is good.
+    from pipelines.compiler import RunPaths, compile_pipeline
 
     paths = RunPaths.of(spec, root)
     try:
@@ -92,8 +93,6 @@ def run(config: str | Path = DEFAULT_CONFIG, root: str | None = None, out=sys.st
 
 def _capture_logs(log_file: str, out) -> tuple[StageProgress, logging.Handler]:
     """Everything logged goes to `log_file`; the console gets only the stage progress."""
-    from absl import logging as absl_logging
-
     root = logging.getLogger()
     for handler in list(root.handlers):  # absl's and basicConfig's would copy every line to the console
         root.removeHandler(handler)

@@ -7,7 +7,14 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from components.trainer.registry import ACTIVATIONS, LOSSES, OPTIMIZERS, get_activation, get_loss, get_optimizer  # noqa: E402
+from components.trainer.registry import (  # noqa: E402
+    ACTIVATIONS,
+    LOSSES,
+    OPTIMIZERS,
+    get_activation,
+    get_loss,
+    get_optimizer,
+)
 from pipelines.spec.models import ACTIVATIONS as SPEC_ACTIVATIONS  # noqa: E402
 from pipelines.spec.models import LOSSES as SPEC_LOSSES  # noqa: E402
 from pipelines.spec.models import OPTIMIZERS as SPEC_OPTIMIZERS  # noqa: E402

@@ -12,4 +12,6 @@ import os
 
 from tensorflow import keras
 
+__all__ = ["LEGACY", "keras"]
+
 LEGACY = os.environ.get("TF_USE_LEGACY_KERAS", "").lower() in ("1", "true", "yes")

@@ -8,20 +8,20 @@ import math
 import os
 from typing import Any
 
-from components.trainer.backend import keras
 import tensorflow as tf
 from absl import logging
 from tfx.dsl.components.base import base_executor
 from tfx.utils import path_utils
 
 from components.batching.executor import COUNTS_FILE, PLAN_FILE
+from components.common import serving_dir
 from components.common.features import FeaturePlan
 from components.common.io import CONFIG_KEY, write_json
-from components.common import serving_dir
 from components.common.serving_dir import FINGERPRINT_FILE, WEIGHTS_FILE
 from components.common.serving_dir import PLAN_FILE as PLAN_FILE_IN_MODEL
 from components.trainer import backend
 from components.trainer import callbacks as cb
+from components.trainer.backend import keras
 from components.trainer.distribution import make_strategy
 from components.trainer.export import export_serving_model, fingerprint
 from components.trainer.model import Head, build_model, compile_model, resolve_head

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 
-from components.trainer.backend import keras
 import numpy as np
 import tensorflow as tf
 
 from components.common.features import CLASSIFICATION, FeaturePlan
+from components.trainer.backend import keras
 from components.trainer.model import Head
 
 SIGNATURE = "serving_default"

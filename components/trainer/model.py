@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from components.trainer.backend import keras
-
 from components.common.features import CLASSIFICATION, FeaturePlan
+from components.trainer.backend import keras
 from components.trainer.registry import get_activation, get_loss
 
 PROBABILITY_LOSSES = ("categorical_crossentropy", "kl_divergence", "sparse_categorical_crossentropy")

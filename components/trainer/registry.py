@@ -7,11 +7,13 @@ valid ones. The names are the spec's (pipelines.spec.models); a test keeps the t
 from __future__ import annotations
 
 import difflib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import tensorflow as tf
 
 from components.trainer.backend import keras
+
 
 def leaky_relu(x):
     """max(x, 0.2 x): Keras 3's default slope, also under the legacy Keras (which has no function)."""
