@@ -114,4 +114,5 @@ def test_kfp_client_loads_the_compiled_yaml(compiled):
     assert component.name == "penguin-kfp"
     assert "Trainer" in component.pipeline_spec.root.dag.tasks
     # What Client.create_run_from_pipeline_package / create_recurring_run send to the server:
-    assert client._extract_pipeline_yaml(str(tmp / "pipeline.yaml"))["pipelineInfo"]["name"] == "penguin-kfp"
+    package = client._extract_pipeline_yaml(str(tmp / "pipeline.yaml"))
+    assert package.pipeline_spec.pipeline_info.name == "penguin-kfp"
