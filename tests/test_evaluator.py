@@ -85,3 +85,8 @@ def test_a_regressed_model_is_not_blessed_unless_forced():
     forced = bless(CANDIDATE, BASELINE, {**cfg, "force_bless": True}, "classification")
     assert forced["blessed"] and forced["forced"]
     assert forced["reasons"]["accuracy"].startswith("FAILED")  # the record keeps the truth
+
+
+def test_a_metric_of_the_other_task_is_a_clear_error():
+    with pytest.raises(ValueError, match="evaluator metric\\(s\\) r2 do not apply to classification"):
+        bless(CANDIDATE, None, {"thresholds": {"r2": {"lower_bound": 0.5}}}, "classification")

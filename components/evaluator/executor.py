@@ -97,6 +97,11 @@ def bless(candidate: dict, baseline: dict | None, cfg: dict, task: str) -> dict:
         names = list(m.CLASSIFICATION_METRICS if task == CLASSIFICATION else m.REGRESSION_METRICS)
     thresholds = cfg.get("thresholds", {})
     names = list(dict.fromkeys(list(names) + list(thresholds)))
+    unknown = [n for n in names if n not in candidate]
+    if unknown:
+        allowed = m.CLASSIFICATION_METRICS if task == CLASSIFICATION else m.REGRESSION_METRICS
+        raise ValueError(f"evaluator metric(s) {', '.join(unknown)} do not apply to {task}; "
+                         f"use {', '.join(allowed)} in evaluator.metrics and evaluator.thresholds")
     reasons, passed = {}, True
     for name in names:
         ok, reason = m.judge(name, candidate[name], thresholds.get(name, {}),
