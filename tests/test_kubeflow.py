@@ -4,6 +4,8 @@ runs, task by task, the way KFP's v2 launcher runs it."""
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
@@ -33,7 +35,8 @@ kubeflow:
 def compiled(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("kfp")
     path = write_spec(tmp, SPEC.format(data=REPO / "pipelines" / "penguin" / "data",
-                                       schema=REPO / "schemas" / "penguin" / "schema.pbtxt", root=tmp / "root"))
+                                       schema=REPO / "schemas" / "penguin" / "schema.pbtxt", root=tmp / "root"),
+                      "spec.yaml")
     output = tmp / "pipeline.yaml"
     assert kubeflow_runner.main(["--config", str(path), "--output", str(output)]) == 0
     return tmp, load_pipeline_spec(output)
@@ -116,3 +119,49 @@ def test_kfp_client_loads_the_compiled_yaml(compiled):
     # What Client.create_run_from_pipeline_package / create_recurring_run send to the server:
     package = client._extract_pipeline_yaml(str(tmp / "pipeline.yaml"))
     assert package.pipeline_spec.pipeline_info.name == "penguin-kfp"
+
+
+class _KfpApi(BaseHTTPRequestHandler):
+    """A loopback stand-in for the KFP v2beta1 REST API (no KFP server can run here): it records
+    what the real kfp client sends and answers with ids."""
+
+    requests: list = []
+
+    def _reply(self, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):  # noqa: N802 (http.server's names)
+        self._reply({})
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        self.requests.append((self.path, body))
+        self._reply({"experiment_id": "exp-1"} if "experiments" in self.path else {"recurring_run_id": "rr-1"})
+
+    def log_message(self, *args):
+        pass
+
+
+def test_schedule_creates_a_kfp_recurring_run_with_the_kfp_client(compiled):
+    tmp, _ = compiled
+    server = HTTPServer(("127.0.0.1", 0), _KfpApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        code = kubeflow_runner.main(["--config", str(tmp / "spec.yaml"), "--output", str(tmp / "scheduled.yaml"),
+                                     "--schedule", "--host", f"http://127.0.0.1:{server.server_port}",
+                                     "--cron", "0 3 * * *"])
+    finally:
+        server.shutdown()
+    assert code == 0
+    (_, experiment), (path, run) = _KfpApi.requests
+    assert experiment["display_name"] == "penguin-kfp"
+    assert path == "/apis/v2beta1/recurringruns"
+    assert run["experiment_id"] == "exp-1" and run["display_name"] == "penguin-kfp-retraining"
+    assert run["trigger"] == {"cron_schedule": {"cron": "0 0 3 * * *"}}
+    assert int(run["max_concurrency"]) == 1 and run["no_catchup"] is True
+    assert run["pipeline_spec"]["pipelineInfo"]["name"] == "penguin-kfp"
