@@ -73,6 +73,10 @@ def run(config: str | Path = DEFAULT_CONFIG, root: str | None = None, out=sys.st
         from tfx import v1 as tfx
 
         tfx.orchestration.LocalDagRunner().run(pipeline)
+        seconds = time.perf_counter() - started
+        from pipelines.summary import latest_run
+
+        summary = latest_run(paths.metadata)  # while its log lines still go to run.log
     except Exception as error:  # the run failed: report the cause in the user's terms
         stage = progress.current or "the pipeline"
         print(f"\nFAILED in {stage}: {_user_message(error)}", file=out)
@@ -82,10 +86,7 @@ def run(config: str | Path = DEFAULT_CONFIG, root: str | None = None, out=sys.st
         for handler in (progress, log_file):
             logging.getLogger().removeHandler(handler)
         log_file.close()
-    from pipelines.summary import latest_run
-
-    print(f"\nfinished in {time.perf_counter() - started:.1f}s", file=out)
-    summary = latest_run(paths.metadata)
+    print(f"\nfinished in {seconds:.1f}s", file=out)
     for line in summary.lines() if summary else []:
         print(line, file=out)
     return EXIT_OK
