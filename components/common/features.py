@@ -63,10 +63,6 @@ class FeaturePlan:
     def width(self) -> int:
         return len(self.numeric) + sum(len(c.vocabulary) + 1 for c in self.categorical)
 
-    @property
-    def feature_names(self) -> list[str]:
-        return [f.name for f in self.numeric] + [f.name for f in self.categorical]
-
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
