@@ -1,8 +1,8 @@
 """The `tfx-yaml` command: one entry point for the runners.
 
-    tfx-yaml run [--config X.yaml] [--root DIR]           run on this machine (local_runner.py)
+    tfx-yaml run [--config X.yaml] [--root DIR] [--no-wait]   run on this machine (local_runner.py)
     tfx-yaml check X.yaml                                validate a spec, run nothing
-    tfx-yaml rollback --config X.yaml [--root DIR]       withdraw the newest pushed version
+    tfx-yaml rollback --config X.yaml [--root DIR]       withdraw the newest pushed version (for good)
     tfx-yaml compile --config X.yaml --output p.yaml     KFP v2 spec (kubeflow_runner.py)
     tfx-yaml schedule --config X.yaml [--cron ...]       retrain on a schedule here (scheduler.py)
 """
@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     for sub in (run, rollback):
         sub.add_argument("--config", default=str(local_runner.DEFAULT_CONFIG))
         sub.add_argument("--root")
+        sub.add_argument("--no-wait", action="store_true",
+                         help="exit 1 at once when another run holds the root (default: wait for it)")
     check.add_argument("config")
     commands.add_parser("compile", help="compile for Kubeflow Pipelines (see kubeflow_runner.py --help)",
                         add_help=False)
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "run":
-        return local_runner.run(args.config, args.root)
+        return local_runner.run(args.config, args.root, wait=not args.no_wait)
     try:
         spec = load_spec(args.config)
     except SpecError as error:
@@ -52,11 +54,14 @@ def main(argv: list[str] | None = None) -> int:
         return local_runner.EXIT_OK
     from components.common import serving_dir
     from pipelines.compiler import RunPaths
+    from pipelines.locks import RootLocked, hold_root
 
-    destination = RunPaths.of(spec, args.root).destination
+    paths = RunPaths.of(spec, args.root)
+    destination = paths.destination
     try:
-        withdrawn, serving = serving_dir.rollback(destination)
-    except ValueError as error:
+        with hold_root(paths.root, "tfx-yaml rollback", wait=not args.no_wait), serving_dir.push_lock(destination):
+            withdrawn, serving = serving_dir.rollback(destination)
+    except (ValueError, RootLocked) as error:
         print(f"error: {error}", file=sys.stderr)
         return local_runner.EXIT_FAILED
     print(f"rolled back {destination}: version {withdrawn} withdrawn, version {serving} serves now")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import glob
+import io as pyio
 import json
 import os
 from pathlib import Path
@@ -20,6 +20,7 @@ from pathlib import Path
 from tfx import v1 as tfx
 
 from components.batching.component import Batching
+from components.common import io
 from components.data_gate.component import DataGate
 from components.evaluator.component import Evaluator
 from components.pusher.component import Pusher
@@ -45,7 +46,7 @@ class RunPaths:
     def of(cls, spec: PipelineSpec, root: str | None = None) -> RunPaths:
         root = os.path.abspath(root or spec.runtime.root or os.path.join("runs", spec.name))
         destination = spec.pusher.destination
-        if not os.path.isabs(destination):
+        if not os.path.isabs(destination) and not is_uri(destination):
             destination = os.path.join(root, destination)
         return cls(root, os.path.join(root, "pipeline"), os.path.join(root, "metadata.sqlite"), destination)
 
@@ -53,7 +54,7 @@ class RunPaths:
 def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local") -> tfx.dsl.Pipeline:
     """The TFX pipeline of `spec`, for target "local" (SQLite ML Metadata under paths.root) or
     "kubeflow" (no metadata connection: Kubeflow has its own; per-component resources set)."""
-    check_inputs(spec)
+    check_inputs(spec, remote=target == "local")
     if target == "kubeflow":
         spec = spec.model_copy(deep=True)
         spec.trainer.distribution = trainer_distribution(spec)
@@ -175,28 +176,30 @@ def _example_gen(spec: PipelineSpec):
 
 def _input_base_and_pattern(spec: PipelineSpec) -> tuple[str, str]:
     path = spec.data.path
-    if os.path.isfile(path):
+    if io.isfile(path):
         return os.path.dirname(path), os.path.basename(path)
     default = "*.csv" if spec.data.format == "csv" else "*"
     return path, spec.data.pattern or default
 
 
-def check_inputs(spec: PipelineSpec) -> None:
-    """Problems with the files the spec points at, as a SpecError listing them all."""
+def check_inputs(spec: PipelineSpec, remote: bool = True) -> None:
+    """Problems with the files the spec points at, as a SpecError listing them all. Remote data
+    (gs://, s3://) is checked too, unless `remote` is False (compiling for a cluster whose
+    store this machine may not reach)."""
     problems = []
-    if is_uri(spec.data.path):
-        return  # remote data (gs://, s3://) is checked where it is read
+    if is_uri(spec.data.path) and not remote:
+        return
     base, pattern = _input_base_and_pattern(spec)
     patterns = list(spec.data.split_patterns.values()) if spec.data.split_patterns else [pattern]
     files = sorted({f for p in patterns for f in _data_files(base, p)})
-    if not os.path.isdir(base):
+    if not io.isdir(base):
         problems.append(f"key 'data.path': {spec.data.path} does not exist; expected a directory or file of data")
     elif not files or not all(_data_files(base, p) for p in patterns):
         empty = [p for p in patterns if not _data_files(base, p)]
         problems.append(f"key 'data.path': no files match {', '.join(map(repr, empty))} under {base}")
     elif spec.data.format == "csv":
         problems += _csv_problems(spec, files)
-    if spec.schema_.path and not is_uri(spec.schema_.path) and not os.path.isfile(spec.schema_.path):
+    if spec.schema_.path and (remote or not is_uri(spec.schema_.path)) and not io.isfile(spec.schema_.path):
         problems.append(f"key 'schema.path': {spec.schema_.path} does not exist; expected a schema.pbtxt, "
                         "or remove schema.path to infer the schema")
     if problems:
@@ -205,15 +208,17 @@ def check_inputs(spec: PipelineSpec) -> None:
 
 def _data_files(base: str, pattern: str) -> list[str]:
     glob_pattern = pattern.replace("{SPAN}", "*").replace("{VERSION}", "*")
-    return sorted(f for f in glob.glob(os.path.join(base, glob_pattern)) if os.path.isfile(f))
+    return [f for f in io.glob(io.join(base, glob_pattern)) if not io.isdir(f)]
 
 
 def _csv_problems(spec: PipelineSpec, files: list[str]) -> list[str]:
     problems = []
     for path in files:
-        with open(path, newline="", encoding="utf-8") as f:
-            header = next(csv.reader(f), None)
-            first_row = next(csv.reader(f), None) if header else None
+        with io.open_file(path, "rb") as f:
+            head = f.read(1 << 16).decode("utf-8", errors="replace")
+        reader = csv.reader(pyio.StringIO(head, newline=""))
+        header = next(reader, None)
+        first_row = next(reader, None) if header else None
         if not header:
             problems.append(f"data file {path} is empty; expected a CSV header line and rows")
             continue

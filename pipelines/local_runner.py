@@ -11,6 +11,7 @@ Exit code 0: success; 1: the run failed (for example data validation); 2: bad in
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import os
 import sys
@@ -49,8 +50,9 @@ class StageProgress(logging.Handler):
             print(f"[{time.strftime('%H:%M:%S')}] {stage:<17} done in {seconds:.1f}s", file=self.out, flush=True)
 
 
-def run(config: str | Path = DEFAULT_CONFIG, root: str | None = None, out=sys.stdout) -> int:
-    """Load, compile and run one pipeline; returns the exit code."""
+def run(config: str | Path = DEFAULT_CONFIG, root: str | None = None, out=sys.stdout, wait: bool = True) -> int:
+    """Load, compile and run one pipeline; returns the exit code. One run per root at a time:
+    a second run waits for the first (or, with wait=False, exits 1 at once)."""
     try:
         spec = load_spec(config)
     except SpecError as error:
@@ -62,23 +64,69 @@ def run(config: str | Path = DEFAULT_CONFIG, root: str | None = None, out=sys.st
     paths = RunPaths.of(spec, root)
     try:
         pipeline = compile_pipeline(spec, paths)
+        check_writable(spec, paths)
     except SpecError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    os.makedirs(paths.root, exist_ok=True)
+    from pipelines.locks import RootLocked, hold_root
+
+    try:
+        with hold_root(paths.root, "tfx-yaml run", wait=wait, out=out):
+            return _run_locked(spec, paths, pipeline, out)
+    except RootLocked as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def check_writable(spec, paths) -> None:
+    """The run root and a local push destination must be writable folders: found before any work."""
+    from components.common import io
+
+    problems = []
+    for key, path in (("runtime.root (or --root)", paths.root), ("pusher.destination", paths.destination)):
+        if io.is_remote(path):
+            continue
+        problem = _unwritable(path)
+        if problem:
+            problems.append(f"key {key!r}: {path} {problem}")
+    if problems:
+        raise SpecError(spec.name, problems)
+
+
+def _unwritable(path: str) -> str:
+    """Why a folder cannot be created or written, or ""."""
+    existing = path
+    while not os.path.exists(existing):  # local-only: the closest existing parent of a local folder
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):  # local-only
+        return f"cannot be a folder: {existing} is a file; choose another path"
+    if existing.startswith(("/proc", "/sys", "/dev")) or not os.access(existing, os.W_OK):
+        return f"is not writable ({existing} is read-only for this user); choose a writable folder"
+    return ""
+
+
+def _run_locked(spec, paths, pipeline, out) -> int:
     progress, log_file = _capture_logs(os.path.join(paths.root, "run.log"), out)
     print(f"pipeline {spec.name!r}: artifacts and ML Metadata under {paths.root}", file=out)
     started = time.perf_counter()
+    run_id = dt.datetime.now().isoformat(timespec="microseconds") + f"-pid{os.getpid()}"
     try:
-        from tfx import v1 as tfx
+        from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+        from tfx.orchestration.portable import runtime_parameter_utils
+        from tfx.orchestration.portable.tfx_runner import _make_pipeline_proto
+        from tfx.utils import constants
 
-        tfx.orchestration.LocalDagRunner().run(pipeline)
+        ir = _make_pipeline_proto(pipeline)
+        runtime_parameter_utils.substitute_runtime_parameter(
+            ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+        LocalDagRunner().run_with_ir(ir)
         seconds = time.perf_counter() - started
-        from pipelines.summary import latest_run
+        from pipelines.summary import run_summary
 
-        summary = latest_run(paths.metadata)  # while its log lines still go to run.log
+        summary = run_summary(paths.metadata, run_id)  # while its log lines still go to run.log
     except Exception as error:  # the run failed: report the cause in the user's terms
         stage = progress.current or "the pipeline"
+        logging.getLogger(__name__).exception("run %s failed in %s", run_id, stage)
         print(f"\nFAILED in {stage}: {_user_message(error)}", file=out)
         print(f"(full log: {os.path.join(paths.root, 'run.log')})", file=out)
         return EXIT_FAILED
@@ -126,8 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="pipeline YAML (default: the penguin pipeline)")
     parser.add_argument("--root", help="directory of artifacts and metadata (default: runtime.root or runs/<name>)")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="exit 1 at once when another run holds the root (default: wait for it)")
     args = parser.parse_args(argv)
-    return run(args.config, args.root)
+    return run(args.config, args.root, wait=not args.no_wait)
 
 
 if __name__ == "__main__":

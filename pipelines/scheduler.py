@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import fcntl
-import glob
 import json
 import os
 import re
@@ -42,10 +41,12 @@ def spans(spec: PipelineSpec) -> list[int]:
     pattern = spec.data.pattern or ""
     if "{SPAN}" not in pattern:
         return []
-    regex = re.compile(re.escape(os.path.join(spec.data.path, pattern)).replace(re.escape("{SPAN}"), r"(\d+)")
+    from components.common import io
+
+    regex = re.compile(re.escape(io.join(spec.data.path, pattern)).replace(re.escape("{SPAN}"), r"(\d+)")
                        .replace(r"\*", "[^/]*").replace(re.escape("{VERSION}"), r"\d+"))
     found = set()
-    for path in glob.glob(os.path.join(spec.data.path, pattern.replace("{SPAN}", "*").replace("{VERSION}", "*"))):
+    for path in io.glob(io.join(spec.data.path, pattern.replace("{SPAN}", "*").replace("{VERSION}", "*"))):
         match = regex.fullmatch(path)
         if match:
             found.add(int(match.group(1)))
@@ -77,9 +78,10 @@ class Scheduler:
     # -- the lock ----------------------------------------------------------------------------
 
     def __enter__(self) -> Scheduler:
-        os.makedirs(self.root, exist_ok=True)
+        os.makedirs(self.root, exist_ok=True)  # local-only: the scheduler's root is local
         path = os.path.join(self.root, LOCK_FILE)
-        handle = open(path, "a+", encoding="utf-8")
+        # local-only: an fcntl lock needs a local file descriptor (the scheduler's root is local)
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -104,11 +106,12 @@ class Scheduler:
     # -- deciding and running -----------------------------------------------------------------
 
     def state(self) -> dict:
-        path = os.path.join(self.root, STATE_FILE)
-        if not os.path.isfile(path):
+        from components.common import io
+
+        path = io.join(self.root, STATE_FILE)
+        if not io.exists(path):
             return {"last_span": None, "last_run": None, "runs": []}
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        return io.read_json(path)
 
     def due(self, now: dt.datetime) -> str | None:
         """Why a run is due now, or None."""
@@ -134,17 +137,18 @@ class Scheduler:
         present = spans(self.spec)
         print(f"[scheduler] {now.isoformat(timespec='seconds')}: running {self.spec.name!r} ({reason})",
               file=self.out, flush=True)
-        code = local_runner.run(self.config, self.root, out=self.out)
+        code = local_runner.run(self.config, self.root, out=self.out)  # waits for other runs of the root
         state = self.state()
         state["last_run"] = now.isoformat(timespec="seconds")
         if present:
             state["last_span"] = present[-1]  # a failed span is not retried until a newer one comes
         state["runs"].append({"at": state["last_run"], "reason": reason, "span": present[-1] if present else None,
                               "exit_code": code})
-        tmp = os.path.join(self.root, STATE_FILE + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(state, f, indent=2)
-        os.replace(tmp, os.path.join(self.root, STATE_FILE))
+        from components.common import io
+
+        tmp = io.join(self.root, STATE_FILE + ".tmp")
+        io.write_text(tmp, json.dumps(state, indent=2))
+        io.rename(tmp, io.join(self.root, STATE_FILE), overwrite=True)
         return code
 
     def serve(self, poll_seconds: float = 60, max_runs: int | None = None) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
 from ml_metadata.metadata_store import metadata_store
@@ -48,10 +47,15 @@ def open_store(path: str) -> metadata_store.MetadataStore:
 
 def latest_run(metadata_path: str) -> RunSummary | None:
     """The summary of the newest pipeline run recorded in the SQLite store at `metadata_path`."""
-    if not os.path.exists(metadata_path):
+    return run_summary(metadata_path)
+
+
+def run_summary(metadata_path: str, run_id: str | None = None) -> RunSummary | None:
+    """The summary of pipeline run `run_id` (default: the newest) in the SQLite store."""
+    if not os.path.exists(metadata_path):  # local-only: a SQLite file
         return None
     store = open_store(metadata_path)
-    runs = store.get_contexts_by_type("pipeline_run")
+    runs = [r for r in store.get_contexts_by_type("pipeline_run") if run_id is None or r.name == run_id]
     if not runs:
         return None
     run = max(runs, key=lambda c: c.create_time_since_epoch)
@@ -75,11 +79,12 @@ def latest_run(metadata_path: str) -> RunSummary | None:
 
 
 def _read_blessing(summary: RunSummary, uri: str) -> None:
-    path = os.path.join(uri, "blessing.json")
-    if not os.path.isfile(path):
+    from components.common import io
+
+    path = io.join(uri, "blessing.json")
+    if not io.exists(path):
         return
-    with open(path, encoding="utf-8") as f:
-        verdict = json.load(f)
+    verdict = io.read_json(path)
     summary.blessed, summary.forced = verdict["blessed"], verdict["forced"]
     summary.reasons, summary.metrics = verdict["reasons"], verdict["metrics"]
     summary.baseline = verdict.get("baseline", "")

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -43,32 +47,102 @@ def test_only_the_newest_versions_are_kept(tmp_path):
     assert serving_dir.versions(str(tmp_path / "serving")) == [3, 4, 5]
 
 
-CRASH = textwrap.dedent("""
-    import os, sys
+PUBLISH = textwrap.dedent("""
+    import sys
     sys.path.insert(0, {repo!r})
     from components.common import serving_dir
-    real_rename = os.rename
-    def crash(src, dst):
-        if os.path.basename(src).startswith(serving_dir.TMP_PREFIX):
-            os._exit(3)  # the process dies between writing the version and renaming it
-        real_rename(src, dst)
-    os.rename = crash
-    serving_dir.publish({model!r}, {dest!r}, {{}}, keep=5)
+    with serving_dir.push_lock({dest!r}):
+        print(serving_dir.publish({model!r}, {dest!r}, {{}}, keep=5), flush=True)
 """)
 
 
-def test_a_crash_between_writing_and_renaming_leaves_the_destination_valid(tmp_path):
-    model = fake_model(tmp_path / "model")
+def many_files_model(path, files=1500):
+    """A model folder big enough in file count that its copy takes a while."""
+    fake_model(path)
+    for i in range(files):
+        (path / "variables" / f"shard-{i:05d}").write_bytes(b"w" * 4096)
+    return path
+
+
+def test_kill_9_during_a_publish_leaves_the_destination_valid_and_the_next_push_cleans_up(tmp_path):
+    model = many_files_model(tmp_path / "model")
     dest = tmp_path / "serving"
     serving_dir.publish(str(model), str(dest), {}, keep=5)
-    script = CRASH.format(repo=str(REPO), model=str(model), dest=str(dest))
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert result.returncode == 3, result.stderr
+    script = PUBLISH.format(repo=str(REPO), model=str(model), dest=str(dest))
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while not any(p.name.startswith(serving_dir.TMP_PREFIX) for p in dest.iterdir()):
+        assert time.time() < deadline and process.poll() is None, "the publisher never started copying"
+        time.sleep(0.01)
+    time.sleep(0.2)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
     assert serving_dir.versions(str(dest)) == [1]  # TF Serving still sees only the complete version
-    leftovers = [p.name for p in dest.iterdir() if not p.name.isdigit()]
-    assert leftovers and all(name.startswith(".") for name in leftovers)  # hidden from TF Serving
-    assert serving_dir.publish(str(model), str(dest), {}, keep=5) == 2  # the next push cleans up
-    assert sorted(p.name for p in dest.iterdir()) == ["1", "2"]
+    leftovers = [p.name for p in dest.iterdir() if p.name.startswith(serving_dir.TMP_PREFIX)]
+    assert leftovers  # the killed pusher's partial copy, hidden from TF Serving
+    assert all(name.startswith(".") for name in os.listdir(dest) if not name.isdigit())
+    with serving_dir.push_lock(str(dest)):
+        assert serving_dir.publish(str(model), str(dest), {}, keep=5) == 2  # its owner is gone: removed
+    assert sorted(p.name for p in dest.iterdir() if not p.name.startswith(".")) == ["1", "2"]
+    assert not [p.name for p in dest.iterdir() if p.name.startswith(serving_dir.TMP_PREFIX)]
+
+
+def test_two_pushers_started_together_take_different_versions(tmp_path):
+    model = many_files_model(tmp_path / "model", files=200)
+    dest = tmp_path / "serving"
+    script = PUBLISH.format(repo=str(REPO), model=str(model), dest=str(dest))
+    processes = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+    outputs = sorted(int(p.communicate(timeout=120)[0].strip()) for p in processes)
+    assert outputs == [1, 2]
+    assert serving_dir.versions(str(dest)) == [1, 2]
+
+
+def test_a_live_pushers_temporary_is_never_removed(tmp_path):
+    dest = tmp_path / "serving"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        host = socket.gethostname().replace("-", "_")
+        live = dest / f"{serving_dir.TMP_PREFIX}7-{host}_{sleeper.pid}-abcdef01"
+        dead = dest / f"{serving_dir.TMP_PREFIX}7-{host}_99999999-abcdef02"
+        for folder in (live, dead):
+            folder.mkdir(parents=True)
+            (folder / "saved_model.pb").write_bytes(b"x")
+        assert serving_dir.remove_stale_temporaries(str(dest)) == [dead.name]
+        assert live.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_a_full_disk_during_a_push_removes_the_partial_copy_and_names_the_path(tmp_path):
+    """A real full file system: a 2 MiB tmpfs (needs root and mount; skipped elsewhere)."""
+    disk = tmp_path / "small"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        model = fake_model(tmp_path / "model", size=1_500_000)  # 3 MB in all: does not fit
+        dest = disk / "serving"
+        with pytest.raises(serving_dir.PushError, match="no space left on the device") as error:
+            serving_dir.publish(str(model), str(dest), {}, keep=5)
+        assert str(dest) in str(error.value) and "partial copy" in str(error.value)
+        assert not [p.name for p in dest.iterdir() if p.name.startswith(serving_dir.TMP_PREFIX)]
+        assert serving_dir.versions(str(dest)) == []
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_a_rolled_back_model_is_not_published_again_and_its_number_is_not_reused(tmp_path):
+    dest = tmp_path / "serving"
+    serving_dir.publish(str(fake_model(tmp_path / "m1", "first")), str(dest), {}, keep=5)
+    serving_dir.publish(str(fake_model(tmp_path / "m2", "bad")), str(dest), {}, keep=5)
+    assert serving_dir.rollback(str(dest)) == (2, 1)
+    blessed = {"blessed": True, "reasons": {}}
+    decision = push_decision(blessed, str(fake_model(tmp_path / "m3", "bad")), str(dest))
+    assert decision.startswith("identical to version 2, which was rolled back")
+    assert serving_dir.publish(str(fake_model(tmp_path / "m4", "better")), str(dest), {}, keep=5) == 3
 
 
 def test_same_fingerprint_is_not_pushed_again(tmp_path):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,6 +26,7 @@ from tfx.types import standard_artifact_utils
 from tfx.utils import io_utils
 from tfx_bsl.coders import example_coder
 
+from components.common import io
 from components.common.features import FeaturePlan, build_plan
 from components.common.io import CONFIG_KEY
 
@@ -45,28 +45,24 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         plan = build_plan(schema, stats.datasets[0], config["label"], config.get("exclude", []),
                           config.get("task", "auto"))
         batches = output_dict["batches"][0]
-        os.makedirs(batches.uri, exist_ok=True)
-        with open(os.path.join(batches.uri, PLAN_FILE), "w", encoding="utf-8") as f:
-            f.write(plan.to_json())
+        io.write_text(io.join(batches.uri, PLAN_FILE), plan.to_json())
         sizes = {"train": config["batch_size"], "eval": config["eval_batch_size"]}
         with self._make_beam_pipeline() as pipeline:
             for split in SPLITS:
                 source = standard_artifact_utils.get_split_uri(input_dict["examples"], split)
-                target = os.path.join(batches.uri, f"Split-{split}")
+                target = io.join(batches.uri, f"Split-{split}")
                 _ = pipeline | f"Batches[{split}]" >> WriteBatches(
-                    os.path.join(source, "*"), target, plan, schema.SerializeToString(),
+                    io.join(source, "*"), target, plan, schema.SerializeToString(),
                     sizes[split], config["shuffle_seed"],
                     drop_remainder=config.get("drop_remainder", False) and split == "train")
         counts = {}
         for split in SPLITS:
-            with open(os.path.join(batches.uri, f"Split-{split}", "count.txt"), encoding="utf-8") as f:
-                examples = int(f.read().strip() or 0)
+            examples = int(io.read_text(io.join(batches.uri, f"Split-{split}", "count.txt")).strip() or 0)
             drop = config.get("drop_remainder", False) and split == "train"
             counts[split] = {"examples": examples,
                              "batches": examples // sizes[split] if drop else -(-examples // sizes[split])}
             batches.set_int_custom_property(f"num_examples_{split}", examples)
-        with open(os.path.join(batches.uri, COUNTS_FILE), "w", encoding="utf-8") as f:
-            json.dump(counts, f)
+        io.write_json(io.join(batches.uri, COUNTS_FILE), counts)
         batches.set_string_custom_property("task", plan.task)
 
 
@@ -101,11 +97,11 @@ class WriteBatches(beam.PTransform):
             | "Rank" >> beam.FlatMap(_ranked, sizes=beam.pvalue.AsDict(sizes), batch_size=batch_size)
             | "GroupBatch" >> beam.GroupByKey()
             | "Assemble" >> beam.FlatMap(_assemble, batch_size=batch_size, drop_remainder=self.drop_remainder)
-            | "Write" >> beam.io.WriteToTFRecord(os.path.join(self.target, "batches"),
+            | "Write" >> beam.io.WriteToTFRecord(io.join(self.target, "batches"),
                                                  file_name_suffix=".tfrecord")
         )
         _ = (count | "CountText" >> beam.Map(str)
-             | "WriteCount" >> beam.io.WriteToText(os.path.join(self.target, "count.txt"),
+             | "WriteCount" >> beam.io.WriteToText(io.join(self.target, "count.txt"),
                                                    shard_name_template=""))
         return pipeline
 

@@ -1,22 +1,163 @@
-"""Small file helpers shared by the executors."""
+"""The one file layer of this project: every read, write and listing of an artifact URI, a data
+or schema path, or a serving destination goes through here.
+
+It is TFX's own file layer (`tfx.dsl.io.fileio`, over `tf.io.gfile`), so the same code works on a
+local disk, on gs:// (TensorFlow's GCS file system), on s3:// (tensorflow-io's S3 file system,
+registered on import below) and on hdfs://. Object stores have no folders and no atomic rename:
+code that publishes something readers poll for (the serving directory) writes the file readers
+look for last; see components/common/serving_dir.py.
+
+Beam stages read and write through Beam's own file systems, which know the same schemes.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import posixpath
 from typing import Any
+
+from tfx.dsl.io import fileio
 
 # Executors of this project take their configuration as one JSON string parameter.
 CONFIG_KEY = "config"
 
+NotFoundError = fileio.NotFoundError
+
+
+def _register_object_stores() -> None:
+    """tensorflow-io brings TensorFlow's s3:// file system (TensorFlow 2.16 has none built in).
+    Loading it is cheap (its libraries load lazily), and TF ops in this process (SavedModel
+    save/load, TFRecord datasets, TensorBoard) then read and write s3:// too."""
+    try:
+        import tensorflow_io  # noqa: F401
+    except ImportError:  # not installed: s3:// paths fail with TensorFlow's "scheme not implemented"
+        pass
+
+
+_register_object_stores()
+
+
+def is_remote(path: str) -> bool:
+    """True for object-store and other non-local URIs (gs://, s3://, hdfs://...)."""
+    return "://" in path and not path.startswith("file://")
+
+
+def join(base: str, *parts: str) -> str:
+    """`os.path.join` for local paths, '/'-joined for URIs."""
+    return posixpath.join(base, *parts) if is_remote(base) else os.path.join(base, *parts)
+
+
+def exists(path: str) -> bool:
+    return fileio.exists(path)
+
+
+def isdir(path: str) -> bool:
+    return fileio.isdir(path)
+
+
+def isfile(path: str) -> bool:
+    return fileio.exists(path) and not fileio.isdir(path)
+
+
+def makedirs(path: str) -> None:
+    """Create a folder and its parents (a no-op on object stores, where folders are prefixes)."""
+    if not is_remote(path):
+        fileio.makedirs(path)
+
+
+def listdir(path: str) -> list[str]:
+    """Names in a folder (without trailing '/'); [] when it does not exist."""
+    try:
+        return sorted(name.rstrip("/") for name in fileio.listdir(path))
+    except NotFoundError:
+        return []
+
+
+def glob(pattern: str) -> list[str]:
+    """Files matching a glob pattern, sorted."""
+    try:
+        return sorted(fileio.glob(pattern))
+    except NotFoundError:
+        return []
+
+
+def open_file(path: str, mode: str = "r"):  # noqa: ANN201 (a GFile)
+    return fileio.open(path, mode)
+
+
+def read_bytes(path: str) -> bytes:
+    with fileio.open(path, "rb") as f:
+        return f.read()
+
+
+def read_text(path: str) -> str:
+    return read_bytes(path).decode("utf-8")
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    makedirs(os.path.dirname(path))
+    with fileio.open(path, "wb") as f:
+        f.write(data)
+
+
+def write_text(path: str, text: str) -> None:
+    write_bytes(path, text.encode("utf-8"))
+
 
 def write_json(path: str, value: Any) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(value, f, indent=2, sort_keys=True, default=float)
-        f.write("\n")
+    write_text(path, json.dumps(value, indent=2, sort_keys=True, default=float) + "\n")
 
 
 def read_json(path: str) -> Any:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return json.loads(read_text(path))
+
+
+def copy_file(source: str, target: str) -> None:
+    makedirs(os.path.dirname(target))
+    fileio.copy(source, target, overwrite=True)
+
+
+def files_under(root: str) -> list[str]:
+    """Every file under `root`, as paths relative to it, sorted."""
+    found = []
+    for folder, _, files in fileio.walk(root):
+        relative = os.path.relpath(str(folder), root) if not is_remote(root) else \
+            str(folder)[len(root.rstrip("/")):].strip("/")
+        for name in files:
+            found.append(posixpath.join(relative, name) if relative not in ("", ".") else name)
+    return sorted(found)
+
+
+def copytree(source: str, target: str, last: tuple[str, ...] = ()) -> None:
+    """Copy every file under `source` to `target`; the files named in `last` (relative paths)
+    are copied after all others, in that order."""
+    files = files_under(source)
+    ordered = [f for f in files if f not in last] + [f for f in last if f in files]
+    for relative in ordered:
+        copy_file(join(source, relative), join(target, relative))
+
+
+def rmtree(path: str) -> None:
+    """Remove a folder and everything under it; nothing happens when it does not exist."""
+    try:
+        if fileio.isdir(path):
+            fileio.rmtree(path)
+        elif fileio.exists(path):
+            fileio.remove(path)
+    except NotFoundError:
+        pass
+
+
+def remove(path: str) -> None:
+    try:
+        fileio.remove(path)
+    except NotFoundError:
+        pass
+
+
+def rename(source: str, target: str, overwrite: bool = False) -> None:
+    """Rename within one local file system (atomic there); not for object stores."""
+    if is_remote(source):
+        raise ValueError(f"no atomic rename on {source}: use copytree and write the marker file last")
+    fileio.rename(source, target, overwrite=overwrite)

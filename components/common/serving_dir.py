@@ -1,111 +1,272 @@
-"""A TF Serving model directory: `<destination>/<version>/` with increasing integer versions.
+"""A TF Serving model directory: `<destination>/<version>/` with increasing integer versions, on a
+local disk or an object store (gs://, s3://).
 
-Versions appear atomically: a version is written to a hidden temporary sibling, synced to disk,
-then renamed into place, so a reader (TF Serving, the Evaluator, a person) never sees a partial
-version, whatever crashes. TF Serving ignores the hidden folders.
+A version counts (for TF Serving, the Evaluator's baseline, warm starts, rollback and lineage)
+only once its `saved_model.pb` exists, and no reader may ever see a partial version:
+
+- local disk: the version is written to a hidden temporary sibling, synced, then renamed into
+  place (atomic);
+- object store (no atomic rename): the version is staged under a hidden prefix, then copied into
+  `<destination>/<version>/` with `saved_model.pb` written last, then `push_metadata.json`.
+
+TF Serving ignores hidden folders. Pushers on one local destination take `.push.lock` so that
+deciding what to publish and publishing it is one step. The record `.serving_record.json` keeps
+the highest version ever published (numbers are never reused, even after a rollback) and the
+fingerprints of withdrawn models (a rolled-back model is not published again).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
-import shutil
+import socket
 import time
 import uuid
 
+from components.common import io
+
 TMP_PREFIX = ".tmp-"
 ROLLED_BACK = ".rolled-back"
+RECORD_FILE = ".serving_record.json"
+LOCK_FILE = ".push.lock"
 METADATA_FILE = "push_metadata.json"
+SAVED_MODEL_FILE = "saved_model.pb"
 FINGERPRINT_FILE = "assets.extra/fingerprint.txt"
 PLAN_FILE = "assets.extra/plan.json"
 WEIGHTS_FILE = "assets.extra/model.weights.h5"
+# A temporary folder whose owner cannot be checked (another host, an object store) is removed
+# only when it is older than this.
+STALE_TEMPORARY_SECONDS = 6 * 3600
+
+
+class PushError(RuntimeError):
+    """Publishing failed; the message names the path and the cause. Nothing partial is left."""
+
+
+def version_path(destination: str, version: int) -> str:
+    return io.join(destination, str(version))
 
 
 def versions(destination: str) -> list[int]:
-    """The versions now visible, oldest first."""
-    if not os.path.isdir(destination):
-        return []
-    return sorted(int(name) for name in os.listdir(destination) if name.isdigit())
+    """The complete versions now visible (their saved_model.pb exists), oldest first."""
+    found = [int(name) for name in io.listdir(destination) if name.isdigit()]
+    return sorted(v for v in found if io.exists(io.join(version_path(destination, v), SAVED_MODEL_FILE)))
 
 
 def latest_version_path(destination: str) -> str | None:
-    found = versions(destination)
-    return os.path.join(destination, str(found[-1])) if found else None
+    found = versions(destination) if destination else []
+    return version_path(destination, found[-1]) if found else None
 
 
-def read_text(version_path: str, name: str) -> str | None:
-    path = os.path.join(version_path, name)
-    if not os.path.isfile(path):
+def read_text(version_path_: str, name: str) -> str | None:
+    path = io.join(version_path_, name)
+    return io.read_text(path).strip() if io.exists(path) else None
+
+
+def read_record(destination: str) -> dict:
+    """The destination's record: highest version published, withdrawn fingerprints."""
+    path = io.join(destination, RECORD_FILE)
+    record = io.read_json(path) if io.exists(path) else {}
+    return {"last_version": record.get("last_version", 0), "withdrawn": record.get("withdrawn", [])}
+
+
+def _write_record(destination: str, record: dict) -> None:
+    io.write_json(io.join(destination, RECORD_FILE), record)
+
+
+def withdrawn_version(destination: str, fingerprint: str | None) -> dict | None:
+    """The withdrawal entry of a model with this fingerprint, if it was rolled back."""
+    if not fingerprint:
         return None
-    with open(path, encoding="utf-8") as f:
-        return f.read().strip()
+    return next((w for w in read_record(destination)["withdrawn"] if w.get("fingerprint") == fingerprint), None)
+
+
+@contextlib.contextmanager
+def push_lock(destination: str):
+    """Exclusive among pushers on one local destination (a lock file next to the versions).
+    Object stores have no locks: on Kubeflow one pipeline runs at a time per recurring run
+    (max_concurrency 1), which is what keeps two pushers apart there."""
+    if io.is_remote(destination):
+        yield
+        return
+    import fcntl
+
+    io.makedirs(destination)
+    # local-only: an fcntl lock needs a real file descriptor
+    with open(os.path.join(destination, LOCK_FILE), "a+", encoding="utf-8") as handle:  # noqa: SIM115
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def publish(model_dir: str, destination: str, metadata: dict, keep: int) -> int:
-    """Copy a SavedModel into the next version, atomically; returns the version."""
-    os.makedirs(destination, exist_ok=True)
-    _remove_stale_temporaries(destination)
-    while True:
-        version = (versions(destination) or [0])[-1] + 1
-        tmp = os.path.join(destination, f"{TMP_PREFIX}{version}-{uuid.uuid4().hex[:8]}")
-        shutil.copytree(model_dir, tmp)
-        with open(os.path.join(tmp, METADATA_FILE), "w", encoding="utf-8") as f:
-            json.dump({**metadata, "version": version}, f, indent=2, sort_keys=True, default=str)
-        _sync_tree(tmp)
-        try:
-            os.rename(tmp, os.path.join(destination, str(version)))
-        except OSError:  # another pusher took this version number first: try the next one
-            shutil.rmtree(tmp, ignore_errors=True)
-            continue
-        _sync_dir(destination)
-        prune(destination, keep)
-        return version
+    """Copy a SavedModel into the next version so that no reader sees it partial; returns the
+    version. Call under `push_lock(destination)`."""
+    io.makedirs(destination)
+    remove_stale_temporaries(destination)
+    record = read_record(destination)
+    version = max([record["last_version"], *versions(destination)]) + 1
+    target = version_path(destination, version)
+    if io.exists(target):  # a version folder without saved_model.pb: a crashed object-store copy
+        io.rmtree(target)
+    tmp = io.join(destination, f"{TMP_PREFIX}{version}-{_owner()}-{uuid.uuid4().hex[:8]}")
+    try:
+        io.copytree(model_dir, tmp)
+        io.write_text(io.join(tmp, METADATA_FILE),
+                      json.dumps({**metadata, "version": version}, indent=2, sort_keys=True, default=str))
+        if io.is_remote(destination):
+            io.copytree(tmp, target, last=(SAVED_MODEL_FILE, METADATA_FILE))
+            io.rmtree(tmp)
+        else:
+            _sync_tree(tmp)
+            io.rename(tmp, target)
+            _sync_dir(destination)
+    except Exception as error:
+        io.rmtree(tmp)
+        if io.is_remote(destination) and not io.exists(io.join(target, SAVED_MODEL_FILE)):
+            io.rmtree(target)
+        raise PushError(_push_failure(error, tmp, destination)) from error
+    record["last_version"] = version
+    _write_record(destination, record)
+    prune(destination, keep)
+    return version
+
+
+def _push_failure(error: Exception, tmp: str, destination: str) -> str:
+    text = str(error)
+    if getattr(error, "errno", None) == errno.ENOSPC or "No space left" in text or "space left" in text:
+        cause = f"no space left on the device of {destination}"
+    elif getattr(error, "errno", None) in (errno.EACCES, errno.EPERM, errno.EROFS) or "ermission" in text \
+            or "Read-only" in text:
+        cause = f"{destination} is not writable"
+    else:
+        cause = f"{type(error).__name__}: {text}"
+    return (f"could not publish the model to {destination}: {cause}. The partial copy {tmp} was removed; "
+            "the versions already there are untouched. Free space or fix the permissions, then run again.")
 
 
 def prune(destination: str, keep: int) -> list[int]:
     """Delete all but the newest `keep` versions; returns the deleted ones."""
     old = versions(destination)[:-keep] if keep > 0 else []
     for version in old:
-        # Rename first so that a half-deleted version is never visible under its number.
-        doomed = os.path.join(destination, f"{TMP_PREFIX}delete-{version}-{uuid.uuid4().hex[:8]}")
-        os.rename(os.path.join(destination, str(version)), doomed)
-        shutil.rmtree(doomed, ignore_errors=True)
+        _withdraw(destination, version)
     return old
+
+
+def _withdraw(destination: str, version: int, archive: str | None = None) -> None:
+    """Make a version stop counting, then remove it (after archiving it to `archive`)."""
+    path = version_path(destination, version)
+    if io.is_remote(destination):
+        if archive:
+            io.copytree(path, archive)
+        io.remove(io.join(path, SAVED_MODEL_FILE))  # from here on it is not a version
+        io.rmtree(path)
+        return
+    # Rename first so that a half-deleted version is never visible under its number.
+    doomed = archive or io.join(destination, f"{TMP_PREFIX}delete-{version}-{_owner()}-{uuid.uuid4().hex[:8]}")
+    io.makedirs(os.path.dirname(doomed))
+    io.rename(path, doomed)
+    if not archive:
+        io.rmtree(doomed)
 
 
 def rollback(destination: str) -> tuple[int, int]:
     """Withdraw the newest version so that the previous one serves again; the withdrawn version
-    is kept under `.rolled-back/`. Returns (withdrawn, now serving)."""
+    is kept under `.rolled-back/` and its fingerprint is remembered, so that a later run that
+    trains the same model does not publish it again. Returns (withdrawn, now serving)."""
     found = versions(destination)
     if len(found) < 2:
         raise ValueError(
             f"cannot roll back {destination}: it has {len(found)} version(s), a rollback needs 2 or more")
-    archive = os.path.join(destination, ROLLED_BACK)
-    os.makedirs(archive, exist_ok=True)
+    newest = found[-1]
+    record = read_record(destination)
+    record["last_version"] = max(record["last_version"], newest)
+    record["withdrawn"].append({
+        "version": newest, "fingerprint": read_text(version_path(destination, newest), FINGERPRINT_FILE),
+        "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    _write_record(destination, record)  # first: a crash after it still never reuses the number
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    os.rename(os.path.join(destination, str(found[-1])), os.path.join(archive, f"{found[-1]}-{stamp}"))
+    _withdraw(destination, newest, archive=io.join(destination, ROLLED_BACK, f"{newest}-{stamp}"))
     _sync_dir(destination)
-    return found[-1], found[-2]
+    return newest, found[-2]
 
 
-def _remove_stale_temporaries(destination: str) -> None:
-    for name in os.listdir(destination):
-        if name.startswith(TMP_PREFIX):
-            shutil.rmtree(os.path.join(destination, name), ignore_errors=True)
+def remove_stale_temporaries(destination: str) -> list[str]:
+    """Remove temporaries of pushers that are gone: on this host, whose process no longer runs;
+    otherwise, older than STALE_TEMPORARY_SECONDS. A live pusher's temporary is never touched."""
+    removed = []
+    for name in io.listdir(destination):
+        if not name.startswith(TMP_PREFIX):
+            continue
+        path = io.join(destination, name)
+        if _owner_is_gone(name) or _age_seconds(path) > STALE_TEMPORARY_SECONDS:
+            io.rmtree(path)
+            removed.append(name)
+    return removed
+
+
+def _owner() -> str:
+    return f"{socket.gethostname().replace('-', '_')}_{os.getpid()}"
+
+
+def _owner_is_gone(name: str) -> bool:
+    """From `.tmp-<version>-<host>_<pid>-<id>`: True when <host> is this one and <pid> is gone."""
+    parts = name[len(TMP_PREFIX):].split("-")
+    owner = next((p for p in parts if "_" in p), "")
+    host, _, pid = owner.rpartition("_")
+    if host != socket.gethostname().replace("-", "_") or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by another user
+        return False
+    return int(pid) != os.getpid() and _is_zombie(int(pid))
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        # local-only: /proc is this host's process table
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def _age_seconds(path: str) -> float:
+    from tfx.dsl.io import fileio
+
+    try:
+        stat = fileio.stat(path)
+        mtime = stat.mtime_nsec / 1e9 if getattr(stat, "mtime_nsec", 0) else 0.0
+    except Exception:  # object stores have no folder objects to stat: look at a file inside
+        files = io.files_under(path)
+        if not files:
+            return float("inf")
+        mtime = fileio.stat(io.join(path, files[0])).mtime_nsec / 1e9
+    return time.time() - mtime if mtime else float("inf")
 
 
 def _sync_tree(root: str) -> None:
-    for folder, _, files in os.walk(root):
-        for name in files:
-            fd = os.open(os.path.join(folder, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+    """fsync every file and folder of a local tree, so that a rename publishes durable data."""
+    for relative in io.files_under(root):
+        _fsync(os.path.join(root, relative))
+    for folder in {os.path.dirname(os.path.join(root, r)) for r in io.files_under(root)} | {root}:
         _sync_dir(folder)
 
 
 def _sync_dir(path: str) -> None:
+    if not io.is_remote(path):
+        _fsync(path)
+
+
+def _fsync(path: str) -> None:
+    # local-only: durability on a local disk (object stores have no fsync)
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.dsl.components.base import base_executor
 from tfx.types import standard_artifact_utils
 
-from components.common.io import CONFIG_KEY, write_json
+from components.common import io
+from components.common.io import CONFIG_KEY
 
 
 class DataValidationError(RuntimeError):
@@ -24,14 +24,12 @@ class Executor(base_executor.BaseExecutor):
         splits = standard_artifact_utils.decode_split_names(anomalies[0].split_names)
         findings = []
         for split in splits:
-            path = os.path.join(standard_artifact_utils.get_split_uri(anomalies, split), "SchemaDiff.pb")
-            with open(path, "rb") as f:
-                findings += blocking_anomalies(anomalies_pb2.Anomalies.FromString(f.read()), split, config)
+            path = io.join(standard_artifact_utils.get_split_uri(anomalies, split), "SchemaDiff.pb")
+            findings += blocking_anomalies(anomalies_pb2.Anomalies.FromString(io.read_bytes(path)), split, config)
         result_uri = output_dict["result"][0].uri
         report = format_report(findings)
-        write_json(os.path.join(result_uri, "verdict.json"), {"passed": not findings, "anomalies": findings})
-        with open(os.path.join(result_uri, "report.txt"), "w", encoding="utf-8") as f:
-            f.write(report)
+        io.write_json(io.join(result_uri, "verdict.json"), {"passed": not findings, "anomalies": findings})
+        io.write_text(io.join(result_uri, "report.txt"), report)
         if findings:
             raise DataValidationError(report)
 

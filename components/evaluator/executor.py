@@ -3,9 +3,7 @@ apply the thresholds, and always write a blessing with one reason per metric."""
 
 from __future__ import annotations
 
-import glob
 import json
-import os
 from typing import Any
 
 import numpy as np
@@ -15,9 +13,9 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import standard_artifact_utils
 from tfx.utils import path_utils
 
-from components.common import serving_dir
+from components.common import io, serving_dir
 from components.common.features import CLASSIFICATION, FeaturePlan
-from components.common.io import CONFIG_KEY, write_json
+from components.common.io import CONFIG_KEY
 from components.evaluator import metrics as m
 
 BLESSING_FILE = "blessing.json"
@@ -46,9 +44,9 @@ class Executor(base_executor.BaseExecutor):
         blessing.set_int_custom_property("blessed", int(verdict["blessed"]))
         blessing.set_int_custom_property("forced", int(verdict["forced"]))
         blessing.set_string_custom_property("current_model", input_dict["model"][0].uri)
-        write_json(os.path.join(blessing.uri, BLESSING_FILE), verdict)
-        open(os.path.join(blessing.uri, "BLESSED" if verdict["blessed"] else "NOT_BLESSED"), "w").close()
-        write_json(os.path.join(output_dict["evaluation"][0].uri, METRICS_FILE),
+        io.write_json(io.join(blessing.uri, BLESSING_FILE), verdict)
+        io.write_text(io.join(blessing.uri, "BLESSED" if verdict["blessed"] else "NOT_BLESSED"), "")
+        io.write_json(io.join(output_dict["evaluation"][0].uri, METRICS_FILE),
                    {"candidate": candidate, "baseline": baseline})
         logging.info("Evaluator: %s", json.dumps(verdict))
 
@@ -59,13 +57,12 @@ def _span(examples) -> int | None:
 
 
 def _plan(model_path: str) -> FeaturePlan:
-    with open(os.path.join(model_path, serving_dir.PLAN_FILE), encoding="utf-8") as f:
-        return FeaturePlan.from_json(f.read())
+    return FeaturePlan.from_json(io.read_text(io.join(model_path, serving_dir.PLAN_FILE)))
 
 
 def eval_records(examples: list) -> list[bytes]:
     uri = standard_artifact_utils.get_split_uri(examples, "eval")
-    files = sorted(glob.glob(os.path.join(uri, "*")))
+    files = io.glob(io.join(uri, "*"))
     data = tf.data.TFRecordDataset(files, compression_type="GZIP" if files and files[0].endswith(".gz") else "")
     return [r.numpy() for r in data]
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import glob
+import io as pyio
 import json
 import math
 import os
+import tempfile
 from typing import Any
 
 import tensorflow as tf
@@ -14,9 +15,9 @@ from tfx.dsl.components.base import base_executor
 from tfx.utils import path_utils
 
 from components.batching.executor import COUNTS_FILE, PLAN_FILE
-from components.common import serving_dir
+from components.common import io, serving_dir
 from components.common.features import FeaturePlan
-from components.common.io import CONFIG_KEY, write_json
+from components.common.io import CONFIG_KEY
 from components.common.serving_dir import FINGERPRINT_FILE, WEIGHTS_FILE
 from components.common.serving_dir import PLAN_FILE as PLAN_FILE_IN_MODEL
 from components.trainer import backend
@@ -39,20 +40,17 @@ class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
         cfg = json.loads(exec_properties[CONFIG_KEY])
         batches_uri = input_dict["batches"][0].uri
-        with open(os.path.join(batches_uri, PLAN_FILE), encoding="utf-8") as f:
-            plan = FeaturePlan.from_json(f.read())
+        plan = FeaturePlan.from_json(io.read_text(io.join(batches_uri, PLAN_FILE)))
         head = resolve_head(plan, cfg)
         run_dir = output_dict["model_run"][0].uri
         model, history, stop = train(cfg, plan, head, batches_uri, run_dir)
         model_dir = path_utils.serving_model_dir(output_dict["model"][0].uri)
         export_serving_model(model, plan, head, model_dir)
         for name, text in ((FINGERPRINT_FILE, fingerprint(model, plan)), (PLAN_FILE_IN_MODEL, plan.to_json())):
-            os.makedirs(os.path.dirname(os.path.join(model_dir, name)), exist_ok=True)
-            with open(os.path.join(model_dir, name), "w", encoding="utf-8") as f:
-                f.write(text)
-        model.save_weights(os.path.join(model_dir, WEIGHTS_FILE))  # for warm starts of later runs
-        write_json(os.path.join(run_dir, HISTORY_FILE), {"epochs": history, **stop})
-        plot_learning_curve(history, os.path.join(run_dir, CURVE_FILE))
+            io.write_text(io.join(model_dir, name), text)
+        save_weights(model, io.join(model_dir, WEIGHTS_FILE))  # for warm starts of later runs
+        io.write_json(io.join(run_dir, HISTORY_FILE), {"epochs": history, **stop})
+        plot_learning_curve(history, io.join(run_dir, CURVE_FILE))
         logging.info("Trainer: %s", stop["stop_reason"])
 
 
@@ -90,20 +88,31 @@ def train(cfg: dict, plan: FeaturePlan, head: Head, batches_uri: str, run_dir: s
 def warm_start(model: keras.Model, cfg: dict) -> str:
     """Start from the weights of the model now serving, when it has the same architecture."""
     serving = serving_dir.latest_version_path(cfg.get("destination") or "")
-    path = os.path.join(serving, WEIGHTS_FILE) if serving else None
-    if not path or not os.path.isfile(path):
+    path = io.join(serving, WEIGHTS_FILE) if serving else None
+    if not path or not io.exists(path):
         return f"skipped: no serving model with weights at {cfg.get('destination')}"
-    try:
-        model.load_weights(path)
-    except ValueError as error:  # another architecture or feature width
-        return f"skipped: the serving model's weights do not fit this model ({error})"
+    with tempfile.TemporaryDirectory() as local:  # Keras reads weights files from a local path
+        local_path = os.path.join(local, os.path.basename(WEIGHTS_FILE))
+        io.copy_file(path, local_path)
+        try:
+            model.load_weights(local_path)
+        except ValueError as error:  # another architecture or feature width
+            return f"skipped: the serving model's weights do not fit this model ({error})"
     return f"from {serving}"
+
+
+def save_weights(model: keras.Model, path: str) -> None:
+    """Keras writes weights files to a local path: write there, then copy to `path`."""
+    with tempfile.TemporaryDirectory() as local:
+        local_path = os.path.join(local, os.path.basename(path))
+        model.save_weights(local_path)
+        io.copy_file(local_path, path)
 
 
 def read_batches(uri: str, split: str, plan: FeaturePlan, head: Head, shuffle_seed: int | None = None):
     """The mini-batches of one split as a tf.data pipeline: parallel reads, cached after the
     first epoch, batch order reshuffled every epoch (train), prefetched."""
-    files = sorted(glob.glob(os.path.join(uri, f"Split-{split}", "batches-*")))
+    files = io.glob(io.join(uri, f"Split-{split}", "batches-*"))
     if not files:
         raise TrainingError(f"no {split} batches under {uri}: the {split} split has no labelled examples")
     spec = {
@@ -124,8 +133,7 @@ def read_batches(uri: str, split: str, plan: FeaturePlan, head: Head, shuffle_se
             y = y[:, None]
         return x, y
 
-    with open(os.path.join(uri, COUNTS_FILE), encoding="utf-8") as f:
-        batches = json.load(f)[split]["batches"]
+    batches = io.read_json(io.join(uri, COUNTS_FILE))[split]["batches"]
     data = tf.data.TFRecordDataset(files, num_parallel_reads=tf.data.AUTOTUNE)
     data = data.apply(tf.data.experimental.assert_cardinality(batches))  # Keras knows the epoch's end
     data = data.map(parse, num_parallel_calls=tf.data.AUTOTUNE).cache()
@@ -159,7 +167,7 @@ def make_callbacks(cfg: dict, run_dir: str):
         stoppers["restarts"] = cb.PlateauRestarts(monitor, mode, restarts["patience"], restarts["factor"],
                                                   restarts["max_restarts"])
         callbacks.append(stoppers["restarts"])
-    callbacks.append(keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard"), write_graph=False,
+    callbacks.append(keras.callbacks.TensorBoard(io.join(run_dir, "tensorboard"), write_graph=False,
                                                  profile_batch=0))
     return callbacks, stoppers
 
@@ -203,5 +211,7 @@ def plot_learning_curve(history: list[dict], path: str) -> None:
         ax.set_xlabel("epoch")
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    image = pyio.BytesIO()
+    fig.savefig(image, format="png", dpi=80)
     plt.close(fig)
+    io.write_bytes(path, image.getvalue())
