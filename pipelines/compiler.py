@@ -26,11 +26,11 @@ from components.evaluator.component import Evaluator
 from components.pusher.component import Pusher
 from components.trainer.component import Trainer
 from pipelines.spec import PipelineSpec, SpecError
+from pipelines.spec.models import KUBEFLOW_COMPONENTS
 from pipelines.spec.loader import is_uri
 
 # Component ids, as they appear in ML Metadata and in the runner's progress lines.
-STAGES = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataGate",
-          "Batching", "Trainer", "Evaluator", "Pusher")
+STAGES = KUBEFLOW_COMPONENTS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +58,13 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local")
     if target == "kubeflow":
         spec = spec.model_copy(deep=True)
         spec.trainer.distribution = trainer_distribution(spec)
+        if spec.trainer.distribution == "multi_worker":
+            raise SpecError(spec.name, [
+                "key 'trainer.distribution': multi_worker cannot be compiled for Kubeflow Pipelines: a KFP "
+                "task is one pod, and one pod is one worker (a multi-worker job needs a TFJob or a "
+                "Vertex custom job with several replicas and a TF_CONFIG each, which this compiler does not "
+                "make). Use mirrored with kubeflow.resources.Trainer.accelerator_count > 1 (several GPUs "
+                "on one node), or tpu with a TPU accelerator_type"])
     example_gen = _example_gen(spec)
     statistics = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     if spec.schema_.path:
@@ -110,11 +117,41 @@ def trainer_distribution(spec: PipelineSpec) -> str:
     return "mirrored" if (resources.accelerator_count or 1) > 1 else "one_device"
 
 
-def container_env(spec: PipelineSpec) -> dict[str, dict[str, str]]:
-    """Environment variables per component container on Kubeflow."""
-    if trainer_distribution(spec) == "multi_worker":  # Keras 3 cannot; see components/trainer/backend.py
-        return {"Trainer": {"TF_USE_LEGACY_KERAS": "1"}}
-    return {}
+def container_env(spec: PipelineSpec) -> dict[str, str]:
+    """Environment variables of every task container on Kubeflow: the object store's endpoint
+    and region for TensorFlow's S3 file system (tensorflow-io) and for boto3 (Beam). Credentials
+    are not here: see `container_secrets`."""
+    store = spec.kubeflow.object_store
+    if store is None:
+        return {}
+    env = {"AWS_REGION": store.region, "AWS_DEFAULT_REGION": store.region,
+           "S3_VERIFY_SSL": "1" if store.verify_ssl else "0"}
+    if store.endpoint:
+        endpoint = store.endpoint.rstrip("/")
+        env |= {"S3_ENDPOINT": endpoint, "AWS_ENDPOINT_URL_S3": endpoint,
+                "S3_USE_HTTPS": "1" if endpoint.startswith("https://") else "0"}
+    return env
+
+
+def container_secrets(spec: PipelineSpec) -> list[dict]:
+    """The Kubernetes secret mounted as environment variables in every task container (KFP's
+    kubernetes platform spec, `secretAsEnv`): the object store's access keys."""
+    store = spec.kubeflow.object_store
+    if store is None or not store.credentials_secret:
+        return []
+    return [{"secretName": store.credentials_secret, "keyToEnv": [
+        {"secretKey": store.access_key_key, "envVar": "AWS_ACCESS_KEY_ID"},
+        {"secretKey": store.secret_key_key, "envVar": "AWS_SECRET_ACCESS_KEY"}]}]
+
+
+ENTRYPOINT = ["python", "-m", "components.common.container_entrypoint"]
+
+
+def wrap_container_command(command: list[str]) -> list[str]:
+    """`python -m MODULE` -> `python -m components.common.container_entrypoint MODULE` (see there)."""
+    if command[:2] == ["python", "-m"] and len(command) >= 3:
+        return [*ENTRYPOINT, *command[2:]]
+    return command
 
 
 def resource_spec(resources):
@@ -175,8 +212,10 @@ def _example_gen(spec: PipelineSpec):
 
 
 def _input_base_and_pattern(spec: PipelineSpec) -> tuple[str, str]:
+    """ExampleGen's input base and file pattern. A local data.path may be one file; on an object
+    store data.path is a folder (a prefix), so compiling never needs to reach the store."""
     path = spec.data.path
-    if io.isfile(path):
+    if not is_uri(path) and io.isfile(path):
         return os.path.dirname(path), os.path.basename(path)
     default = "*.csv" if spec.data.format == "csv" else "*"
     return path, spec.data.pattern or default

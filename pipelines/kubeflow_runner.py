@@ -46,22 +46,41 @@ def compile_to_file(spec: PipelineSpec, output: str, pipeline_root: str | None =
     import yaml
     from tfx import v1 as tfx
 
-    from pipelines.compiler import compile_pipeline, container_env
+    from components.common import io
+    from pipelines.compiler import (compile_pipeline, container_env, container_secrets,
+                                    wrap_container_command)
 
     pipeline = compile_pipeline(spec, kubeflow_paths(spec, pipeline_root), target="kubeflow")
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=spec.kubeflow.image))
     job = runner.run(pipeline, write_out=False)
     executors = job["pipelineSpec"]["deploymentSpec"]["executors"]
-    for component, env in container_env(spec).items():
-        executors[f"{component}_executor"]["container"]["env"] = [{"name": k, "value": v} for k, v in env.items()]
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    with open(output, "w", encoding="utf-8") as f:
-        if output.endswith((".yaml", ".yml")):  # the PipelineSpec, as kfp 2.x clients load it
-            f.write(f"# {spec.name}: compiled from a tfx-yaml-pipelines spec by TFX's KubeflowV2DagRunner\n")
-            yaml.safe_dump(job["pipelineSpec"], f, sort_keys=True)
-        else:  # the PipelineJob JSON, as Vertex AI takes it
-            json.dump(job, f, sort_keys=True, indent=1)
+    env = [{"name": k, "value": v} for k, v in container_env(spec).items()]
+    for executor in executors.values():
+        container = executor["container"]
+        container["command"] = wrap_container_command(container["command"])
+        pre = container.get("lifecycle", {}).get("preCacheCheck")
+        if pre:
+            pre["command"] = wrap_container_command(pre["command"])
+        if env:
+            container["env"] = env
+    secrets = container_secrets(spec)
+    platform = {"platforms": {"kubernetes": {"deploymentSpec": {"executors": {
+        name: {"secretAsEnv": secrets} for name in sorted(executors)}}}}} if secrets else None
+    if output.endswith((".yaml", ".yml")):  # the PipelineSpec (+ platform spec), as kfp 2.x clients load it
+        text = (f"# {spec.name}: compiled from a tfx-yaml-pipelines spec by TFX's KubeflowV2DagRunner\n"
+                + yaml.safe_dump(job["pipelineSpec"], sort_keys=True))
+        if platform:  # a second YAML document, as kfp-kubernetes writes it
+            text += "---\n" + yaml.safe_dump(platform, sort_keys=True)
+    else:  # the PipelineJob JSON, as Vertex AI takes it (Vertex has no Kubernetes secrets)
+        if platform:
+            raise SpecError(spec.name, [
+                "key 'kubeflow.object_store.credentials_secret': a Kubernetes secret cannot be used in a "
+                "Vertex AI PipelineJob (.json output); compile to .yaml for Kubeflow Pipelines, or remove it"])
+        text = json.dumps(job, sort_keys=True, indent=1)
+    if not io.is_remote(output):
+        io.makedirs(os.path.dirname(os.path.abspath(output)))
+    io.write_text(output, text)
     return job
 
 

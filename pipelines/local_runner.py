@@ -114,7 +114,7 @@ def _run_locked(spec, paths, pipeline, out) -> int:
         from tfx.orchestration.local.local_dag_runner import LocalDagRunner
         from tfx.orchestration.portable import runtime_parameter_utils
         from tfx.orchestration.portable.tfx_runner import _make_pipeline_proto
-        from tfx.utils import constants
+        from tfx.dsl.compiler import constants
 
         ir = _make_pipeline_proto(pipeline)
         runtime_parameter_utils.substitute_runtime_parameter(

@@ -4,8 +4,14 @@ For each task, in topological order: build the ExecutorInput JSON that KFP would
 parameters, upstream output artifacts with their metadata, output artifact URIs under the
 pipeline root, an output file), substitute it for the `{{$}}` placeholder in the container's
 arguments, run the pre-cache-check driver if the task has one, then the container command as a
-subprocess, and read the ExecutorOutput file back for the downstream tasks. Artifacts live on the
-local filesystem; there is no ML Metadata, as in a KFP task container.
+subprocess, and read the ExecutorOutput file back for the downstream tasks. There is no ML
+Metadata, as in a KFP task container.
+
+Like a pod, each task gets the container's `env`, the secrets that the kubernetes platform spec
+maps to environment variables (`secretAsEnv`, from the `secrets` the caller stands in for the
+cluster's), and its own empty working directory, which is checked to be still empty after the
+task: on Kubeflow anything written there is lost. The pipeline root may be local or an object
+store (s3://, gs://).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -30,6 +37,13 @@ def load_pipeline_spec(path: str | Path) -> dict:
         return next(d for d in yaml.safe_load_all(f) if d)
 
 
+def load_platform_spec(path: str | Path) -> dict:
+    """The kubernetes platform spec (second YAML document), or {}."""
+    with open(path, encoding="utf-8") as f:
+        documents = [d for d in yaml.safe_load_all(f) if d]
+    return next((d for d in documents if "platforms" in d), {})
+
+
 def topological_order(tasks: dict) -> list[str]:
     done: list[str] = []
     while len(done) < len(tasks):
@@ -41,29 +55,73 @@ def topological_order(tasks: dict) -> list[str]:
     return done
 
 
-def run_pipeline_spec(spec: dict, root: Path, env: dict | None = None, log=None) -> dict[str, dict]:
+def run_pipeline_spec(spec: dict, root: str | Path, env: dict | None = None, log=None,
+                      platform: dict | None = None, secrets: dict | None = None) -> dict[str, dict]:
     """Execute every task; returns {task: {output key: runtime artifact dict}}."""
     tasks = spec["root"]["dag"]["tasks"]
+    executors_platform = (platform or {}).get("platforms", {}).get("kubernetes", {}).get(
+        "deploymentSpec", {}).get("executors", {})
     produced: dict[str, dict] = {}
     for name in topological_order(tasks):
         task = tasks[name]
         component = spec["components"][task["componentRef"]["name"]]
-        executor = spec["deploymentSpec"]["executors"][component["executorLabel"]]
+        label = component["executorLabel"]
+        executor = spec["deploymentSpec"]["executors"][label]
         if "container" not in executor:
             raise TaskFailed(f"task {name} is not a container task ({list(executor)}); open-source KFP "
                              "runs containers only")
         container = executor["container"]
-        task_dir = root / name
-        executor_input = _executor_input(name, task, component, produced, task_dir)
-        pre = container.get("lifecycle", {}).get("preCacheCheck")
-        if pre:
-            _run(name + " (driver)", pre["command"] + _fill(pre["args"], executor_input), env, log)
-        _run(name, container["command"] + _fill(container["args"], executor_input), env, log)
-        produced[name] = _read_outputs(executor_input, component)
+        pod_env = {**(env or {}), **{e["name"]: e["value"] for e in container.get("env", [])},
+                   **_secret_env(executors_platform.get(label, {}), secrets or {})}
+        with tempfile.TemporaryDirectory(prefix=f"kfp-{name}-") as scratch:
+            workdir, outputs_dir = Path(scratch, "workdir"), Path(scratch, "kfp_outputs")
+            workdir.mkdir()
+            outputs_dir.mkdir()
+            executor_input = _executor_input(name, task, component, produced, f"{str(root).rstrip('/')}/{name}",
+                                             outputs_dir)
+            pre = container.get("lifecycle", {}).get("preCacheCheck")
+            if pre:
+                _run(name + " (driver)", pre["command"] + _fill(pre["args"], executor_input), pod_env, log, workdir)
+                _take_driver_parameters(executor_input)
+            _run(name, container["command"] + _fill(container["args"], executor_input), pod_env, log, workdir)
+            produced[name] = _read_outputs(executor_input, component)
+            left = sorted(str(p.relative_to(workdir)) for p in workdir.rglob("*"))
+            if left:
+                raise TaskFailed(f"task {name} wrote into its pod's working directory, which Kubeflow "
+                                 f"throws away: {left[:10]}")
     return produced
 
 
-def _executor_input(name: str, task: dict, component: dict, produced: dict, task_dir: Path) -> dict:
+def _take_driver_parameters(executor_input: dict) -> None:
+    """What KFP does with a pre-cache-check driver's output: its parameter values (ExampleGen's
+    resolved span, version, fingerprint and input config) become the executor's parameters, and
+    the metadata of its output artifacts (the span) that of the executor's."""
+    path = Path(executor_input["outputs"]["outputFile"])
+    output = json.loads(path.read_text(encoding="utf-8"))
+    path.unlink()
+    for key, artifacts in output.get("artifacts", {}).items():  # e.g. the examples' span property
+        declared = executor_input["outputs"]["artifacts"][key]["artifacts"][0]
+        declared["metadata"] = {**declared.get("metadata", {}), **artifacts["artifacts"][0].get("metadata", {})}
+    for key, value in output.get("parameterValues", {}).items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            typed = {"intValue": str(int(value))} if float(value).is_integer() else {"doubleValue": value}
+        else:
+            typed = {"stringValue": value}
+        executor_input["inputs"]["parameters"][key] = typed
+
+
+def _secret_env(executor_platform: dict, secrets: dict) -> dict:
+    """What Kubernetes sets from `secretAsEnv`: each secret key's value as an environment variable."""
+    env = {}
+    for entry in executor_platform.get("secretAsEnv", []):
+        secret = secrets[entry["secretName"]]
+        for mapping in entry["keyToEnv"]:
+            env[mapping["envVar"]] = secret[mapping["secretKey"]]
+    return env
+
+
+def _executor_input(name: str, task: dict, component: dict, produced: dict, task_dir: str,
+                    outputs_dir: Path) -> dict:
     inputs = task.get("inputs", {})
     parameters = {key: value["runtimeValue"]["constantValue"] for key, value in inputs.get("parameters", {}).items()}
     artifacts = {}
@@ -72,22 +130,25 @@ def _executor_input(name: str, task: dict, component: dict, produced: dict, task
         artifacts[key] = {"artifacts": [produced[source["producerTask"]][source["outputArtifactKey"]]]}
     outputs = {}
     for key, definition in component.get("outputDefinitions", {}).get("artifacts", {}).items():
-        uri = task_dir / key
         outputs[key] = {"artifacts": [{"name": f"{name}.{key}", "type": definition["artifactType"],
-                                       "uri": str(uri), "metadata": {}}]}
-    task_dir.mkdir(parents=True, exist_ok=True)
+                                       "uri": f"{task_dir}/{key}", "metadata": {}}]}
+    if "://" not in task_dir:
+        Path(task_dir).mkdir(parents=True, exist_ok=True)
     return {"inputs": {"parameters": parameters, "artifacts": artifacts},
-            "outputs": {"artifacts": outputs, "outputFile": str(task_dir / "executor_output.json")}}
+            "outputs": {"artifacts": outputs, "outputFile": str(outputs_dir / "output_metadata.json")}}
 
 
 def _fill(args: list[str], executor_input: dict) -> list[str]:
     return [json.dumps(executor_input) if a == PLACEHOLDER else a for a in args]
 
 
-def _run(name: str, command: list[str], env: dict | None, log) -> None:
+def _run(name: str, command: list[str], env: dict | None, log, cwd: Path) -> None:
     if command[0] == "python":
         command = [sys.executable, *command[1:]]
-    result = subprocess.run(command, env={**os.environ, **(env or {})}, capture_output=True, text=True)
+    repo = str(Path(__file__).resolve().parents[1])  # the image has the project installed
+    pythonpath = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH", "")) if p)
+    result = subprocess.run(command, env={**os.environ, **(env or {}), "PYTHONPATH": pythonpath},
+                            capture_output=True, text=True, cwd=cwd)
     if log is not None:
         log.write(f"== {name}\n{result.stdout}{result.stderr}\n")
     if result.returncode != 0:

@@ -90,3 +90,54 @@ def test_a_regressed_model_is_not_blessed_unless_forced():
 def test_a_metric_of_the_other_task_is_a_clear_error():
     with pytest.raises(ValueError, match="evaluator metric\\(s\\) r2 do not apply to classification"):
         bless(CANDIDATE, None, {"thresholds": {"r2": {"lower_bound": 0.5}}}, "classification")
+
+
+def _softmax(logits):
+    return np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("case", ["absent_class", "never_predicted", "ties", "seed_1", "seed_2"])
+def test_macro_metrics_match_scikit_learn_on_edge_cases(case):
+    rng = np.random.default_rng(abs(hash(case)) % 1000)
+    n, k = 120, 4
+    labels = rng.integers(0, k, size=n)
+    logits = rng.normal(size=(n, k)) + np.eye(k)[labels]
+    if case == "absent_class":  # class 3 is in the plan but not in the eval labels
+        labels = np.where(labels == 3, 0, labels)
+    if case == "never_predicted":  # class 2 is never the argmax
+        logits[:, 2] = -50
+    if case == "ties":  # coarse scores: many ties in every one-vs-rest ranking
+        logits = np.round(logits)
+    probabilities = _softmax(logits)
+    predicted = probabilities.argmax(axis=1)
+    got = classification_metrics(labels, probabilities, ["a", "b", "c", "d"])
+    seen = sorted(set(labels) | set(predicted))
+    assert got["precision"] == pytest.approx(
+        sk.precision_score(labels, predicted, labels=seen, average="macro", zero_division=0))
+    assert got["recall"] == pytest.approx(
+        sk.recall_score(labels, predicted, labels=seen, average="macro", zero_division=0))
+    present = sorted(set(labels))
+    assert got["auc"] == pytest.approx(np.mean([sk.roc_auc_score(labels == c, probabilities[:, c]) for c in present]))
+    if case != "absent_class":  # every class present: scikit-learn's own multi-class AUC
+        assert got["auc"] == pytest.approx(sk.roc_auc_score(labels, probabilities, multi_class="ovr"))
+
+
+def test_a_single_class_in_the_labels_gives_no_auc_and_it_never_passes():
+    labels = np.zeros(10, dtype=np.int64)
+    probabilities = _softmax(np.random.default_rng(0).normal(size=(10, 2)))
+    got = classification_metrics(labels, probabilities, ["no", "yes"])
+    with pytest.raises(ValueError):  # scikit-learn refuses it too
+        sk.roc_auc_score(labels, probabilities[:, 1])
+    assert np.isnan(got["auc"])
+    ok, reason = judge("auc", got["auc"], {}, None)
+    assert not ok and "not defined" in reason
+    ok, _ = judge("auc", got["auc"], {"lower_bound": 0.5}, 0.9)
+    assert not ok
+
+
+def test_relative_improvement_over_a_zero_baseline_is_refused_not_infinite():
+    ok, reason = judge("accuracy", 0.9, {"min_relative_improvement": 0.1}, 0.0)
+    assert not ok
+    assert "relative improvement over a baseline of 0 is undefined" in reason
+    ok, _ = judge("accuracy", 0.9, {"min_improvement": 0.1}, 0.0)
+    assert ok

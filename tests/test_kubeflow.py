@@ -98,14 +98,27 @@ def test_compiled_pipeline_runs_task_by_task_and_pushes_a_blessed_model(compiled
     assert serving_dir.versions(str(tmp / "root" / "serving")) == [1]
 
 
-def test_multi_worker_trainer_runs_with_the_legacy_keras(tmp_path):
+def test_multi_worker_is_refused_for_kubeflow_with_what_works_there(tmp_path, capsys):
+    """One KFP task is one pod: a spec that says multi_worker must not compile into one worker."""
     path = write_spec(tmp_path, SPEC.format(data=REPO / "pipelines" / "penguin" / "data",
                                             schema=REPO / "schemas" / "penguin" / "schema.pbtxt", root=tmp_path / "root")
-                      .replace("trainer: {max_epochs: 30}", "trainer: {max_epochs: 30, distribution: multi_worker}"))
-    assert kubeflow_runner.main(["--config", str(path), "--output", str(tmp_path / "p.json")]) == 0
-    job = json.loads((tmp_path / "p.json").read_text())
-    trainer = job["pipelineSpec"]["deploymentSpec"]["executors"]["Trainer_executor"]["container"]
-    assert trainer["env"] == [{"name": "TF_USE_LEGACY_KERAS", "value": "1"}]
+                      .replace("trainer: {max_epochs: 30}", "trainer: {max_epochs: 30, distribution: multi_worker}")
+                      .replace("accelerator_type: nvidia.com/gpu, accelerator_count: 2", "accelerator_count: 2"))
+    assert kubeflow_runner.main(["--config", str(path), "--output", str(tmp_path / "p.json")]) == 2
+    error = capsys.readouterr().err
+    assert "key 'trainer.distribution': multi_worker cannot be compiled for Kubeflow Pipelines" in error
+    assert "Use mirrored" in error and "tpu" in error
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_every_task_container_starts_through_the_project_entrypoint(compiled):
+    _, spec = compiled
+    for executor in spec["deploymentSpec"]["executors"].values():
+        container = executor["container"]
+        assert container["command"][:3] == ["python", "-m", "components.common.container_entrypoint"]
+        pre = container.get("lifecycle", {}).get("preCacheCheck")
+        if pre:
+            assert pre["command"][:3] == ["python", "-m", "components.common.container_entrypoint"]
 
 
 def test_kfp_client_loads_the_compiled_yaml(compiled):

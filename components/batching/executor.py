@@ -36,6 +36,10 @@ SPLITS = ("train", "eval")
 _BUCKET_TARGET = 8192  # examples per shuffle bucket
 
 
+class DegenerateDataError(ValueError):
+    """The data cannot train or evaluate a model (for example an empty split)."""
+
+
 class Executor(base_beam_executor.BaseBeamExecutor):
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
         config = json.loads(exec_properties[CONFIG_KEY])
@@ -62,6 +66,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             counts[split] = {"examples": examples,
                              "batches": examples // sizes[split] if drop else -(-examples // sizes[split])}
             batches.set_int_custom_property(f"num_examples_{split}", examples)
+        empty = [split for split in SPLITS if counts[split]["examples"] == 0]
+        if empty:
+            raise DegenerateDataError(
+                f"the {' and '.join(empty)} split(s) got no labelled rows (train: {counts['train']['examples']}, "
+                f"eval: {counts['eval']['examples']} rows with a label); nothing can be trained or evaluated. "
+                "Add rows, change data.splits (train:eval weights), or check that the label column is filled")
         io.write_json(io.join(batches.uri, COUNTS_FILE), counts)
         batches.set_string_custom_property("task", plan.task)
 
@@ -76,13 +86,12 @@ class WriteBatches(beam.PTransform):
         self.batch_size, self.seed, self.drop_remainder = batch_size, seed, drop_remainder
 
     def expand(self, pipeline):
-        seed, batch_size = self.seed, self.batch_size
+        batch_size = self.batch_size
         rows = (
             pipeline
             | "Read" >> beam.io.ReadFromTFRecord(self.pattern, coder=beam.coders.BytesCoder())
-            | "Key" >> beam.Map(lambda record: (shuffle_key(record, seed), record))
             | "Group" >> beam.BatchElements(min_batch_size=256, max_batch_size=8192)
-            | "Encode" >> beam.ParDo(_EncodeRows(self.plan.to_json(), self.schema))
+            | "Encode" >> beam.ParDo(_EncodeRows(self.plan.to_json(), self.schema, self.seed))
         )
         count = rows | "Count" >> beam.combiners.Count.Globally()
         buckets = (
@@ -106,31 +115,33 @@ class WriteBatches(beam.PTransform):
         return pipeline
 
 
-def shuffle_key(record: bytes, seed: int) -> int:
-    """A 64-bit key from the seed and the example's bytes: the same on every runner."""
-    digest = hashlib.blake2b(record, digest_size=8, key=str(seed).encode()).digest()
+def shuffle_key(row: np.ndarray, seed: int) -> int:
+    """A 64-bit key from the seed and the example's content (its encoded values, in the plan's
+    feature order): the same on every runner and every run. Serialized tf.Examples are not a
+    stable key: their bytes may differ from one ExampleGen run to the next for the same data."""
+    digest = hashlib.blake2b(np.ascontiguousarray(row, dtype=np.float32).tobytes(), digest_size=8,
+                             key=str(seed).encode()).digest()
     return int.from_bytes(digest, "big")
 
 
 class _EncodeRows(beam.DoFn):
-    def __init__(self, plan_json: str, schema: bytes):
-        self._plan_json, self._schema = plan_json, schema
+    def __init__(self, plan_json: str, schema: bytes, seed: int):
+        self._plan_json, self._schema, self._seed = plan_json, schema, seed
 
     def setup(self):
         self._plan = FeaturePlan.from_json(self._plan_json)
         self._decoder = example_coder.ExamplesToRecordBatchDecoder(self._schema)
 
-    def process(self, keyed: list[tuple[int, bytes]]) -> Iterable[tuple[int, np.ndarray]]:
-        keys = [k for k, _ in keyed]
-        decoded = self._decoder.DecodeBatch([r for _, r in keyed])
+    def process(self, records: list[bytes]) -> Iterable[tuple[int, np.ndarray]]:
+        decoded = self._decoder.DecodeBatch(records)
         x, y, keep = self._plan.encode(decoded)
         dropped = int((~keep).sum())
         if dropped:
             beam.metrics.Metrics.counter("batching", "examples_without_label").inc(dropped)
         rows = np.concatenate([x, y[:, None]], axis=1)
-        for key, row, ok in zip(keys, rows, keep):
+        for row, ok in zip(rows, keep):
             if ok:
-                yield key, row
+                yield shuffle_key(row, self._seed), row
 
 
 def _to_bucket(keyed: tuple[int, np.ndarray], count: int) -> tuple[int, tuple[int, np.ndarray]]:

@@ -209,11 +209,26 @@ def build_plan(
         if kind == "float":
             raise PlanError(f"label {label!r} holds floats; classification needs string or integer classes")
         classes = _label_classes(label_feature, domains, stats.get(label), kind)
-        if len(classes) < 2:
-            raise PlanError(f"label {label!r} has {len(classes)} class(es) in the data; classification needs 2 or more")
+        observed = _distinct_values(stats.get(label))
+        if len(classes) < 2 or (observed is not None and observed < 2):
+            raise PlanError(
+                f"label {label!r} has {observed if observed is not None else len(classes)} distinct value(s) in "
+                "the train split; classification needs at least 2 classes. Check data.label and the data "
+                "(a model that always predicts one class would be trained and pushed otherwise)")
     elif kind == "string":
         raise PlanError(f"label {label!r} holds strings; regression needs a numeric label, use task: classification")
     return FeaturePlan(numeric, categorical, label, task, kind, classes, label_mean, label_std)
+
+
+def _distinct_values(stats: Any) -> int | None:
+    """How many distinct values a feature took in the statistics, when they tell."""
+    if stats is None:
+        return None
+    if stats.HasField("string_stats"):
+        return int(stats.string_stats.unique)
+    if stats.HasField("num_stats") and stats.num_stats.common_stats.num_non_missing:
+        return 1 if stats.num_stats.min == stats.num_stats.max else None
+    return None
 
 
 def _vocabulary(feature: Any, domains: dict, stats: Any) -> list[str]:

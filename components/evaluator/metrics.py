@@ -6,13 +6,19 @@ import math
 
 import numpy as np
 
-LOWER_IS_BETTER = frozenset({"log_loss", "mse", "rmse", "mae"})
-CLASSIFICATION_METRICS = ("accuracy", "auc", "precision", "recall", "log_loss")
-REGRESSION_METRICS = ("mse", "rmse", "mae", "r2")
+from pipelines.spec.models import CLASSIFICATION_METRICS, LOWER_IS_BETTER, REGRESSION_METRICS
+
+__all__ = ["CLASSIFICATION_METRICS", "LOWER_IS_BETTER", "REGRESSION_METRICS", "classification_metrics",
+           "judge", "regression_metrics"]
 
 
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, classes: list[str]) -> dict:
-    """accuracy, macro AUC (one-vs-rest), macro precision and recall, log loss, and per class."""
+    """accuracy, macro AUC (one-vs-rest), macro precision and recall, log loss, and per class.
+
+    The definitions are scikit-learn's: macro precision and recall average over the classes that
+    occur in the labels or the predictions (a class never predicted has precision 0, a class
+    never present recall 0); the macro AUC averages the one-vs-rest AUC of the classes present
+    in the labels, and is NaN (never a pass) when fewer than two classes are present."""
     labels = labels.astype(np.int64)
     predicted = probabilities.argmax(axis=1)
     per_class = {}
@@ -24,16 +30,23 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, classe
             "recall": tp / actual_k if actual_k else 0.0,
             "auc": _auc(probabilities[:, k], labels == k),
             "count": actual_k,
+            "predicted": predicted_k,
         }
     picked = np.clip(probabilities[np.arange(len(labels)), labels], 1e-15, 1.0)
+    seen = [c for c in per_class.values() if c["count"] or c["predicted"]]
     present = [c for c in per_class.values() if c["count"]]
-    aucs = [c["auc"] for c in present if not math.isnan(c["auc"])]
+    if len(present) < 2:
+        auc = math.nan
+    elif len(classes) == 2:
+        auc = per_class[classes[1]]["auc"]
+    else:
+        auc = float(np.mean([c["auc"] for c in present]))
     return {
-        "accuracy": float(np.mean(predicted == labels)),
-        "auc": (per_class[classes[1]]["auc"] if len(classes) == 2 else float(np.mean(aucs)) if aucs else math.nan),
-        "precision": float(np.mean([c["precision"] for c in present])),
-        "recall": float(np.mean([c["recall"] for c in present])),
-        "log_loss": float(-np.mean(np.log(picked))),
+        "accuracy": float(np.mean(predicted == labels)) if len(labels) else math.nan,
+        "auc": auc,
+        "precision": float(np.mean([c["precision"] for c in seen])) if seen else math.nan,
+        "recall": float(np.mean([c["recall"] for c in seen])) if seen else math.nan,
+        "log_loss": float(-np.mean(np.log(picked))) if len(labels) else math.nan,
         "per_class": per_class,
         "examples": len(labels),
     }
@@ -54,25 +67,21 @@ def regression_metrics(labels: np.ndarray, predictions: np.ndarray) -> dict:
 
 def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
     """Area under the ROC curve by the rank-sum (Mann-Whitney) formula, ties averaged."""
+    from scipy.stats import rankdata
+
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
     if n_pos == 0 or n_neg == 0:
         return math.nan
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    i = 0
-    while i < len(scores):  # average ranks over ties
-        j = i
-        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2 + 1
-        i = j + 1
+    ranks = rankdata(scores)  # average ranks over ties, vectorised
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def judge(name: str, value: float, threshold: dict, baseline: float | None) -> tuple[bool, str]:
     """Whether `value` of metric `name` meets its threshold, and the reason in words, e.g.
     "accuracy 0.962 >= 0.9 (absolute) and +0.012 vs baseline 0.950 (required >= 0)"."""
+    if value is None or math.isnan(value):
+        return False, (f"{name} is not defined on this eval split (NaN: for example a single class in "
+                       "the labels, or no examples); a metric that cannot be computed never passes")
     ok, parts = True, []
     low, high = threshold.get("lower_bound"), threshold.get("upper_bound")
     if low is not None:
@@ -94,8 +103,13 @@ def judge(name: str, value: float, threshold: dict, baseline: float | None) -> t
             continue
         sign = -1.0 if name in LOWER_IS_BETTER else 1.0
         improvement = sign * (value - baseline)
+        if relative and not baseline:
+            ok = False
+            parts.append(f"a relative improvement over a baseline of {baseline:g} is undefined (FAILED); "
+                         "use min_improvement for this metric")
+            continue
         if relative:
-            improvement = improvement / abs(baseline) if baseline else math.inf
+            improvement = improvement / abs(baseline)
         passed = improvement >= required
         ok &= passed
         unit = " relative" if relative else ""

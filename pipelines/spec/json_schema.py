@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help=f"write {SCHEMA_PATH}")
     args = parser.parse_args()
     if args.write:
-        SCHEMA_PATH.write_text(render(), encoding="utf-8")
+        SCHEMA_PATH.write_text(render(), encoding="utf-8")  # local-only: a file of this repository
         print(f"wrote {SCHEMA_PATH}")
     else:
         print(render(), end="")

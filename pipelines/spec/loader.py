@@ -33,7 +33,7 @@ def load_spec(path: str | Path) -> PipelineSpec:
     path = Path(path)
     if not path.is_file():
         raise SpecError(str(path), [f"no such file; expected a pipeline YAML file at {path.resolve()}"])
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8")  # local-only: the spec is a file on this machine
     return parse_spec(text, source=str(path), base_dir=path.resolve().parent)
 
 

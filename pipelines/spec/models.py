@@ -442,6 +442,32 @@ KUBEFLOW_COMPONENTS = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValid
                        "Batching", "Trainer", "Evaluator", "Pusher")
 
 
+class ObjectStoreSection(Section):
+    """An S3-compatible store (MinIO in open-source Kubeflow Pipelines, or AWS S3) for s3:// paths.
+
+    The settings reach every task container as environment variables (TensorFlow's S3 file
+    system through tensorflow-io, and boto3 for Beam, read them); the credentials come from a
+    Kubernetes secret, never from this file.
+
+    Attributes:
+        endpoint: the store's URL, for example "http://minio-service.kubeflow:9000" (KFP's
+            MinIO). Defaults to None (AWS S3 itself).
+        region: the region. Defaults to "us-east-1".
+        verify_ssl: check the endpoint's TLS certificate. Defaults to True.
+        credentials_secret: the Kubernetes secret with the access keys, for example
+            "mlpipeline-minio-artifact" (KFP's own). Defaults to None (the pod's identity).
+        access_key_key: the secret's key holding the access key id. Defaults to "accesskey".
+        secret_key_key: the secret's key holding the secret access key. Defaults to "secretkey".
+    """
+
+    endpoint: Optional[str] = Field(None, pattern=r"^https?://[^/\s]+/?$")
+    region: str = "us-east-1"
+    verify_ssl: bool = True
+    credentials_secret: Optional[str] = Field(None, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    access_key_key: str = "accesskey"
+    secret_key_key: str = "secretkey"
+
+
 class KubeflowSection(Section):
     """Deployment to Kubeflow Pipelines.
 
@@ -451,11 +477,14 @@ class KubeflowSection(Section):
             given, here or with --pipeline-root, to compile).
         resources: per component id (ExampleGen, StatisticsGen, ..., Trainer, Evaluator,
             Pusher). Defaults to none.
+        object_store: endpoint, region and credentials secret of an S3-compatible store, for
+            s3:// paths. Defaults to None.
     """
 
     image: str = "tfx-yaml-pipelines:latest"
     pipeline_root: Optional[str] = None
     resources: dict[Literal[KUBEFLOW_COMPONENTS], Resources] = Field(default_factory=dict)  # type: ignore[valid-type]
+    object_store: Optional[ObjectStoreSection] = None
 
 
 class ScheduleSection(Section):

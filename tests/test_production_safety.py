@@ -1,0 +1,110 @@
+"""Safe to leave running: one run per root (real processes started together), degenerate data
+refused before training, unwritable roots found before any work."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+from components.common import serving_dir
+from tests.conftest import PENGUIN_YAML, REPO, run_cli, write_spec
+from tests.test_data_gate import write_rows
+
+
+def start_run(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": ""}
+    return subprocess.Popen([sys.executable, str(REPO / "pipelines" / "local_runner.py"), *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_two_runs_on_one_root_run_one_after_the_other_and_push_once(tmp_path):
+    root = tmp_path / "root"
+    first = start_run("--root", str(root))
+    lock = root / ".run.lock"
+    deadline = time.time() + 120
+    while not (lock.exists() and "pid" in lock.read_text()):
+        assert time.time() < deadline and first.poll() is None, "the first run never took the root"
+        time.sleep(0.1)
+    second = start_run("--root", str(root))
+    impatient = start_run("--root", str(root), "--no-wait")
+    out, err = impatient.communicate(timeout=120)
+    assert impatient.returncode == 1, out + err
+    assert re.search(rf"{re.escape(str(root))} is in use by pid {first.pid} \(tfx-yaml run\) since ", err)
+    first_out, first_err = first.communicate(timeout=600)
+    second_out, second_err = second.communicate(timeout=600)
+    assert first.returncode == 0, first_out + first_err
+    assert second.returncode == 0, second_out + second_err
+    assert f"in use by pid {first.pid}" in second_out  # it said whom it waited for
+    assert serving_dir.versions(str(root / "serving")) == [1]  # one push, not two
+    first_run = re.search(r"^run (\S+):", first_out, re.M).group(1)
+    second_run = re.search(r"^run (\S+):", second_out, re.M).group(1)
+    assert first_run != second_run  # each process reports the run it started
+    assert f"pid{first.pid}" in first_run and f"pid{second.pid}" in second_run
+    assert "Pusher cached" in second_out and "nothing new pushed" in second_out
+
+
+def penguin_spec(tmp_path, data, extra: str = "") -> str:
+    text = PENGUIN_YAML.read_text().replace("path: data", f"path: {data}").replace(
+        "path: ../../schemas/penguin/schema.pbtxt", f"path: {REPO / 'schemas' / 'penguin' / 'schema.pbtxt'}")
+    return str(write_spec(tmp_path, text + extra, "spec.yaml"))
+
+
+@pytest.mark.slow
+def test_a_single_class_label_is_refused_before_training(tmp_path):
+    write_rows(tmp_path / "data" / "penguins.csv", lambda rows: [r for r in rows if r["species"] == "Adelie"])
+    result = run_cli("--config", penguin_spec(tmp_path, tmp_path / "data"), "--root", str(tmp_path / "root"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "FAILED in Batching: label 'species' has 1 distinct value(s) in the train split" in result.stdout
+    assert not (tmp_path / "root" / "serving").exists()
+
+
+@pytest.mark.slow
+def test_a_five_row_file_is_refused_with_the_row_counts_of_each_split(tmp_path):
+    write_rows(tmp_path / "data" / "penguins.csv", lambda rows: [rows[0], rows[1], rows[200], rows[201], rows[300]])
+    result = run_cli("--config", penguin_spec(tmp_path, tmp_path / "data"), "--root", str(tmp_path / "root"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert re.search(r"FAILED in Batching: the (train|eval) split\(s\) got no labelled rows \(train: \d, eval: \d",
+                     result.stdout), result.stdout
+    assert "change data.splits" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("where", ["root_is_a_file", "read_only_root", "destination_is_a_file"])
+def test_an_unwritable_root_or_destination_is_found_before_any_work(tmp_path, where):
+    root = tmp_path / "root"
+    extra = ""
+    if where == "root_is_a_file":
+        root.write_text("not a folder")
+    elif where == "read_only_root":
+        parent = tmp_path / "ro"
+        parent.mkdir()
+        subprocess.run(["mount", "--bind", "-o", "ro", str(parent), str(parent)], check=False)
+        if os.access(parent, os.W_OK) and subprocess.run(["touch", str(parent / "x")]).returncode == 0:
+            subprocess.run(["umount", str(parent)], check=False)
+            pytest.skip("cannot make a read-only folder here")
+        root = parent / "root"
+    else:
+        (tmp_path / "dest").write_text("a file")
+        extra = f"pusher: {{destination: {tmp_path / 'dest'}}}\n"
+    spec = penguin_spec(tmp_path, REPO / "pipelines" / "penguin" / "data")
+    if extra:
+        text = open(spec).read().split("pusher:")[0] + extra  # noqa: SIM115
+        spec = str(write_spec(tmp_path, text, "spec2.yaml"))
+    try:
+        result = run_cli("--config", spec, "--root", str(root))
+    finally:
+        if where == "read_only_root":
+            subprocess.run(["umount", str(tmp_path / "ro")], check=False)
+    assert result.returncode == 2, result.stdout + result.stderr
+    key = "pusher.destination" if where == "destination_is_a_file" else "runtime.root"
+    assert f"key '{key}" in result.stderr and ("is a file" in result.stderr or "not writable" in result.stderr)
+    assert "Traceback" not in result.stderr
+    if where != "root_is_a_file":
+        assert not (root / "run.log").exists()
