@@ -3,6 +3,7 @@
     tfx-yaml run [--config X.yaml] [--root DIR] [--no-wait]   run on this machine (local_runner.py)
     tfx-yaml check X.yaml                                validate a spec, run nothing
     tfx-yaml rollback --config X.yaml [--root DIR]       withdraw the newest pushed version (for good)
+    tfx-yaml schema freeze --config X.yaml [--output F]  write the schema in use to a file for curation
     tfx-yaml compile --config X.yaml --output p.yaml     KFP v2 spec (kubeflow_runner.py)
     tfx-yaml schedule --config X.yaml [--cron ...]       retrain on a schedule here (scheduler.py)
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from pipelines import local_runner
 from pipelines.spec import SpecError, load_spec
@@ -28,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--no-wait", action="store_true",
                          help="exit 1 at once when another run holds the root (default: wait for it)")
     check.add_argument("config")
+    schema = commands.add_parser("schema", help="schema freeze: write the schema in use to a file for curation")
+    schema.add_argument("action", choices=["freeze"])
+    schema.add_argument("--config", default=str(local_runner.DEFAULT_CONFIG))
+    schema.add_argument("--root")
+    schema.add_argument("--output", help="where to write it (default: schemas/<name>/schema.pbtxt)")
     commands.add_parser("compile", help="compile for Kubeflow Pipelines (see kubeflow_runner.py --help)",
                         add_help=False)
     commands.add_parser("schedule", help="retrain on a schedule here (see scheduler.py --help)", add_help=False)
@@ -52,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         print(f"{args.config}: OK (pipeline {spec.name!r})")
         return local_runner.EXIT_OK
+    if args.command == "schema":
+        return freeze_schema(spec, args.root, args.output)
     from components.common import serving_dir
     from pipelines.compiler import RunPaths
     from pipelines.locks import RootLocked, hold_root
@@ -66,6 +75,42 @@ def main(argv: list[str] | None = None) -> int:
         return local_runner.EXIT_FAILED
     print(f"rolled back {destination}: version {withdrawn} withdrawn, version {serving} serves now")
     return local_runner.EXIT_OK
+
+
+def freeze_schema(spec, root: str | None, output: str | None) -> int:
+    """Write the schema the pipeline validates against (the serving model's, or the last run's
+    SchemaGen output) to a file, for curation as `schema.path`."""
+    from components.common import io
+    from components.schema_gen.executor import serving_schema
+    from pipelines.compiler import RunPaths
+
+    paths = RunPaths.of(spec, root)
+    source = serving_schema(paths.destination) or _last_schema_artifact(paths.metadata)
+    if source is None:
+        print(f"error: no schema to freeze for {spec.name!r}: no model serves at {paths.destination} and no run "
+              f"under {paths.root} made a schema; run the pipeline first", file=sys.stderr)
+        return local_runner.EXIT_FAILED
+    target = output or str(Path("schemas") / spec.name / "schema.pbtxt")
+    io.copy_file(source, target)
+    print(f"wrote {target} (from {source}); set schema.path to it in the pipeline YAML to curate it")
+    return local_runner.EXIT_OK
+
+
+def _last_schema_artifact(metadata: str) -> str | None:
+    import os
+
+    from components.common import io
+
+    if not os.path.exists(metadata):  # local-only: a SQLite file
+        return None
+    from pipelines.summary import open_store
+
+    schemas = open_store(metadata).get_artifacts_by_type("Schema")
+    for artifact in sorted(schemas, key=lambda a: a.create_time_since_epoch, reverse=True):
+        path = io.join(artifact.uri, "schema.pbtxt")
+        if io.exists(path):
+            return path
+    return None
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from components.common import io
 from components.data_gate.component import DataGate
 from components.evaluator.component import Evaluator
 from components.pusher.component import Pusher
+from components.schema_gen.component import PipelineSchemaGen
 from components.trainer.component import Trainer
 from pipelines.spec import PipelineSpec, SpecError
 from pipelines.spec.models import KUBEFLOW_COMPONENTS
@@ -69,11 +70,15 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local")
     statistics = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     if spec.schema_.path:
         schema = tfx.components.ImportSchemaGen(schema_file=spec.schema_.path).with_id("SchemaGen")
-    else:
-        schema = tfx.components.SchemaGen(statistics=statistics.outputs["statistics"])
+    else:  # the serving model's schema once there is one; inferred only by the first run
+        schema = PipelineSchemaGen(statistics=statistics.outputs["statistics"],
+                                   config=_json({"destination": paths.destination})).with_id("SchemaGen")
     validator = tfx.components.ExampleValidator(
         statistics=statistics.outputs["statistics"], schema=schema.outputs["schema"])
-    gate = DataGate(anomalies=validator.outputs["anomalies"], config=_json(spec.validation.model_dump()))
+    gate = DataGate(anomalies=validator.outputs["anomalies"], statistics=statistics.outputs["statistics"],
+                    schema=schema.outputs["schema"],
+                    config=_json({**spec.validation.model_dump(), "destination": paths.destination,
+                                  "exclude": spec.data.exclude}))
     batching = Batching(
         examples=example_gen.outputs["examples"], schema=schema.outputs["schema"],
         statistics=statistics.outputs["statistics"], gate=gate.outputs["result"],

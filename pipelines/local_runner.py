@@ -63,8 +63,8 @@ def run(config: str | Path = DEFAULT_CONFIG, root: str | None = None, out=sys.st
 
     paths = RunPaths.of(spec, root)
     try:
+        check_writable(spec, paths)  # before compiling: TFX creates the metadata folder
         pipeline = compile_pipeline(spec, paths)
-        check_writable(spec, paths)
     except SpecError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -108,3 +108,58 @@ def test_an_unwritable_root_or_destination_is_found_before_any_work(tmp_path, wh
     assert "Traceback" not in result.stderr
     if where != "root_is_a_file":
         assert not (root / "run.log").exists()
+
+
+def grams_to_kilograms(rows):
+    for row in rows:
+        if row["body_mass_g"] not in ("", "NA"):
+            row["body_mass_g"] = str(float(row["body_mass_g"]) / 1000)
+    return rows
+
+
+def new_island(rows):
+    for i, row in enumerate(rows):
+        if i % 4 == 0:
+            row["island"] = "Atlantis"
+    return rows
+
+
+def text_in_a_numeric_column(rows):
+    for i, row in enumerate(rows):
+        if i % 5 == 0:
+            row["flipper_length_mm"] = "long"
+    return rows
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_without_a_curated_schema_the_serving_models_schema_and_data_hold_the_gate(tmp_path):
+    """The first run's inferred schema is kept with the model it pushed; later runs are validated
+    against it and checked for drift against its data, so bad data stops before training."""
+    text = "\n".join(line for line in PENGUIN_YAML.read_text().splitlines()
+                     if "schemas/penguin/schema.pbtxt" not in line and not line.startswith("schema:"))
+    spec = str(write_spec(tmp_path, text.replace("path: data", f"path: {tmp_path / 'data'}"), "spec.yaml"))
+    root = tmp_path / "root"
+    write_rows(tmp_path / "data" / "penguins.csv", lambda rows: rows)
+    first = run_cli("--config", spec, "--root", str(root))
+    assert first.returncode == 0, first.stdout + first.stderr
+    kept = root / "serving" / "1" / serving_dir.SCHEMA_FILE
+    assert kept.exists() and (root / "serving" / "1" / serving_dir.STATISTICS_FILE).exists()
+    assert 'name: "island"' in kept.read_text()
+    frozen = tmp_path / "frozen" / "schema.pbtxt"
+    from pipelines import cli
+
+    assert cli.main(["schema", "freeze", "--config", spec, "--root", str(root), "--output", str(frozen)]) == 0
+    assert frozen.read_text() == kept.read_text()
+
+    for transform, expected in ((new_island, r"feature 'island': Unexpected string values"),
+                                (grams_to_kilograms, r"feature 'body_mass_g': .*Jensen-Shannon|"
+                                                     r"COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH"),
+                                (text_in_a_numeric_column, r"feature 'flipper_length_mm'")):
+        write_rows(tmp_path / "data" / "penguins.csv", transform)
+        result = run_cli("--config", spec, "--root", str(root))
+        assert result.returncode == 1, transform.__name__ + result.stdout + result.stderr
+        assert "FAILED in DataGate" in result.stdout, result.stdout
+        assert re.search(expected, result.stdout), transform.__name__ + result.stdout
+        assert serving_dir.versions(str(root / "serving")) == [1]
+        assert "Traceback" not in result.stdout

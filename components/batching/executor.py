@@ -20,6 +20,7 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 import tensorflow as tf
+from google.protobuf import text_format
 from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import standard_artifact_utils
@@ -32,6 +33,8 @@ from components.common.io import CONFIG_KEY
 
 PLAN_FILE = "plan.json"
 COUNTS_FILE = "counts.json"
+SCHEMA_FILE = "schema.pbtxt"
+STATISTICS_FILE = "train_statistics.pb"
 SPLITS = ("train", "eval")
 _BUCKET_TARGET = 8192  # examples per shuffle bucket
 
@@ -46,9 +49,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         schema = io_utils.SchemaReader().read(
             io_utils.get_only_uri_in_dir(input_dict["schema"][0].uri))
         stats = stats_artifact_utils.load_statistics(input_dict["statistics"][0], "train").proto()
+        batches = output_dict["batches"][0]
+        # Kept with the model (see serving_dir.SCHEMA_FILE): the pipeline's schema and drift reference.
+        io.write_text(io.join(batches.uri, SCHEMA_FILE), text_format.MessageToString(schema))
+        io.write_bytes(io.join(batches.uri, STATISTICS_FILE), stats.SerializeToString())
         plan = build_plan(schema, stats.datasets[0], config["label"], config.get("exclude", []),
                           config.get("task", "auto"))
-        batches = output_dict["batches"][0]
         io.write_text(io.join(batches.uri, PLAN_FILE), plan.to_json())
         sizes = {"train": config["batch_size"], "eval": config["eval_batch_size"]}
         with self._make_beam_pipeline() as pipeline:

@@ -36,6 +36,10 @@ SAVED_MODEL_FILE = "saved_model.pb"
 FINGERPRINT_FILE = "assets.extra/fingerprint.txt"
 PLAN_FILE = "assets.extra/plan.json"
 WEIGHTS_FILE = "assets.extra/model.weights.h5"
+# The schema and the train split's statistics of the data that trained the model: the pipeline's
+# schema when none is curated, and the reference of the drift checks of later runs.
+SCHEMA_FILE = "assets.extra/schema.pbtxt"
+STATISTICS_FILE = "assets.extra/train_statistics.pb"
 # A temporary folder whose owner cannot be checked (another host, an object store) is removed
 # only when it is older than this.
 STALE_TEMPORARY_SECONDS = 6 * 3600

@@ -12,28 +12,35 @@ from components.common.io import CONFIG_KEY
 from components.data_gate import executor
 
 ANOMALIES_KEY = "anomalies"
+STATISTICS_KEY = "statistics"
+SCHEMA_KEY = "schema"
 RESULT_KEY = "result"
 
 
 class DataGateSpec(ComponentSpec):
     PARAMETERS = {CONFIG_KEY: ExecutionParameter(type=str)}  # noqa: RUF012
-    INPUTS = {ANOMALIES_KEY: ChannelParameter(type=standard_artifacts.ExampleAnomalies)}  # noqa: RUF012
+    INPUTS = {  # noqa: RUF012
+        ANOMALIES_KEY: ChannelParameter(type=standard_artifacts.ExampleAnomalies),
+        STATISTICS_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics),
+        SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema),
+    }
     OUTPUTS = {RESULT_KEY: ChannelParameter(type=DataGateResult)}  # noqa: RUF012
 
 
 class DataGate(base_component.BaseComponent):
-    """Fails the run on anomalies.
+    """Fails the run on anomalies, and on drift from the data that trained the serving model.
 
     Args:
         anomalies: ExampleValidator's `anomalies` channel.
-        config: JSON of `validation` in the spec: {"fail_on": "any" | [kinds],
-            "exempt_features": [names]}.
+        statistics, schema: StatisticsGen's and SchemaGen's outputs (for the drift checks).
+        config: JSON of `validation` in the spec ({"fail_on": "any" | [kinds], "exempt_features":
+            [names], "drift": {...} | null}) plus "destination" (the serving directory) and
+            "exclude" (columns that are not features: no drift check).
     """
 
     SPEC_CLASS = DataGateSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
-    def __init__(self, anomalies, config: str):
-        super().__init__(
-            spec=DataGateSpec(anomalies=anomalies, config=config, result=Channel(type=DataGateResult))
-        )
+    def __init__(self, anomalies, statistics, schema, config: str):
+        super().__init__(spec=DataGateSpec(anomalies=anomalies, statistics=statistics, schema=schema, config=config,
+                                           result=Channel(type=DataGateResult)))

@@ -9,7 +9,7 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.dsl.components.base import base_executor
 from tfx.types import standard_artifact_utils
 
-from components.common import io
+from components.common import io, serving_dir
 from components.common.io import CONFIG_KEY
 
 
@@ -22,7 +22,7 @@ class Executor(base_executor.BaseExecutor):
         config = json.loads(exec_properties[CONFIG_KEY])
         anomalies = input_dict["anomalies"]
         splits = standard_artifact_utils.decode_split_names(anomalies[0].split_names)
-        findings = []
+        findings = drift_findings(input_dict["statistics"][0], input_dict["schema"][0], config)
         for split in splits:
             path = io.join(standard_artifact_utils.get_split_uri(anomalies, split), "SchemaDiff.pb")
             findings += blocking_anomalies(anomalies_pb2.Anomalies.FromString(io.read_bytes(path)), split, config)
@@ -32,6 +32,39 @@ class Executor(base_executor.BaseExecutor):
         io.write_text(io.join(result_uri, "report.txt"), report)
         if findings:
             raise DataValidationError(report)
+
+
+DRIFT_KINDS = ("COMPARATOR_L_INFTY_HIGH", "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH")
+
+
+def drift_findings(statistics, schema_artifact, config: dict) -> list[dict]:
+    """Drift of this run's train split from the train split that trained the serving model, with
+    TFDV's comparators: L-infinity distance for categorical features, Jensen-Shannon divergence
+    for numeric ones. Nothing to compare with (no model serves yet, or drift: null): none."""
+    drift = config.get("drift")
+    reference = serving_dir.latest_version_path(config.get("destination") or "")
+    path = io.join(reference, serving_dir.STATISTICS_FILE) if reference and drift else None
+    if not path or not io.exists(path):
+        return []
+    import tensorflow_data_validation as tfdv
+    from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+    from tfx.components.statistics_gen import stats_artifact_utils
+    from tfx.utils import io_utils
+
+    schema = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema_artifact.uri))
+    skip = set(config.get("exempt_features", [])) | set(config.get("exclude", []))
+    for feature in schema.feature:
+        if feature.name in skip:
+            continue
+        if feature.type == schema_pb2.BYTES:
+            feature.drift_comparator.infinity_norm.threshold = drift["categorical_l_infinity"]
+        else:
+            feature.drift_comparator.jensen_shannon_divergence.threshold = drift["numeric_jensen_shannon"]
+    previous = statistics_pb2.DatasetFeatureStatisticsList.FromString(io.read_bytes(path))
+    current = stats_artifact_utils.load_statistics(statistics, "train").proto()
+    anomalies = tfdv.validate_statistics(current, schema, previous_statistics=previous)
+    found = blocking_anomalies(anomalies, f"train vs the data of serving model {reference}", config)
+    return [f for f in found if f["kind"] in DRIFT_KINDS]
 
 
 def blocking_anomalies(anomalies: anomalies_pb2.Anomalies, split: str, config: dict) -> list[dict]:
@@ -64,6 +97,8 @@ def format_report(findings: list[dict]) -> str:
     for f in findings:
         lines.append(f"  - [{f['split']}] feature {f['feature']!r}: {f['summary']} ({f['kind']})")
         lines.append(f"      {f['detail']}")
-    lines.append("Fix the data, or update the schema if the change is expected, or list the feature "
-                 "under validation.exempt_features / narrow validation.fail_on in the pipeline YAML.")
+    lines.append("Fix the data, or update the schema if the change is expected (tfx-yaml schema freeze writes "
+                 "the schema in use to a file for curation), or list the feature under "
+                 "validation.exempt_features / narrow validation.fail_on / raise validation.drift's thresholds "
+                 "in the pipeline YAML.")
     return "\n".join(lines) + "\n"

@@ -14,7 +14,7 @@ from absl import logging
 from tfx.dsl.components.base import base_executor
 from tfx.utils import path_utils
 
-from components.batching.executor import COUNTS_FILE, PLAN_FILE
+from components.batching.executor import COUNTS_FILE, PLAN_FILE, SCHEMA_FILE, STATISTICS_FILE
 from components.common import io, serving_dir
 from components.common.features import FeaturePlan
 from components.common.io import CONFIG_KEY
@@ -49,6 +49,8 @@ class Executor(base_executor.BaseExecutor):
         for name, text in ((FINGERPRINT_FILE, fingerprint(model, plan)), (PLAN_FILE_IN_MODEL, plan.to_json())):
             io.write_text(io.join(model_dir, name), text)
         save_weights(model, io.join(model_dir, WEIGHTS_FILE))  # for warm starts of later runs
+        for source, target in ((SCHEMA_FILE, serving_dir.SCHEMA_FILE), (STATISTICS_FILE, serving_dir.STATISTICS_FILE)):
+            io.copy_file(io.join(batches_uri, source), io.join(model_dir, target))
         io.write_json(io.join(run_dir, HISTORY_FILE), {"epochs": history, **stop})
         plot_learning_curve(history, io.join(run_dir, CURVE_FILE))
         logging.info("Trainer: %s", stop["stop_reason"])

@@ -99,6 +99,22 @@ class SchemaSection(Section):
     path: Optional[str] = None
 
 
+class DriftSection(Section):
+    """Drift of the new data from the data that trained the serving model (TFDV's comparators on
+    the train split's statistics). Anomaly kinds COMPARATOR_L_INFTY_HIGH and
+    COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH.
+
+    Attributes:
+        categorical_l_infinity: the largest allowed L-infinity distance between the value
+            frequencies of a categorical feature (0..1). Defaults to 0.25.
+        numeric_jensen_shannon: the largest allowed Jensen-Shannon divergence between the value
+            distributions of a numeric feature (0..1). Defaults to 0.25.
+    """
+
+    categorical_l_infinity: float = Field(0.25, gt=0, le=1)
+    numeric_jensen_shannon: float = Field(0.25, gt=0, le=1)
+
+
 class ValidationSection(Section):
     """The anomaly gate between validation and training.
 
@@ -106,10 +122,13 @@ class ValidationSection(Section):
         fail_on: "any" stops on every anomaly; a list stops only on those anomaly kinds
             (TFDV's names, for example ENUM_TYPE_UNEXPECTED_STRING_VALUES). Defaults to "any".
         exempt_features: features whose anomalies never stop the run. Defaults to none.
+        drift: drift thresholds against the serving model's data; null turns the check off.
+            Defaults to DriftSection().
     """
 
     fail_on: Literal["any"] | list[str] = "any"
     exempt_features: list[str] = Field(default_factory=list)
+    drift: Optional[DriftSection] = Field(default_factory=DriftSection)
 
 
 class BatchingSection(Section):

@@ -1,0 +1,1 @@
+"""SchemaGen that holds a schema once a model serves: see component.py."""

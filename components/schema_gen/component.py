@@ -1,0 +1,40 @@
+"""SchemaGen for pipelines without a curated schema: the schema of the model now serving, kept with
+it when it was pushed, is the pipeline's schema; only the very first run infers one.
+
+Without this, each run would infer its schema from the very data it is about to validate, and a
+new category or text in a numeric column would always "match". With it, later runs are validated
+against the schema of the data that trained the serving model; `tfx-yaml schema freeze` writes it
+to a file for curation (then `schema.path` takes over, through TFX's ImportSchemaGen).
+"""
+
+from __future__ import annotations
+
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import Channel, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+
+from components.common.io import CONFIG_KEY
+from components.schema_gen import executor
+
+STATISTICS_KEY = "statistics"
+SCHEMA_KEY = "schema"
+
+
+class PipelineSchemaGenSpec(ComponentSpec):
+    PARAMETERS = {CONFIG_KEY: ExecutionParameter(type=str)}  # noqa: RUF012
+    INPUTS = {STATISTICS_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics)}  # noqa: RUF012
+    OUTPUTS = {SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema)}  # noqa: RUF012
+
+
+class PipelineSchemaGen(base_component.BaseComponent):
+    """Args:
+        statistics: StatisticsGen's output (used only when no model serves yet).
+        config: JSON with "destination", the serving directory.
+    """
+
+    SPEC_CLASS = PipelineSchemaGenSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+    def __init__(self, statistics, config: str):
+        super().__init__(spec=PipelineSchemaGenSpec(statistics=statistics, config=config,
+                                                    schema=Channel(type=standard_artifacts.Schema)))

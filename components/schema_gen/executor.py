@@ -1,0 +1,36 @@
+"""The pipeline schema: the serving model's, else inferred by TFX's own SchemaGen executor."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from absl import logging
+from tfx.components.schema_gen import executor as tfx_schema_gen
+
+from components.common import io, serving_dir
+from components.common.io import CONFIG_KEY
+
+SCHEMA_FILE = "schema.pbtxt"  # TFX's name, in the Schema artifact and in a pushed model's assets.extra
+
+
+def serving_schema(destination: str) -> str | None:
+    """The schema kept with the newest serving version, if there is one."""
+    serving = serving_dir.latest_version_path(destination) if destination else None
+    path = io.join(serving, serving_dir.SCHEMA_FILE) if serving else None
+    return path if path and io.exists(path) else None
+
+
+class Executor(tfx_schema_gen.Executor):
+    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
+        cfg = json.loads(exec_properties[CONFIG_KEY])
+        schema = output_dict["schema"][0]
+        kept = serving_schema(cfg["destination"])
+        if kept:
+            io.copy_file(kept, io.join(schema.uri, SCHEMA_FILE))
+            source = f"kept with the serving model: {kept}"
+        else:
+            super().Do(input_dict, output_dict, {"infer_feature_shape": True, "exclude_splits": "[]"})
+            source = "inferred from this run's statistics (no model serves yet)"
+        schema.set_string_custom_property("schema_source", source)
+        logging.info("SchemaGen: schema %s", source)
