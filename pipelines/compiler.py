@@ -67,7 +67,11 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local")
                 "make). Use mirrored with kubeflow.resources.Trainer.accelerator_count > 1 (several GPUs "
                 "on one node), or tpu with a TPU accelerator_type"])
     example_gen = _example_gen(spec)
-    statistics = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    import tensorflow_data_validation as tfdv
+
+    statistics = tfx.components.StatisticsGen(  # vocabularies come from its rank histograms
+        examples=example_gen.outputs["examples"],
+        stats_options=tfdv.StatsOptions(num_rank_histogram_buckets=spec.batching.max_vocabulary))
     if spec.schema_.path:
         schema = tfx.components.ImportSchemaGen(schema_file=spec.schema_.path).with_id("SchemaGen")
     else:  # the serving model's schema once there is one; inferred only by the first run

@@ -96,3 +96,32 @@ def test_standardized_with_the_statistics_means(inputs):
     assert [f.name for f in plan.categorical] == ["island", "sex"]
     assert plan.classes == ["Adelie", "Chinstrap", "Gentoo"] and plan.width == 4 + 4 + 3
     assert plan.label == "species" and plan.task == "classification"
+
+
+def _stats_and_schema(frame):
+    import tensorflow_data_validation as tfdv
+
+    stats = tfdv.generate_statistics_from_dataframe(frame, tfdv.StatsOptions(num_rank_histogram_buckets=1000))
+    schema = tfdv.infer_schema(stats)
+    for feature in schema.feature:  # no curated domains: vocabularies come from the statistics
+        feature.ClearField("domain")
+    del schema.string_domain[:]
+    return stats.datasets[0], schema
+
+
+def test_vocabulary_keeps_every_value_not_only_the_top_20():
+    import pandas as pd
+
+    frame = pd.DataFrame({"city": [f"city-{i % 50}" for i in range(500)], "y": ["a", "b"] * 250})
+    stats, schema = _stats_and_schema(frame)
+    plan = build_plan(schema, stats, "y", [])
+    assert len(plan.categorical[0].vocabulary) == 50
+
+
+def test_integer_classes_start_at_the_smallest_observed_label():
+    import pandas as pd
+
+    frame = pd.DataFrame({"x": np.arange(30, dtype=float), "y": [3, 4, 5] * 10})
+    stats, schema = _stats_and_schema(frame)
+    plan = build_plan(schema, stats, "y", [], task="classification")
+    assert plan.classes == ["3", "4", "5"]  # not phantom classes 0, 1, 2

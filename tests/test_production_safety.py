@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -163,3 +164,28 @@ def test_without_a_curated_schema_the_serving_models_schema_and_data_hold_the_ga
         assert re.search(expected, result.stdout), transform.__name__ + result.stdout
         assert serving_dir.versions(str(root / "serving")) == [1]
         assert "Traceback" not in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_kill_9_in_every_stage_never_leaves_a_partial_version_and_the_next_run_completes(tmp_path):
+    from pipelines.compiler import STAGES
+
+    root = tmp_path / "root"
+    serving = root / "serving"
+    for stage in STAGES:  # each run is killed as `stage` starts; the stages before it are cached by then
+        process = start_run("--root", str(root))
+        for line in process.stdout:
+            if re.search(rf"\] {stage} +started", line):
+                os.kill(process.pid, signal.SIGKILL)
+                break
+        process.wait(timeout=600)
+        assert process.returncode == -signal.SIGKILL, f"the run ended before {stage} started"
+        partial = [p.name for p in serving.iterdir() if p.name.isdigit() and not (p / "saved_model.pb").exists()] \
+            if serving.exists() else []
+        assert partial == [], f"killed in {stage}: partial versions {partial}"
+        assert not (root / ".run.lock").exists() or "pid" in (root / ".run.lock").read_text()
+    final = run_cli("--root", str(root), "--no-wait")  # the lock died with its process: no waiting
+    assert final.returncode == 0, final.stdout + final.stderr
+    versions = serving_dir.versions(str(serving))
+    assert versions in ([1], [1, 2]) and (serving / str(versions[-1]) / serving_dir.METADATA_FILE).exists()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -237,7 +238,16 @@ def _vocabulary(feature: Any, domains: dict, stats: Any) -> list[str]:
     if feature.domain in domains:
         return domains[feature.domain]
     if stats is not None and stats.HasField("string_stats"):
-        return sorted(v.value for v in stats.string_stats.top_values)
+        # The rank histogram holds every value up to StatsOptions.num_rank_histogram_buckets
+        # (batching.max_vocabulary); top_values only the 20 most frequent.
+        ranked = [b.label for b in stats.string_stats.rank_histogram.buckets]
+        values = ranked or [v.value for v in stats.string_stats.top_values]
+        if stats.string_stats.unique > len(values):
+            logging.getLogger(__name__).warning(
+                "feature %r has %d distinct values; the vocabulary keeps the %d most frequent (batching."
+                "max_vocabulary), the others share the out-of-vocabulary slot", feature.name,
+                stats.string_stats.unique, len(values))
+        return sorted(values)
     return []
 
 
@@ -250,6 +260,6 @@ def _label_classes(feature: Any, domains: dict, stats: Any, kind: str) -> list[s
         low, high = int(stats.num_stats.min), int(stats.num_stats.max)
     else:
         raise PlanError(f"integer label {feature.name!r} has no range in the schema or statistics")
-    if low < 0 or high > 1000:
-        raise PlanError(f"integer label {feature.name!r} spans {low}..{high}; classes must be 0..1000")
-    return [str(i) for i in range(0, high + 1)]
+    if high - low > 1000:
+        raise PlanError(f"integer label {feature.name!r} spans {low}..{high}; at most 1001 classes are supported")
+    return [str(i) for i in range(low, high + 1)]  # from the smallest observed value, not from 0

@@ -139,12 +139,16 @@ class BatchingSection(Section):
         eval_batch_size: examples per evaluation batch. Defaults to 256.
         shuffle_seed: seed of the global shuffle. Defaults to 42.
         drop_remainder: drop the last, smaller, training batch. Defaults to False.
+        max_vocabulary: the most values a string feature's vocabulary keeps (the most frequent
+            ones, from the statistics); rarer values share the out-of-vocabulary slot, and the
+            Batching log says when the cap applies. Defaults to 1000.
     """
 
     batch_size: int = Field(32, ge=1)
     eval_batch_size: int = Field(256, ge=1)
     shuffle_seed: int = 42
     drop_remainder: bool = False
+    max_vocabulary: int = Field(1000, ge=1, le=100_000)
 
 
 class OptimizerSection(Section):
