@@ -23,6 +23,7 @@ from components.batching.component import Batching
 from components.common import io
 from components.data_gate.component import DataGate
 from components.evaluator.component import Evaluator
+from components.example_gen.component import CsvExampleGen
 from components.pusher.component import Pusher
 from components.schema_gen.component import PipelineSchemaGen
 from components.trainer.component import Trainer
@@ -207,15 +208,20 @@ def _example_gen(spec: PipelineSpec):
     if "{SPAN}" in pattern and spec.data.span_window > 1:
         range_config = tfx.proto.RangeConfig(
             rolling_range=tfx.proto.RollingRange(num_spans=spec.data.span_window))
-    kinds = {"csv": tfx.components.CsvExampleGen, "tfrecord": tfx.components.ImportExampleGen}
+    if spec.data.format == "csv":
+        return CsvExampleGen(input_base=base, input_config=input_config, output_config=output_config,
+                             range_config=range_config, csv_options=_json(
+                                 {"delimiter": spec.data.delimiter, "encoding": spec.data.encoding})
+                             ).with_id("ExampleGen")
     if spec.data.format == "parquet":
+        from tfx.components.example_gen.component import FileBasedExampleGen
         from tfx.components.example_gen.custom_executors import parquet_executor
 
-        return tfx.components.FileBasedExampleGen(
+        return FileBasedExampleGen(
             input_base=base, input_config=input_config, output_config=output_config, range_config=range_config,
             custom_executor_spec=tfx.dsl.components.base.executor_spec.BeamExecutorSpec(
                 parquet_executor.Executor)).with_id("ExampleGen")
-    return kinds[spec.data.format](
+    return tfx.components.ImportExampleGen(
         input_base=base, input_config=input_config, output_config=output_config, range_config=range_config,
     ).with_id("ExampleGen")
 

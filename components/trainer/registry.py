@@ -6,13 +6,13 @@ valid ones. The names are the spec's (pipelines.spec.models); a test keeps the t
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from typing import Any
 
 import tensorflow as tf
 
 from components.trainer.backend import keras
+from pipelines.spec.models import did_you_mean
 
 
 def leaky_relu(x):
@@ -74,9 +74,8 @@ def _or(value, default):
 
 def _lookup(kind: str, registry: dict, name: str):
     if name not in registry:
-        close = difflib.get_close_matches(name, list(registry), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown {kind} {name!r}; expected one of: {', '.join(registry)}{hint}")
+        raise ValueError(f"unknown {kind} {name!r}; expected one of: {', '.join(registry)}"
+                         + did_you_mean(name, list(registry)))
     return registry[name]
 
 

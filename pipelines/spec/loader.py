@@ -2,11 +2,14 @@
 
 Every error names the file, the key path (with its line), the bad value and what is allowed, and
 suggests the closest allowed name for a typo. Nothing is written anywhere while loading.
+
+Hostile input is refused in one line before it can cost much: files over 1 MiB, text that is not
+UTF-8, nesting deeper than 50 levels, YAML aliases that expand to more than 100,000 values, and
+duplicate keys (YAML would keep the last one silently).
 """
 
 from __future__ import annotations
 
-import difflib
 import typing
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from pipelines.spec.models import PipelineSpec
+from pipelines.spec.models import PATTERN_RULES, URI_SCHEMES, PipelineSpec, did_you_mean
+
+MAX_SPEC_BYTES = 1 << 20
+MAX_DEPTH = 50
+MAX_VALUES = 100_000
 
 
 class SpecError(ValueError):
@@ -33,26 +40,117 @@ def load_spec(path: str | Path) -> PipelineSpec:
     path = Path(path)
     if not path.is_file():
         raise SpecError(str(path), [f"no such file; expected a pipeline YAML file at {path.resolve()}"])
-    text = path.read_text(encoding="utf-8")  # local-only: the spec is a file on this machine
-    return parse_spec(text, source=str(path), base_dir=path.resolve().parent)
+    size = path.stat().st_size
+    if size > MAX_SPEC_BYTES:
+        raise SpecError(str(path), [f"the file is {size / 2**20:.1f} MiB; a pipeline spec is at most 1 MiB "
+                                    "(is this the right file?)"])
+    data = path.read_bytes()  # local-only: the spec is a file on this machine
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[:error.start].count(b"\n") + 1
+        raise SpecError(str(path), [f"not UTF-8 text: byte 0x{data[error.start]:02x} at line {line}; save the "
+                                    "file as UTF-8"]) from None
+    spec = parse_spec(text, source=str(path), base_dir=path.resolve().parent)
+    spec._source = str(path)
+    return spec
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with a bound on nesting (its composer recurses)."""
+
+    depth = 0
+
+    def compose_node(self, parent, index):  # noqa: ANN001, ANN201 (PyYAML's signature)
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise _Refused(f"nested more than {MAX_DEPTH} levels deep (line {mark.line + 1}); a pipeline "
+                               "spec is a few levels of sections")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+class _Refused(Exception):
+    """Input refused before it is built into Python values."""
 
 
 def parse_spec(text: str, source: str = "<string>", base_dir: Path | None = None) -> PipelineSpec:
     """Validate YAML text; `source` names it in errors."""
+    loader = _Loader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
+        node = loader.get_single_node()
+        if node is not None:
+            _check_graph(node)
+        raw = loader.construct_document(node) if node is not None else None
+    except _Refused as refusal:
+        raise SpecError(source, [str(refusal)]) from None
+    except yaml.MarkedYAMLError as error:
+        raise SpecError(source, [_yaml_problem(error)]) from None
     except yaml.YAMLError as error:
         raise SpecError(source, [f"not valid YAML: {error}"]) from None
+    finally:
+        loader.dispose()
+    if raw is None:
+        raise SpecError(source, ["the file is empty; expected a mapping with at least `name` and `data` "
+                                 "(see pipelines/penguin/pipeline.yaml)"])
     if not isinstance(raw, dict):
-        raise SpecError(source, [f"the top level must be a mapping of sections, got {type(raw).__name__}"])
+        raise SpecError(source, [f"the top level must be a mapping of sections (name, data, trainer, ...), "
+                                 f"not {_kind(raw)}"])
     try:
         spec = PipelineSpec.model_validate(raw)
     except ValidationError as error:
-        raise SpecError(source, [_describe(e, node) for e in error.errors()]) from None
+        raise SpecError(source, list(dict.fromkeys(_describe(e, node) for e in error.errors()))) from None
     if base_dir is not None:
         spec = _resolve_paths(spec, base_dir)
+    spec._source = source
     return spec
+
+
+def _yaml_problem(error: yaml.MarkedYAMLError) -> str:
+    mark = error.problem_mark or error.context_mark
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    context = f" ({error.context})" if error.context else ""
+    return f"not valid YAML{where}: {error.problem}{context}"
+
+
+def _check_graph(root: yaml.Node) -> None:
+    """Duplicate keys, and the size the document expands to through aliases (nodes are shared,
+    so it is counted without expanding anything)."""
+    sizes: dict[int, int] = {}
+    order, stack, seen = [], [root], set()
+    while stack:  # post-order without recursion
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        order.append(node)
+        children = _children(node)
+        stack.extend(children)
+        if isinstance(node, yaml.MappingNode):
+            keys: dict[str, int] = {}
+            for key, _ in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.value != "<<":
+                    if key.value in keys:
+                        raise _Refused(f"key {key.value!r} appears twice in one mapping (lines {keys[key.value]} "
+                                       f"and {key.start_mark.line + 1}); YAML would silently keep only the last "
+                                       "one: remove or merge one of them")
+                    keys[key.value] = key.start_mark.line + 1
+    for node in reversed(order):
+        sizes[id(node)] = 1 + sum(sizes.get(id(c), 1) for c in _children(node))
+        if sizes[id(node)] > MAX_VALUES:
+            raise _Refused(f"the YAML expands to more than {MAX_VALUES:,} values (aliases that refer to "
+                           "aliases?); a pipeline spec is far smaller")
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _resolve_paths(spec: PipelineSpec, base_dir: Path) -> PipelineSpec:
@@ -68,31 +166,57 @@ def is_uri(path: str) -> bool:
     return "://" in path
 
 
+def _kind(value: Any) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "true/false"}.get(
+        type(value), type(value).__name__)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _describe(error: dict[str, Any], node: yaml.Node | None) -> str:
     loc = [part for part in error["loc"] if not _is_union_tag(part)]
+    kind = error["type"]
+    message = error["msg"].removeprefix("Value error, ")
+    # Validators of a whole section name the field they refuse: "field.path: why".
+    head, sep, rest = message.partition(": ")
+    if kind == "value_error" and sep and all(p.isidentifier() for p in head.split(".")):
+        loc, message = loc + head.split("."), rest
     key = ".".join(str(p) for p in loc) or "(top level)"
     line = _line_of(node, loc)
     where = f"key {key!r}" + (f" (line {line})" if line else "")
-    kind = error["type"]
     value = error.get("input")
     if kind == "extra_forbidden":
         allowed = _allowed_keys(loc[:-1])
-        hint = _close_match(str(loc[-1]), allowed)
-        return f"{where}: unknown key; allowed here: {', '.join(allowed)}{hint}"
+        hint = did_you_mean(str(loc[-1]), allowed)
+        return f"{where}: unknown key; allowed here: {', '.join(allowed) or '(none)'}{hint}"
     if kind == "missing":
         return f"{where}: required, but missing"
     if kind in ("literal_error", "enum"):
         allowed = _literal_values(error)
-        hint = _close_match(str(value), allowed)
-        return f"{where}: {value!r} is not allowed; expected one of: {', '.join(allowed)}{hint}"
-    message = error["msg"].removeprefix("Value error, ")
-    return f"{where}: {message} (got {value!r})" if not isinstance(value, dict) else f"{where}: {message}"
+        hint = did_you_mean(str(value), allowed)
+        return f"{where}: {_short(value)} is not allowed; expected one of: {', '.join(allowed)}{hint}"
+    if kind == "string_pattern_mismatch":
+        rule = PATTERN_RULES.get(str(loc[-1]) if loc else "", "the expected form")
+        return f"{where}: {_short(value)} does not follow the rule: {rule}"
+    if kind in ("int_type", "float_type", "bool_type", "string_type", "list_type", "dict_type", "model_type"):
+        expected = {"int_type": "a whole number", "float_type": "a number", "bool_type": "true or false",
+                    "string_type": "text", "list_type": "a list", "dict_type": "a mapping",
+                    "model_type": "a mapping of its settings"}[kind]
+        return f"{where}: expected {expected}, got {_kind(value)} {_short(value)}"
+    if kind == "finite_number":
+        return f"{where}: expected a finite number, got {_short(value)}"
+    if isinstance(value, (dict, list)) or "got" in message:
+        return f"{where}: {message}"
+    return f"{where}: {message} (got {_short(value)})"
 
 
 def _is_union_tag(part: Any) -> bool:
     # pydantic adds the member type to the location of errors inside a union, e.g.
     # ('validation', 'fail_on', "literal['any']"); users never wrote those.
-    return isinstance(part, str) and ("[" in part or part in ("list", "str", "dict", "int"))
+    return isinstance(part, str) and ("[" in part or part in ("list", "str", "dict", "int", "float", "bool"))
 
 
 def _literal_values(error: dict[str, Any]) -> list[str]:
@@ -100,35 +224,41 @@ def _literal_values(error: dict[str, Any]) -> list[str]:
     return [v.strip().strip("'\"") for v in expected.replace(" or ", ", ").split(",") if v.strip()]
 
 
-def _close_match(word: str, choices: list[str]) -> str:
-    match = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"; did you mean {match[0]!r}?" if match else ""
-
-
 def _allowed_keys(loc: list[Any]) -> list[str]:
-    model: Any = PipelineSpec
+    """The keys allowed in the mapping at `loc` (a section, or the value of a dict entry)."""
+    annotation: Any = PipelineSpec
+    skip_key = False
     for part in loc:
-        model = _field_model(model, part)
+        if skip_key:  # a key of a dict-valued field (a metric, a component id): its value's model
+            skip_key = False
+            continue
+        model = _model_in(annotation)
         if model is None:
             return []
+        fields = {(f.alias or n): f for n, f in model.model_fields.items()}
+        if part not in fields:
+            return []
+        annotation = fields[part].annotation
+        skip_key = _is_dict(annotation)
+    model = _model_in(annotation)
+    if model is None:
+        return []
     return [f.alias or name for name, f in model.model_fields.items()]
 
 
-def _field_model(model: Any, part: Any) -> Any:
-    """The pydantic model class found under `part` of `model`, looking through Optional,
-    list and dict annotations."""
-    if not (isinstance(model, type) and issubclass(model, BaseModel)):
-        return None
-    fields = {(f.alias or n): f for n, f in model.model_fields.items()}
-    if part not in fields:
-        return None
-    return _model_in(fields[part].annotation)
+def _is_dict(annotation: Any) -> bool:
+    if typing.get_origin(annotation) is dict:
+        return True
+    return any(_is_dict(arg) for arg in typing.get_args(annotation))
 
 
 def _model_in(annotation: Any) -> Any:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
-    for arg in typing.get_args(annotation):
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is dict and args:
+        args = args[1:]
+    for arg in args:
         found = _model_in(arg)
         if found is not None:
             return found
@@ -150,3 +280,6 @@ def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
         else:
             break
     return line
+
+
+__all__ = ["URI_SCHEMES", "SpecError", "is_uri", "load_spec", "parse_spec"]

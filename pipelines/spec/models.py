@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 LOSSES = (
     "mse",
@@ -28,6 +28,42 @@ REGRESSION_METRICS = ("mse", "rmse", "mae", "r2")
 LOWER_IS_BETTER = frozenset({"log_loss", "mse", "rmse", "mae", "loss"})
 DISTRIBUTIONS = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 
+# Schemes a path in a spec may use (besides local paths): what TFX's file layer and Beam read.
+URI_SCHEMES = ("gs", "s3", "hdfs")
+# The rules behind the `pattern=` of string fields, in words, for error messages (by field name).
+PATTERN_RULES = {
+    "name": "lower-case letters, digits and '-', starting with a letter or digit, at most 63 characters "
+            "(Kubeflow's rule for pipeline names), e.g. 'penguin-daily'",
+    "cpu": "a number of cores, or thousandths of a core with 'm' (Kubernetes units), e.g. '4', '0.5', '500m'",
+    "memory": "a number with an optional unit Ki, Mi, Gi, Ti (powers of 2) or K, M, G, T, e.g. '16Gi', '512Mi'",
+    "endpoint": "an http:// or https:// URL with a host and optional port, e.g. 'http://minio-service.kubeflow:9000'",
+    "credentials_secret": "a Kubernetes secret name: lower-case letters, digits, '-' and '.'",
+}
+
+
+def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    """"; did you mean 'x'?" for the closest allowed name, or "" (the one home of this hint)."""
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {match[0]!r}?" if match else ""
+
+
+def check_uri(path: str, key: str) -> None:
+    """Local paths, or URIs of a scheme the file layer reads."""
+    if "://" in path:
+        scheme = path.split("://", 1)[0]
+        if scheme not in URI_SCHEMES and scheme != "file":
+            raise ValueError(f"{key}: the scheme {scheme}:// is not supported; use a local path or "
+                             f"{', '.join(s + '://' for s in URI_SCHEMES)}")
+
+
+def check_inside(relative: str, key: str, inside: str) -> None:
+    """A relative path that must stay inside the place the spec declares for it."""
+    parts = relative.replace("\\", "/").split("/")
+    if relative.startswith("/") or ".." in parts:
+        raise ValueError(f"{key}: {relative!r} leaves {inside}; it must be a relative path inside it "
+                         "(no '..', no leading '/')")
+
+
 Activation = Literal[ACTIVATIONS]  # type: ignore[valid-type]
 OptimizerName = Literal[OPTIMIZERS]  # type: ignore[valid-type]
 Metric = Literal[CLASSIFICATION_METRICS + REGRESSION_METRICS]  # type: ignore[valid-type]
@@ -36,7 +72,8 @@ Metric = Literal[CLASSIFICATION_METRICS + REGRESSION_METRICS]  # type: ignore[va
 class Section(BaseModel):
     """Base of every section: unknown keys are errors, values are checked on assignment."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # strict: `batch_size: yes` or `learning_rate: "0.1"` are errors, not 1 and 0.1; no inf or nan.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True, allow_inf_nan=False)
 
 
 class Splits(Section):
@@ -66,6 +103,9 @@ class DataSection(Section):
         split_patterns: data that is already split: a file pattern per split, inside `path`
             (for example {train: "train/*.csv", eval: "eval/*.csv"}); replaces `splits`.
             Defaults to None.
+        delimiter: the CSV field separator. Defaults to ",".
+        encoding: the CSV files' text encoding (utf-8, latin-1, cp1252, utf-16); a UTF-8
+            byte-order mark is accepted either way. Defaults to "utf-8".
     """
 
     path: str
@@ -76,15 +116,28 @@ class DataSection(Section):
     exclude: list[str] = Field(default_factory=list)
     splits: Splits = Field(default_factory=Splits)
     split_patterns: Optional[dict[Literal["train", "eval"], str]] = None
+    delimiter: str = ","
+    encoding: Literal["utf-8", "latin-1", "cp1252", "utf-16"] = "utf-8"
 
     @model_validator(mode="after")
     def _label_not_excluded(self) -> DataSection:
         if self.split_patterns is not None and set(self.split_patterns) != {"train", "eval"}:
-            raise ValueError("split_patterns needs a pattern for both 'train' and 'eval'")
+            raise ValueError("split_patterns: needs a pattern for both 'train' and 'eval'")
         if self.split_patterns and self.pattern:
-            raise ValueError("give either pattern (one input, split by hash) or split_patterns, not both")
+            raise ValueError("pattern: give either pattern (one input, split by hash) or split_patterns, not both")
         if self.label in self.exclude:
-            raise ValueError(f"the label {self.label!r} is also listed in exclude; remove it there")
+            raise ValueError(f"exclude: the label {self.label!r} is also listed in exclude; remove it there")
+        check_uri(self.path, "path")
+        for key, pattern in [("pattern", self.pattern), *((f"split_patterns.{k}", v) for k, v in
+                                                          (self.split_patterns or {}).items())]:
+            if pattern is not None:
+                check_inside(pattern, key, "data.path")
+        if self.span_window > 1 and "{SPAN}" not in (self.pattern or ""):
+            raise ValueError(f"span_window: {self.span_window} spans need a pattern with {{SPAN}}, for example "
+                             "pattern: 'span-{SPAN}/*.csv'; without one there is a single span")
+        if len(self.delimiter) != 1 or self.delimiter in ('"', "\n", "\r"):
+            raise ValueError(f"delimiter: {self.delimiter!r} must be one character (not a quote or line end), "
+                             "e.g. ',' or ';' or '\\t'")
         return self
 
 
@@ -97,6 +150,13 @@ class SchemaSection(Section):
     """
 
     path: Optional[str] = None
+
+    @field_validator("path")
+    @classmethod
+    def _known_scheme(cls, path: Optional[str]) -> Optional[str]:
+        if path is not None:
+            check_uri(path, "path")
+        return path
 
 
 class DriftSection(Section):
@@ -188,13 +248,13 @@ class OptimizerSection(Section):
     @model_validator(mode="after")
     def _options_fit_the_optimizer(self) -> OptimizerSection:
         if self.nesterov and self.name != "momentum":
-            raise ValueError(f"nesterov applies to the 'momentum' optimizer only, not {self.name!r}")
+            raise ValueError(f"nesterov: applies to the 'momentum' optimizer only, not {self.name!r}")
         if self.momentum is not None and self.name not in ("momentum", "rmsprop"):
             raise ValueError(
-                f"momentum applies to 'momentum' and 'rmsprop', not {self.name!r}; remove it"
+                f"momentum: applies to 'momentum' and 'rmsprop', not {self.name!r}; remove it"
             )
         if self.rho is not None and self.name not in ("adadelta", "rmsprop"):
-            raise ValueError(f"rho applies to 'adadelta' and 'rmsprop', not {self.name!r}; remove it")
+            raise ValueError(f"rho: applies to 'adadelta' and 'rmsprop', not {self.name!r}; remove it")
         return self
 
 
@@ -330,10 +390,9 @@ class TrainerSection(Section):
             monitor = self.early_stopping.monitor
             allowed = [f"{prefix}{name}" for name in ["loss", *self.compiled_metrics()] for prefix in ("val_", "")]
             if monitor not in allowed:
-                close = difflib.get_close_matches(monitor, allowed, n=1)
                 raise ValueError(
-                    f"early_stopping.monitor {monitor!r} is not a compiled metric or loss; expected one of: "
-                    f"{', '.join(allowed)}" + (f"; did you mean {close[0]!r}?" if close else ""))
+                    f"early_stopping.monitor: {monitor!r} is not a compiled metric or loss; expected one of: "
+                    f"{', '.join(allowed)}" + did_you_mean(monitor, allowed))
         return self
 
     def compiled_metrics(self) -> list[str]:
@@ -393,6 +452,13 @@ class Threshold(Section):
     min_improvement: Optional[float] = None
     min_relative_improvement: Optional[float] = None
 
+    @model_validator(mode="after")
+    def _bounds_can_be_met(self) -> Threshold:
+        if self.lower_bound is not None and self.upper_bound is not None and self.lower_bound > self.upper_bound:
+            raise ValueError(f"upper_bound: lower_bound {self.lower_bound:g} is above upper_bound "
+                             f"{self.upper_bound:g}: no model could ever be blessed; swap or fix them")
+        return self
+
 
 class EvaluatorSection(Section):
     """Validation metrics and the thresholds of a blessing.
@@ -420,6 +486,14 @@ class PusherSection(Section):
 
     destination: str = "serving"
     keep_versions: int = Field(5, ge=1)
+
+    @field_validator("destination")
+    @classmethod
+    def _inside_the_root(cls, destination: str) -> str:
+        check_uri(destination, "destination")
+        if "://" not in destination and not destination.startswith("/"):
+            check_inside(destination, "destination", "runtime.root")
+        return destination
 
 
 class RuntimeSection(Section):
@@ -521,6 +595,18 @@ class ScheduleSection(Section):
     cron: Optional[str] = None
     on_new_span: bool = False
 
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, expression: Optional[str]) -> Optional[str]:
+        from pipelines import cron  # plain Python: the same rules as the scheduler's
+
+        if expression is not None:
+            try:
+                cron.parse(expression)
+            except cron.CronError as error:
+                raise ValueError(str(error)) from None
+        return expression
+
 
 class PipelineSpec(Section):
     """One pipeline, as declared in a YAML file."""
@@ -539,7 +625,13 @@ class PipelineSpec(Section):
     kubeflow: KubeflowSection = Field(default_factory=KubeflowSection)
     schedule: ScheduleSection = Field(default_factory=ScheduleSection)
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True, allow_inf_nan=False)
+    # The file the spec was read from (for messages about the files it names).
+    _source: str = PrivateAttr(default="")
+
+    @property
+    def source(self) -> str:
+        return self._source or self.name
 
     @model_validator(mode="after")
     def _distribution_fits_the_accelerators(self) -> PipelineSpec:
@@ -547,10 +639,10 @@ class PipelineSpec(Section):
         distribution = self.trainer.distribution
         if trainer and trainer.accelerator_type:
             if trainer.is_tpu and distribution not in ("auto", "tpu"):
-                raise ValueError(f"the Trainer runs on {trainer.accelerator_type} but trainer.distribution is "
+                raise ValueError(f"trainer.distribution: the Trainer runs on {trainer.accelerator_type} but trainer.distribution is "
                                  f"{distribution!r}; use tpu (or auto)")
             if not trainer.is_tpu and distribution == "tpu":
-                raise ValueError(f"trainer.distribution is tpu but the Trainer's accelerator is "
+                raise ValueError(f"trainer.distribution: trainer.distribution is tpu but the Trainer's accelerator is "
                                  f"{trainer.accelerator_type}; use a TPU type or another distribution")
         return self
 
@@ -563,5 +655,6 @@ class PipelineSpec(Section):
                 [] if self.evaluator.metrics == "auto" else list(self.evaluator.metrics)
             ):
                 if name in wrong:
-                    raise ValueError(f"evaluator metric {name!r} does not apply to {task}")
+                    raise ValueError(f"evaluator.thresholds: metric {name!r} does not apply to {task}; use "
+                                     f"{', '.join(CLASSIFICATION_METRICS if task == 'classification' else REGRESSION_METRICS)}")
         return self
