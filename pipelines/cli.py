@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--no-wait", action="store_true",
                          help="exit 1 at once when another run holds the root (default: wait for it)")
     check.add_argument("config")
+    check.add_argument("--root", help="the root a run would use (checked for being writable)")
     schema = commands.add_parser("schema", help="schema freeze: write the schema in use to a file for curation")
     schema.add_argument("action", choices=["freeze"])
     schema.add_argument("--config", default=str(local_runner.DEFAULT_CONFIG))
@@ -56,8 +57,16 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as error:
         print(f"error: {error}", file=sys.stderr)
         return local_runner.EXIT_BAD_INPUT
-    if args.command == "check":
-        print(f"{args.config}: OK (pipeline {spec.name!r})")
+    if args.command == "check":  # everything `run` checks before it starts, and nothing written
+        from pipelines.compiler import RunPaths, check_inputs
+
+        try:
+            check_inputs(spec)
+            local_runner.check_writable(spec, RunPaths.of(spec, args.root))
+        except SpecError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return local_runner.EXIT_BAD_INPUT
+        print(f"{args.config}: OK (pipeline {spec.name!r}: spec, data files, schema, label, destinations)")
         return local_runner.EXIT_OK
     if args.command == "schema":
         return freeze_schema(spec, args.root, args.output)

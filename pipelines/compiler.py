@@ -10,12 +10,9 @@ before anything runs or is written.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io as pyio
 import json
 import os
-from pathlib import Path
 
 from tfx import v1 as tfx
 
@@ -27,6 +24,7 @@ from components.example_gen.component import CsvExampleGen
 from components.pusher.component import Pusher
 from components.schema_gen.component import PipelineSchemaGen
 from components.trainer.component import Trainer
+from pipelines import checks
 from pipelines.spec import PipelineSpec, SpecError
 from pipelines.spec.models import KUBEFLOW_COMPONENTS
 from pipelines.spec.loader import is_uri
@@ -61,7 +59,7 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local")
         spec = spec.model_copy(deep=True)
         spec.trainer.distribution = trainer_distribution(spec)
         if spec.trainer.distribution == "multi_worker":
-            raise SpecError(spec.name, [
+            raise SpecError(spec.source, [
                 "key 'trainer.distribution': multi_worker cannot be compiled for Kubeflow Pipelines: a KFP "
                 "task is one pod, and one pod is one worker (a multi-worker job needs a TFJob or a "
                 "Vertex custom job with several replicas and a TF_CONFIG each, which this compiler does not "
@@ -237,50 +235,52 @@ def _input_base_and_pattern(spec: PipelineSpec) -> tuple[str, str]:
 
 
 def check_inputs(spec: PipelineSpec, remote: bool = True) -> None:
-    """Problems with the files the spec points at, as a SpecError listing them all. Remote data
-    (gs://, s3://) is checked too, unless `remote` is False (compiling for a cluster whose
-    store this machine may not reach)."""
-    problems = []
-    if is_uri(spec.data.path) and not remote:
-        return
-    base, pattern = _input_base_and_pattern(spec)
-    patterns = list(spec.data.split_patterns.values()) if spec.data.split_patterns else [pattern]
-    files = sorted({f for p in patterns for f in _data_files(base, p)})
-    if not io.isdir(base):
-        problems.append(f"key 'data.path': {spec.data.path} does not exist; expected a directory or file of data")
-    elif not files or not all(_data_files(base, p) for p in patterns):
-        empty = [p for p in patterns if not _data_files(base, p)]
-        problems.append(f"key 'data.path': no files match {', '.join(map(repr, empty))} under {base}")
-    elif spec.data.format == "csv":
-        problems += _csv_problems(spec, files)
-    if spec.schema_.path and (remote or not is_uri(spec.schema_.path)) and not io.isfile(spec.schema_.path):
-        problems.append(f"key 'schema.path': {spec.schema_.path} does not exist; expected a schema.pbtxt, "
-                        "or remove schema.path to infer the schema")
+    """Problems with the files the spec points at and with what they hold, as one SpecError
+    listing them all (see pipelines/checks.py). Remote data (gs://, s3://) is checked too,
+    unless `remote` is False (compiling for a cluster whose store this machine may not reach)."""
+    problems = checks.beam_problems(list(spec.runtime.beam_pipeline_args))
+    if spec.schema_.path and (remote or not is_uri(spec.schema_.path)):
+        if not io.exists(spec.schema_.path) or io.isdir(spec.schema_.path):
+            problems.append(f"key 'schema.path': {spec.schema_.path} does not exist; expected a schema.pbtxt, "
+                            "or remove schema.path to infer the schema")
+        else:
+            problems += checks.schema_problems(spec.schema_.path)
+    if remote or not is_uri(spec.data.path):
+        base, pattern = _input_base_and_pattern(spec)
+        patterns = list(spec.data.split_patterns.values()) if spec.data.split_patterns else [pattern]
+        files = sorted({f for p in patterns for f in _data_files(base, p)})
+        if not io.isdir(base):
+            problems.append(f"key 'data.path': {spec.data.path} does not exist; expected a directory or file of data")
+        elif not files or not all(_data_files(base, p) for p in patterns):
+            empty = [p for p in patterns if not _data_files(base, p)]
+            problems.append(f"key 'data.path': no files match {', '.join(map(repr, empty))} under {base}")
+        elif spec.data.format == "csv":
+            problems += checks.csv_problems(spec, _latest_span(files, patterns))
     if problems:
-        raise SpecError(spec.name, problems)
+        raise SpecError(spec.source, problems)
+
+
+def _latest_span(files: list[str], patterns: list[str]) -> list[str]:
+    """With a {SPAN} pattern ExampleGen reads the latest span(s): check those (older spans may be
+    long gone or have been fixed by a newer one)."""
+    import re
+
+    if not any("{SPAN}" in p for p in patterns):
+        return files
+    spans = {}
+    for path in files:
+        numbers = re.findall(r"(\d+)", path)
+        spans[path] = int(numbers[-1]) if numbers else 0
+    for pattern in patterns:
+        regex = re.escape(pattern).replace(re.escape("{SPAN}"), r"(\d+)").replace(r"\*", "[^/]*")
+        for path in files:
+            match = re.search(regex + "$", path)
+            if match:
+                spans[path] = int(match.group(1))
+    newest = max(spans.values())
+    return [f for f in files if spans[f] == newest]
 
 
 def _data_files(base: str, pattern: str) -> list[str]:
     glob_pattern = pattern.replace("{SPAN}", "*").replace("{VERSION}", "*")
     return [f for f in io.glob(io.join(base, glob_pattern)) if not io.isdir(f)]
-
-
-def _csv_problems(spec: PipelineSpec, files: list[str]) -> list[str]:
-    problems = []
-    for path in files:
-        with io.open_file(path, "rb") as f:
-            head = f.read(1 << 16).decode("utf-8", errors="replace")
-        reader = csv.reader(pyio.StringIO(head, newline=""))
-        header = next(reader, None)
-        first_row = next(reader, None) if header else None
-        if not header:
-            problems.append(f"data file {path} is empty; expected a CSV header line and rows")
-            continue
-        if first_row is None:
-            problems.append(f"data file {path} has a header but no rows")
-        for key, names in (("data.label", [spec.data.label]), ("data.exclude", spec.data.exclude)):
-            for name in names:
-                if name not in header:
-                    problems.append(f"key {key!r}: column {name!r} is not in {Path(path).name}; "
-                                    f"its columns are: {', '.join(header)}")
-    return problems

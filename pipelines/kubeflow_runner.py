@@ -31,7 +31,7 @@ def kubeflow_paths(spec: PipelineSpec, pipeline_root: str | None):
 
     root = pipeline_root or spec.kubeflow.pipeline_root
     if not root:
-        raise SpecError(spec.name, ["key 'kubeflow.pipeline_root': required to compile for Kubeflow "
+        raise SpecError(spec.source, ["key 'kubeflow.pipeline_root': required to compile for Kubeflow "
                                     "(for example gs://bucket/pipelines), or pass --pipeline-root"])
     destination = spec.pusher.destination
     if not os.path.isabs(destination) and "://" not in destination:
@@ -74,7 +74,7 @@ def compile_to_file(spec: PipelineSpec, output: str, pipeline_root: str | None =
             text += "---\n" + yaml.safe_dump(platform, sort_keys=True)
     else:  # the PipelineJob JSON, as Vertex AI takes it (Vertex has no Kubernetes secrets)
         if platform:
-            raise SpecError(spec.name, [
+            raise SpecError(spec.source, [
                 "key 'kubeflow.object_store.credentials_secret': a Kubernetes secret cannot be used in a "
                 "Vertex AI PipelineJob (.json output); compile to .yaml for Kubeflow Pipelines, or remove it"])
         text = json.dumps(job, sort_keys=True, indent=1)

@@ -90,7 +90,7 @@ def check_writable(spec, paths) -> None:
         if problem:
             problems.append(f"key {key!r}: {path} {problem}")
     if problems:
-        raise SpecError(spec.name, problems)
+        raise SpecError(spec.source, problems)
 
 
 def _unwritable(path: str) -> str:

@@ -1,0 +1,193 @@
+"""Checks of everything a spec points at, before any stage runs (and by `tfx-yaml check`): the
+data files (readable text, a header with the label, well-formed rows), the schema file, the Beam
+arguments, and what the label's values say about the task and the output layer.
+
+Each problem is one line for the user: file, line, what is wrong, what to change. Messages echo
+only the data's own header and label values, never other file contents.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as pyio
+from pathlib import Path
+
+from components.common import io
+from pipelines.spec import PipelineSpec
+from pipelines.spec.models import CLASSIFICATION_METRICS, REGRESSION_METRICS, combination_problem
+
+OTHER_DELIMITERS = (";", "\t", "|")
+MAX_LISTED_LINES = 5
+
+
+def csv_problems(spec: PipelineSpec, files: list[str]) -> list[str]:
+    """Problems of the CSV files of one spec, and of its label's values against the trainer."""
+    problems, label_values = [], []
+    header_of_first = None
+    for path in files:
+        found, header, values = _one_csv(spec, path)
+        problems += found
+        label_values += values
+        if header is not None:
+            if header_of_first is not None and header != header_of_first:
+                problems.append(f"data file {path}: its columns differ from those of {files[0]}; "
+                                "files of one split need the same header")
+            header_of_first = header_of_first or header
+    if not problems and label_values:
+        problems += _label_problems(spec, label_values)
+    return problems
+
+
+def _one_csv(spec: PipelineSpec, path: str) -> tuple[list[str], list[str] | None, list[str]]:
+    name = Path(path).name
+    data = io.read_bytes(path)
+    encoding = "utf-8-sig" if spec.data.encoding == "utf-8" else spec.data.encoding
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as error:
+        line = data[:error.start].count(b"\n") + 1
+        column = error.start - data.rfind(b"\n", 0, error.start)
+        return ([f"data file {path}: not {spec.data.encoding} text: byte 0x{data[error.start]:02x} at line {line} "
+                 f"(column {column}); save the file as UTF-8, or set "
+                 "data.encoding (e.g. latin-1 or cp1252) to the encoding it was written in"], None, [])
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        return [f"data file {path} is empty; expected a CSV header line and rows"], None, []
+    reader = csv.reader(pyio.StringIO(text, newline=""), delimiter=spec.data.delimiter)
+    try:
+        header = next(reader)
+    except csv.Error as error:
+        return [f"data file {path}, line 1: not a CSV header ({error})"], None, []
+    problems = []
+    if len(header) == 1 and spec.data.delimiter == ",":
+        other = next((d for d in OTHER_DELIMITERS if d in header[0]), None)
+        if other:
+            shown = "\\t" if other == "\t" else other
+            return ([f"data file {path}: the header is one column {header[0][:60]!r}; the file looks "
+                     f"{shown!r}-delimited: set data.delimiter: {shown!r} in the spec"], None, [])
+    for key, names in (("data.label", [spec.data.label]), ("data.exclude", spec.data.exclude)):
+        for column in names:
+            if column not in header:
+                problems.append(f"key {key!r}: column {column!r} is not in {name}; its columns are: "
+                                f"{', '.join(header)}")
+    if problems:
+        return problems, header, []
+    label_at = header.index(spec.data.label)
+    ragged, repeated, no_label, values, rows = [], [], [], [], 0
+    try:
+        previous = reader.line_num
+        for row in reader:
+            line, first_line, previous = reader.line_num, previous + 1, reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            rows += 1
+            if row == header:
+                repeated.append(line)
+            elif len(row) != len(header) and line > first_line:
+                problems.append(f"data file {path}, line {first_line}: a quote opened on this line is not closed "
+                                f"before line {line} (an unbalanced quote); fix the quoting")
+                break
+            elif len(row) != len(header):
+                ragged.append((line, len(row)))
+            elif not row[label_at].strip() or row[label_at].strip() in ("NA", "NaN", "nan", "null"):
+                no_label.append(line)
+            else:
+                values.append(row[label_at].strip())
+    except csv.Error as error:
+        return [f"data file {path}, line {reader.line_num}: {error} (an unbalanced quote?)"], header, []
+    if rows == 0:
+        problems.append(f"data file {path} has a header but no rows")
+    if repeated:
+        problems.append(f"data file {path}: the header is repeated at line {_lines(repeated)} (files joined "
+                        "with their headers?); remove those lines")
+    if ragged:
+        line, fields = ragged[0]
+        problems.append(f"data file {path}: line {line} has {fields} field(s), the header has {len(header)}"
+                        + (f" ({len(ragged)} such lines: {_lines([r[0] for r in ragged])})" if len(ragged) > 1 else "")
+                        + "; a truncated or ragged row: fix or remove it")
+    if no_label and spec.data.label not in (spec.validation.exempt_features or []):
+        problems.append(f"data file {path}: {len(no_label)} row(s) have no value in the label column "
+                        f"{spec.data.label!r} (line {_lines(no_label)}); remove them, or list the label under "
+                        f"validation.exempt_features to let Batching drop unlabelled rows")
+    return problems, header, values
+
+
+def _lines(numbers: list[int]) -> str:
+    shown = ", ".join(str(n) for n in numbers[:MAX_LISTED_LINES])
+    return shown + (f" and {len(numbers) - MAX_LISTED_LINES} more" if len(numbers) > MAX_LISTED_LINES else "")
+
+
+def _label_problems(spec: PipelineSpec, values: list[str]) -> list[str]:
+    """What the label's values say: the task, the class count against output_units, the metrics."""
+    kind = _kind(values)
+    trainer = spec.trainer
+    task = trainer.task if trainer.task != "auto" else ("regression" if kind == "float" else "classification")
+    problems = []
+    if trainer.task == "regression" and kind == "string":
+        example = next(v for v in values if _kind([v]) == "string")
+        problems.append(f"key 'trainer.task': regression needs a numeric label, but {spec.data.label!r} holds text "
+                        f"such as {example[:40]!r}; use task: classification (or auto)")
+    if trainer.task == "classification" and kind == "float":
+        problems.append(f"key 'trainer.task': classification needs string or integer classes, but "
+                        f"{spec.data.label!r} holds fractional numbers; use task: regression (or auto)")
+    if task == "classification":
+        classes = len(set(values))
+        if classes < 2:
+            problems.append(f"key 'data.label': the label {spec.data.label!r} has {classes} distinct value "
+                            f"({values[0][:40]!r}) in the data; classification needs at least 2 classes")
+        problem = combination_problem(task, trainer.loss if trainer.loss != "auto" else "sparse_categorical_crossentropy",
+                                      trainer.model, n_classes=classes)
+        if problem:
+            problems.append(f"key 'trainer.model.output_units': {problem}")
+    wrong = REGRESSION_METRICS if task == "classification" else CLASSIFICATION_METRICS
+    named = list(spec.evaluator.thresholds) + ([] if spec.evaluator.metrics == "auto" else list(spec.evaluator.metrics))
+    for metric in named:
+        if metric in wrong:
+            problems.append(f"key 'evaluator.thresholds': metric {metric!r} does not apply to {task} (the label "
+                            f"{spec.data.label!r} holds {kind} values); use "
+                            f"{', '.join(CLASSIFICATION_METRICS if task == 'classification' else REGRESSION_METRICS)}")
+    return problems
+
+
+def _kind(values: list[str]) -> str:
+    def parses(cast) -> bool:  # noqa: ANN001
+        try:
+            for v in values:
+                cast(v)
+        except ValueError:
+            return False
+        return True
+
+    return "int" if parses(int) else "float" if parses(float) else "string"
+
+
+def schema_problems(path: str) -> list[str]:
+    """The schema file must be a TFDV schema in text format."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    try:
+        text_format.Parse(io.read_text(path), schema_pb2.Schema())
+    except (text_format.ParseError, UnicodeDecodeError) as error:
+        return [f"key 'schema.path': {path} is not a TFDV schema in text format ({str(error)[:200]}); write it "
+                "with `tfx-yaml schema freeze`, or remove schema.path to infer the schema"]
+    return []
+
+
+def beam_problems(args: list[str]) -> list[str]:
+    """Every Beam argument must be an option Beam knows (a typo would be ignored silently)."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    known = set(PipelineOptions([]).get_all_options(retain_unknown_options=False))
+    problems = []
+    for arg in args:
+        if not arg.startswith("--"):
+            problems.append(f"key 'runtime.beam_pipeline_args': {arg!r} is not a --flag=value argument")
+            continue
+        name = arg[2:].split("=", 1)[0].replace("-", "_")
+        if name not in known:
+            from pipelines.spec.models import did_you_mean
+
+            problems.append(f"key 'runtime.beam_pipeline_args': Beam has no option --{name}"
+                            + did_you_mean(name, sorted(known)).replace("'", "'--", 1))
+    return problems
