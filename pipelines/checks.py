@@ -105,7 +105,8 @@ def _one_csv(spec: PipelineSpec, path: str) -> tuple[list[str], list[str] | None
         problems.append(f"data file {path}: line {line} has {fields} field(s), the header has {len(header)}"
                         + (f" ({len(ragged)} such lines: {_lines([r[0] for r in ragged])})" if len(ragged) > 1 else "")
                         + "; a truncated or ragged row: fix or remove it")
-    if no_label and spec.data.label not in (spec.validation.exempt_features or []):
+    # Batching drops unlabelled rows; a curated schema that requires the label stops them first.
+    if no_label and spec.schema_.path and spec.data.label not in (spec.validation.exempt_features or []):
         problems.append(f"data file {path}: {len(no_label)} row(s) have no value in the label column "
                         f"{spec.data.label!r} (line {_lines(no_label)}); remove them, or list the label under "
                         f"validation.exempt_features to let Batching drop unlabelled rows")

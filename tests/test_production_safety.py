@@ -61,9 +61,9 @@ def penguin_spec(tmp_path, data, extra: str = "") -> str:
 def test_a_single_class_label_is_refused_before_training(tmp_path):
     write_rows(tmp_path / "data" / "penguins.csv", lambda rows: [r for r in rows if r["species"] == "Adelie"])
     result = run_cli("--config", penguin_spec(tmp_path, tmp_path / "data"), "--root", str(tmp_path / "root"))
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "FAILED in Batching: label 'species' has 1 distinct value(s) in the train split" in result.stdout
-    assert not (tmp_path / "root" / "serving").exists()
+    assert result.returncode == 2, result.stdout + result.stderr  # refused before any work
+    assert "the label 'species' has 1 distinct value ('Adelie') in the data" in result.stderr
+    assert not (tmp_path / "root").exists()
 
 
 @pytest.mark.slow

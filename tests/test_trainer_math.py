@@ -161,3 +161,100 @@ def test_activation_equals_its_formula(name, expected):
 def test_unknown_names_list_the_valid_ones():
     with pytest.raises(ValueError, match=r"unknown optimizer 'adamm'.*did you mean 'adam'\?"):
         get_optimizer({"name": "adamm", "learning_rate": 0.1})
+
+
+# Every hyper-parameter at a non-default value, through the spec -> registry path, against the
+# written-out update rule at 1e-6 relative tolerance: an optimizer that ignored beta_1, beta_2,
+# epsilon, rho, momentum, the initial accumulator or weight decay would fail. Where Keras places
+# epsilon differently from a paper's pseudo-code, the reference uses Keras' placement and says so.
+RTOL = 1e-6
+
+
+def _decay(w, lr, wd):
+    """Keras applies weight_decay to the weights before the step: w <- w - lr * wd * w."""
+    return w - lr * wd * w if wd else w
+
+
+@pytest.mark.parametrize("wd", [None, 0.2])
+def test_sgd_hyper_parameters(wd):
+    lr, w = 0.05, W0.copy()
+    for g in GRADS:
+        w = _decay(w, lr, wd) - lr * g
+    np.testing.assert_allclose(keras_steps("sgd", learning_rate=lr, weight_decay=wd), w, rtol=RTOL)
+
+
+@pytest.mark.parametrize(("mu", "nesterov", "wd"), [(0.5, False, None), (0.3, True, None), (0.5, False, 0.2)])
+def test_momentum_hyper_parameters(mu, nesterov, wd):
+    lr, w, v = 0.05, W0.copy(), np.zeros(3)
+    for g in GRADS:
+        w = _decay(w, lr, wd)
+        v = mu * v - lr * g
+        w = w + (mu * v - lr * g if nesterov else v)
+    got = keras_steps("momentum", learning_rate=lr, momentum=mu, nesterov=nesterov, weight_decay=wd)
+    np.testing.assert_allclose(got, w, rtol=RTOL)
+
+
+def test_adam_hyper_parameters():
+    """Kingma & Ba's efficient form (end of their section 2): the step size carries the bias
+    corrections and epsilon is added to sqrt(v) (their epsilon-hat), as Keras computes it."""
+    lr, b1, b2, eps = 0.05, 0.5, 0.8, 1e-2
+    w, m, v = W0.copy(), np.zeros(3), np.zeros(3)
+    for t, g in enumerate(GRADS, start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        alpha = lr * np.sqrt(1 - b2**t) / (1 - b1**t)
+        w = w - alpha * m / (np.sqrt(v) + eps)
+    got = keras_steps("adam", learning_rate=lr, beta_1=b1, beta_2=b2, epsilon=eps)
+    np.testing.assert_allclose(got, w, rtol=RTOL)
+
+
+def test_adamw_hyper_parameters():
+    lr, b1, b2, eps, wd = 0.05, 0.6, 0.7, 1e-2, 0.3
+    w, m, v = W0.copy(), np.zeros(3), np.zeros(3)
+    for t, g in enumerate(GRADS, start=1):
+        w = _decay(w, lr, wd)
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        w = w - lr * np.sqrt(1 - b2**t) / (1 - b1**t) * m / (np.sqrt(v) + eps)
+    got = keras_steps("adamw", learning_rate=lr, beta_1=b1, beta_2=b2, epsilon=eps, weight_decay=wd)
+    np.testing.assert_allclose(got, w, rtol=RTOL)
+
+
+def test_adagrad_hyper_parameters():
+    """Duchi et al.; Keras adds epsilon inside the square root: g / sqrt(acc + eps)."""
+    lr, acc0, eps = 0.2, 0.5, 1e-2
+    w, acc = W0.copy(), np.full(3, acc0)
+    for g in GRADS:
+        acc = acc + g * g
+        w = w - lr * g / np.sqrt(acc + eps)
+    got = keras_steps("adagrad", learning_rate=lr, initial_accumulator_value=acc0, epsilon=eps)
+    np.testing.assert_allclose(got, w, rtol=RTOL)
+
+
+@pytest.mark.parametrize("momentum", [None, 0.5])
+def test_rmsprop_hyper_parameters(momentum):
+    """Hinton's RMSprop with Keras' epsilon placement (inside the square root), and Keras'
+    momentum form: m <- mu * m + lr * g / sqrt(avg + eps); w <- w - m."""
+    lr, rho, eps = 0.05, 0.5, 1e-2
+    w, avg, mom = W0.copy(), np.zeros(3), np.zeros(3)
+    for g in GRADS:
+        avg = rho * avg + (1 - rho) * g * g
+        step = lr * g / np.sqrt(avg + eps)
+        if momentum:
+            mom = momentum * mom + step
+            step = mom
+        w = w - step
+    got = keras_steps("rmsprop", learning_rate=lr, rho=rho, epsilon=eps, momentum=momentum)
+    np.testing.assert_allclose(got, w, rtol=RTOL)
+
+
+def test_adadelta_hyper_parameters():
+    """Zeiler (2012), Algorithm 1, with a learning rate scaling the update as Keras does."""
+    lr, rho, eps = 0.5, 0.6, 1e-2
+    w, eg, edx = W0.copy(), np.zeros(3), np.zeros(3)
+    for g in GRADS:
+        eg = rho * eg + (1 - rho) * g * g
+        dx = -np.sqrt(edx + eps) / np.sqrt(eg + eps) * g
+        edx = rho * edx + (1 - rho) * dx * dx
+        w = w + lr * dx
+    np.testing.assert_allclose(keras_steps("adadelta", learning_rate=lr, rho=rho, epsilon=eps), w, rtol=RTOL)

@@ -43,7 +43,8 @@ ACTIVATIONS: dict[str, Callable] = {
 
 
 def _momentum(lr, cfg):
-    return keras.optimizers.SGD(lr, momentum=_or(cfg.get("momentum"), 0.9), nesterov=cfg.get("nesterov", False))
+    return keras.optimizers.SGD(lr, momentum=_or(cfg.get("momentum"), 0.9), nesterov=cfg.get("nesterov", False),
+                                weight_decay=cfg.get("weight_decay"))
 
 
 def _adamw(lr, cfg):
