@@ -141,7 +141,7 @@ def test_span_window_ingests_the_latest_spans(tmp_path):
     from pipelines.compiler import RunPaths, compile_pipeline
 
     for span in (1, 2, 3):
-        add_span(tmp_path, span, lambda rows: rows[:30])
+        add_span(tmp_path, span, lambda rows: rows[::10])
     text = spec_file(tmp_path).read_text().replace('pattern: "span-{SPAN}/*.csv"',
                                                    'pattern: "span-{SPAN}/*.csv"\n  span_window: 2')
     spec = load_spec(write_spec(tmp_path, text, "window.yaml"))
