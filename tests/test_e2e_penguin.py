@@ -102,3 +102,15 @@ def test_unchanged_rerun_pushes_nothing_new(penguin_run):
     summary = latest_run(str(penguin_run.metadata))
     assert summary.executions["Pusher"] == "CACHED"
     assert "nothing new pushed" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_a_second_fresh_root_trains_the_bit_identical_model(penguin_run, tmp_path):
+    """Same spec, same data, fresh root: same batches, same weights, same fingerprint (CPU)."""
+
+    result = run_cli("--root", str(tmp_path / "again"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    first = (penguin_run.serving / "1" / serving_dir.FINGERPRINT_FILE).read_text()
+    second = (tmp_path / "again" / "serving" / "1" / serving_dir.FINGERPRINT_FILE).read_text()
+    assert first == second

@@ -50,7 +50,8 @@ def test_early_stopping_stops_after_patience_and_restores_the_best_weights(tmp_p
     model, history, weights, stop = fit(curve, tmp_path, early_stopping={"patience": 3})
     assert len(history["loss"]) == 6  # best at epoch 2; epochs 3, 4, 5 without improvement
     assert stop["restored_epoch"] == 2
-    assert "early stopping: val_loss did not improve" in stop["stop_reason"]
+    assert "early stopping: val_loss did not improve by more than 0 for 3 epochs" in stop["stop_reason"]
+    assert "-0" not in stop["stop_reason"] and stop["epochs_run"] == 6
     for got, best in zip(model.get_weights(), weights[2]):
         np.testing.assert_array_equal(got, best)
 
@@ -105,3 +106,17 @@ def test_non_finite_loss_callback_records_where():
     callback.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
     callback.on_epoch_end(4, {"loss": float("inf")})
     assert callback.epoch == 4 and callback.model.stop_training
+
+
+def test_the_learning_curve_marks_the_restored_epoch_and_learning_rate_changes(tmp_path):
+    from components.trainer.executor import plot_learning_curve
+
+    history = [{"epoch": i, "loss": 1.0 / (i + 1), "val_loss": 1.2 / (i + 1), "learning_rate": 0.1 if i < 3 else 0.05}
+               for i in range(6)]
+    marked, plain = tmp_path / "marked.png", tmp_path / "plain.png"
+    plot_learning_curve(history, str(marked), restored_epoch=4, standardized=True)
+    plot_learning_curve([{**h, "learning_rate": 0.1} for h in history], str(plain))
+    import matplotlib.image
+
+    a, b = matplotlib.image.imread(str(marked)), matplotlib.image.imread(str(plain))
+    assert a.shape == b.shape and (a != b).any()  # the marks are drawn

@@ -52,7 +52,8 @@ class Executor(base_executor.BaseExecutor):
         for source, target in ((SCHEMA_FILE, serving_dir.SCHEMA_FILE), (STATISTICS_FILE, serving_dir.STATISTICS_FILE)):
             io.copy_file(io.join(batches_uri, source), io.join(model_dir, target))
         io.write_json(io.join(run_dir, HISTORY_FILE), {"epochs": history, **stop})
-        plot_learning_curve(history, io.join(run_dir, CURVE_FILE))
+        plot_learning_curve(history, io.join(run_dir, CURVE_FILE), stop.get("restored_epoch"),
+                            standardized=plan.task != "classification")
         logging.info("Trainer: %s", stop["stop_reason"])
 
 
@@ -177,16 +178,16 @@ def make_callbacks(cfg: dict, run_dir: str):
 def stop_reason(cfg: dict, stoppers: dict, epochs: int) -> dict:
     early, restarts = stoppers.get("early"), stoppers.get("restarts")
     if stoppers["non_finite"].epoch is not None:
-        return {"stop_reason": "non-finite loss", "restored_epoch": None}
+        return {"stop_reason": "non-finite loss", "restored_epoch": None, "epochs_run": epochs}
     if restarts is not None and restarts.exhausted:
         return {"stop_reason": f"plateau restarts: {len(restarts.restarts)} restarts used, "
                                f"best {restarts.monitor} {restarts.best:.4g} at epoch {restarts.best_epoch}",
-                "restored_epoch": restarts.best_epoch, "restarts": restarts.restarts}
+                "restored_epoch": restarts.best_epoch, "restarts": restarts.restarts, "epochs_run": epochs}
     restored = None
     if early is not None and early.restore_best_weights and early.best_weights is not None:
         restored = early.best_epoch
     if early is not None and early.stopped_epoch > 0:
-        reason = (f"early stopping: {early.monitor} did not improve by more than {early.min_delta} for "
+        reason = (f"early stopping: {early.monitor} did not improve by more than {abs(early.min_delta):g} for "
                   f"{early.patience} epochs (best {early.best:.4g} at epoch {early.best_epoch})")
     else:
         reason = f"max_epochs reached ({cfg['max_epochs']})"
@@ -196,7 +197,11 @@ def stop_reason(cfg: dict, stoppers: dict, epochs: int) -> dict:
     return result
 
 
-def plot_learning_curve(history: list[dict], path: str) -> None:
+def plot_learning_curve(history: list[dict], path: str, restored_epoch: int | None = None,
+                        standardized: bool = False) -> None:
+    """Train and eval curves of the loss and every metric; a dashed line marks the restored
+    epoch, dotted lines the epochs where the learning rate changed. Regression losses are in
+    standardized label units (the model trains on a standardized label), and say so."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -205,12 +210,18 @@ def plot_learning_curve(history: list[dict], path: str) -> None:
     metrics = sorted({k.removeprefix("val_") for h in history for k in h} - {"epoch", "learning_rate"})
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
     epochs = [h["epoch"] for h in history]
+    rates = [h.get("learning_rate") for h in history]
+    changes = [epochs[i] for i in range(1, len(rates)) if rates[i] is not None and rates[i] != rates[i - 1]]
     for ax, name in zip(axes[0], metrics):
         for key, label in ((name, "train"), (f"val_{name}", "eval")):
             values = [h.get(key, math.nan) for h in history]
             ax.plot(epochs, values, label=label)
-        ax.set_title(name)
-        ax.set_xlabel("epoch")
+        for epoch in changes:
+            ax.axvline(epoch, linestyle=":", color="grey", linewidth=0.8)
+        if restored_epoch is not None:
+            ax.axvline(restored_epoch, linestyle="--", color="black", linewidth=1, label=f"restored ({restored_epoch})")
+        ax.set_title(name + (" (standardized label units)" if standardized and name in ("loss", "mae", "mse") else ""))
+        ax.set_xlabel("epoch" + (" (dotted: learning rate changed)" if changes else ""))
         ax.legend()
     fig.tight_layout()
     image = pyio.BytesIO()
