@@ -10,7 +10,6 @@ before anything runs or is written.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 
@@ -25,30 +24,13 @@ from components.pusher.component import Pusher
 from components.schema_gen.component import PipelineSchemaGen
 from components.trainer.component import Trainer
 from pipelines import checks
+from pipelines.paths import RunPaths
 from pipelines.spec import PipelineSpec, SpecError
 from pipelines.spec.models import KUBEFLOW_COMPONENTS
 from pipelines.spec.loader import is_uri
 
 # Component ids, as they appear in ML Metadata and in the runner's progress lines.
 STAGES = KUBEFLOW_COMPONENTS
-
-
-@dataclasses.dataclass(frozen=True)
-class RunPaths:
-    """Where a local run writes: everything under `root`."""
-
-    root: str
-    pipeline_root: str
-    metadata: str
-    destination: str
-
-    @classmethod
-    def of(cls, spec: PipelineSpec, root: str | None = None) -> RunPaths:
-        root = os.path.abspath(root or spec.runtime.root or os.path.join("runs", spec.name))
-        destination = spec.pusher.destination
-        if not os.path.isabs(destination) and not is_uri(destination):
-            destination = os.path.join(root, destination)
-        return cls(root, os.path.join(root, "pipeline"), os.path.join(root, "metadata.sqlite"), destination)
 
 
 def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local") -> tfx.dsl.Pipeline:

@@ -58,10 +58,15 @@ def run(config: str | Path = DEFAULT_CONFIG, root: str | None = None, out=sys.st
     except SpecError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    # TFX imports take seconds: only once the spec is good.
-    from pipelines.compiler import RunPaths, compile_pipeline
+    from pipelines import rerun
+    from pipelines.paths import RunPaths
 
     paths = RunPaths.of(spec, root)
+    if spec.runtime.enable_cache and _unchanged(spec, paths, out):
+        return EXIT_OK
+    # TFX imports take seconds: only once the spec is good and there is work to do.
+    from pipelines.compiler import compile_pipeline
+
     try:
         check_writable(spec, paths)  # before compiling: TFX creates the metadata folder
         pipeline = compile_pipeline(spec, paths)
@@ -76,6 +81,25 @@ def run(config: str | Path = DEFAULT_CONFIG, root: str | None = None, out=sys.st
     except RootLocked as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _unchanged(spec, paths, out) -> bool:
+    """True (after printing why) when the last successful run of this root covers this one."""
+    from pipelines import rerun
+    from pipelines.summary import run_summary
+
+    last = rerun.last_run(paths)
+    stamp = rerun.fingerprint(spec, paths) if last else None
+    if not stamp or stamp != last.get("fingerprint"):
+        return False
+    summary = run_summary(paths.metadata, last["run_id"])
+    if summary is None:
+        return False
+    print(f"pipeline {spec.name!r}: nothing changed since run {last['run_id']} (same spec, code, data, schema "
+          "and serving versions): nothing ran, nothing was pushed. Its summary:", file=out)
+    for line in summary.lines():
+        print(line, file=out)
+    return True
 
 
 def check_writable(spec, paths) -> None:
@@ -106,6 +130,9 @@ def _unwritable(path: str) -> str:
 
 
 def _run_locked(spec, paths, pipeline, out) -> int:
+    from pipelines import rerun
+
+    rerun.forget(paths)
     progress, log_file = _capture_logs(os.path.join(paths.root, "run.log"), out)
     print(f"pipeline {spec.name!r}: artifacts and ML Metadata under {paths.root}", file=out)
     started = time.perf_counter()
@@ -134,6 +161,7 @@ def _run_locked(spec, paths, pipeline, out) -> int:
         for handler in (progress, log_file):
             logging.getLogger().removeHandler(handler)
         log_file.close()
+    rerun.record(paths, rerun.fingerprint(spec, paths), run_id)
     print(f"\nfinished in {seconds:.1f}s", file=out)
     for line in summary.lines() if summary else []:
         print(line, file=out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 
 from ml_metadata.metadata_store import metadata_store
@@ -79,12 +80,19 @@ def run_summary(metadata_path: str, run_id: str | None = None) -> RunSummary | N
 
 
 def _read_blessing(summary: RunSummary, uri: str) -> None:
-    from components.common import io
+    if "://" in uri:  # an object store: through the file layer (imports TensorFlow)
+        from components.common import io
 
-    path = io.join(uri, "blessing.json")
-    if not io.exists(path):
-        return
-    verdict = io.read_json(path)
+        path = io.join(uri, "blessing.json")
+        if not io.exists(path):
+            return
+        verdict = io.read_json(path)
+    else:  # a local run's summary stays light: no TensorFlow for an unchanged re-run
+        path = os.path.join(uri, "blessing.json")
+        if not os.path.exists(path):  # local-only
+            return
+        with open(path, encoding="utf-8") as f:  # local-only
+            verdict = json.load(f)
     summary.blessed, summary.forced = verdict["blessed"], verdict["forced"]
     summary.reasons, summary.metrics = verdict["reasons"], verdict["metrics"]
     summary.baseline = verdict.get("baseline", "")

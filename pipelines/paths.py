@@ -1,0 +1,28 @@
+"""Where a local run writes: kept apart from the compiler so that deciding whether a run is
+needed at all (pipelines/rerun.py) does not import TFX."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from pipelines.spec import PipelineSpec
+from pipelines.spec.loader import is_uri
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPaths:
+    """Where a local run writes: everything under `root`."""
+
+    root: str
+    pipeline_root: str
+    metadata: str
+    destination: str
+
+    @classmethod
+    def of(cls, spec: PipelineSpec, root: str | None = None) -> RunPaths:
+        root = os.path.abspath(root or spec.runtime.root or os.path.join("runs", spec.name))
+        destination = spec.pusher.destination
+        if not os.path.isabs(destination) and not is_uri(destination):
+            destination = os.path.join(root, destination)
+        return cls(root, os.path.join(root, "pipeline"), os.path.join(root, "metadata.sqlite"), destination)
