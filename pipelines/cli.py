@@ -3,6 +3,7 @@
     tfx-yaml run [--config X.yaml] [--root DIR] [--no-wait]   run on this machine (local_runner.py)
     tfx-yaml check X.yaml                                validate a spec, run nothing
     tfx-yaml rollback --config X.yaml [--root DIR]       withdraw the newest pushed version (for good)
+    tfx-yaml runs [--config X.yaml] [--root DIR] [--json]  the run history of a root (ML Metadata)
     tfx-yaml schema freeze --config X.yaml [--output F]  write the schema in use to a file for curation
     tfx-yaml compile --config X.yaml --output p.yaml     KFP v2 spec (kubeflow_runner.py)
     tfx-yaml schedule --config X.yaml [--cron ...]       retrain on a schedule here (scheduler.py)
@@ -31,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
                          help="exit 1 at once when another run holds the root (default: wait for it)")
     check.add_argument("config")
     check.add_argument("--root", help="the root a run would use (checked for being writable)")
+    runs = commands.add_parser("runs", help="the run history of a root, from ML Metadata, newest first")
+    runs.add_argument("--config", default=str(local_runner.DEFAULT_CONFIG))
+    runs.add_argument("--root")
+    runs.add_argument("--json", action="store_true", help="one JSON list, for scripts")
     schema = commands.add_parser("schema", help="schema freeze: write the schema in use to a file for curation")
     schema.add_argument("action", choices=["freeze"])
     schema.add_argument("--config", default=str(local_runner.DEFAULT_CONFIG))
@@ -70,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         return local_runner.EXIT_OK
     if args.command == "schema":
         return freeze_schema(spec, args.root, args.output)
+    if args.command == "runs":
+        return print_runs(spec, args.root, args.json)
     from components.common import serving_dir
     from pipelines.compiler import RunPaths
     from pipelines.locks import RootLocked, hold_root
@@ -83,6 +90,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return local_runner.EXIT_FAILED
     print(f"rolled back {destination}: version {withdrawn} withdrawn, version {serving} serves now")
+    return local_runner.EXIT_OK
+
+
+def print_runs(spec, root: str | None, as_json: bool) -> int:
+    import json
+
+    from pipelines.paths import RunPaths
+    from pipelines.summary import history_lines, run_history
+
+    paths = RunPaths.of(spec, root)
+    history = run_history(paths.metadata)
+    if as_json:
+        print(json.dumps(history, indent=1))
+    elif not history:
+        print(f"no runs recorded under {paths.root}")
+    else:
+        print("\n".join(history_lines(history)))
     return local_runner.EXIT_OK
 
 

@@ -96,3 +96,66 @@ def _read_blessing(summary: RunSummary, uri: str) -> None:
     summary.blessed, summary.forced = verdict["blessed"], verdict["forced"]
     summary.reasons, summary.metrics = verdict["reasons"], verdict["metrics"]
     summary.baseline = verdict.get("baseline", "")
+
+
+def run_history(metadata_path: str) -> list[dict]:
+    """Every pipeline run recorded in the store, newest first: when, status, duration, span, the
+    first evaluated metric, blessed, pushed version (one dict each; what `tfx-yaml runs` prints)."""
+    if not os.path.exists(metadata_path):  # local-only: a SQLite file
+        return []
+    store = open_store(metadata_path)
+    types = {t.id: t.name for t in store.get_artifact_types()}
+    history = []
+    for run in sorted(store.get_contexts_by_type("pipeline_run"), key=lambda c: c.create_time_since_epoch,
+                      reverse=True):
+        executions = sorted(store.get_executions_by_context(run.id), key=lambda e: e.id)
+        states = {}
+        for execution in executions:
+            nodes = [c.name for c in store.get_contexts_by_execution(execution.id) if c.type == "node"]
+            states[nodes[0].split(".", 1)[-1] if nodes else str(execution.id)] = \
+                metadata_store_pb2.Execution.State.Name(execution.last_known_state)
+        entry = {"run_id": run.name, "status": _status(states), "span": None, "metric": None, "blessed": None,
+                 "pushed_version": None,
+                 "started": run.create_time_since_epoch / 1000,
+                 "seconds": (max((e.last_update_time_since_epoch for e in executions), default=0)
+                             - min((e.create_time_since_epoch for e in executions), default=0)) / 1000}
+        for artifact in store.get_artifacts_by_context(run.id):
+            kind, props = types[artifact.type_id], artifact.custom_properties
+            if kind == "Examples" and "span" in props:
+                entry["span"] = props["span"].int_value
+            elif kind == "ModelBlessing":
+                blessing = RunSummary(run_id=run.name, executions={})
+                _read_blessing(blessing, artifact.uri)
+                entry["blessed"] = blessing.blessed
+                if blessing.metrics:
+                    name, value = next(iter(blessing.metrics.items()))
+                    entry["metric"] = {"name": name, "value": value}
+            elif kind == "PushedModel" and props.get("pushed") and props["pushed"].int_value == 1:
+                entry["pushed_version"] = props["pushed_version"].int_value
+        history.append(entry)
+    return history
+
+
+def _status(states: dict[str, str]) -> str:
+    for node, state in states.items():
+        if state == "FAILED":
+            return f"failed in {node}"
+    for node, state in states.items():
+        if state in ("RUNNING", "NEW"):
+            return f"did not finish ({node})"
+    if states and all(state == "CACHED" for state in states.values()):
+        return "cached"
+    return "complete" if states else "no stages"
+
+
+def history_lines(history: list[dict]) -> list[str]:
+    import datetime as dt
+
+    lines = [f"{'started':<20} {'status':<26} {'seconds':>7}  {'span':>4}  {'metric':<18} {'blessed':<7} pushed"]
+    for h in history:
+        metric = f"{h['metric']['name']}={h['metric']['value']:.4f}" if h["metric"] else "-"
+        blessed = {True: "yes", False: "no", None: "-"}[h["blessed"]]
+        lines.append(f"{dt.datetime.fromtimestamp(h['started']).strftime('%Y-%m-%d %H:%M:%S'):<20} "
+                     f"{h['status']:<26} {h['seconds']:>7.1f}  {h['span'] if h['span'] is not None else '-':>4}  "
+                     f"{metric:<18} {blessed:<7} {h['pushed_version'] or '-'}")
+    return lines

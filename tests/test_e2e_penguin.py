@@ -113,3 +113,19 @@ def test_a_second_fresh_root_trains_the_bit_identical_model(penguin_run, tmp_pat
     first = (penguin_run.serving / "1" / serving_dir.FINGERPRINT_FILE).read_text()
     second = (tmp_path / "again" / "serving" / "1" / serving_dir.FINGERPRINT_FILE).read_text()
     assert first == second
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_runs_lists_the_history_from_ml_metadata(penguin_run, capsys):
+    from pipelines import cli
+
+    assert cli.main(["runs", "--root", str(penguin_run.root), "--json"]) == 0
+    history = json.loads(capsys.readouterr().out)
+    first = history[-1]  # newest first: the fixture's run is the oldest
+    assert first["status"] == "complete" and first["blessed"] is True and first["pushed_version"] == 1
+    assert first["metric"]["name"] == "accuracy" and first["metric"]["value"] >= 0.9 and first["seconds"] > 0
+    assert cli.main(["runs", "--root", str(penguin_run.root)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["started", "status", "seconds"]
+    assert "complete" in lines[-1] and lines[-1].rstrip().endswith(" 1")
