@@ -196,11 +196,11 @@ def _example_gen(spec: PipelineSpec):
     if spec.data.format == "parquet":
         from tfx.components.example_gen.component import FileBasedExampleGen
         from tfx.components.example_gen.custom_executors import parquet_executor
+        from tfx.dsl.components.base import executor_spec
 
         return FileBasedExampleGen(
             input_base=base, input_config=input_config, output_config=output_config, range_config=range_config,
-            custom_executor_spec=tfx.dsl.components.base.executor_spec.BeamExecutorSpec(
-                parquet_executor.Executor)).with_id("ExampleGen")
+            custom_executor_spec=executor_spec.BeamExecutorSpec(parquet_executor.Executor)).with_id("ExampleGen")
     return tfx.components.ImportExampleGen(
         input_base=base, input_config=input_config, output_config=output_config, range_config=range_config,
     ).with_id("ExampleGen")

@@ -73,6 +73,12 @@ def run(config: str | Path = DEFAULT_CONFIG, root: str | None = None, out=sys.st
     except SpecError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Exception as error:  # a bug of ours: one line, the traceback on request
+        if os.environ.get("TFX_YAML_DEBUG"):
+            raise
+        print(f"error: could not build the pipeline of {config}: {type(error).__name__}: {error} "
+              "(a bug: set TFX_YAML_DEBUG=1 for the traceback and report it)", file=sys.stderr)
+        return EXIT_FAILED
     from pipelines.locks import RootLocked, hold_root
 
     try:
