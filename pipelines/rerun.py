@@ -39,13 +39,10 @@ def fingerprint(spec: PipelineSpec, paths: RunPaths) -> str | None:
         digest.update(metadata.version("tfx-yaml-pipelines").encode())
     except metadata.PackageNotFoundError:
         pass
-    code = sorted(glob.glob(str(REPO / "components" / "**" / "*.py"), recursive=True)
-                  + glob.glob(str(REPO / "pipelines" / "**" / "*.py"), recursive=True))
-    data = sorted(glob.glob(os.path.join(spec.data.path, "**"), recursive=True)) \
-        if os.path.isdir(spec.data.path) else [spec.data.path]  # local-only: checked above
-    serving = sorted(glob.glob(os.path.join(paths.destination, "*"))
-                     + glob.glob(os.path.join(paths.destination, ".serving_record.json"))
-                     + glob.glob(os.path.join(paths.destination, "*", "saved_model.pb")))
+    code = sorted(_glob(str(REPO / "components" / "**" / "*.py")) + _glob(str(REPO / "pipelines" / "**" / "*.py")))
+    data = sorted(_glob(os.path.join(spec.data.path, "**"))) if os.path.isdir(spec.data.path) else [spec.data.path]  # local-only
+    serving = sorted(_glob(os.path.join(paths.destination, "*")) + _glob(os.path.join(paths.destination, ".serving_record.json"))
+                     + _glob(os.path.join(paths.destination, "*", "saved_model.pb")))
     for path in [*code, *data, *([spec.schema_.path] if spec.schema_.path else []), *serving]:
         try:
             stat = os.stat(path)
@@ -53,6 +50,10 @@ def fingerprint(spec: PipelineSpec, paths: RunPaths) -> str | None:
             continue
         digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
+
+
+def _glob(pattern: str) -> list[str]:
+    return glob.glob(pattern, recursive=True)  # local-only: every path here was checked to be local
 
 
 def last_run(paths: RunPaths) -> dict | None:

@@ -5,6 +5,7 @@ first column's name)."""
 
 from __future__ import annotations
 
+from tfx.components.example_gen import utils
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.proto import example_gen_pb2
@@ -29,6 +30,8 @@ class CsvExampleGen(FileBasedExampleGen):
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
     def __init__(self, input_base: str, input_config, output_config, range_config, csv_options: str):
+        input_config = input_config or utils.make_default_input_config()
+        output_config = output_config or utils.make_default_output_config(input_config)  # pre-split: as is
         spec = CsvExampleGenSpec(
             input_base=input_base, input_config=input_config, output_config=output_config,
             range_config=range_config, output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
