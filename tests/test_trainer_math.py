@@ -258,3 +258,50 @@ def test_adadelta_hyper_parameters():
         edx = rho * edx + (1 - rho) * dx * dx
         w = w + lr * dx
     np.testing.assert_allclose(keras_steps("adadelta", learning_rate=lr, rho=rho, epsilon=eps), w, rtol=RTOL)
+
+
+@pytest.mark.parametrize(("schedule", "expected"), [
+    ("exponential_decay", lambda lr, t: lr * 0.5 ** (t / 4)),
+    ("cosine_decay", lambda lr, t: lr * 0.5 * (1 + np.cos(np.pi * min(t, 4) / 4))),
+])
+def test_learning_rate_schedules_change_the_step_as_written(schedule, expected):
+    """Plain SGD with a schedule: each step moves the weight by lr(t) * g, so a schedule that was
+    ignored (a constant rate) fails."""
+    lr, g = 0.1, np.array([1.0, 1.0, 1.0])
+    cfg = OptimizerSection(name="sgd", learning_rate=lr, schedule=schedule, decay_steps=4, decay_rate=0.5).model_dump()
+    optimizer = get_optimizer(cfg)
+    var = keras.Variable(W0.astype(np.float32))
+    w = W0.copy()
+    for t in range(6):
+        optimizer.apply_gradients([(keras.ops.convert_to_tensor(g.astype(np.float32)), var)])
+        w = w - expected(lr, t) * g
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(var), w, rtol=RTOL)
+
+
+def _model(**model):
+    from components.trainer.model import build_model
+    from pipelines.spec.models import TrainerSection
+
+    cfg = TrainerSection(task="regression", model={"hidden_units": [8], **model}).model_dump()
+    head = type("Head", (), {"units": 1, "activation": "linear", "loss": "mse", "label_coding": "value"})()
+    return build_model(3, head, cfg)
+
+
+def test_dropout_is_in_the_model_and_acts_only_in_training():
+    x = np.ones((256, 3), dtype=np.float32)
+    plain, dropped = _model(), _model(dropout=0.5)
+    assert not any("dropout" in layer.name for layer in plain.layers)
+    assert any(layer.name.startswith("dropout") and layer.rate == 0.5 for layer in dropped.layers)
+    np.testing.assert_allclose(dropped(x, training=False), dropped(x, training=False))
+    assert not np.allclose(dropped(x, training=True), dropped(x, training=False))
+
+
+def test_batch_norm_is_in_the_model_and_normalizes_in_training():
+    plain, normed = _model(), _model(batch_norm=True)
+    assert not any("batch_norm" in layer.name for layer in plain.layers)
+    layer = next(layer for layer in normed.layers if layer.name.startswith("batch_norm"))
+    hidden = keras.Model(normed.inputs, layer.output)
+    x = np.random.default_rng(0).normal(5.0, 3.0, size=(512, 3)).astype(np.float32)
+    out = keras.ops.convert_to_numpy(hidden(x, training=True))
+    np.testing.assert_allclose(out.mean(axis=0), 0.0, atol=1e-3)  # gamma 1, beta 0 at the start
+    assert ((out.std(axis=0) > 0.9) & (out.std(axis=0) < 1.01)).all()  # < 1 only by BN's epsilon
