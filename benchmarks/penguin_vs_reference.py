@@ -44,10 +44,11 @@ def our_run(root: Path) -> dict:
     wall, result = timed([sys.executable, str(REPO / "pipelines" / "local_runner.py"), "--root", str(root)])
     out = result.stdout
     serving = root / "serving"
-    return {"wall": wall, "pipeline": float(re.search(r"finished in ([\d.]+)s", out).group(1)),
+    finished = re.search(r"finished in ([\d.]+)s", out)  # absent when nothing changed: nothing ran
+    return {"wall": wall, "pipeline": float(finished.group(1)) if finished else 0.0,
             "accuracy": float(re.search(r"accuracy=([\d.]+)", out).group(1)),
-            "pushed": sorted(os.listdir(serving)) if serving.is_dir() else [],
-            "pushed_this_run": re.search(r"^pushed: ", out, re.MULTILINE) is not None}
+            "pushed": sorted(n for n in os.listdir(serving) if n.isdigit()) if serving.is_dir() else [],
+            "pushed_this_run": bool(finished) and re.search(r"^pushed: ", out, re.MULTILINE) is not None}
 
 
 def main() -> None:
