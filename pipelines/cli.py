@@ -64,11 +64,14 @@ def main(argv: list[str] | None = None) -> int:
         return local_runner.EXIT_BAD_INPUT
     if args.command == "check":  # everything `run` checks before it starts, and nothing written
         from pipelines.compiler import RunPaths, check_inputs
+        from pipelines.metadata import MetadataError
 
         try:
             check_inputs(spec)
-            local_runner.check_writable(spec, RunPaths.of(spec, args.root))
-        except SpecError as error:
+            paths = RunPaths.of(spec, args.root)
+            local_runner.check_writable(spec, paths)
+            paths.store.check()
+        except (SpecError, MetadataError) as error:
             print(f"error: {error}", file=sys.stderr)
             return local_runner.EXIT_BAD_INPUT
         print(f"{args.config}: OK (pipeline {spec.name!r}: spec, data files, schema, label, destinations)")
@@ -100,7 +103,7 @@ def print_runs(spec, root: str | None, as_json: bool) -> int:
     from pipelines.summary import history_lines, run_history
 
     paths = RunPaths.of(spec, root)
-    history = run_history(paths.metadata)
+    history = run_history(paths.store)
     if as_json:
         print(json.dumps(history, indent=1))
     elif not history:
@@ -118,7 +121,7 @@ def freeze_schema(spec, root: str | None, output: str | None) -> int:
     from pipelines.compiler import RunPaths
 
     paths = RunPaths.of(spec, root)
-    source = serving_schema(paths.destination) or _last_schema_artifact(paths.metadata)
+    source = serving_schema(paths.destination) or _last_schema_artifact(paths.store)
     if source is None:
         print(f"error: no schema to freeze for {spec.name!r}: no model serves at {paths.destination} and no run "
               f"under {paths.root} made a schema; run the pipeline first", file=sys.stderr)
@@ -129,16 +132,13 @@ def freeze_schema(spec, root: str | None, output: str | None) -> int:
     return local_runner.EXIT_OK
 
 
-def _last_schema_artifact(metadata: str) -> str | None:
-    import os
-
+def _last_schema_artifact(metadata) -> str | None:
     from components.common import io
 
-    if not os.path.exists(metadata):  # local-only: a SQLite file
+    store = metadata.open()
+    if store is None:
         return None
-    from pipelines.summary import open_store
-
-    schemas = open_store(metadata).get_artifacts_by_type("Schema")
+    schemas = store.get_artifacts_by_type("Schema")
     for artifact in sorted(schemas, key=lambda a: a.create_time_since_epoch, reverse=True):
         path = io.join(artifact.uri, "schema.pbtxt")
         if io.exists(path):

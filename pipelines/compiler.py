@@ -89,9 +89,7 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local")
         pipeline_root=paths.pipeline_root,
         components=components,
         enable_cache=spec.runtime.enable_cache,
-        metadata_connection_config=(
-            tfx.orchestration.metadata.sqlite_metadata_connection_config(paths.metadata)
-            if target == "local" else None),
+        metadata_connection_config=paths.store.config() if target == "local" else None,
         beam_pipeline_args=list(spec.runtime.beam_pipeline_args),
     )
 

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 from ml_metadata.proto import metadata_store_pb2
 
-from pipelines.summary import open_store
+from pipelines.metadata import Store, as_store
 
 _INPUT, _OUTPUT = metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.OUTPUT
 
 
-def pushed_versions(metadata_path: str) -> list[dict]:
+def pushed_versions(metadata: Store | str) -> list[dict]:
     """Every push recorded in the store: version, destination, and the span of the training data."""
-    store = open_store(metadata_path)
+    store = as_store(metadata).open()
+    if store is None:
+        return []
     types = {t.id: t.name for t in store.get_artifact_types()}
     found = []
     for pushed in store.get_artifacts_by_type("PushedModel"):

@@ -30,8 +30,13 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent / "penguin" / "pipeline.yaml"
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
+PROGRESS_LOGGER = "tfx_yaml.progress"  # components.common.progress.LOGGER_NAME (not imported: TF-free here)
+QUIET_SECONDS = 2.0  # a stage's own progress lines show only once it has run this long
+
+
 class StageProgress(logging.Handler):
-    """Turns LocalDagRunner's "Component X is running/finished." log lines into progress lines."""
+    """Turns LocalDagRunner's "Component X is running/finished." log lines into progress lines,
+    and shows the stages' own progress lines (rows/s, epochs) once a stage runs for 2 seconds."""
 
     def __init__(self, out=sys.stdout):
         super().__init__(logging.INFO)
@@ -39,6 +44,10 @@ class StageProgress(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
+        if record.name == PROGRESS_LOGGER:
+            if self.current and time.perf_counter() - self.started[self.current] >= QUIET_SECONDS:
+                print(f"[{time.strftime('%H:%M:%S')}]   {message}", file=self.out, flush=True)
+            return
         if not message.startswith("Component ") or not message.endswith((" is running.", " is finished.")):
             return
         stage = message.split(" ")[1]
@@ -67,10 +76,13 @@ def run(config: str | Path = DEFAULT_CONFIG, root: str | None = None, out=sys.st
     # TFX imports take seconds: only once the spec is good and there is work to do.
     from pipelines.compiler import compile_pipeline
 
+    from pipelines.metadata import MetadataError
+
     try:
         check_writable(spec, paths)  # before compiling: TFX creates the metadata folder
+        paths.store.check()
         pipeline = compile_pipeline(spec, paths)
-    except SpecError as error:
+    except (SpecError, MetadataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Exception as error:  # a bug of ours: one line, the traceback on request
@@ -94,11 +106,16 @@ def _unchanged(spec, paths, out) -> bool:
     from pipelines import rerun
     from pipelines.summary import run_summary
 
+    from pipelines.metadata import MetadataError
+
     last = rerun.last_run(paths)
     stamp = rerun.fingerprint(spec, paths) if last else None
     if not stamp or stamp != last.get("fingerprint"):
         return False
-    summary = run_summary(paths.metadata, last["run_id"])
+    try:
+        summary = run_summary(paths.store, last["run_id"])
+    except (MetadataError, RuntimeError):  # the store is not usable: the run's own check says why
+        return False
     if summary is None:
         return False
     print(f"pipeline {spec.name!r}: nothing changed since run {last['run_id']} (same spec, code, data, schema "
@@ -156,7 +173,7 @@ def _run_locked(spec, paths, pipeline, out) -> int:
         seconds = time.perf_counter() - started
         from pipelines.summary import run_summary
 
-        summary = run_summary(paths.metadata, run_id)  # while its log lines still go to run.log
+        summary = run_summary(paths.store, run_id)  # while its log lines still go to run.log
     except Exception as error:  # the run failed: report the cause in the user's terms
         stage = progress.current or "the pipeline"
         logging.getLogger(__name__).exception("run %s failed in %s", run_id, stage)

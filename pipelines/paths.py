@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from pipelines.metadata import Store
 from pipelines.spec import PipelineSpec
 from pipelines.spec.loader import is_uri
 
@@ -16,8 +17,9 @@ class RunPaths:
 
     root: str
     pipeline_root: str
-    metadata: str
+    metadata: str  # the SQLite file's path (unused when runtime.metadata is a server)
     destination: str
+    store: Store  # the ML Metadata store of this root's runs
 
     @classmethod
     def of(cls, spec: PipelineSpec, root: str | None = None) -> RunPaths:
@@ -25,4 +27,5 @@ class RunPaths:
         destination = spec.pusher.destination
         if not os.path.isabs(destination) and not is_uri(destination):
             destination = os.path.join(root, destination)
-        return cls(root, os.path.join(root, "pipeline"), os.path.join(root, "metadata.sqlite"), destination)
+        store = Store.of(spec.runtime.metadata, root)
+        return cls(root, os.path.join(root, "pipeline"), os.path.join(root, "metadata.sqlite"), destination, store)

@@ -6,8 +6,9 @@ import dataclasses
 import json
 import os
 
-from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
+
+from pipelines.metadata import Store, as_store
 
 
 @dataclasses.dataclass
@@ -39,32 +40,39 @@ class RunSummary:
         return out
 
 
-def open_store(path: str) -> metadata_store.MetadataStore:
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(config)
+def latest_run(metadata: Store | str) -> RunSummary | None:
+    """The summary of the newest pipeline run recorded in the store (or SQLite file)."""
+    return run_summary(metadata)
 
 
-def latest_run(metadata_path: str) -> RunSummary | None:
-    """The summary of the newest pipeline run recorded in the SQLite store at `metadata_path`."""
-    return run_summary(metadata_path)
-
-
-def run_summary(metadata_path: str, run_id: str | None = None) -> RunSummary | None:
-    """The summary of pipeline run `run_id` (default: the newest) in the SQLite store."""
-    if not os.path.exists(metadata_path):  # local-only: a SQLite file
-        return None
-    store = open_store(metadata_path)
-    runs = [r for r in store.get_contexts_by_type("pipeline_run") if run_id is None or r.name == run_id]
-    if not runs:
-        return None
-    run = max(runs, key=lambda c: c.create_time_since_epoch)
-    states = {}
-    for execution in sorted(store.get_executions_by_context(run.id), key=lambda e: e.id):
+def node_states(store, run_id: int) -> dict[str, metadata_store_pb2.Execution]:
+    """Component id -> its execution in the pipeline run context `run_id`, in execution order."""
+    executions = {}
+    for execution in sorted(store.get_executions_by_context(run_id), key=lambda e: e.id):
         nodes = [c.name for c in store.get_contexts_by_execution(execution.id) if c.type == "node"]
-        name = nodes[0].split(".", 1)[-1] if nodes else str(execution.id)
-        states[name] = metadata_store_pb2.Execution.State.Name(execution.last_known_state)
+        executions[nodes[0].split(".", 1)[-1] if nodes else str(execution.id)] = execution
+    return executions
+
+
+def state_name(execution: metadata_store_pb2.Execution) -> str:
+    return metadata_store_pb2.Execution.State.Name(execution.last_known_state)
+
+
+def find_run(store, run_id: str | None = None):
+    """The pipeline_run context `run_id`, or the newest; None when there is none."""
+    runs = [r for r in store.get_contexts_by_type("pipeline_run") if run_id is None or r.name == run_id]
+    return max(runs, key=lambda c: c.create_time_since_epoch) if runs else None
+
+
+def run_summary(metadata: Store | str, run_id: str | None = None) -> RunSummary | None:
+    """The summary of pipeline run `run_id` (default: the newest) in the store."""
+    store = as_store(metadata).open()
+    if store is None:
+        return None
+    run = find_run(store, run_id)
+    if run is None:
+        return None
+    states = {name: state_name(e) for name, e in node_states(store, run.id).items()}
     summary = RunSummary(run_id=run.name, executions=states)
     artifact_types = {t.id: t.name for t in store.get_artifact_types()}
     for artifact in store.get_artifacts_by_context(run.id):
@@ -98,22 +106,19 @@ def _read_blessing(summary: RunSummary, uri: str) -> None:
     summary.baseline = verdict.get("baseline", "")
 
 
-def run_history(metadata_path: str) -> list[dict]:
+def run_history(metadata: Store | str) -> list[dict]:
     """Every pipeline run recorded in the store, newest first: when, status, duration, span, the
     first evaluated metric, blessed, pushed version (one dict each; what `tfx-yaml runs` prints)."""
-    if not os.path.exists(metadata_path):  # local-only: a SQLite file
+    store = as_store(metadata).open()
+    if store is None:
         return []
-    store = open_store(metadata_path)
     types = {t.id: t.name for t in store.get_artifact_types()}
     history = []
     for run in sorted(store.get_contexts_by_type("pipeline_run"), key=lambda c: c.create_time_since_epoch,
                       reverse=True):
-        executions = sorted(store.get_executions_by_context(run.id), key=lambda e: e.id)
-        states = {}
-        for execution in executions:
-            nodes = [c.name for c in store.get_contexts_by_execution(execution.id) if c.type == "node"]
-            states[nodes[0].split(".", 1)[-1] if nodes else str(execution.id)] = \
-                metadata_store_pb2.Execution.State.Name(execution.last_known_state)
+        nodes = node_states(store, run.id)
+        executions = list(nodes.values())
+        states = {name: state_name(e) for name, e in nodes.items()}
         entry = {"run_id": run.name, "status": _status(states), "span": None, "metric": None, "blessed": None,
                  "pushed_version": None,
                  "started": run.create_time_since_epoch / 1000,

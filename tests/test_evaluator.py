@@ -23,6 +23,7 @@ def test_classification_metrics_match_scikit_learn():
     assert got["log_loss"] == pytest.approx(sk.log_loss(labels, probabilities))
     assert got["auc"] == pytest.approx(sk.roc_auc_score(labels, probabilities, multi_class="ovr"))
     assert got["per_class"]["b"]["recall"] == pytest.approx(sk.recall_score(labels == 1, predicted == 1))
+    assert got["confusion_matrix"] == sk.confusion_matrix(labels, predicted, labels=[0, 1, 2]).tolist()
 
 
 def test_binary_auc_with_ties_matches_scikit_learn():
@@ -40,6 +41,8 @@ def test_regression_metrics_match_scikit_learn():
     assert got["rmse"] == pytest.approx(np.sqrt(sk.mean_squared_error(y, p)))
     assert got["mae"] == pytest.approx(sk.mean_absolute_error(y, p))
     assert got["r2"] == pytest.approx(sk.r2_score(y, p))
+    assert got["residuals"] == [[3.0, 2.5], [-0.5, 0.0], [2.0, 2.0], [7.0, 8.0]]
+    assert len(regression_metrics(np.arange(5000.0), np.arange(5000.0))["residuals"]) == 1000
 
 
 def test_reason_reads_like_a_sentence():

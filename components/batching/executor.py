@@ -28,6 +28,7 @@ from tfx.utils import io_utils
 from tfx_bsl.coders import example_coder
 
 from components.common import io
+from components.common.progress import CountRows
 from components.common.features import FeaturePlan, build_plan
 from components.common.io import CONFIG_KEY
 
@@ -96,6 +97,7 @@ class WriteBatches(beam.PTransform):
         rows = (
             pipeline
             | "Read" >> beam.io.ReadFromTFRecord(self.pattern, coder=beam.coders.BytesCoder())
+            | "Progress" >> beam.ParDo(CountRows("Batching"))
             | "Group" >> beam.BatchElements(min_batch_size=256, max_batch_size=8192)
             | "Encode" >> beam.ParDo(_EncodeRows(self.plan.to_json(), self.schema, self.seed))
         )

@@ -41,6 +41,8 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, classe
         auc = per_class[classes[1]]["auc"]
     else:
         auc = float(np.mean([c["auc"] for c in present]))
+    confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)  # rows: actual, columns: predicted
+    np.add.at(confusion, (labels, predicted), 1)
     return {
         "accuracy": float(np.mean(predicted == labels)) if len(labels) else math.nan,
         "auc": auc,
@@ -48,11 +50,15 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, classe
         "recall": float(np.mean([c["recall"] for c in seen])) if seen else math.nan,
         "log_loss": float(-np.mean(np.log(picked))) if len(labels) else math.nan,
         "per_class": per_class,
+        "confusion_matrix": confusion.tolist(),
         "examples": len(labels),
     }
 
 
-def regression_metrics(labels: np.ndarray, predictions: np.ndarray) -> dict:
+def regression_metrics(labels: np.ndarray, predictions: np.ndarray, sample: int = 1000) -> dict:
+    """mse, rmse, mae and r² (scikit-learn's definitions), and up to `sample` evenly spaced
+    (label, prediction) pairs for a residual plot."""
+    predictions = predictions.reshape(len(labels))
     error = predictions - labels
     mse = float(np.mean(error**2))
     variance = float(np.var(labels))
@@ -61,6 +67,8 @@ def regression_metrics(labels: np.ndarray, predictions: np.ndarray) -> dict:
         "rmse": math.sqrt(mse),
         "mae": float(np.mean(np.abs(error))),
         "r2": 1.0 - mse / variance if variance > 0 else math.nan,
+        "residuals": [[float(labels[i]), float(predictions[i])]
+                      for i in np.linspace(0, len(labels) - 1, min(sample, len(labels)), dtype=np.int64)],
         "examples": len(labels),
     }
 

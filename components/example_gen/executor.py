@@ -17,6 +17,7 @@ from tfx.types import standard_component_specs
 from tfx_bsl.coders import csv_decoder
 
 from components.common import io
+from components.common.progress import CountRows
 
 
 def read_header(path: str, delimiter: str, encoding: str) -> list[str]:
@@ -66,6 +67,7 @@ class CsvToExample(beam.PTransform):
         lines = (pipeline
                  | "Files" >> beam.Create(files)
                  | "Read" >> beam.ParDo(_ReadCsvRecords(self._encoding))
+                 | "Progress" >> beam.ParDo(CountRows("ExampleGen"))
                  | "Parse" >> beam.ParDo(csv_decoder.ParseCSVLine(delimiter=self._delimiter))
                  | "Cells" >> beam.Keys())
         column_infos = beam.pvalue.AsSingleton(

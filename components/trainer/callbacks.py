@@ -7,6 +7,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from components.common import progress
 from components.trainer.backend import keras
 
 
@@ -63,6 +64,21 @@ class PlateauRestarts(keras.callbacks.Callback):
         self.model.optimizer.learning_rate = new_lr
         self.restarts.append({"epoch": epoch, "restored_epoch": self.best_epoch, "learning_rate": new_lr})
         self.wait = 0
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """One progress line per epoch: the epoch, the losses and the eval metrics."""
+
+    def __init__(self, max_epochs: int):
+        super().__init__()
+        self.max_epochs = max_epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        shown = [k for k in ("loss", "val_loss") if k in logs] + sorted(
+            k for k in logs if k.startswith("val_") and k != "val_loss")
+        progress.say("Trainer: epoch %d/%d: %s", epoch + 1, self.max_epochs,
+                     ", ".join(f"{k} {logs[k]:.4g}" for k in shown))
 
 
 class LearningRateLog(keras.callbacks.Callback):

@@ -150,7 +150,7 @@ def read_batches(uri: str, split: str, plan: FeaturePlan, head: Head, shuffle_se
 
 def make_callbacks(cfg: dict, run_dir: str):
     stoppers: dict[str, Any] = {"non_finite": cb.NonFiniteLoss()}
-    callbacks = [stoppers["non_finite"], cb.LearningRateLog()]
+    callbacks = [stoppers["non_finite"], cb.LearningRateLog(), cb.EpochProgress(cfg["max_epochs"])]
     early = cfg.get("early_stopping")
     if early:
         stoppers["early"] = keras.callbacks.EarlyStopping(

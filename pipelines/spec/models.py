@@ -38,6 +38,8 @@ PATTERN_RULES = {
     "memory": "a number with an optional unit Ki, Mi, Gi, Ti (powers of 2) or K, M, G, T, e.g. '16Gi', '512Mi'",
     "endpoint": "an http:// or https:// URL with a host and optional port, e.g. 'http://minio-service.kubeflow:9000'",
     "credentials_secret": "a Kubernetes secret name: lower-case letters, digits, '-' and '.'",
+    "database": "letters, digits, '_' and '$', at most 64 characters (MySQL's rule), e.g. 'ml_metadata'",
+    "password_env": "an environment variable name (letters, digits, '_'), e.g. 'MLMD_PASSWORD'",
 }
 
 
@@ -498,6 +500,41 @@ class PusherSection(Section):
         return destination
 
 
+class MetadataSection(Section):
+    """Where a local run records ML Metadata: a SQLite file under runtime.root, or a
+    MySQL-compatible server (MySQL, MariaDB, Cloud SQL) shared by a team. Kubeflow runs use the
+    cluster's own store and ignore this section.
+
+    Attributes:
+        type: "sqlite" or "mysql". Defaults to "sqlite" (runtime.root/metadata.sqlite).
+        host: the server's host name (mysql). Defaults to None.
+        port: the server's port (mysql). Defaults to 3306.
+        database: the database, created on first use (mysql). Defaults to None.
+        user: the user name (mysql). Defaults to None.
+        password_env: the name of the environment variable that holds the password (mysql);
+            the password itself never goes in this file. Defaults to None (no password).
+    """
+
+    type: Literal["sqlite", "mysql"] = "sqlite"
+    host: Optional[str] = Field(None, min_length=1)
+    port: int = Field(3306, ge=1, le=65535)
+    database: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_$]{1,64}$")
+    user: Optional[str] = Field(None, min_length=1)
+    password_env: Optional[str] = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+    @model_validator(mode="after")
+    def _server_settings(self) -> MetadataSection:
+        given = [k for k in ("host", "database", "user", "password_env") if getattr(self, k) is not None]
+        if self.type == "mysql":
+            missing = [k for k in ("host", "database", "user") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"type 'mysql' needs {', '.join(missing)} (and password_env, the name of "
+                                 "the environment variable with the password)")
+        elif given:
+            raise ValueError(f"{', '.join(given)} apply to type 'mysql' only; set type: mysql or remove them")
+        return self
+
+
 class RuntimeSection(Section):
     """Where a local run keeps its artifacts and metadata, and how Beam runs.
 
@@ -507,9 +544,11 @@ class RuntimeSection(Section):
         enable_cache: reuse outputs of unchanged components. Defaults to True.
         beam_pipeline_args: arguments of every Beam stage (runner, workers).
             Defaults to ["--direct_running_mode=in_memory", "--direct_num_workers=1"].
+        metadata: the ML Metadata store of local runs. Defaults to SQLite under root.
     """
 
     root: Optional[str] = None
+    metadata: MetadataSection = Field(default_factory=MetadataSection)
     enable_cache: bool = True
     beam_pipeline_args: list[str] = Field(
         default_factory=lambda: ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
