@@ -4,6 +4,7 @@
     tfx-yaml check X.yaml                                validate a spec, run nothing
     tfx-yaml rollback --config X.yaml [--root DIR]       withdraw the newest pushed version (for good)
     tfx-yaml runs [--config X.yaml] [--root DIR] [--json]  the run history of a root (ML Metadata)
+    tfx-yaml report [--config X.yaml] [--root DIR] [--run ID] [--open]  write a run's HTML report
     tfx-yaml schema freeze --config X.yaml [--output F]  write the schema in use to a file for curation
     tfx-yaml compile --config X.yaml --output p.yaml     KFP v2 spec (kubeflow_runner.py)
     tfx-yaml schedule --config X.yaml [--cron ...]       retrain on a schedule here (scheduler.py)
@@ -36,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     runs.add_argument("--config", default=str(local_runner.DEFAULT_CONFIG))
     runs.add_argument("--root")
     runs.add_argument("--json", action="store_true", help="one JSON list, for scripts")
+    report = commands.add_parser("report", help="write the HTML report of a run (default: the newest)")
+    report.add_argument("--config", default=str(local_runner.DEFAULT_CONFIG))
+    report.add_argument("--root")
+    report.add_argument("--run", help="the run id (as `tfx-yaml runs --json` lists them; default: the newest)")
+    report.add_argument("--open", action="store_true", help="open it in the web browser")
     schema = commands.add_parser("schema", help="schema freeze: write the schema in use to a file for curation")
     schema.add_argument("action", choices=["freeze"])
     schema.add_argument("--config", default=str(local_runner.DEFAULT_CONFIG))
@@ -80,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         return freeze_schema(spec, args.root, args.output)
     if args.command == "runs":
         return print_runs(spec, args.root, args.json)
+    if args.command == "report":
+        return write_report(spec, args.root, args.run, args.open)
     from components.common import serving_dir
     from pipelines.compiler import RunPaths
     from pipelines.locks import RootLocked, hold_root
@@ -113,6 +121,30 @@ def print_runs(spec, root: str | None, as_json: bool) -> int:
     return local_runner.EXIT_OK
 
 
+def write_report(spec, root: str | None, run_id: str | None, open_it: bool) -> int:
+    from pipelines import report
+    from pipelines.metadata import MetadataError
+    from pipelines.paths import RunPaths
+
+    paths = RunPaths.of(spec, root)
+    try:
+        path = report.write_report(paths.root, paths.store, paths.destination, run_id)
+    except MetadataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return local_runner.EXIT_BAD_INPUT
+    if path is None:
+        which = f"run {run_id!r}" if run_id else "any run"
+        print(f"error: no record of {which} in {paths.store.describe()}; `tfx-yaml runs` lists the runs "
+              "of this root", file=sys.stderr)
+        return local_runner.EXIT_FAILED
+    print(f"report: {path}")
+    if open_it:
+        import webbrowser
+
+        webbrowser.open("file://" + path)
+    return local_runner.EXIT_OK
+
+
 def freeze_schema(spec, root: str | None, output: str | None) -> int:
     """Write the schema the pipeline validates against (the serving model's, or the last run's
     SchemaGen output) to a file, for curation as `schema.path`."""
@@ -135,7 +167,7 @@ def freeze_schema(spec, root: str | None, output: str | None) -> int:
 def _last_schema_artifact(metadata) -> str | None:
     from components.common import io
 
-    store = metadata.open()
+    store = metadata.connect()
     if store is None:
         return None
     schemas = store.get_artifacts_by_type("Schema")

@@ -14,9 +14,12 @@ _INPUT, _OUTPUT = metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.OUTPU
 
 def pushed_versions(metadata: Store | str) -> list[dict]:
     """Every push recorded in the store: version, destination, and the span of the training data."""
-    store = as_store(metadata).open()
-    if store is None:
-        return []
+    store = as_store(metadata).connect()
+    return pushed_versions_in(store) if store is not None else []
+
+
+def pushed_versions_in(store) -> list[dict]:
+    """pushed_versions() of an open store."""
     types = {t.id: t.name for t in store.get_artifact_types()}
     found = []
     for pushed in store.get_artifacts_by_type("PushedModel"):

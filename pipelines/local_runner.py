@@ -122,6 +122,10 @@ def _unchanged(spec, paths, out) -> bool:
           "and serving versions): nothing ran, nothing was pushed. Its summary:", file=out)
     for line in summary.lines():
         print(line, file=out)
+    from pipelines.report import report_path
+
+    if os.path.exists(report_path(paths.root, last["run_id"])):  # local-only
+        print(f"report: {report_path(paths.root, last['run_id'])}", file=out)
     return True
 
 
@@ -155,11 +159,15 @@ def _unwritable(path: str) -> str:
 def _run_locked(spec, paths, pipeline, out) -> int:
     from pipelines import rerun
 
+    from pipelines import report
+
     rerun.forget(paths)
-    progress, log_file = _capture_logs(os.path.join(paths.root, "run.log"), out)
-    print(f"pipeline {spec.name!r}: artifacts and ML Metadata under {paths.root}", file=out)
+    progress, log_file = _capture_logs(os.path.join(paths.root, "run.log"), out, paths.store.secrets())
+    where = paths.root if paths.store.sqlite else f"{paths.root}, ML Metadata at {paths.store.describe()}"
+    print(f"pipeline {spec.name!r}: artifacts and ML Metadata under {where}", file=out)
     started = time.perf_counter()
     run_id = dt.datetime.now().isoformat(timespec="microseconds") + f"-pid{os.getpid()}"
+    report.save_run_inputs(paths.root, run_id, spec)
     try:
         from tfx.orchestration.local.local_dag_runner import LocalDagRunner
         from tfx.orchestration.portable import runtime_parameter_utils
@@ -174,11 +182,13 @@ def _run_locked(spec, paths, pipeline, out) -> int:
         from pipelines.summary import run_summary
 
         summary = run_summary(paths.store, run_id)  # while its log lines still go to run.log
+        report_line = _write_report(paths, run_id)
     except Exception as error:  # the run failed: report the cause in the user's terms
         stage = progress.current or "the pipeline"
         logging.getLogger(__name__).exception("run %s failed in %s", run_id, stage)
         print(f"\nFAILED in {stage}: {_user_message(error)}", file=out)
         print(f"(full log: {os.path.join(paths.root, 'run.log')})", file=out)
+        print(_write_report(paths, run_id, failure=f"{stage}: {_user_message(error)}"), file=out)
         return EXIT_FAILED
     finally:
         for handler in (progress, log_file):
@@ -188,10 +198,40 @@ def _run_locked(spec, paths, pipeline, out) -> int:
     print(f"\nfinished in {seconds:.1f}s", file=out)
     for line in summary.lines() if summary else []:
         print(line, file=out)
+    print(report_line, file=out)
     return EXIT_OK
 
 
-def _capture_logs(log_file: str, out) -> tuple[StageProgress, logging.Handler]:
+def _write_report(paths, run_id: str, failure: str | None = None) -> str:
+    """Write the run's HTML report; the line to print. A report that cannot be written is said,
+    never a failed run."""
+    from pipelines import report
+
+    try:
+        path = report.write_report(paths.root, paths.store, paths.destination, run_id, failure)
+    except Exception as error:  # noqa: BLE001 (the run itself is done; say why there is no report)
+        logging.getLogger(__name__).exception("report of run %s", run_id)
+        return f"report: not written ({type(error).__name__}: {error}; see run.log)"
+    return f"report: {path}" if path else "report: none (no stage of this run was recorded in ML Metadata)"
+
+
+class Redact(logging.Filter):
+    """Replaces secrets (the metadata server's password: TFX logs its connection config) by ****."""
+
+    def __init__(self, secrets: list[str]):
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if any(s in message for s in self.secrets):
+            for secret in self.secrets:
+                message = message.replace(secret, "****")
+            record.msg, record.args = message, ()
+        return True
+
+
+def _capture_logs(log_file: str, out, secrets: list[str] = ()) -> tuple[StageProgress, logging.Handler]:
     """Everything logged goes to `log_file`; the console gets only the stage progress."""
     root = logging.getLogger()
     for handler in list(root.handlers):  # absl's and basicConfig's would copy every line to the console
@@ -200,6 +240,7 @@ def _capture_logs(log_file: str, out) -> tuple[StageProgress, logging.Handler]:
     root.setLevel(logging.INFO)
     file_handler = logging.FileHandler(log_file)
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    file_handler.addFilter(Redact(list(secrets)))
     root.addHandler(file_handler)
     absl_logger = logging.getLogger("absl")
     absl_logger.setLevel(logging.INFO)

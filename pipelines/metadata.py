@@ -8,6 +8,7 @@ spec names and is only ever put into the connection config, never printed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import socket
@@ -65,6 +66,10 @@ class Store:
             config.mysql.password = os.environ[self.password_env]
         return config
 
+    def secrets(self) -> list[str]:
+        """What must never be written anywhere: the password, when there is one."""
+        return [os.environ[self.password_env]] if self.password_env and os.environ.get(self.password_env) else []
+
     def check(self) -> None:
         """Connect once, before a run starts: an unreachable server or refused login is a
         MetadataError naming the server, the user and the likely fix."""
@@ -77,18 +82,33 @@ class Store:
             raise MetadataError(f"runtime.metadata: cannot reach the MySQL server at {self.host}:{self.port} "
                                 f"({error.strerror or error}); start it or fix host/port") from None
         try:
-            metadata_store.MetadataStore(config)
+            with _quiet_stderr():  # ML Metadata's C++ log adds a MySQL 8 hint that misleads here
+                metadata_store.MetadataStore(config)
         except Exception:  # ML Metadata says only "mysql_real_connect failed"
             raise MetadataError(f"runtime.metadata: the MySQL server at {self.host}:{self.port} refused user "
                                 f"{self.user!r} for database {self.database!r}: check the password in "
                                 f"${self.password_env or '(no password_env)'} and that the user may create and "
                                 "use that database") from None
 
-    def open(self) -> metadata_store.MetadataStore | None:
+    def connect(self) -> metadata_store.MetadataStore | None:
         """The store for reading, or None when a SQLite store has not been created yet."""
         if not self.exists():
             return None
         return metadata_store.MetadataStore(self.config(readonly=True))
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """File descriptor 2 to /dev/null for the duration (C++ libraries write there directly)."""
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)  # local-only: /dev/null
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 def as_store(store: Store | str) -> Store:

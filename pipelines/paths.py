@@ -19,7 +19,7 @@ class RunPaths:
     pipeline_root: str
     metadata: str  # the SQLite file's path (unused when runtime.metadata is a server)
     destination: str
-    store: Store  # the ML Metadata store of this root's runs
+    store: Store | None = None  # the ML Metadata store of local runs (Kubeflow has its own)
 
     @classmethod
     def of(cls, spec: PipelineSpec, root: str | None = None) -> RunPaths:

@@ -66,7 +66,7 @@ def find_run(store, run_id: str | None = None):
 
 def run_summary(metadata: Store | str, run_id: str | None = None) -> RunSummary | None:
     """The summary of pipeline run `run_id` (default: the newest) in the store."""
-    store = as_store(metadata).open()
+    store = as_store(metadata).connect()
     if store is None:
         return None
     run = find_run(store, run_id)
@@ -109,7 +109,7 @@ def _read_blessing(summary: RunSummary, uri: str) -> None:
 def run_history(metadata: Store | str) -> list[dict]:
     """Every pipeline run recorded in the store, newest first: when, status, duration, span, the
     first evaluated metric, blessed, pushed version (one dict each; what `tfx-yaml runs` prints)."""
-    store = as_store(metadata).open()
+    store = as_store(metadata).connect()
     if store is None:
         return []
     types = {t.id: t.name for t in store.get_artifact_types()}

@@ -16,6 +16,22 @@ find_python() {
   return 1
 }
 
+# The tests' system packages (Debian): Chromium for the report's browser tests, MariaDB for ML
+# Metadata on a server. Installed when missing and we may (root with apt-get); else said.
+system_packages() {
+  local missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  { command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; } || missing+=(mariadb-server)
+  [ ${#missing[@]} -eq 0 ] && return
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing ${missing[*]} (Debian packages the tests use)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "note: the tests need ${missing[*]} (Debian: sudo apt-get install ${missing[*]})" >&2
+  fi
+}
+system_packages
+
 stamp=.venv/.installed
 wanted="$(cat scripts/constraints.txt pyproject.toml | sha256sum | cut -c1-16)"
 if [ -x .venv/bin/python ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then

@@ -16,9 +16,10 @@ PENGUIN_YAML = REPO / "pipelines" / "penguin" / "pipeline.yaml"
 PENGUIN_CSV = REPO / "pipelines" / "penguin" / "data" / "penguins_raw.csv"
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
-    """`python pipelines/local_runner.py ARGS` as a user runs it."""
-    env = {**os.environ, "PYTHONPATH": ""}
+def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`python pipelines/local_runner.py ARGS` as a user runs it (with `env` added)."""
+    env = {**os.environ, "PYTHONPATH": "", **(env or {})}
     return subprocess.run([sys.executable, str(REPO / "pipelines" / "local_runner.py"), *args],
                           cwd=cwd or REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -103,3 +104,99 @@ def object_store() -> ObjectStore:
     yield store
     server.terminate()
     server.wait(timeout=10)
+
+
+class Browser:
+    """Headless Chromium (Debian's `chromium`) driven by Playwright: what a user sees of a page."""
+
+    def __init__(self, playwright, executable: str):
+        self.browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+
+    def open(self, path: Path, screenshot: Path):
+        """The page of a local file, after load: (page, console errors, requests made), with a
+        full-page screenshot saved to `screenshot`."""
+        page = self.browser.new_page(viewport={"width": 1200, "height": 900})
+        page.set_default_timeout(5000)
+        errors, requests = [], []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(path.as_uri(), wait_until="load")
+        page.screenshot(path=str(screenshot), full_page=True)
+        return page, errors, requests
+
+
+@pytest.fixture(scope="session")
+def browser():
+    import shutil
+
+    executable = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not executable:
+        pytest.fail("the report tests need Chromium: apt-get install chromium (scripts/setup.sh and .ci/run "
+                    "install it), or set CHROMIUM to its path")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        yield Browser(playwright, executable)
+
+
+class MariaDB:
+    """A MariaDB server on 127.0.0.1 with a user for ML Metadata; the password only in `env()`."""
+
+    user, password_env = "mlmd", "TFX_YAML_TEST_MLMD_PASSWORD"
+
+    def __init__(self, port: int, password: str):
+        self.host, self.port, self.password = "127.0.0.1", port, password
+
+    def env(self) -> dict[str, str]:
+        return {self.password_env: self.password}
+
+    def section(self, database: str) -> str:
+        """The spec's runtime.metadata, as a YAML flow mapping."""
+        return (f"{{type: mysql, host: {self.host}, port: {self.port}, database: {database}, user: {self.user}, "
+                f"password_env: {self.password_env}}}")
+
+
+@pytest.fixture(scope="session")
+def mariadb():
+    """Debian's mariadb-server started for the test session (own data folder, a free port on
+    127.0.0.1), and stopped after it."""
+    import getpass
+    import secrets
+    import shutil
+    import socket
+    import tempfile
+    import time
+
+    server, install = shutil.which("mariadbd") or "/usr/sbin/mariadbd", shutil.which("mariadb-install-db")
+    if not (os.path.exists(server) and install):
+        pytest.fail("the ML Metadata server tests need MariaDB: apt-get install mariadb-server "
+                    "(scripts/setup.sh and .ci/run install it)")
+    folder = Path(tempfile.mkdtemp(prefix="mariadb-"))  # short: a socket path has a length limit
+    user = getpass.getuser()
+    subprocess.run([install, "--no-defaults", f"--datadir={folder / 'data'}", f"--user={user}",
+                    "--auth-root-authentication-method=normal", "--skip-test-db"],
+                   check=True, capture_output=True, timeout=120)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen([server, "--no-defaults", f"--datadir={folder / 'data'}", f"--port={port}",
+                                "--bind-address=127.0.0.1", f"--socket={folder / 'sock'}", f"--user={user}",
+                                f"--pid-file={folder / 'pid'}", f"--log-error={folder / 'error.log'}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = [shutil.which("mariadb") or "mysql", "--no-defaults", f"--socket={folder / 'sock'}", "-uroot"]
+    deadline = time.time() + 60
+    while subprocess.run([*client, "-e", "SELECT 1"], capture_output=True).returncode != 0:
+        if time.time() > deadline or process.poll() is not None:
+            process.kill()
+            log = (folder / "error.log").read_text() if (folder / "error.log").exists() else ""
+            pytest.fail(f"MariaDB did not start on port {port}: {log[-2000:]}")
+        time.sleep(0.3)
+    db = MariaDB(port, "pw-" + secrets.token_hex(12))
+    grant = (f"CREATE USER '{db.user}'@'127.0.0.1' IDENTIFIED BY '{db.password}'; "
+             f"GRANT ALL ON *.* TO '{db.user}'@'127.0.0.1';")
+    subprocess.run([*client, "-e", grant], check=True, capture_output=True)
+    yield db
+    process.terminate()
+    process.wait(timeout=60)
+    shutil.rmtree(folder, ignore_errors=True)

@@ -45,7 +45,7 @@ def corrupt(rows):
     return rows
 
 
-def test_anomalous_data_stops_the_run_before_training_with_a_report(tmp_path):
+def test_anomalous_data_stops_the_run_before_training_with_a_report(tmp_path, browser):
     write_rows(tmp_path / "data" / "penguins.csv", corrupt)
     result = run_cli("--config", penguin_spec(tmp_path, tmp_path / "data"))
     assert result.returncode == 1, result.stdout + result.stderr
@@ -58,6 +58,19 @@ def test_anomalous_data_stops_the_run_before_training_with_a_report(tmp_path):
     summary = latest_run(str(tmp_path / "root" / "metadata.sqlite"))
     assert "Trainer" not in summary.executions and "Batching" not in summary.executions
     assert summary.executions["DataGate"] == "FAILED"
+    # the run's HTML report, in a browser: the failure first, the gate's verdict and the anomalies
+    from tests.test_report import report_of
+
+    page, errors, _ = browser.open(report_of(out), tmp_path / "stopped.png")
+    assert errors == []
+    headings = page.locator("h2").all_inner_texts()
+    assert headings[0] == "Failure" and page.locator("#failure").is_visible()
+    assert "DataGate: Data validation failed" in page.locator("#failure").inner_text()
+    assert page.locator("#gate-verdict").inner_text() == "data gate: STOPPED the run"
+    anomalies = page.locator("#anomalies").inner_text()
+    assert "island" in anomalies and "Atlantis" in anomalies and "body_mass_g" in anomalies
+    assert page.locator("#stages tr.state-failed").inner_text().startswith("DataGate")
+    assert page.get_by_text("the Trainer did not run.").is_visible()
     assert not (tmp_path / "root" / "serving").exists()
 
 

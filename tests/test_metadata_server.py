@@ -1,0 +1,112 @@
+"""ML Metadata on a real MySQL-compatible server (MariaDB, started by the `mariadb` fixture): two
+penguin runs share it (caching, the serving baseline), `runs`, `report` and lineage read it, and
+the password is nowhere but in the environment. A wrong password or a server that is not there is
+exit 2 before anything runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from pipelines.lineage import pushed_versions
+from pipelines.metadata import Store
+from tests.conftest import REPO, run_cli, write_spec
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+
+def spec(tmp_path, metadata: str, max_epochs: int = 60, name: str = "pipeline.yaml"):
+    return write_spec(tmp_path, f"""
+name: penguin-shared
+data: {{path: {REPO / 'pipelines' / 'penguin' / 'data'}, label: species}}
+trainer: {{max_epochs: {max_epochs}}}
+runtime:
+  root: {tmp_path / 'root'}
+  metadata: {metadata}
+""", name)
+
+
+def tfx_yaml(*args: str, env: dict) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=300)
+
+
+def test_two_runs_share_a_mariadb_store(tmp_path, mariadb, monkeypatch):
+    env = mariadb.env()
+    first = run_cli("--config", str(spec(tmp_path, mariadb.section("mlmd_shared"))), env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert f"ML Metadata at mysql://{mariadb.user}@127.0.0.1:{mariadb.port}/mlmd_shared" in first.stdout
+    assert "pushed: " in first.stdout and not (tmp_path / "root" / "metadata.sqlite").exists()
+
+    # another trainer setting: the data stages come from the server's cache, the Trainer runs, and
+    # the Evaluator compares with version 1, which serves now
+    second = run_cli("--config", str(spec(tmp_path, mariadb.section("mlmd_shared"), max_epochs=40, name="b.yaml")),
+                     env=env)
+    assert second.returncode == 0, second.stdout + second.stderr
+    run_line = next(line for line in second.stdout.splitlines() if line.startswith("run "))
+    for stage in ("ExampleGen", "StatisticsGen", "Batching"):
+        assert f"{stage} cached" in run_line
+    assert "Trainer complete" in run_line and "Evaluator complete" in run_line
+    assert f"baseline: serving model {tmp_path / 'root' / 'serving' / '1'}" in second.stdout
+
+    runs = tfx_yaml("runs", "--config", str(tmp_path / "b.yaml"), "--json", env=env)
+    assert runs.returncode == 0, runs.stderr
+    history = json.loads(runs.stdout)
+    assert [h["status"] for h in history] == ["complete", "complete"]
+    assert history[0]["started"] > history[1]["started"] and history[1]["pushed_version"] == 1
+    table = tfx_yaml("runs", "--config", str(tmp_path / "b.yaml"), env=env).stdout.splitlines()
+    assert len(table) == 3 and table[0].startswith("started")
+
+    report = tfx_yaml("report", "--config", str(tmp_path / "b.yaml"), env=env)
+    assert report.returncode == 0 and "report: " in report.stdout, report.stderr
+    monkeypatch.setenv(mariadb.password_env, mariadb.password)
+    store = Store(host=mariadb.host, port=mariadb.port, database="mlmd_shared", user=mariadb.user,
+                  password_env=mariadb.password_env)
+    assert [p["version"] for p in pushed_versions(store)][0] == 1
+
+    # the password is in no file, log, report, console output or compiled pipeline
+    compiled = tmp_path / "compiled.yaml"
+    compile_run = tfx_yaml("compile", "--config", str(tmp_path / "b.yaml"), "--output", str(compiled),
+                           "--pipeline-root", "gs://bucket/pipelines", env=env)
+    assert compile_run.returncode == 0, compile_run.stderr
+    secret = mariadb.password.encode()
+    outputs = [first, second, runs, report, compile_run]
+    assert not [p for p in (tmp_path).rglob("*") if p.is_file() and secret in p.read_bytes()]
+    assert all(mariadb.password not in r.stdout + r.stderr for r in outputs)
+    assert "****" in (tmp_path / "root" / "run.log").read_text()  # TFX logs the connection config: redacted
+
+
+def test_wrong_password_or_no_server_is_exit_2_before_anything_runs(tmp_path, mariadb):
+    config = str(spec(tmp_path, mariadb.section("mlmd_refused")))
+    wrong = run_cli("--config", config, env={mariadb.password_env: "not-the-password"})
+    assert wrong.returncode == 2, wrong.stdout + wrong.stderr
+    assert (f"the MySQL server at 127.0.0.1:{mariadb.port} refused user '{mariadb.user}' for database "
+            f"'mlmd_refused': check the password in ${mariadb.password_env}") in wrong.stderr
+    assert "Traceback" not in wrong.stderr and "mysql_real_connect" not in wrong.stderr
+    assert not (tmp_path / "root").exists()
+
+    import os
+
+    assert mariadb.password_env not in os.environ  # so the next run's process does not have it
+    missing = run_cli("--config", config)
+    assert missing.returncode == 2
+    assert f"the environment variable {mariadb.password_env} is not set" in missing.stderr
+
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    nowhere = str(spec(tmp_path, mariadb.section("mlmd_x").replace(f"port: {mariadb.port}", f"port: {closed}"),
+                       name="nowhere.yaml"))
+    absent = run_cli("--config", nowhere, env=mariadb.env())
+    assert absent.returncode == 2
+    assert f"cannot reach the MySQL server at 127.0.0.1:{closed}" in absent.stderr
+    assert not (tmp_path / "root").exists()
+    check = tfx_yaml("check", nowhere, env=mariadb.env())
+    assert check.returncode == 2 and "cannot reach the MySQL server" in check.stderr

@@ -1,0 +1,78 @@
+"""The HTML run report, opened in headless Chromium as a user opens it: what is drawn and readable
+on the rendered page (not the HTML source), with no console errors and nothing fetched."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from pipelines import cli
+from pipelines.summary import latest_run
+from tests.conftest import PENGUIN_YAML
+
+pytestmark = [pytest.mark.e2e]
+
+
+def report_of(stdout: str) -> Path:
+    found = re.findall(r"^report: (/\S+\.html)$", stdout, flags=re.M)
+    assert found, f"the run did not print its report's path:\n{stdout}"
+    return Path(found[-1])
+
+
+def box(page, selector: str) -> dict:
+    found = page.locator(selector)
+    assert found.count() == 1, f"{selector} is not on the page"
+    return found.bounding_box()
+
+
+def only_local(requests: list[str], path: Path) -> list[str]:
+    return [url for url in requests if url != path.as_uri() and not url.startswith("data:")]
+
+
+def test_report_of_a_penguin_run_in_a_browser(penguin_run, browser, tmp_path):
+    path = report_of(penguin_run.stdout)
+    assert path.parent == penguin_run.root / "reports"
+    page, errors, requests = browser.open(path, tmp_path / "report.png")
+    assert errors == []
+    assert only_local(requests, path) == []  # self-contained: no CDN, no fonts, no images fetched
+    assert (tmp_path / "report.png").stat().st_size > 50_000
+    for chart in ("#learning-curve-loss", "#learning-curve-accuracy", "#learning-rate", "#confusion-matrix"):
+        size = box(page, chart)
+        assert size["width"] > 100 and size["height"] > 50, (chart, size)
+    assert page.locator("#learning-curve-loss polyline").count() == 2  # train and eval loss
+    summary = latest_run(penguin_run.metadata)
+    reason = summary.reasons["accuracy"]
+    assert page.get_by_text(reason, exact=True).is_visible()
+    assert page.locator("#blessing").inner_text().startswith("candidate model: BLESSED")
+    assert page.locator("#run-status").inner_text() == "complete"
+    assert page.locator("#failure").count() == 0
+    # the confusion matrix is the evaluator's: its cells sum to the eval examples
+    metrics = json.loads(next((penguin_run.root / "pipeline" / "Evaluator" / "evaluation").glob("*/metrics.json"))
+                         .read_text())["candidate"]
+    cells = page.locator("#confusion-matrix td").all_inner_texts()
+    assert sum(int(c) for c in cells) == metrics["examples"] == sum(map(sum, metrics["confusion_matrix"]))
+    # statistics from StatisticsGen's proto, one row per feature, for both splits
+    train = page.locator("#stats-train").inner_text()
+    assert "flipper_length_mm" in train and "island" in train and "3 (top:" in train
+    assert page.locator("#stats-eval tr").count() == page.locator("#stats-train tr").count()
+    history = json.loads(next((penguin_run.root / "pipeline" / "Trainer" / "model_run").glob("*/history.json"))
+                         .read_text())
+    assert page.locator("#stop-reason").inner_text() == history["stop_reason"]
+    assert page.locator("#serving-versions").inner_text() == "1"
+    assert page.locator("#stages tr.state-complete").count() == 9
+    assert "name: penguin" in page.locator("#spec").inner_text()  # the spec as run, defaults filled in
+
+
+def test_report_command_rewrites_a_run_report(penguin_run, capsys):
+    path = report_of(penguin_run.stdout)
+    before = path.read_text(encoding="utf-8")
+    path.unlink()
+    run_id = latest_run(penguin_run.metadata).run_id
+    assert cli.main(["report", "--config", str(PENGUIN_YAML), "--root", str(penguin_run.root), "--run", run_id]) == 0
+    assert report_of(capsys.readouterr().out) == path
+    assert path.read_text(encoding="utf-8").split("serving versions")[0] == before.split("serving versions")[0]
+    assert cli.main(["report", "--root", str(penguin_run.root), "--run", "no-such-run"]) == 1
+    assert "no record of run 'no-such-run'" in capsys.readouterr().err
