@@ -40,3 +40,17 @@ runtime: {{root: {tmp_path / 'root'}}}
     light = dict(island="Dream", bill_length_mm=36.0, bill_depth_mm=17.0, flipper_length_mm=185.0, sex="female")
     grams = serve(examples=tf.constant([tf_example(heavy), tf_example(light)]))["prediction"].numpy()
     assert 5000 < grams[0] < 6500 and 2800 < grams[1] < 4000, grams
+    # the report: a residual plot with one point per eval example, losses labelled in their units
+    from tests.test_report import report_of
+
+    page = report_of(result.stdout).read_text(encoding="utf-8")
+    plot = page.split("<svg id='residual-plot'", 1)[1].split("</svg>", 1)[0]
+    assert plot.count("<circle") == summary_examples(tmp_path)
+    assert "regression losses are in standardized label units: (label - " in page
+
+
+def summary_examples(tmp_path) -> int:
+    import json
+
+    metrics = next((tmp_path / "root" / "pipeline" / "Evaluator" / "evaluation").glob("*/metrics.json"))
+    return json.loads(metrics.read_text())["candidate"]["examples"]

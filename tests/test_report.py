@@ -76,3 +76,29 @@ def test_report_command_rewrites_a_run_report(penguin_run, capsys):
     assert path.read_text(encoding="utf-8").split("serving versions")[0] == before.split("serving versions")[0]
     assert cli.main(["report", "--root", str(penguin_run.root), "--run", "no-such-run"]) == 1
     assert "no record of run 'no-such-run'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_long_stages_say_how_far_they_are(tmp_path):
+    """A Trainer that runs for more than two seconds prints one line per epoch as it ends."""
+    from tests.conftest import PENGUIN_CSV, run_cli, write_spec
+
+    spec = write_spec(tmp_path, f"""
+name: penguin-long
+data: {{path: {PENGUIN_CSV}, label: species}}
+batching: {{batch_size: 4}}
+trainer: {{max_epochs: 60, early_stopping: null}}
+runtime: {{root: {tmp_path / 'root'}}}
+""")
+    result = run_cli("--config", str(spec))
+    assert result.returncode == 0, result.stdout + result.stderr
+    epochs = [int(m) for m in re.findall(r"Trainer: epoch (\d+)/60: loss [0-9.e-]+, val_loss [0-9.e-]+, "
+                                          r"val_accuracy [0-9.e-]+$", result.stdout, flags=re.M)]
+    assert epochs and epochs == list(range(epochs[0], 61)), result.stdout  # from the 2-second mark on
+    lines = result.stdout.splitlines()
+    trainer = [i for i, line in enumerate(lines) if "Trainer: epoch" in line]
+    started = next(i for i, line in enumerate(lines) if line.endswith("Trainer           started"))
+    done = next(i for i, line in enumerate(lines) if "Trainer           done in" in line)
+    assert started < trainer[0] and trainer[-1] < done
+    log = (tmp_path / "root" / "run.log").read_text()
+    assert len(re.findall(r"Trainer: epoch \d+/60", log)) == 60  # run.log has every epoch

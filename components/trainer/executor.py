@@ -51,6 +51,9 @@ class Executor(base_executor.BaseExecutor):
         save_weights(model, io.join(model_dir, WEIGHTS_FILE))  # for warm starts of later runs
         for source, target in ((SCHEMA_FILE, serving_dir.SCHEMA_FILE), (STATISTICS_FILE, serving_dir.STATISTICS_FILE)):
             io.copy_file(io.join(batches_uri, source), io.join(model_dir, target))
+        if plan.task != "classification":  # losses and mae/mse are of the standardized label
+            stop["label_units"] = (f"standardized label units: (label - {plan.label_mean:.6g}) / "
+                                   f"{plan.label_std:.6g}")
         io.write_json(io.join(run_dir, HISTORY_FILE), {"epochs": history, **stop})
         plot_learning_curve(history, io.join(run_dir, CURVE_FILE), stop.get("restored_epoch"),
                             standardized=plan.task != "classification")
