@@ -69,17 +69,26 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local")
         statistics=statistics.outputs["statistics"], gate=gate.outputs["result"],
         config=_json({"label": spec.data.label, "exclude": spec.data.exclude,
                       "task": spec.trainer.task, **spec.batching.model_dump()}))
-    trainer_config = spec.trainer.model_dump()
+    trainer_config = spec.trainer.model_dump() | {"batch_size": spec.batching.batch_size,
+                                                  "drop_remainder": spec.batching.drop_remainder}
     if spec.trainer.warm_start:  # it starts from the weights of the model serving there
         trainer_config["destination"] = paths.destination
-    trainer = Trainer(batches=batching.outputs["batches"], config=_json(trainer_config))
+    tuner = None
+    if spec.tuner is not None:  # absent: no Tuner stage at all
+        from components.tuner.component import Tuner
+
+        tuner = Tuner(batches=batching.outputs["batches"],
+                      config=_json({"trainer": trainer_config, "tuner": spec.tuner.model_dump()}))
+    trainer = Trainer(batches=batching.outputs["batches"], config=_json(trainer_config),
+                      hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None)
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
         config=_json({**spec.evaluator.model_dump(), "destination": paths.destination}))
     pusher = Pusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
         config=_json({"destination": paths.destination, "keep_versions": spec.pusher.keep_versions}))
-    components = [example_gen, statistics, schema, validator, gate, batching, trainer, evaluator, pusher]
+    components = [example_gen, statistics, schema, validator, gate, batching, *([tuner] if tuner else []), trainer,
+                  evaluator, pusher]
     if target == "kubeflow":
         for component in components:
             if component.id in spec.kubeflow.resources:

@@ -139,6 +139,7 @@ def build_html(store, run, destination: str, failure: str | None, spec_text: str
         parts.append(f"<section class='failure' id='failure'><h2>Failure</h2><p>{_e(failure or status)}</p></section>")
     parts.append(_stages(r))
     parts.append(_data(r, pipeline_root, failure))
+    parts.append(_tuning(r))
     parts.append(_training(r))
     parts.append(_evaluation(r))
     parts.append(_push(r, destination))
@@ -274,7 +275,27 @@ def _feature_table(split: str, stats) -> str:
             f"<th>unique</th><th>distribution</th></tr>{''.join(rows)}</table>")
 
 
-# ---------------------------------------------------------------- training
+# ---------------------------------------------------------------- tuning and training
+
+
+def _tuning(r: _Run) -> str:
+    results = r.artifact("Tuner", "TunerResults")
+    trials = _read_json(_join(results.uri, "tuner_results.json")) if results else None
+    if not trials:
+        return ""
+    objective = next(k for k in trials[0] if k not in ("rank", "trial", "values"))
+    keys = sorted({k for t in trials for k in t["values"]})
+    head = "".join(f"<th>{_e(k)}</th>" for k in ["rank", objective, *keys])
+    rows = "".join("<tr>" + "".join(f"<td class='num'>{_e(v)}</td>" for v in
+                                    [t["rank"], _fmt(t[objective]), *(_show(t["values"].get(k)) for k in keys)])
+                   + "</tr>" for t in trials)
+    return (f"<section id='tuning'><h2>Tuning</h2><p>{len(trials)} trials, best first; the Trainer used rank 1."
+            f"</p><table id='trials'><tr>{head}</tr>{rows}</table></section>")
+
+
+def _show(value) -> str:
+    return _fmt(value) if isinstance(value, float) else str(value)
+
 
 
 def _training(r: _Run) -> str:
@@ -294,6 +315,9 @@ def _training(r: _Run) -> str:
     if restarts:
         facts.append("restarts: " + "; ".join(f"epoch {x['epoch']} back to epoch {x['restored_epoch']}, "
                                               f"learning rate {x['learning_rate']:.4g}" for x in restarts))
+    if isinstance(history.get("hyperparameters"), dict):
+        facts.append("hyper-parameters from the Tuner: " + ", ".join(
+            f"{k} {_show(v)}" for k, v in history["hyperparameters"]["values"].items()))
     if history.get("label_units"):
         facts.append(f"regression losses are in {_e(history['label_units'])}")
     xs = [h["epoch"] for h in epochs]

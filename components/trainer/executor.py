@@ -20,7 +20,7 @@ from components.common.features import FeaturePlan
 from components.common.io import CONFIG_KEY
 from components.common.serving_dir import FINGERPRINT_FILE, WEIGHTS_FILE
 from components.common.serving_dir import PLAN_FILE as PLAN_FILE_IN_MODEL
-from components.trainer import backend
+from components.trainer import backend, hyperparameters
 from components.trainer import callbacks as cb
 from components.trainer.backend import keras
 from components.trainer.distribution import make_strategy
@@ -39,6 +39,12 @@ class TrainingError(RuntimeError):
 class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
         cfg = json.loads(exec_properties[CONFIG_KEY])
+        tuned = None
+        if input_dict.get("hyperparameters"):  # the Tuner's best values replace the spec's
+            uri = input_dict["hyperparameters"][0].uri
+            tuned = {"values": hyperparameters.read_best(uri), "from": uri}
+            cfg = hyperparameters.apply(cfg, tuned["values"])
+            logging.info("Trainer: hyper-parameters from the Tuner: %s", json.dumps(tuned["values"]))
         batches_uri = input_dict["batches"][0].uri
         plan = FeaturePlan.from_json(io.read_text(io.join(batches_uri, PLAN_FILE)))
         head = resolve_head(plan, cfg)
@@ -54,6 +60,7 @@ class Executor(base_executor.BaseExecutor):
         if plan.task != "classification":  # losses and mae/mse are of the standardized label
             stop["label_units"] = (f"standardized label units: (label - {plan.label_mean:.6g}) / "
                                    f"{plan.label_std:.6g}")
+        stop["hyperparameters"] = tuned or "the spec's (no Tuner stage)"
         io.write_json(io.join(run_dir, HISTORY_FILE), {"epochs": history, **stop})
         plot_learning_curve(history, io.join(run_dir, CURVE_FILE), stop.get("restored_epoch"),
                             standardized=plan.task != "classification")
@@ -69,7 +76,8 @@ def train(cfg: dict, plan: FeaturePlan, head: Head, batches_uri: str, run_dir: s
             "sets it on the Trainer's container; for a local run, export it before starting.")
     strategy = make_strategy(cfg.get("distribution", "auto"))  # multi_worker: before any other TF op
     keras.utils.set_random_seed(cfg.get("seed", 0))
-    train_data = read_batches(batches_uri, "train", plan, head, shuffle_seed=cfg.get("seed", 0))
+    train_data = read_batches(batches_uri, "train", plan, head, shuffle_seed=cfg.get("seed", 0),
+                              batch_size=cfg.get("batch_size"), drop_remainder=cfg.get("drop_remainder", False))
     eval_data = read_batches(batches_uri, "eval", plan, head)
     with strategy.scope():
         model = build_model(plan.width, head, cfg)
@@ -115,9 +123,15 @@ def save_weights(model: keras.Model, path: str) -> None:
         io.copy_file(local_path, path)
 
 
-def read_batches(uri: str, split: str, plan: FeaturePlan, head: Head, shuffle_seed: int | None = None):
+RESHUFFLE_BUFFER = 20_000  # examples: the whole train split up to this size, a window beyond
+
+
+def read_batches(uri: str, split: str, plan: FeaturePlan, head: Head, shuffle_seed: int | None = None,
+                 batch_size: int | None = None, drop_remainder: bool = False):
     """The mini-batches of one split as a tf.data pipeline: parallel reads, cached after the
-    first epoch, batch order reshuffled every epoch (train), prefetched."""
+    first epoch, prefetched. For training (a `shuffle_seed`), the examples are reshuffled into new
+    mini-batches of `batch_size` every epoch (seeded: the same run gives the same batches), as
+    Keras' own fit does; Batching's global shuffle is the order they start from."""
     files = io.glob(io.join(uri, f"Split-{split}", "batches-*"))
     if not files:
         raise TrainingError(f"no {split} batches under {uri}: the {split} split has no labelled examples")
@@ -144,7 +158,13 @@ def read_batches(uri: str, split: str, plan: FeaturePlan, head: Head, shuffle_se
     data = data.apply(tf.data.experimental.assert_cardinality(batches))  # Keras knows the epoch's end
     data = data.map(parse, num_parallel_calls=tf.data.AUTOTUNE).cache()
     if shuffle_seed is not None:
-        data = data.shuffle(4096, seed=shuffle_seed, reshuffle_each_iteration=True)
+        examples = io.read_json(io.join(uri, COUNTS_FILE))[split]["examples"]
+        batch_size = batch_size or math.ceil(examples / batches)
+        data = (data.unbatch()
+                .shuffle(min(examples, RESHUFFLE_BUFFER), seed=shuffle_seed, reshuffle_each_iteration=True)
+                .batch(batch_size, drop_remainder=drop_remainder))
+        steps = examples // batch_size if drop_remainder else math.ceil(examples / batch_size)
+        data = data.apply(tf.data.experimental.assert_cardinality(steps))
     options = tf.data.Options()
     # Each record is a whole mini-batch: workers of a multi-worker strategy take every n-th one.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA

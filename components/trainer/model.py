@@ -62,6 +62,8 @@ def build_model(width: int, head: Head, cfg: dict) -> keras.Model:
             hidden = keras.layers.BatchNormalization(name=f"batch_norm_{i}")(hidden)
         if model_cfg.get("dropout"):
             hidden = keras.layers.Dropout(model_cfg["dropout"], seed=seed + i, name=f"dropout_{i}")(hidden)
+    if model_cfg.get("wide", False):  # Wide & Deep: the features also reach the output directly
+        hidden = keras.layers.Concatenate(name="wide_and_deep")([hidden, inputs])
     outputs = keras.layers.Dense(head.units, activation=get_activation(head.activation),
                                  kernel_initializer=keras.initializers.GlorotUniform(seed + 100),
                                  name="output")(hidden)
