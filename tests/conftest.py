@@ -18,8 +18,10 @@ PENGUIN_CSV = REPO / "pipelines" / "penguin" / "data" / "penguins_raw.csv"
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """`python pipelines/local_runner.py ARGS` as a user runs it (with `env` added)."""
-    env = {**os.environ, "PYTHONPATH": "", **(env or {})}
+    """`python pipelines/local_runner.py ARGS` as a user runs it (with `env` added). Importing TFX
+    here set TF_USE_LEGACY_KERAS=1 in this process; a user's shell does not have it."""
+    inherited = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    env = {**inherited, "PYTHONPATH": "", **(env or {})}
     return subprocess.run([sys.executable, str(REPO / "pipelines" / "local_runner.py"), *args],
                           cwd=cwd or REPO, env=env, capture_output=True, text=True, timeout=timeout)
 

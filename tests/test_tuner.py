@@ -70,9 +70,12 @@ def test_tuner_finds_values_the_trainer_uses(tmp_path):
     history = json.loads(only(pipeline / "Trainer" / "model_run", "*/history.json").read_text())
     used = history["hyperparameters"]["values"]
     assert used == {**best, "hidden_units": [int(u) for u in best["hidden_units"].split(",")]}
-    model = tf.saved_model.load(str(only(pipeline / "Trainer" / "model", "*/Format-Serving")))
-    kernels = [v.shape[-1] for v in model.variables if "hidden" in v.path and v.path.endswith("kernel")]
-    assert kernels == used["hidden_units"]
+    checkpoint = str(only(pipeline / "Trainer" / "model", "*/Format-Serving") / "variables" / "variables")
+    kernels = sorted((int(name.split("/")[2]), shape) for name, shape in tf.train.list_variables(checkpoint)
+                     if name.startswith("model/_operations/") and "/_kernel/" in name)
+    width = kernels[0][1][0]
+    assert [shape[1] for _, shape in kernels[:-1]] == used["hidden_units"]
+    assert kernels[-1][1][0] == used["hidden_units"][-1] + width  # Wide & Deep: the features reach the output
     # the Trainer's loss is the best trial's (same seed, same values, same batches)
     assert min(e["val_loss"] for e in history["epochs"]) == pytest.approx(scores[0], rel=1e-5)
     page = Path(first.stdout.split("report: ")[-1].strip()).read_text(encoding="utf-8")

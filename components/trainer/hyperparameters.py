@@ -43,8 +43,9 @@ def read_best(uri: str) -> dict:
 
 
 def decode(values: dict) -> dict:
-    """KerasTuner's values with hidden_units (a choice of "64,32" strings) as a list of ints."""
-    values = dict(values)
+    """KerasTuner's values of the searched fields (not Hyperband's own "tuner/..." entries), with
+    hidden_units (a choice of "64,32" strings) as a list of ints."""
+    values = {k: v for k, v in values.items() if k in FIELDS}
     if isinstance(values.get("hidden_units"), str):
         values["hidden_units"] = [int(u) for u in values["hidden_units"].split(",")]
     return values

@@ -788,6 +788,9 @@ class PipelineSpec(Section):
     def _tuner_objective_is_monitored(self) -> PipelineSpec:
         if self.tuner is None:
             return self
+        if self.trainer.distribution == "multi_worker":
+            raise ValueError("tuner: a Tuner stage cannot run with trainer.distribution multi_worker (KerasTuner "
+                             "needs Keras 3, multi_worker the legacy Keras); tune with another distribution")
         objective = self.tuner.objective
         allowed = [f"{prefix}{name}" for name in ["loss", *self.trainer.compiled_metrics()] for prefix in ("val_", "")]
         if objective not in allowed:
