@@ -30,7 +30,7 @@ from pipelines.spec.models import KUBEFLOW_COMPONENTS
 from pipelines.spec.loader import is_uri
 
 # Component ids, as they appear in ML Metadata and in the runner's progress lines.
-STAGES = KUBEFLOW_COMPONENTS
+STAGES = tuple(c for c in KUBEFLOW_COMPONENTS if c != "Tuner")  # the stages of a spec without a tuner section
 
 
 def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local") -> tfx.dsl.Pipeline:

@@ -70,7 +70,7 @@ def test_report_command_rewrites_a_run_report(penguin_run, capsys):
     path = report_of(penguin_run.stdout)
     before = path.read_text(encoding="utf-8")
     path.unlink()
-    run_id = latest_run(penguin_run.metadata).run_id
+    run_id = re.search(r"^run (\S+): ", penguin_run.stdout, flags=re.M).group(1)
     assert cli.main(["report", "--config", str(PENGUIN_YAML), "--root", str(penguin_run.root), "--run", run_id]) == 0
     assert report_of(capsys.readouterr().out) == path
     assert path.read_text(encoding="utf-8").split("serving versions")[0] == before.split("serving versions")[0]

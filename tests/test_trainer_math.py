@@ -289,7 +289,7 @@ def _model(**model):
 
 def test_dropout_is_in_the_model_and_acts_only_in_training():
     x = np.ones((256, 3), dtype=np.float32)
-    plain, dropped = _model(), _model(dropout=0.5)
+    plain, dropped = _model(dropout=0.0), _model(dropout=0.5)
     assert not any("dropout" in layer.name for layer in plain.layers)
     assert any(layer.name.startswith("dropout") and layer.rate == 0.5 for layer in dropped.layers)
     np.testing.assert_allclose(dropped(x, training=False), dropped(x, training=False))
