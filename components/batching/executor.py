@@ -84,7 +84,13 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
 
 class WriteBatches(beam.PTransform):
-    """Serialized tf.Examples matching `pattern` -> shuffled mini-batches under `target`."""
+    """Serialized tf.Examples matching `pattern` -> shuffled mini-batches under `target`.
+
+    Works on blocks, never one Python object per row: files are read in blocks of records, each
+    block is decoded and encoded into one float32 matrix (numpy), and its rows' shuffle keys are
+    computed. The global shuffle is a sort by key: rows go to key-range buckets (a block sends one
+    piece per bucket), each bucket is sorted, and the mini-batches are cut from the global order
+    (a batch may take rows from two buckets)."""
 
     def __init__(self, pattern: str, target: str, plan: FeaturePlan, schema: bytes,
                  batch_size: int, seed: int, drop_remainder: bool):
@@ -94,24 +100,24 @@ class WriteBatches(beam.PTransform):
 
     def expand(self, pipeline):
         batch_size = self.batch_size
-        rows = (
+        blocks = (
             pipeline
-            | "Read" >> beam.io.ReadFromTFRecord(self.pattern, coder=beam.coders.BytesCoder())
-            | "Progress" >> beam.ParDo(CountRows("Batching"))
-            | "Group" >> beam.BatchElements(min_batch_size=256, max_batch_size=8192)
+            | "Files" >> beam.Create(sorted(io.glob(self.pattern)))
+            | "Read" >> beam.ParDo(_ReadBlocks())
+            | "Progress" >> beam.ParDo(CountRows("Batching", batched=True))
             | "Encode" >> beam.ParDo(_EncodeRows(self.plan.to_json(), self.schema, self.seed))
         )
-        count = rows | "Count" >> beam.combiners.Count.Globally()
+        count = blocks | "Count" >> beam.Map(lambda block: len(block[0])) | "Sum" >> beam.CombineGlobally(sum)
         buckets = (
-            rows
-            | "Bucket" >> beam.Map(_to_bucket, count=beam.pvalue.AsSingleton(count))
+            blocks
+            | "Bucket" >> beam.FlatMap(_to_buckets, count=beam.pvalue.AsSingleton(count))
             | "GroupBucket" >> beam.GroupByKey()
-            | "SortBucket" >> beam.Map(lambda kv: (kv[0], sorted(kv[1], key=lambda r: r[0])))
+            | "SortBucket" >> beam.Map(_sort_bucket)
         )
         sizes = buckets | "BucketSizes" >> beam.Map(lambda kv: (kv[0], len(kv[1])))
         _ = (
             buckets
-            | "Rank" >> beam.FlatMap(_ranked, sizes=beam.pvalue.AsDict(sizes), batch_size=batch_size)
+            | "Cut" >> beam.FlatMap(_cut, sizes=beam.pvalue.AsDict(sizes), batch_size=batch_size)
             | "GroupBatch" >> beam.GroupByKey()
             | "Assemble" >> beam.FlatMap(_assemble, batch_size=batch_size, drop_remainder=self.drop_remainder)
             | "Write" >> beam.io.WriteToTFRecord(io.join(self.target, "batches"),
@@ -132,7 +138,21 @@ def shuffle_key(row: np.ndarray, seed: int) -> int:
     return int.from_bytes(digest, "big")
 
 
+class _ReadBlocks(beam.DoFn):
+    """One TFRecord file (gzip or not) -> lists of up to BLOCK serialized records."""
+
+    BLOCK = 8192
+
+    def process(self, path: str) -> Iterable[list[bytes]]:
+        data = tf.data.TFRecordDataset(path, compression_type="GZIP" if path.endswith(".gz") else "")
+        for block in data.batch(self.BLOCK).as_numpy_iterator():
+            yield list(block)
+
+
 class _EncodeRows(beam.DoFn):
+    """A block of records -> (shuffle keys, rows): the labelled rows as one float32 matrix, the
+    label in the last column."""
+
     def __init__(self, plan_json: str, schema: bytes, seed: int):
         self._plan_json, self._schema, self._seed = plan_json, schema, seed
 
@@ -140,33 +160,59 @@ class _EncodeRows(beam.DoFn):
         self._plan = FeaturePlan.from_json(self._plan_json)
         self._decoder = example_coder.ExamplesToRecordBatchDecoder(self._schema)
 
-    def process(self, records: list[bytes]) -> Iterable[tuple[int, np.ndarray]]:
+    def process(self, records: list[bytes]) -> Iterable[tuple[np.ndarray, np.ndarray]]:
         decoded = self._decoder.DecodeBatch(records)
         x, y, keep = self._plan.encode(decoded)
         dropped = int((~keep).sum())
         if dropped:
             beam.metrics.Metrics.counter("batching", "examples_without_label").inc(dropped)
-        rows = np.concatenate([x, y[:, None]], axis=1)
-        for row, ok in zip(rows, keep):
-            if ok:
-                yield shuffle_key(row, self._seed), row
+        rows = np.ascontiguousarray(np.concatenate([x, y[:, None]], axis=1)[keep], dtype=np.float32)
+        keys = np.fromiter((shuffle_key(row, self._seed) for row in rows), dtype=np.uint64, count=len(rows))
+        yield keys, rows
 
 
-def _to_bucket(keyed: tuple[int, np.ndarray], count: int) -> tuple[int, tuple[int, np.ndarray]]:
-    buckets = max(1, -(-count // _BUCKET_TARGET))
-    return (keyed[0] * buckets) >> 64, keyed
+def _bits(count: int) -> int:
+    """log2 of the number of key-range buckets: about _BUCKET_TARGET rows each."""
+    return max(0, (max(1, -(-count // _BUCKET_TARGET)) - 1).bit_length())
 
 
-def _ranked(bucket, sizes: dict[int, int], batch_size: int):
+def _to_buckets(block: tuple[np.ndarray, np.ndarray], count: int):
+    """One piece of the block per key-range bucket it has rows in."""
+    keys, rows = block
+    bits = _bits(count)
+    bucket = keys >> np.uint64(64 - bits) if bits else np.zeros(len(keys), dtype=np.uint64)
+    order = np.argsort(bucket, kind="stable")
+    bucket, keys, rows = bucket[order], keys[order], rows[order]
+    edges = np.flatnonzero(np.diff(bucket)) + 1
+    for start, end in zip(np.r_[0, edges], np.r_[edges, len(bucket)]):
+        if end > start:
+            yield int(bucket[start]), (keys[start:end], rows[start:end])
+
+
+def _sort_bucket(bucket):
+    """(bucket, rows sorted by shuffle key)."""
+    index, pieces = bucket
+    pieces = list(pieces)
+    keys = np.concatenate([k for k, _ in pieces])
+    rows = np.concatenate([r for _, r in pieces])
+    return index, rows[np.argsort(keys, kind="stable")]
+
+
+def _cut(bucket, sizes: dict[int, int], batch_size: int):
+    """(batch number, (first global rank, rows)) for the parts of the bucket in each batch."""
     index, rows = bucket
     offset = sum(size for other, size in sizes.items() if other < index)
-    for rank, (_, row) in enumerate(rows, start=offset):
-        yield rank // batch_size, (rank, row)
+    start = 0
+    while start < len(rows):
+        rank = offset + start
+        end = min(len(rows), start + batch_size - rank % batch_size)
+        yield rank // batch_size, (rank, rows[start:end])
+        start = end
 
 
 def _assemble(batch, batch_size: int, drop_remainder: bool) -> Iterable[bytes]:
-    _, ranked = batch
-    rows = np.stack([row for _, row in sorted(ranked, key=lambda r: r[0])])
+    _, pieces = batch
+    rows = np.concatenate([rows for _, rows in sorted(pieces, key=lambda p: p[0])])
     if drop_remainder and len(rows) < batch_size:
         return
     yield serialize_batch(rows[:, :-1], rows[:, -1])

@@ -1,0 +1,147 @@
+"""The pipeline at scale: N generated rows end to end, per stage, with peak memory, and TFX's own
+CsvExampleGen + StatisticsGen on the same file, side by side in one run.
+
+    .venv/bin/python benchmarks/scale.py [--sizes 100000 1000000 4000000] [--work DIR] [--no-tfx]
+
+Each size: a CSV of N rows (6 numeric columns, 4 categorical, a binary label; 11 columns), the
+pipeline run as a user runs it (a fresh process: imports included) with 2 epochs, batch size
+1024. Prints seconds per stage (from ML Metadata), the whole run's wall seconds, rows/s, the peak
+RSS of the run's process tree, and the targets: 1M rows <= 60 s, time(4M)/time(1M) <= 4.5, peak
+RSS <= 2.5 GB at 1M and at most 20 % more at 4M; ingestion + statistics >= 8x faster than TFX's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+STAGES = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataGate", "Batching", "Trainer",
+          "Evaluator", "Pusher")
+
+
+def generate(rows: int, path: Path, seed: int = 0) -> Path:
+    """A CSV of `rows` rows: numeric and categorical features and a label that depends on them."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    rng = np.random.default_rng(seed)
+    columns, logit = {}, np.zeros(rows)
+    for i in range(6):
+        x = rng.normal(size=rows) * (i + 1) + i
+        columns[f"num_{i}"] = np.round(x, 4)
+        logit += (x - i) / (i + 1) * (0.8 if i % 2 else -0.6)
+    for i, size in enumerate((5, 12, 30, 50)):
+        codes = rng.integers(0, size, size=rows)
+        columns[f"cat_{i}"] = pa.array(np.array([f"c{i}_{k}" for k in range(size)])[codes])
+        logit += (codes % 3 - 1) * 0.5
+    columns["label"] = (logit + rng.logistic(size=rows) > 0).astype(np.int64)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pa_csv.write_csv(pa.table(columns), str(path))
+    return path
+
+
+def measured(command: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Wall seconds, peak RSS in GB of the command's process tree, and its result."""
+    probe = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+             "sys.stdout.write(r.stdout); sys.stderr.write(r.stderr); "
+             "print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)")
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"failed: {' '.join(command)}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    peak = int(result.stdout.rsplit("PEAK_RSS_KB", 1)[1].split()[0]) / 1024 / 1024
+    return wall, peak, result
+
+
+def stage_seconds(root: Path) -> dict[str, float]:
+    from pipelines.metadata import Store
+    from pipelines.summary import find_run, node_states
+
+    store = Store(sqlite=str(root / "metadata.sqlite")).connect()
+    nodes = node_states(store, find_run(store).id)
+    return {name: (e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000 for name, e in nodes.items()}
+
+
+def run_ours(csv: Path, root: Path) -> dict:
+    spec = root.parent / f"{root.name}.yaml"
+    spec.write_text(f"name: scale\ndata: {{path: {csv}, label: label}}\n"
+                    "batching: {batch_size: 1024, eval_batch_size: 8192}\n"
+                    f"trainer: {{max_epochs: 2}}\nruntime: {{root: {root}}}\n", encoding="utf-8")
+    wall, peak, _ = measured([sys.executable, str(REPO / "pipelines" / "local_runner.py"), "--config", str(spec)])
+    return {"wall": wall, "peak": peak, "stages": stage_seconds(root)}
+
+
+TFX_INGEST = """
+import sys, time
+from tfx.components import CsvExampleGen, StatisticsGen
+from tfx.orchestration import metadata, pipeline
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+data, root = sys.argv[1], sys.argv[2]
+example_gen = CsvExampleGen(input_base=data)
+statistics = StatisticsGen(examples=example_gen.outputs["examples"])
+started = time.perf_counter()
+LocalDagRunner().run(pipeline.Pipeline(
+    pipeline_name="tfx-ingest", pipeline_root=root, components=[example_gen, statistics],
+    metadata_connection_config=metadata.sqlite_metadata_connection_config(root + "/metadata.sqlite"),
+    beam_pipeline_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"]))
+print("PIPELINE_SECONDS", time.perf_counter() - started)
+"""
+
+
+def run_tfx_ingest(csv: Path, root: Path) -> dict:
+    root.mkdir(parents=True, exist_ok=True)
+    wall, peak, result = measured([sys.executable, "-c", TFX_INGEST, str(csv.parent), str(root)])
+    seconds = stage_seconds(root)
+    return {"wall": wall, "peak": peak, "stages": seconds}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 4_000_000])
+    parser.add_argument("--work", type=Path, default=Path(tempfile.mkdtemp(prefix="bench-scale-")))
+    parser.add_argument("--no-tfx", action="store_true", help="skip TFX's CsvExampleGen + StatisticsGen")
+    args = parser.parse_args()
+    results = {}
+    for rows in args.sizes:
+        csv = generate(rows, args.work / f"data-{rows}" / "data.csv")
+        results[rows] = run_ours(csv, args.work / f"ours-{rows}")
+        print(f"done: {rows:,} rows in {results[rows]['wall']:.1f} s", file=sys.stderr, flush=True)
+    short = {"ExampleGen": "ExGen", "StatisticsGen": "Stats", "SchemaGen": "Schema", "ExampleValidator": "Valid",
+             "DataGate": "Gate", "Batching": "Batch", "Trainer": "Train", "Evaluator": "Eval", "Pusher": "Push"}
+    print(f"{'rows':>10}" + "".join(f"{short[s]:>7}" for s in STAGES) + f"{'wall s':>8}{'rows/s':>9}{'peak GB':>9}")
+    for rows, r in results.items():
+        print(f"{rows:>10,}" + "".join(f"{r['stages'].get(s, 0):>7.1f}" for s in STAGES)
+              + f"{r['wall']:>8.1f}{rows / r['wall']:>9,.0f}{r['peak']:>9.2f}")
+    print("(stage seconds from ML Metadata; wall = the whole process, imports included)")
+    million = results.get(1_000_000)
+    if million:
+        print(f"\n1M rows end to end: {million['wall']:.1f} s (target <= 60), peak {million['peak']:.2f} GB "
+              "(target <= 2.5)")
+        if 4_000_000 in results:
+            big = results[4_000_000]
+            print(f"time(4M)/time(1M): {big['wall'] / million['wall']:.2f} (target <= 4.5); peak RSS 4M/1M: "
+                  f"{big['peak'] / million['peak']:.2f} (target <= 1.2)")
+        if not args.no_tfx:
+            tfx = run_tfx_ingest(args.work / "data-1000000" / "data.csv", args.work / "tfx-1000000")
+            theirs = tfx["stages"].get("CsvExampleGen", 0) + tfx["stages"].get("StatisticsGen", 0)
+            ours = million["stages"]["ExampleGen"] + million["stages"]["StatisticsGen"]
+            print(f"ingestion + statistics of 1M rows: ours {million['stages']['ExampleGen']:.1f} + "
+                  f"{million['stages']['StatisticsGen']:.1f} s, TFX CsvExampleGen + StatisticsGen "
+                  f"{tfx['stages'].get('CsvExampleGen', 0):.1f} + {tfx['stages'].get('StatisticsGen', 0):.1f} s: "
+                  f"{theirs / ours:.1f}x faster (target >= 8x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
