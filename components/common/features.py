@@ -100,12 +100,19 @@ class FeaturePlan:
     def encode_labels(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Labels as class ids (classification) or raw floats (regression), with a mask of the
         rows that have a usable label."""
-        keep = np.array([v is not None and not (isinstance(v, float) and np.isnan(v)) for v in raw])
+        raw = np.asarray(raw, dtype=object)
+        keep = np.fromiter((v is not None and not (isinstance(v, float) and v != v) for v in raw), bool, len(raw))
         if self.task == REGRESSION:
-            y = np.array([float(v) if k else 0.0 for v, k in zip(raw, keep)], dtype=np.float32)
+            y = np.zeros(len(raw), dtype=np.float32)
+            y[keep] = raw[keep].astype(np.float64)
             return y, keep
-        index = {c: i for i, c in enumerate(self.classes)}
-        ids = np.array([index.get(str(_text(v)), -1) if k else -1 for v, k in zip(raw, keep)], np.int64)
+        ids = np.full(len(raw), -1, dtype=np.int64)
+        if keep.any():  # each distinct label once, not each row
+            values = raw[keep]
+            distinct, inverse = np.unique(values if self.label_kind == "string" else values.astype(str),
+                                          return_inverse=True)
+            index = {c: i for i, c in enumerate(self.classes)}
+            ids[keep] = np.array([index.get(str(_text(d)), -1) for d in distinct], np.int64)[inverse]
         return ids.astype(np.float32), ids >= 0
 
     # -- TensorFlow, in the serving graph --------------------------------------------------------

@@ -27,7 +27,7 @@ class Executor(base_executor.BaseExecutor):
         cfg = json.loads(exec_properties[CONFIG_KEY])
         model_path = path_utils.serving_model_path(input_dict["model"][0].uri)
         plan = _plan(model_path)
-        records = eval_records(input_dict["examples"])
+        records = eval_files(input_dict["examples"])
         candidate = evaluate_saved_model(model_path, records, plan)
         baseline_path = serving_dir.latest_version_path(cfg["destination"])
         baseline, baseline_note = None, f"no model is serving at {cfg['destination']}"
@@ -60,27 +60,31 @@ def _plan(model_path: str) -> FeaturePlan:
     return FeaturePlan.from_json(io.read_text(io.join(model_path, serving_dir.PLAN_FILE)))
 
 
-def eval_records(examples: list) -> list[bytes]:
+def eval_files(examples: list) -> list[str]:
+    """The eval split's files (ExampleGen's output)."""
     uri = standard_artifact_utils.get_split_uri(examples, "eval")
-    files = io.glob(io.join(uri, "*"))
-    data = tf.data.TFRecordDataset(files, compression_type="GZIP" if files and files[0].endswith(".gz") else "")
-    return [r.numpy() for r in data]
+    return io.glob(io.join(uri, "*"))
 
 
-def evaluate_saved_model(path: str, records: list[bytes], plan: FeaturePlan, chunk: int = 4096) -> dict:
-    """Metrics of the SavedModel at `path` on serialized raw examples, through its serving
-    signature (the same path TF Serving takes)."""
+def evaluate_saved_model(path: str, files: list[str], plan: FeaturePlan, chunk: int = 8192) -> dict:
+    """Metrics of the SavedModel at `path` on the serialized raw examples in `files`, through its
+    serving signature (the same path TF Serving takes). The files are streamed in chunks: only the
+    labels and the model's outputs are kept, as numpy arrays."""
     serve = tf.saved_model.load(path).signatures["serving_default"]
     label_spec = {plan.label: tf.io.RaggedFeature(tf.string if plan.label_kind == "string" else
                                                   tf.int64 if plan.label_kind == "int" else tf.float32)}
+    data = tf.data.TFRecordDataset(files, compression_type="GZIP" if files and files[0].endswith(".gz") else "")
     raw_labels, outputs = [], []
-    for start in range(0, len(records), chunk):
-        batch = tf.constant(records[start:start + chunk])
+    for batch in data.batch(chunk).prefetch(1):
         parsed = tf.io.parse_example(batch, label_spec)[plan.label]
-        raw_labels += [row[0] if len(row) else None for row in parsed.to_list()]
+        lengths, values = parsed.row_lengths().numpy(), parsed.flat_values.numpy()
+        first = np.full(len(lengths), None, dtype=object)  # the first value of each row, None if absent
+        present = lengths > 0
+        first[present] = values[(np.cumsum(lengths) - lengths)[present]]
+        raw_labels.append(first)
         result = serve(examples=batch)
         outputs.append((result["probabilities"] if plan.task == CLASSIFICATION else result["prediction"]).numpy())
-    labels, keep = plan.encode_labels(np.array(raw_labels, dtype=object))
+    labels, keep = plan.encode_labels(np.concatenate(raw_labels) if raw_labels else np.zeros(0, dtype=object))
     predicted = np.concatenate(outputs)[keep] if outputs else np.zeros((0,))
     if plan.task == CLASSIFICATION:
         return m.classification_metrics(labels[keep], predicted, plan.classes)
