@@ -1,7 +1,7 @@
 # The two commands of the README's quick start. Both set up .venv first (idempotent).
 PY := .venv/bin/python
 
-.PHONY: setup run test test-fast benchmark schema clean
+.PHONY: setup run test test-fast benchmark quality schema clean
 
 setup:
 	@bash scripts/setup.sh
@@ -15,8 +15,12 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
-benchmark: setup
+benchmark: setup  # the penguin pipeline against TFX's example, then the pipeline at 100k, 1M and 4M rows
 	$(PY) benchmarks/penguin_vs_reference.py
+	$(PY) benchmarks/scale.py
+
+quality: setup  # the default model against scikit-learn baselines on six datasets
+	$(PY) benchmarks/quality.py
 
 schema: setup
 	$(PY) -m pipelines.spec.json_schema --write

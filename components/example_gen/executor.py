@@ -12,8 +12,11 @@ honoured, a UTF-8 byte-order mark and CRLF line ends are accepted, and quoted fi
 
 from __future__ import annotations
 
+import bisect
 import csv
+import hashlib
 import io as pyio
+import itertools
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -23,9 +26,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import tensorflow as tf
+from tfx.components.example_gen import utils as example_gen_utils
+from tfx.components.example_gen import write_split
 from tfx.components.example_gen.csv_example_gen import executor as tfx_csv
 from tfx.dsl.io import fileio
-from tfx.types import standard_component_specs
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import proto_utils
+from tfx.components.util import examples_utils
 from tfx_bsl.coders import example_coder
 
 from components.common import io
@@ -141,6 +149,39 @@ def to_examples(block: pa.RecordBatch, names: list[str], types: list[str], colum
     return [parse(r).SerializeToString(deterministic=True) for r in records]
 
 
+def split_of(record: bytes, buckets: list[int]) -> int:
+    """The output split of a serialized example, exactly as TFX's ExampleGen assigns it: a
+    sha256 of the canonical bytes into hash buckets (base_example_gen_executor._PartitionFn)."""
+    return bisect.bisect(buckets, int(hashlib.sha256(record).hexdigest(), 16) % buckets[-1])
+
+
+class _WriteBlocks(beam.DoFn):
+    """Per file: its examples, block by block, into gzip TFRecord files of each output split (one
+    file per block and split, named by the input file and block number: a retried bundle rewrites
+    the same files). No Python object per row goes through Beam."""
+
+    def __init__(self, columns: list[str], delimiter: str, encoding: str, targets: list[str], buckets: list[int]):
+        self._reader = _ReadExamples(columns, delimiter, encoding)
+        self._targets, self._buckets = targets, buckets
+
+    def process(self, indexed: tuple[int, str], types: list[str]) -> Iterable[int]:
+        number, path = indexed
+        for block_number, records in enumerate(self._reader.process(path, types)):
+            if len(self._targets) == 1:
+                parts = [records]
+            else:
+                parts = [[] for _ in self._targets]
+                for record in records:
+                    parts[split_of(record, self._buckets)].append(record)
+            for target, part in zip(self._targets, parts):
+                if part:
+                    name = io.join(target, f"data_tfrecord-{number:05d}-{block_number:05d}.gz")
+                    with tf.io.TFRecordWriter(name, tf.io.TFRecordOptions(compression_type="GZIP")) as writer:
+                        for record in part:
+                            writer.write(record)
+            yield records  # for the progress count
+
+
 class CsvToExample(beam.PTransform):
     """CSV files of one split -> serialized tf.Examples (one ExampleGen input split)."""
 
@@ -151,7 +192,7 @@ class CsvToExample(beam.PTransform):
         self._encoding = options.get("encoding", "utf-8")
         self._pattern = io.join(exec_properties[standard_component_specs.INPUT_BASE_KEY], split_pattern)
 
-    def expand(self, pipeline):
+    def files_and_columns(self) -> tuple[list[str], list[str]]:
         files = sorted(fileio.glob(self._pattern))
         if not files:
             raise RuntimeError(f"no data files match {self._pattern}")
@@ -159,6 +200,10 @@ class CsvToExample(beam.PTransform):
         for path in files[1:]:
             if read_header(path, self._delimiter, self._encoding) != columns:
                 raise RuntimeError(f"{path} has another header than {files[0]}; files of one split need the same columns")
+        return files, columns
+
+    def expand(self, pipeline):
+        files, columns = self.files_and_columns()
         args = (columns, self._delimiter, self._encoding)
         types = (pipeline
                  | "FilesToType" >> beam.Create(files)
@@ -172,6 +217,61 @@ class CsvToExample(beam.PTransform):
                 | "Examples" >> beam.FlatMap(lambda block: block))
 
 
+class WriteCsvSplits(beam.PTransform):
+    """CSV files -> gzip TFRecord files of tf.Examples under each output split's folder."""
+
+    def __init__(self, exec_properties: dict[str, Any], pattern: str, targets: list[str], buckets: list[int]):
+        super().__init__()
+        self._reader = CsvToExample(exec_properties, pattern)
+        self._targets, self._buckets = targets, buckets
+
+    def expand(self, pipeline):
+        files, columns = self._reader.files_and_columns()
+        args = (columns, self._reader._delimiter, self._reader._encoding)  # noqa: SLF001
+        types = (pipeline
+                 | "FilesToType" >> beam.Create(files)
+                 | "InferTypes" >> beam.ParDo(_InferTypes(*args))
+                 | "MergeTypes" >> beam.CombineGlobally(_merge_all))
+        return (pipeline
+                | "Files" >> beam.Create(list(enumerate(files)))
+                | "Reshuffle" >> beam.Reshuffle()  # files to workers
+                | "Write" >> beam.ParDo(_WriteBlocks(*args, self._targets, self._buckets),
+                                        types=beam.pvalue.AsSingleton(types))
+                | "Progress" >> beam.ParDo(CountRows("ExampleGen", what="rows written", batched=True)))
+
+
 class Executor(tfx_csv.Executor):
+    """TFX's ExampleGen executor (split names, payload and file format on the artifact) with the
+    examples written block by block (WriteCsvSplits) instead of one Beam element per row."""
+
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:  # noqa: N802 (TFX's name)
         return CsvToExample
+
+    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
+        input_config, output_config = example_gen_pb2.Input(), example_gen_pb2.Output()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
+        examples = output_dict[standard_component_specs.EXAMPLES_KEY]
+        names = example_gen_utils.generate_output_split_names(input_config, output_config)
+        examples[0].split_names = artifact_utils.encode_split_names(names)
+        targets = [artifact_utils.get_split_uri(examples, name) for name in names]
+        for target in targets:
+            io.makedirs(target)
+        with self._make_beam_pipeline() as pipeline:
+            if output_config.split_config.splits:  # one input split, hashed into the output splits
+                buckets = list(itertools.accumulate(s.hash_buckets for s in output_config.split_config.splits))
+                _ = pipeline | "Write" >> WriteCsvSplits(exec_properties, input_config.splits[0].pattern, targets,
+                                                         buckets)
+            else:  # pre-split input: each input split is an output split
+                for split in input_config.splits:
+                    target = artifact_utils.get_split_uri(examples, split.name)
+                    _ = pipeline | f"Write[{split.name}]" >> WriteCsvSplits(exec_properties, split.pattern,
+                                                                           [target], [1])
+        for target in targets:  # an empty split still has a (empty) file, as Beam's writer leaves one
+            if not io.glob(io.join(target, "*")):
+                with tf.io.TFRecordWriter(io.join(target, "data_tfrecord-00000-00000.gz"), "GZIP"):
+                    pass
+        for artifact in examples:
+            examples_utils.set_payload_format(artifact, example_gen_pb2.FORMAT_TF_EXAMPLE)
+            examples_utils.set_file_format(artifact, write_split.to_file_format_str(
+                example_gen_pb2.FORMAT_TFRECORDS_GZIP))
