@@ -39,7 +39,10 @@ def run_both(data_dir, root) -> dict:
     for node in ("tfx", "ours"):
         for split in ("train", "eval"):
             files = [str(p) for p in (root / node / "examples").glob(f"*/Split-{split}/*")]
-            found[node, split] = sorted(parsed(r.numpy()) for r in tf.data.TFRecordDataset(files, compression_type="GZIP"))
+            records = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+            found[node, split] = sorted(parsed(r) for r in records)
+            if node == "ours":  # written in protobuf's canonical form (what the split hash is taken of)
+                assert all(tf.train.Example.FromString(r).SerializeToString(deterministic=True) == r for r in records)
     return found
 
 

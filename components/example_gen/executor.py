@@ -142,11 +142,44 @@ def to_examples(block: pa.RecordBatch, names: list[str], types: list[str], colum
         present = pc.cast(column.is_valid(), pa.int32())
         offsets = pa.concat_arrays([pa.array([0], pa.int32()), pc.cumulative_sum(present)])
         lists.append(pa.ListArray.from_arrays(offsets, values))
-    records = example_coder.RecordBatchToExamples(pa.RecordBatch.from_arrays(lists, names))
     # protobuf's canonical bytes (features sorted by name): ExampleGen assigns splits by a hash of
-    # them, as it does for CsvExampleGen's examples, so each example lands in the same split
-    parse = tf.train.Example.FromString
-    return [parse(r).SerializeToString(deterministic=True) for r in records]
+    # them, as it does for CsvExampleGen's examples, so each example lands in the same split.
+    # tfx_bsl writes the features in its own order, so each column is encoded alone and the map
+    # entries are joined in name order (`names` is sorted).
+    entries = [[_map_entry(r) for r in example_coder.RecordBatchToExamples(pa.RecordBatch.from_arrays([a], [n]))]
+               for a, n in zip(lists, names)]
+    records = [_example(parts) for parts in zip(*entries)]
+    known = [c for kind, c in zip(types, columns) if kind != UNKNOWN]
+    if any(c.null_count for c in known):  # an empty value list: protobuf's canonical bytes differ
+        complete = known[0].is_valid()
+        for column in known[1:]:
+            complete = pc.and_(complete, column.is_valid())
+        parse = tf.train.Example.FromString
+        for row in pc.indices_nonzero(pc.invert(complete)).to_pylist():
+            records[row] = parse(records[row]).SerializeToString(deterministic=True)
+    return records
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _map_entry(one_feature_example: bytes) -> bytes:
+    """From a serialized Example with one feature, the Features field holding its map entry:
+    drop the Example's own tag (1 byte) and length (a varint)."""
+    size = len(one_feature_example) - 1
+    skip = 1 + (1 if size - 1 < 0x80 else 2 if size - 2 < 0x4000 else 3 if size - 3 < 0x200000 else 4)
+    return one_feature_example[skip:]
+
+
+def _example(entries: tuple[bytes, ...]) -> bytes:
+    body = b"".join(entries)
+    return b"\n" + _varint(len(body)) + body
 
 
 def split_of(record: bytes, buckets: list[int]) -> int:
