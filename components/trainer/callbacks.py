@@ -89,6 +89,14 @@ class LearningRateLog(keras.callbacks.Callback):
             logs["learning_rate"] = learning_rate(self.model)
 
 
+def early_stopping(early: dict) -> keras.callbacks.EarlyStopping:
+    """Keras' EarlyStopping from the spec's trainer.early_stopping section (Trainer and Tuner)."""
+    return keras.callbacks.EarlyStopping(
+        monitor=early["monitor"], mode=monitor_mode(early["monitor"], early["mode"]), patience=early["patience"],
+        min_delta=early["min_delta"], restore_best_weights=early["restore_best_weights"],
+        start_from_epoch=early["start_from_epoch"])
+
+
 def learning_rate(model) -> float:
     """The optimizer's current learning rate (a plain, a Keras 3 or a distributed variable)."""
     return float(tf.convert_to_tensor(model.optimizer.learning_rate))

@@ -176,10 +176,7 @@ def make_callbacks(cfg: dict, run_dir: str):
     callbacks = [stoppers["non_finite"], cb.LearningRateLog(), cb.EpochProgress(cfg["max_epochs"])]
     early = cfg.get("early_stopping")
     if early:
-        stoppers["early"] = keras.callbacks.EarlyStopping(
-            monitor=early["monitor"], mode=cb.monitor_mode(early["monitor"], early["mode"]),
-            patience=early["patience"], min_delta=early["min_delta"],
-            restore_best_weights=early["restore_best_weights"], start_from_epoch=early["start_from_epoch"])
+        stoppers["early"] = cb.early_stopping(early)
         callbacks.append(stoppers["early"])
     monitor = early["monitor"] if early else "val_loss"
     mode = cb.monitor_mode(monitor, early["mode"] if early else "auto")

@@ -111,11 +111,8 @@ class TrainerModel(kt.HyperModel):
         if self.eval_data is None:
             self.eval_data = read_batches(self.batches_uri, "eval", self.plan, self.head)
         callbacks = list(callbacks or [])
-        early = cfg.get("early_stopping")
-        if early:
-            callbacks.append(keras.callbacks.EarlyStopping(
-                monitor=early["monitor"], mode=cb.monitor_mode(early["monitor"], early["mode"]),
-                patience=early["patience"], min_delta=early["min_delta"], restore_best_weights=True))
+        if cfg.get("early_stopping"):
+            callbacks.append(cb.early_stopping(cfg["early_stopping"]))
         history = model.fit(train, validation_data=self.eval_data, epochs=epochs, callbacks=callbacks, verbose=0)
         finite = [s for s in history.history.get(self.objective, []) if math.isfinite(s)]
         progress.say("Tuner: trial %s: best %s %s", json.dumps(self.values(hp)), self.objective,
