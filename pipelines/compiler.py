@@ -22,6 +22,7 @@ from components.evaluator.component import Evaluator
 from components.example_gen.component import CsvExampleGen
 from components.pusher.component import Pusher
 from components.schema_gen.component import PipelineSchemaGen
+from components.statistics_gen.component import StatisticsGen
 from components.trainer.component import Trainer
 from pipelines import checks
 from pipelines.paths import RunPaths
@@ -50,7 +51,7 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local")
     example_gen = _example_gen(spec)
     import tensorflow_data_validation as tfdv
 
-    statistics = tfx.components.StatisticsGen(  # vocabularies come from its rank histograms
+    statistics = StatisticsGen(  # vocabularies come from its rank histograms
         examples=example_gen.outputs["examples"],
         stats_options=tfdv.StatsOptions(num_rank_histogram_buckets=spec.batching.max_vocabulary))
     if spec.schema_.path:

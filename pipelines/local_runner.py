@@ -174,6 +174,9 @@ def _run_locked(spec, paths, pipeline, out) -> int:
         from tfx.orchestration.portable.tfx_runner import _make_pipeline_proto
         from tfx.dsl.compiler import constants
 
+        from components.common.beam import use_installed_tfx_on_direct_runner
+
+        use_installed_tfx_on_direct_runner()
         ir = _make_pipeline_proto(pipeline)
         runtime_parameter_utils.substitute_runtime_parameter(
             ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})

@@ -27,8 +27,8 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600,
 
 
 class PipelineRun:
-    def __init__(self, root: Path, result: subprocess.CompletedProcess):
-        self.root, self.result = root, result
+    def __init__(self, root: Path, result: subprocess.CompletedProcess, tmpdir: Path | None = None):
+        self.root, self.result, self.tmpdir = root, result, tmpdir
         self.stdout = result.stdout
         self.metadata = root / "metadata.sqlite"
         self.serving = root / "serving"
@@ -37,10 +37,10 @@ class PipelineRun:
 @pytest.fixture(scope="session")
 def penguin_run(tmp_path_factory) -> PipelineRun:
     """The bundled pipeline, run once with no flags but --root, exactly as the README says."""
-    root = tmp_path_factory.mktemp("penguin")
-    result = run_cli("--root", str(root))
+    root, tmpdir = tmp_path_factory.mktemp("penguin"), tmp_path_factory.mktemp("penguin-tmpdir")
+    result = run_cli("--root", str(root), env={"TMPDIR": str(tmpdir)})
     assert result.returncode == 0, result.stdout + result.stderr
-    return PipelineRun(root, result)
+    return PipelineRun(root, result, tmpdir)
 
 
 def write_spec(tmp_path: Path, text: str, name: str = "pipeline.yaml") -> Path:

@@ -13,7 +13,7 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.utils import io_utils
 from tfx_bsl.coders import example_coder
 
-from components.batching.executor import WriteBatches
+from components.batching.executor import WriteBatches, parse_batch
 from components.common.features import FeaturePlan, build_plan
 from tests.conftest import REPO
 
@@ -38,12 +38,8 @@ def write(tmp_path, inputs, seed=42, batch_size=16, drop_remainder=False):
     with beam.Pipeline() as pipeline:
         _ = pipeline | WriteBatches(pattern, str(target), plan, schema.SerializeToString(), batch_size, seed,
                                     drop_remainder)
-    batches = []
-    for record in tf.data.TFRecordDataset(sorted(glob.glob(str(target / "batches-*")))):
-        example = tf.train.Example.FromString(record.numpy())
-        x = np.array(example.features.feature["x"].float_list.value).reshape(-1, plan.width)
-        y = np.array(example.features.feature["y"].float_list.value)
-        batches.append((x, y))
+    batches = [parse_batch(record.numpy(), plan.columns)
+               for record in tf.data.TFRecordDataset(sorted(glob.glob(str(target / "batches-*"))))]
     return batches, int(open(target / "count.txt").read())
 
 
@@ -79,9 +75,11 @@ def test_numpy_batches_and_the_serving_graph_preprocess_alike(inputs):
     _, schema, plan, records = inputs
     decoded = example_coder.ExamplesToRecordBatchDecoder(schema.SerializeToString()).DecodeBatch(records)
     x_numpy, _, _ = plan.encode(decoded)
+    assert x_numpy.shape == (len(records), plan.columns)
     features = tf.io.parse_example(tf.constant(records), plan.raw_feature_spec())
     x_tf = plan.transform(features, plan.lookup_tables()).numpy()
-    np.testing.assert_allclose(x_numpy, x_tf, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(plan.expand(tf.constant(x_numpy)).numpy(), x_tf, rtol=1e-5, atol=1e-6)
+    assert x_tf.shape == (len(records), plan.width) and set(np.unique(x_tf[:, len(plan.numeric):])) == {0, 1}
     assert np.isnan(x_numpy).sum() == 0  # missing measurements were imputed
     assert FeaturePlan.from_json(plan.to_json()) == plan
 

@@ -1,5 +1,6 @@
 """This project's Arrow-based CSV ExampleGen against TFX's own CsvExampleGen, both run by TFX on the
-same files: the same examples (features, types, values) in the same splits."""
+same files: the same examples (features, types, values) in the same splits; its wire-format
+encoder against protobuf's own serializer; its StatisticsGen (block reads) against TFX's."""
 
 from __future__ import annotations
 
@@ -13,20 +14,26 @@ pytestmark = [pytest.mark.e2e]
 
 
 def run_both(data_dir, root) -> dict:
-    """{(generator, split): sorted parsed examples} after one TFX run of both ExampleGens."""
+    """{(generator, split): sorted parsed examples} after one TFX run of both ExampleGens, and
+    {("statistics", generator): statistics} of this project's examples by both StatisticsGens."""
     import tensorflow as tf
     from tfx.components import CsvExampleGen as TfxCsvExampleGen
     from tfx.orchestration import metadata
     from tfx.orchestration import pipeline as tfx_pipeline
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
+    from tfx.components import StatisticsGen as TfxStatisticsGen
+
     from components.example_gen.component import CsvExampleGen
+    from components.statistics_gen.component import StatisticsGen
 
     theirs = TfxCsvExampleGen(input_base=str(data_dir)).with_id("tfx")
     ours = CsvExampleGen(input_base=str(data_dir), input_config=None, output_config=None, range_config=None,
                          csv_options="{}").with_id("ours")
+    statistics = [TfxStatisticsGen(examples=ours.outputs["examples"]).with_id("tfx_statistics"),
+                  StatisticsGen(examples=ours.outputs["examples"]).with_id("ours_statistics")]
     LocalDagRunner().run(tfx_pipeline.Pipeline(
-        pipeline_name="compare", pipeline_root=str(root), components=[theirs, ours], enable_cache=False,
+        pipeline_name="compare", pipeline_root=str(root), components=[theirs, ours, *statistics], enable_cache=False,
         metadata_connection_config=metadata.sqlite_metadata_connection_config(str(root / "metadata.sqlite"))))
 
     def parsed(record: bytes) -> str:
@@ -43,6 +50,12 @@ def run_both(data_dir, root) -> dict:
             found[node, split] = sorted(parsed(r) for r in records)
             if node == "ours":  # written in protobuf's canonical form (what the split hash is taken of)
                 assert all(tf.train.Example.FromString(r).SerializeToString(deterministic=True) == r for r in records)
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    for node in ("tfx", "ours"):
+        for split in ("train", "eval"):
+            path = next((root / f"{node}_statistics" / "statistics").glob(f"*/Split-{split}/FeatureStats.pb"))
+            found["statistics", node, split] = statistics_pb2.DatasetFeatureStatisticsList.FromString(path.read_bytes())
     return found
 
 
@@ -61,3 +74,64 @@ def test_same_examples_as_tfx_csv_example_gen(tmp_path):
     for split in ("train", "eval"):
         assert found["ours", split] == found["tfx", split], split
     assert len(found["ours", "train"]) + len(found["ours", "eval"]) == 344 + 3
+    from google.protobuf import json_format
+
+    for split in ("train", "eval"):  # the same statistics from blocks of records as from TFX's reader
+        ours, theirs = found["statistics", "ours", split], found["statistics", "tfx", split]
+        assert_close(json_format.MessageToDict(ours), json_format.MessageToDict(theirs), split)
+        assert ours.datasets[0].num_examples == len(found["ours", split])
+
+
+def assert_close(ours, theirs, where: str) -> None:
+    """Equal, but floats to 1e-12 relative (sums over other batches round otherwise in the last bit)."""
+    assert type(ours) is type(theirs), where
+    if isinstance(ours, dict):
+        assert sorted(ours) == sorted(theirs), where
+        for key in ours:
+            assert_close(ours[key], theirs[key], f"{where}.{key}")
+    elif isinstance(ours, list):
+        assert len(ours) == len(theirs), where
+        for i, (a, b) in enumerate(zip(ours, theirs)):
+            assert_close(a, b, f"{where}[{i}]")
+    elif isinstance(ours, float):
+        assert ours == pytest.approx(theirs, rel=1e-12), where
+    else:
+        assert ours == theirs, where
+
+
+def test_wire_format_is_protobufs_canonical_serialization():
+    """Every encoding path of the block encoder: empty cells of each type, negative, zero, 64-bit
+    and padded integers, floats, empty, long (multi-byte length) and non-ASCII strings and
+    feature names, a column without any value; byte for byte against protobuf."""
+    import numpy as np
+    import pyarrow as pa
+    import tensorflow as tf
+
+    from components.example_gen import wire
+
+    rng = np.random.default_rng(0)
+    n = 600
+    ints = [None if rng.random() < 0.1 else str(int(v)) for v in rng.integers(-2**63, 2**63 - 1, n)]
+    ints[:7] = ["0", "-1", "127", "128", " 42 ", str(2**63 - 1), str(-2**63)]
+    floats = [None if rng.random() < 0.1 else repr(float(v)) for v in rng.normal(size=n) * 1e3]
+    floats[:3] = ["1e-40", "-0.0", "3.4e38"]
+    strings = [None if rng.random() < 0.1 else "é" * int(rng.integers(0, 100)) for _ in range(n)]
+    strings[:3] = ["", "x" * 20000, "a,b"]
+    names, kinds = ["b_int", "a_float", "é_str", "zz_empty"], [wire.INT, wire.FLOAT, wire.STRING, wire.UNKNOWN]
+    columns = [pa.array(ints, pa.string()), pa.array(floats, pa.string()), pa.array(strings, pa.string()),
+               pa.nulls(n, pa.string())]
+    got = wire.serialize_examples(names, kinds, columns).to_pylist()
+    for row in range(n):
+        example = tf.train.Example()
+        feature = example.features.feature
+        feature["b_int"].int64_list.SetInParent()
+        feature["a_float"].float_list.SetInParent()
+        feature["é_str"].bytes_list.SetInParent()
+        feature["zz_empty"].SetInParent()
+        if ints[row] is not None:
+            feature["b_int"].int64_list.value.append(int(ints[row]))
+        if floats[row] is not None:
+            feature["a_float"].float_list.value.append(np.float32(float(floats[row])))
+        if strings[row] is not None:
+            feature["é_str"].bytes_list.value.append(strings[row].encode())
+        assert got[row] == example.SerializeToString(deterministic=True), row

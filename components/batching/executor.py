@@ -1,10 +1,13 @@
 """The Batching stage's work, on Beam.
 
-Per split: read the serialized examples, decode them with the schema (tfx_bsl, a batch at a
-time), encode them with the feature plan (impute, one-hot, standardize), shuffle them globally
-and write fixed-size mini-batches as TFRecords of `{x, y, n}` tf.Examples.
+Per split: read the serialized examples, decode them with the schema (tfx_bsl, a block at a
+time), encode them with the feature plan (impute and standardize numbers, categories as their
+vocabulary index: one float32 column per feature), shuffle them globally and write fixed-size
+mini-batches as TFRecords of `{x, y, n}` tf.Examples, x and y as raw little-endian float32
+bytes (`parse_batch`). The Trainer expands categories to one-hot (FeaturePlan.expand).
 
-The global shuffle is a distributed sort on a seeded hash of each example: examples go into
+The global shuffle is a distributed sort on a seeded hash of each example's encoded values:
+examples go into
 key-range buckets, each bucket is sorted, bucket sizes give every example its global rank, and
 rank // batch_size is its batch. The order is the same on any runner and any number of workers,
 and batches have exactly batch_size examples (but the last).
@@ -12,7 +15,6 @@ and batches have exactly batch_size examples (but the last).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -28,6 +30,7 @@ from tfx.utils import io_utils
 from tfx_bsl.coders import example_coder
 
 from components.common import io
+from components.common.examples import BLOCK, ReadRecordBlocks
 from components.common.progress import CountRows
 from components.common.features import FeaturePlan, build_plan
 from components.common.io import CONFIG_KEY
@@ -38,6 +41,7 @@ SCHEMA_FILE = "schema.pbtxt"
 STATISTICS_FILE = "train_statistics.pb"
 SPLITS = ("train", "eval")
 _BUCKET_TARGET = 8192  # examples per shuffle bucket
+_READ_BLOCK = 8192  # records per Beam element; decoded in pieces of examples.BLOCK
 
 
 class DegenerateDataError(ValueError):
@@ -103,7 +107,7 @@ class WriteBatches(beam.PTransform):
         blocks = (
             pipeline
             | "Files" >> beam.Create(sorted(io.glob(self.pattern)))
-            | "Read" >> beam.ParDo(_ReadBlocks())
+            | "Read" >> beam.ParDo(ReadRecordBlocks(_READ_BLOCK))
             | "Progress" >> beam.ParDo(CountRows("Batching", batched=True))
             | "Encode" >> beam.ParDo(_EncodeRows(self.plan.to_json(), self.schema, self.seed))
         )
@@ -129,24 +133,23 @@ class WriteBatches(beam.PTransform):
         return pipeline
 
 
-def shuffle_key(row: np.ndarray, seed: int) -> int:
-    """A 64-bit key from the seed and the example's content (its encoded values, in the plan's
-    feature order): the same on every runner and every run. Serialized tf.Examples are not a
-    stable key: their bytes may differ from one ExampleGen run to the next for the same data."""
-    digest = hashlib.blake2b(np.ascontiguousarray(row, dtype=np.float32).tobytes(), digest_size=8,
-                             key=str(seed).encode()).digest()
-    return int.from_bytes(digest, "big")
+def shuffle_keys(rows: np.ndarray, seed: int) -> np.ndarray:
+    """A 64-bit key per row from the seed and the row's content (its encoded float32 values, in
+    the plan's feature order): the same on every runner and every run. Serialized tf.Examples are
+    not a stable key: their bytes may differ from one ExampleGen run to the next for the same data.
+    SplitMix64's mixing function over each value's bits, all rows at once."""
+    bits = np.ascontiguousarray(rows, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    keys = np.full(len(rows), _mix(np.array([seed & (2**64 - 1)], dtype=np.uint64))[0], dtype=np.uint64)
+    for column in range(bits.shape[1]):
+        keys = _mix(keys ^ (bits[:, column] + np.uint64(column * 0x9E3779B97F4A7C15 % 2**64)))
+    return keys
 
 
-class _ReadBlocks(beam.DoFn):
-    """One TFRecord file (gzip or not) -> lists of up to BLOCK serialized records."""
-
-    BLOCK = 8192
-
-    def process(self, path: str) -> Iterable[list[bytes]]:
-        data = tf.data.TFRecordDataset(path, compression_type="GZIP" if path.endswith(".gz") else "")
-        for block in data.batch(self.BLOCK).as_numpy_iterator():
-            yield list(block)
+def _mix(z: np.ndarray) -> np.ndarray:
+    z = z + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
 
 
 class _EncodeRows(beam.DoFn):
@@ -161,14 +164,16 @@ class _EncodeRows(beam.DoFn):
         self._decoder = example_coder.ExamplesToRecordBatchDecoder(self._schema)
 
     def process(self, records: list[bytes]) -> Iterable[tuple[np.ndarray, np.ndarray]]:
-        decoded = self._decoder.DecodeBatch(records)
-        x, y, keep = self._plan.encode(decoded)
+        pieces = [self._encode(records[i:i + BLOCK]) for i in range(0, len(records), BLOCK)]
+        rows = np.concatenate(pieces) if pieces else np.zeros((0, self._plan.columns + 1), np.float32)
+        yield shuffle_keys(rows, self._seed), rows
+
+    def _encode(self, records: list[bytes]) -> np.ndarray:
+        x, y, keep = self._plan.encode(self._decoder.DecodeBatch(records))
         dropped = int((~keep).sum())
         if dropped:
             beam.metrics.Metrics.counter("batching", "examples_without_label").inc(dropped)
-        rows = np.ascontiguousarray(np.concatenate([x, y[:, None]], axis=1)[keep], dtype=np.float32)
-        keys = np.fromiter((shuffle_key(row, self._seed) for row in rows), dtype=np.uint64, count=len(rows))
-        yield keys, rows
+        return np.concatenate([x, y[:, None]], axis=1)[keep].astype(np.float32)
 
 
 def _bits(count: int) -> int:
@@ -219,9 +224,17 @@ def _assemble(batch, batch_size: int, drop_remainder: bool) -> Iterable[bytes]:
 
 
 def serialize_batch(x: np.ndarray, y: np.ndarray) -> bytes:
+    """A mini-batch as a tf.Example: x [n, columns] and y [n] as raw little-endian float32."""
     feature = {
-        "x": tf.train.Feature(float_list=tf.train.FloatList(value=x.ravel())),
-        "y": tf.train.Feature(float_list=tf.train.FloatList(value=y)),
+        "x": tf.train.Feature(bytes_list=tf.train.BytesList(value=[np.ascontiguousarray(x, "<f4").tobytes()])),
+        "y": tf.train.Feature(bytes_list=tf.train.BytesList(value=[np.ascontiguousarray(y, "<f4").tobytes()])),
         "n": tf.train.Feature(int64_list=tf.train.Int64List(value=[len(y)])),
     }
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def parse_batch(record: bytes, columns: int) -> tuple[np.ndarray, np.ndarray]:
+    """`serialize_batch`'s inverse, in numpy: (x [n, columns], y [n])."""
+    feature = tf.train.Example.FromString(record).features.feature
+    x = np.frombuffer(feature["x"].bytes_list.value[0], "<f4").reshape(-1, columns)
+    return x, np.frombuffer(feature["y"].bytes_list.value[0], "<f4")

@@ -2,12 +2,14 @@
 
     python -m components.common.container_entrypoint <TFX module> <its arguments...>
 
-It does two things around TFX's own entry point (the executor runner, or ExampleGen's driver):
+It does three things around TFX's own entry point (the executor runner, or ExampleGen's driver):
 
 1. registers the object-store file systems in the process before TFX starts (tensorflow-io's
    s3://, through components.common.io), so that TFX's own executors (ExampleGen, StatisticsGen,
    SchemaGen, ExampleValidator) read and write s3:// artifacts as ours do;
-2. ends the process with the module's own exit code once its output is flushed. tensorflow-io
+2. keeps TFX from packaging itself for a DirectRunner (components.common.beam): the container
+   has TFX installed;
+3. ends the process with the module's own exit code once its output is flushed. tensorflow-io
    0.37.1's S3 client aborts at interpreter shutdown ("pure virtual method called", exit 134,
    tensorflow/io#2039), which would fail a task that did all its work.
 """
@@ -25,6 +27,9 @@ def main(argv: list[str]) -> int:
         print("usage: python -m components.common.container_entrypoint MODULE [ARGS...]", file=sys.stderr)
         return 2
     import components.common.io  # noqa: F401  (registers s3://)
+    from components.common.beam import use_installed_tfx_on_direct_runner
+
+    use_installed_tfx_on_direct_runner()
 
     module, sys.argv = argv[0], argv
     code = 0

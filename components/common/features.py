@@ -76,43 +76,49 @@ class FeaturePlan:
 
     # -- numpy, on Beam ------------------------------------------------------------------------
 
+    @property
+    def columns(self) -> int:
+        """Columns of `encode`'s matrix: one per feature (a category as its vocabulary index; the
+        one-hot expansion to `width` happens in TensorFlow, `expand`)."""
+        return len(self.numeric) + len(self.categorical)
+
     def encode(self, batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(x float32 [n, width], y [n], keep bool [n]) of a decoded record batch; rows whose
-        label is missing are marked keep=False."""
+        """(x float32 [n, columns], y [n], keep bool [n]) of a decoded record batch: numeric
+        features imputed and standardized, categorical ones as vocabulary indices (the last for
+        missing or unseen values); rows whose label is missing are marked keep=False."""
+        import pyarrow.compute as pc
+
         n = batch.num_rows
-        columns = dict(zip(batch.schema.names, batch.columns))
-        parts = []
-        for f in self.numeric:
-            values = _first_values(columns.get(f.name), n, np.nan).astype(np.float64)
-            values = np.where(np.isnan(values), f.mean, values)
-            parts.append(((values - f.mean) / f.std)[:, None])
-        for f in self.categorical:
-            index = {v: i for i, v in enumerate(f.vocabulary)}
-            raw = _first_values(columns.get(f.name), n, None)
-            ids = np.array([index.get(_text(v), len(f.vocabulary)) for v in raw], dtype=np.int64)
-            parts.append(np.eye(len(f.vocabulary) + 1, dtype=np.float32)[ids])
-        x = np.concatenate(parts, axis=1).astype(np.float32) if parts else np.zeros((n, 0), np.float32)
-        y, keep = self.encode_labels(_first_values(columns.get(self.label), n, None))
+        found = dict(zip(batch.schema.names, batch.columns))
+        x = np.empty((n, self.columns), dtype=np.float32)
+        for i, f in enumerate(self.numeric):
+            values = _numbers(first_values(found.get(f.name), n))
+            x[:, i] = (np.where(np.isnan(values), f.mean, values) - f.mean) / f.std
+        for i, f in enumerate(self.categorical, start=len(self.numeric)):
+            values = first_values(found.get(f.name), n)
+            ids = pc.index_in(values, value_set=pa_array([v.encode() for v in f.vocabulary], values.type))
+            x[:, i] = ids.fill_null(len(f.vocabulary)).to_numpy(zero_copy_only=False)
+        y, keep = self.encode_labels(first_values(found.get(self.label), n))
         if self.task == REGRESSION:
             y = ((y - self.label_mean) / self.label_std).astype(np.float32)
         return x, y, keep
 
-    def encode_labels(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Labels as class ids (classification) or raw floats (regression), with a mask of the
-        rows that have a usable label."""
-        raw = np.asarray(raw, dtype=object)
-        keep = np.fromiter((v is not None and not (isinstance(v, float) and v != v) for v in raw), bool, len(raw))
+    def encode_labels(self, labels: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """Labels (the first value of each row, null where there is none) as class ids
+        (classification) or raw floats (regression), with a mask of the rows whose label is
+        usable (present, and a known class)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         if self.task == REGRESSION:
-            y = np.zeros(len(raw), dtype=np.float32)
-            y[keep] = raw[keep].astype(np.float64)
-            return y, keep
-        ids = np.full(len(raw), -1, dtype=np.int64)
-        if keep.any():  # each distinct label once, not each row
-            values = raw[keep]
-            distinct, inverse = np.unique(values if self.label_kind == "string" else values.astype(str),
-                                          return_inverse=True)
-            index = {c: i for i, c in enumerate(self.classes)}
-            ids[keep] = np.array([index.get(str(_text(d)), -1) for d in distinct], np.int64)[inverse]
+            y = _numbers(labels)
+            keep = ~np.isnan(y)
+            return np.where(keep, y, 0).astype(np.float32), keep
+        if self.label_kind == "string":
+            ids = pc.index_in(labels, value_set=pa_array([c.encode() for c in self.classes], labels.type))
+        else:  # integer classes, named by their decimal text
+            ids = pc.index_in(pc.cast(labels, pa.string()), value_set=pa.array(self.classes, pa.string()))
+        ids = ids.fill_null(-1).to_numpy(zero_copy_only=False)
         return ids.astype(np.float32), ids >= 0
 
     # -- TensorFlow, in the serving graph --------------------------------------------------------
@@ -141,7 +147,8 @@ class FeaturePlan:
         }
 
     def transform(self, features: dict[str, Any], tables: dict[str, Any]) -> tf.Tensor:
-        """The same preprocessing as `encode`, as TensorFlow ops on parsed raw features."""
+        """The same preprocessing as `encode` then `expand`, as TensorFlow ops on parsed raw
+        features: the model's input [n, width]."""
         import tensorflow as tf
 
         parts = []
@@ -151,29 +158,66 @@ class FeaturePlan:
             values = tf.where(present, values, tf.constant(f.mean, tf.float32))
             parts.append((values - f.mean) / f.std)
         for f in self.categorical:
-            values = features[f.name][:, :1].to_tensor(default_value="", shape=[None, 1])[:, 0]
-            ids = tables[f.name].lookup(values)
-            parts.append(tf.one_hot(ids, len(f.vocabulary) + 1, dtype=tf.float32))
+            values = features[f.name][:, :1].to_tensor(default_value="", shape=[None, 1])
+            parts.append(tf.cast(tables[f.name].lookup(values), tf.float32))
+        return self.expand(tf.concat(parts, axis=1))
+
+    def expand(self, x: tf.Tensor) -> tf.Tensor:
+        """[n, columns] (`encode`'s matrix) -> [n, width]: each vocabulary index one-hot."""
+        import tensorflow as tf
+
+        if not self.categorical:
+            return x
+        k = len(self.numeric)
+        parts = [x[:, :k]] + [tf.one_hot(tf.cast(x[:, k + i], tf.int32), len(f.vocabulary) + 1, dtype=x.dtype)
+                              for i, f in enumerate(self.categorical)]
         return tf.concat(parts, axis=1)
 
 
-def _text(value: Any) -> Any:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+def pa_array(values: list, type_: pa.DataType) -> pa.Array:
+    import pyarrow as pa
+
+    return pa.array(values, pa.binary()).cast(type_)
 
 
-def _first_values(column: pa.Array | None, n: int, missing: Any) -> np.ndarray:
-    """The first value of each row of a list column; `missing` where a row has none."""
+def first_values(column: pa.Array | None, n: int) -> pa.Array:
+    """The first value of each row of a list column (a feature of decoded tf.Examples), null
+    where a row has none; all null when the column is absent."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if column is None:
-        return np.full(n, missing, dtype=object if missing is None else np.float64)
+        return pa.nulls(n, pa.binary())
     offsets = column.offsets.to_numpy()
-    values = column.flatten().to_numpy(zero_copy_only=False)
-    starts = offsets[:-1] - offsets[0]
     present = np.diff(offsets) > 0
     if column.null_count:
-        present &= ~column.is_null().to_numpy(zero_copy_only=False)
-    out = np.full(n, missing, dtype=object if missing is None else np.float64)
-    out[present] = values[starts[present]]
-    return out
+        present &= column.is_valid().to_numpy(zero_copy_only=False)
+    values = column.flatten()
+    if len(values) == 0:
+        return pa.nulls(n, values.type)
+    first = values.take(pa.array(np.where(present, offsets[:-1] - offsets[0], 0)))
+    return pc.if_else(pa.array(present), first, pa.scalar(None, first.type))
+
+
+def first_values_of(lengths: np.ndarray, flat: np.ndarray) -> pa.Array:
+    """`first_values` from a ragged tensor's row lengths and flat values (numpy)."""
+    import pyarrow as pa
+
+    present = lengths > 0
+    starts = np.cumsum(lengths) - lengths
+    strings = flat.dtype == object
+    if not len(flat):
+        return pa.nulls(len(lengths), pa.binary() if strings else pa.from_numpy_dtype(flat.dtype))
+    return pa.array(flat[np.where(present, starts, 0)], mask=~present, type=pa.binary() if strings else None)
+
+
+def _numbers(values: pa.Array) -> np.ndarray:
+    """float64 numpy of a numeric Arrow array, NaN where null."""
+    import pyarrow as pa
+
+    if values.null_count == len(values):
+        return np.full(len(values), np.nan)
+    return values.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
 
 
 def build_plan(

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import tensorflow as tf
 from absl import logging
 from tfx.dsl.components.base import base_executor
@@ -14,7 +15,7 @@ from tfx.types import standard_artifact_utils
 from tfx.utils import path_utils
 
 from components.common import io, serving_dir
-from components.common.features import CLASSIFICATION, FeaturePlan
+from components.common.features import CLASSIFICATION, FeaturePlan, first_values_of
 from components.common.io import CONFIG_KEY
 from components.evaluator import metrics as m
 
@@ -77,14 +78,10 @@ def evaluate_saved_model(path: str, files: list[str], plan: FeaturePlan, chunk: 
     raw_labels, outputs = [], []
     for batch in data.batch(chunk).prefetch(1):
         parsed = tf.io.parse_example(batch, label_spec)[plan.label]
-        lengths, values = parsed.row_lengths().numpy(), parsed.flat_values.numpy()
-        first = np.full(len(lengths), None, dtype=object)  # the first value of each row, None if absent
-        present = lengths > 0
-        first[present] = values[(np.cumsum(lengths) - lengths)[present]]
-        raw_labels.append(first)
+        raw_labels.append(first_values_of(parsed.row_lengths().numpy(), parsed.flat_values.numpy()))
         result = serve(examples=batch)
         outputs.append((result["probabilities"] if plan.task == CLASSIFICATION else result["prediction"]).numpy())
-    labels, keep = plan.encode_labels(np.concatenate(raw_labels) if raw_labels else np.zeros(0, dtype=object))
+    labels, keep = plan.encode_labels(pa.concat_arrays(raw_labels) if raw_labels else pa.nulls(0, pa.binary()))
     predicted = np.concatenate(outputs)[keep] if outputs else np.zeros((0,))
     if plan.task == CLASSIFICATION:
         return m.classification_metrics(labels[keep], predicted, plan.classes)

@@ -129,22 +129,20 @@ RESHUFFLE_BUFFER = 20_000  # examples: the whole train split up to this size, a 
 def read_batches(uri: str, split: str, plan: FeaturePlan, head: Head, shuffle_seed: int | None = None,
                  batch_size: int | None = None, drop_remainder: bool = False):
     """The mini-batches of one split as a tf.data pipeline: parallel reads, cached after the
-    first epoch, prefetched. For training (a `shuffle_seed`), the examples are reshuffled into new
+    first epoch (compact: a category is one column until `plan.expand` makes it one-hot at the
+    end), prefetched. For training (a `shuffle_seed`), the examples are reshuffled into new
     mini-batches of `batch_size` every epoch (seeded: the same run gives the same batches), as
     Keras' own fit does; Batching's global shuffle is the order they start from."""
     files = io.glob(io.join(uri, f"Split-{split}", "batches-*"))
     if not files:
         raise TrainingError(f"no {split} batches under {uri}: the {split} split has no labelled examples")
-    spec = {
-        "x": tf.io.FixedLenSequenceFeature([], tf.float32, allow_missing=True),
-        "y": tf.io.FixedLenSequenceFeature([], tf.float32, allow_missing=True),
-    }
-    width, classes = plan.width, len(plan.classes)
+    spec = {"x": tf.io.FixedLenFeature([], tf.string), "y": tf.io.FixedLenFeature([], tf.string)}
+    columns, classes = plan.columns, len(plan.classes)
 
-    def parse(record):
+    def parse(record):  # Batching's serialize_batch: raw little-endian float32
         parsed = tf.io.parse_single_example(record, spec)
-        x = tf.reshape(parsed["x"], [-1, width])
-        y = parsed["y"]
+        x = tf.reshape(tf.io.decode_raw(parsed["x"], tf.float32), [-1, columns])
+        y = tf.io.decode_raw(parsed["y"], tf.float32)
         if head.label_coding == "ids":
             y = tf.cast(y, tf.int32)
         elif head.label_coding == "one_hot":
@@ -165,6 +163,7 @@ def read_batches(uri: str, split: str, plan: FeaturePlan, head: Head, shuffle_se
                 .batch(batch_size, drop_remainder=drop_remainder))
         steps = examples // batch_size if drop_remainder else math.ceil(examples / batch_size)
         data = data.apply(tf.data.experimental.assert_cardinality(steps))
+    data = data.map(lambda x, y: (plan.expand(x), y), num_parallel_calls=tf.data.AUTOTUNE)  # one-hot
     options = tf.data.Options()
     # Each record is a whole mini-batch: workers of a multi-worker strategy take every n-th one.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
