@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/input_pipeline.py [--rows 200000] [--epochs 3]
 
 Writes synthetic rows as mini-batches in the Batching stage's record format (`serialize_batch`),
-reads them with the Trainer's `read_batches` (parallel reads, parse, cache, batch-order shuffle,
+reads them with the Trainer's `read_batches` (parallel reads, parse, batch-order shuffle,
 prefetch), and times full epochs, after a first warm-up epoch, against an in-memory
 `tf.data.Dataset.from_tensor_slices(...).shuffle(...).batch(...)` of the same arrays. Prints
 batches per second of each and the ratio (DESIGN target: >= 0.8).

@@ -1,4 +1,4 @@
-"""The compiler: a `PipelineSpec` to a `tfx.dsl.Pipeline`.
+"""The compiler: a `PipelineSpec` to a TFX pipeline (`tfx.orchestration.pipeline.Pipeline`).
 
     ExampleGen -> StatisticsGen -> ImportSchemaGen | SchemaGen -> ExampleValidator -> DataGate
       -> Batching -> Trainer -> Evaluator -> Pusher
@@ -13,7 +13,15 @@ from __future__ import annotations
 import json
 import os
 
-from tfx import v1 as tfx
+from pipelines.tfx_imports import lean_tfx_components
+
+lean_tfx_components()  # before the first TFX component: not TFX's index of all of them
+
+from tfx.components.example_gen.import_example_gen.component import ImportExampleGen
+from tfx.components.example_validator.component import ExampleValidator
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.orchestration import pipeline as tfx_pipeline
+from tfx.proto import example_gen_pb2, range_config_pb2
 
 from components.batching.component import Batching
 from components.common import io
@@ -34,7 +42,7 @@ from pipelines.spec.loader import is_uri
 STAGES = tuple(c for c in KUBEFLOW_COMPONENTS if c != "Tuner")  # the stages of a spec without a tuner section
 
 
-def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local") -> tfx.dsl.Pipeline:
+def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local") -> tfx_pipeline.Pipeline:
     """The TFX pipeline of `spec`, for target "local" (SQLite ML Metadata under paths.root) or
     "kubeflow" (no metadata connection: Kubeflow has its own; per-component resources set)."""
     check_inputs(spec, remote=target == "local")
@@ -55,11 +63,11 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local")
         examples=example_gen.outputs["examples"],
         stats_options=tfdv.StatsOptions(num_rank_histogram_buckets=spec.batching.max_vocabulary))
     if spec.schema_.path:
-        schema = tfx.components.ImportSchemaGen(schema_file=spec.schema_.path).with_id("SchemaGen")
+        schema = ImportSchemaGen(schema_file=spec.schema_.path).with_id("SchemaGen")
     else:  # the serving model's schema once there is one; inferred only by the first run
         schema = PipelineSchemaGen(statistics=statistics.outputs["statistics"],
                                    config=_json({"destination": paths.destination})).with_id("SchemaGen")
-    validator = tfx.components.ExampleValidator(
+    validator = ExampleValidator(
         statistics=statistics.outputs["statistics"], schema=schema.outputs["schema"])
     gate = DataGate(anomalies=validator.outputs["anomalies"], statistics=statistics.outputs["statistics"],
                     schema=schema.outputs["schema"],
@@ -94,7 +102,7 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local")
         for component in components:
             if component.id in spec.kubeflow.resources:
                 component.with_platform_config(resource_spec(spec.kubeflow.resources[component.id]))
-    return tfx.dsl.Pipeline(
+    return tfx_pipeline.Pipeline(
         pipeline_name=spec.name,
         pipeline_root=paths.pipeline_root,
         components=components,
@@ -182,20 +190,20 @@ def _json(value: dict) -> str:
 def _example_gen(spec: PipelineSpec):
     base, pattern = _input_base_and_pattern(spec)
     if spec.data.split_patterns:  # already split: one input split each, no hashing
-        input_config = tfx.proto.Input(splits=[
-            tfx.proto.Input.Split(name=name, pattern=spec.data.split_patterns[name]) for name in ("train", "eval")])
+        input_config = example_gen_pb2.Input(splits=[
+            example_gen_pb2.Input.Split(name=name, pattern=spec.data.split_patterns[name]) for name in ("train", "eval")])
         output_config = None
         pattern = " ".join(spec.data.split_patterns.values())
     else:
-        input_config = tfx.proto.Input(splits=[tfx.proto.Input.Split(name="single_split", pattern=pattern)])
-        output_config = tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
-            tfx.proto.SplitConfig.Split(name="train", hash_buckets=spec.data.splits.train),
-            tfx.proto.SplitConfig.Split(name="eval", hash_buckets=spec.data.splits.eval),
+        input_config = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="single_split", pattern=pattern)])
+        output_config = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
+            example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=spec.data.splits.train),
+            example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=spec.data.splits.eval),
         ]))
     range_config = None
     if "{SPAN}" in pattern and spec.data.span_window > 1:
-        range_config = tfx.proto.RangeConfig(
-            rolling_range=tfx.proto.RollingRange(num_spans=spec.data.span_window))
+        range_config = range_config_pb2.RangeConfig(
+            rolling_range=range_config_pb2.RollingRange(num_spans=spec.data.span_window))
     if spec.data.format == "csv":
         return CsvExampleGen(input_base=base, input_config=input_config, output_config=output_config,
                              range_config=range_config, csv_options=_json(
@@ -209,7 +217,7 @@ def _example_gen(spec: PipelineSpec):
         return FileBasedExampleGen(
             input_base=base, input_config=input_config, output_config=output_config, range_config=range_config,
             custom_executor_spec=executor_spec.BeamExecutorSpec(parquet_executor.Executor)).with_id("ExampleGen")
-    return tfx.components.ImportExampleGen(
+    return ImportExampleGen(
         input_base=base, input_config=input_config, output_config=output_config, range_config=range_config,
     ).with_id("ExampleGen")
 

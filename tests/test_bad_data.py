@@ -90,3 +90,24 @@ def test_a_bom_crlf_file_and_a_semicolon_file_train_and_push(name, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert serving_dir.versions(str(root / "serving")) == [1]
     assert re.search(r"accuracy=(0\.[89]\d|1\.0)", result.stdout), result.stdout
+
+
+@pytest.mark.parametrize("name", sorted((set(BROKEN) | set(VALID)) - {"other_header_in_second_file"}) + ["penguins"])
+def test_the_fast_check_agrees_with_the_line_by_line_check(name, tmp_path):
+    """Arrow's block-wise check (which keeps memory flat on a 4M-row file) either hands the file to
+    the line-by-line check, or finds exactly what that check finds: no problem, the same header,
+    the same label values."""
+    from pipelines import checks
+    from pipelines.spec import load_spec
+    from tests.conftest import PENGUIN_CSV
+
+    data = PENGUIN_CSV if name == "penguins" else CORPUS / name
+    spec = load_spec(spec_for(tmp_path, data, VALID.get(name, "")))
+    fast, slow = checks._well_formed_csv(spec, str(data)), checks._csv_line_by_line(spec, str(data))  # noqa: SLF001
+    if name in BROKEN:
+        assert fast is None or name == "single_class.csv", fast  # a class count is _label_problems' to judge
+    else:
+        assert fast is not None, name  # valid files take the fast path
+    if fast is not None:
+        problems, header, labels = slow
+        assert fast == (problems, header, list(dict.fromkeys(labels)))

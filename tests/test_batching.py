@@ -32,12 +32,12 @@ def inputs(penguin_run):
     return examples[0], schema, plan, records
 
 
-def write(tmp_path, inputs, seed=42, batch_size=16, drop_remainder=False):
+def write(tmp_path, inputs, seed=42, batch_size=16, drop_remainder=False, rows_hint=0):
     pattern, schema, plan, _ = inputs
-    target = tmp_path / f"seed{seed}-bs{batch_size}-{drop_remainder}"
+    target = tmp_path / f"seed{seed}-bs{batch_size}-{drop_remainder}-{rows_hint}"
     with beam.Pipeline() as pipeline:
         _ = pipeline | WriteBatches(pattern, str(target), plan, schema.SerializeToString(), batch_size, seed,
-                                    drop_remainder)
+                                    drop_remainder, rows_hint=rows_hint)
     batches = [parse_batch(record.numpy(), plan.columns)
                for record in tf.data.TFRecordDataset(sorted(glob.glob(str(target / "batches-*"))))]
     return batches, int(open(target / "count.txt").read())
@@ -64,6 +64,19 @@ def test_global_shuffle_is_seeded_and_batches_have_a_fixed_size(tmp_path, inputs
     labels = rows(first)[:, -1]
     by_position = [labels[i:i + 16] for i in range(0, len(labels), 16)]
     assert any(len(set(chunk)) > 1 for chunk in by_position)  # species are mixed within batches
+
+
+@pytest.mark.parametrize("drop_remainder", [False, True])
+def test_the_batches_do_not_depend_on_how_many_buckets_the_sort_used(tmp_path, inputs, drop_remainder):
+    """Buckets are key ranges of one global order: with 8 buckets of ~30 rows, most batches of 16
+    straddle two buckets and are joined again; they must be the very batches one bucket gives."""
+    one, count = write(tmp_path, inputs, drop_remainder=drop_remainder)
+    eight, _ = write(tmp_path, inputs, drop_remainder=drop_remainder, rows_hint=8 * 65536 - 1)
+    by_first_row = lambda bs: sorted(bs, key=lambda b: tuple(b[0][0]))  # noqa: E731
+    assert len(one) == len(eight) == (count // 16 if drop_remainder else -(-count // 16))
+    for (x1, y1), (x8, y8) in zip(by_first_row(one), by_first_row(eight)):
+        np.testing.assert_array_equal(x1, x8)
+        np.testing.assert_array_equal(y1, y8)
 
 
 def test_drop_remainder(tmp_path, inputs):

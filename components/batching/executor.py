@@ -15,6 +15,7 @@ and batches have exactly batch_size examples (but the last).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -40,8 +41,9 @@ COUNTS_FILE = "counts.json"
 SCHEMA_FILE = "schema.pbtxt"
 STATISTICS_FILE = "train_statistics.pb"
 SPLITS = ("train", "eval")
-_BUCKET_TARGET = 8192  # examples per shuffle bucket
-_READ_BLOCK = 8192  # records per Beam element; decoded in pieces of examples.BLOCK
+SHUFFLE_DIR = "_shuffle"  # the external sort's temporary files, under each split's folder
+_BUCKET_TARGET = 65536  # examples per shuffle bucket
+_READ_BLOCK = 65536  # records per Beam element (decoded in pieces of examples.BLOCK)
 
 
 class DegenerateDataError(ValueError):
@@ -54,6 +56,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         schema = io_utils.SchemaReader().read(
             io_utils.get_only_uri_in_dir(input_dict["schema"][0].uri))
         stats = stats_artifact_utils.load_statistics(input_dict["statistics"][0], "train").proto()
+        rows = {split: stats_artifact_utils.load_statistics(input_dict["statistics"][0], split).proto()
+                .datasets[0].num_examples for split in SPLITS}
         batches = output_dict["batches"][0]
         # Kept with the model (see serving_dir.SCHEMA_FILE): the pipeline's schema and drift reference.
         io.write_text(io.join(batches.uri, SCHEMA_FILE), text_format.MessageToString(schema))
@@ -62,14 +66,14 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                           config.get("task", "auto"))
         io.write_text(io.join(batches.uri, PLAN_FILE), plan.to_json())
         sizes = {"train": config["batch_size"], "eval": config["eval_batch_size"]}
-        with self._make_beam_pipeline() as pipeline:
-            for split in SPLITS:
+        for split in SPLITS:  # one Beam pipeline per split: one split's shuffle in memory at a time
+            with self._make_beam_pipeline() as pipeline:
                 source = standard_artifact_utils.get_split_uri(input_dict["examples"], split)
                 target = io.join(batches.uri, f"Split-{split}")
                 _ = pipeline | f"Batches[{split}]" >> WriteBatches(
                     io.join(source, "*"), target, plan, schema.SerializeToString(),
                     sizes[split], config["shuffle_seed"],
-                    drop_remainder=config.get("drop_remainder", False) and split == "train")
+                    drop_remainder=config.get("drop_remainder", False) and split == "train", rows_hint=rows[split])
         counts = {}
         for split in SPLITS:
             examples = int(io.read_text(io.join(batches.uri, f"Split-{split}", "count.txt")).strip() or 0)
@@ -92,44 +96,56 @@ class WriteBatches(beam.PTransform):
 
     Works on blocks, never one Python object per row: files are read in blocks of records, each
     block is decoded and encoded into one float32 matrix (numpy), and its rows' shuffle keys are
-    computed. The global shuffle is a sort by key: rows go to key-range buckets (a block sends one
-    piece per bucket), each bucket is sorted, and the mini-batches are cut from the global order
-    (a batch may take rows from two buckets)."""
+    computed. The global shuffle is an external sort by key: a block's rows, ordered by key-range
+    bucket (`rows_hint`, the split's size from the statistics, sets how many buckets), are written
+    to one file under `target`/_shuffle, and only references to each bucket's part of the file go
+    through Beam's GroupByKey (the DirectRunner holds a GroupByKey's whole input in memory, twice:
+    the rows themselves would make memory grow with the data). Each bucket is then read, sorted,
+    and the mini-batches are cut from the global order: a batch within one bucket is written from
+    there; only the few that straddle two buckets are grouped again. The _shuffle files are
+    removed once the batches are written."""
 
     def __init__(self, pattern: str, target: str, plan: FeaturePlan, schema: bytes,
-                 batch_size: int, seed: int, drop_remainder: bool):
+                 batch_size: int, seed: int, drop_remainder: bool, rows_hint: int = 0):
         super().__init__()
         self.pattern, self.target, self.plan, self.schema = pattern, target, plan, schema
         self.batch_size, self.seed, self.drop_remainder = batch_size, seed, drop_remainder
+        self.bits = _bits(rows_hint)
 
     def expand(self, pipeline):
-        batch_size = self.batch_size
-        blocks = (
+        pieces = (
             pipeline
             | "Files" >> beam.Create(sorted(io.glob(self.pattern)))
             | "Read" >> beam.ParDo(ReadRecordBlocks(_READ_BLOCK))
             | "Progress" >> beam.ParDo(CountRows("Batching", batched=True))
             | "Encode" >> beam.ParDo(_EncodeRows(self.plan.to_json(), self.schema, self.seed))
+            | "Spill" >> beam.ParDo(_Spill(io.join(self.target, SHUFFLE_DIR), self.bits))
         )
-        count = blocks | "Count" >> beam.Map(lambda block: len(block[0])) | "Sum" >> beam.CombineGlobally(sum)
-        buckets = (
-            blocks
-            | "Bucket" >> beam.FlatMap(_to_buckets, count=beam.pvalue.AsSingleton(count))
+        sizes = (pieces
+                 | "PieceSizes" >> beam.Map(lambda piece: (piece[0], piece[1][2] - piece[1][1]))
+                 | "BucketSizes" >> beam.CombinePerKey(sum))
+        cut = (
+            pieces
             | "GroupBucket" >> beam.GroupByKey()
-            | "SortBucket" >> beam.Map(_sort_bucket)
+            | "SortBucket" >> beam.Map(_sort_bucket, columns=self.plan.columns + 1, seed=self.seed)
+            | "Cut" >> beam.ParDo(_Cut(self.target, self.batch_size, self.drop_remainder),
+                                  sizes=beam.pvalue.AsDict(sizes)).with_outputs(_Cut.STRADDLING, main="written")
         )
-        sizes = buckets | "BucketSizes" >> beam.Map(lambda kv: (kv[0], len(kv[1])))
-        _ = (
-            buckets
-            | "Cut" >> beam.FlatMap(_cut, sizes=beam.pvalue.AsDict(sizes), batch_size=batch_size)
-            | "GroupBatch" >> beam.GroupByKey()
-            | "Assemble" >> beam.FlatMap(_assemble, batch_size=batch_size, drop_remainder=self.drop_remainder)
-            | "Write" >> beam.io.WriteToTFRecord(io.join(self.target, "batches"),
-                                                 file_name_suffix=".tfrecord")
-        )
-        _ = (count | "CountText" >> beam.Map(str)
-             | "WriteCount" >> beam.io.WriteToText(io.join(self.target, "count.txt"),
-                                                   shard_name_template=""))
+        straddling = (cut[_Cut.STRADDLING]
+                      | "GroupBatch" >> beam.GroupByKey()
+                      | "Assemble" >> beam.FlatMap(_assemble, batch_size=self.batch_size,
+                                                   drop_remainder=self.drop_remainder)
+                      | "Write" >> beam.io.WriteToTFRecord(io.join(self.target, "batches-straddling"),
+                                                           file_name_suffix=".tfrecord"))
+        _ = (pipeline
+             | "AfterWrite" >> beam.Create([io.join(self.target, SHUFFLE_DIR)])
+             | "RemoveShuffleFiles" >> beam.Map(_remove, written=beam.pvalue.AsList(cut.written),
+                                                straddling=beam.pvalue.AsList(straddling)))
+        _ = (sizes
+             | "Sizes" >> beam.Values()
+             | "Count" >> beam.CombineGlobally(sum)
+             | "CountText" >> beam.Map(str)
+             | "WriteCount" >> beam.io.WriteToText(io.join(self.target, "count.txt"), shard_name_template=""))
         return pipeline
 
 
@@ -181,38 +197,77 @@ def _bits(count: int) -> int:
     return max(0, (max(1, -(-count // _BUCKET_TARGET)) - 1).bit_length())
 
 
-def _to_buckets(block: tuple[np.ndarray, np.ndarray], count: int):
-    """One piece of the block per key-range bucket it has rows in."""
-    keys, rows = block
-    bits = _bits(count)
-    bucket = keys >> np.uint64(64 - bits) if bits else np.zeros(len(keys), dtype=np.uint64)
-    order = np.argsort(bucket, kind="stable")
-    bucket, keys, rows = bucket[order], keys[order], rows[order]
-    edges = np.flatnonzero(np.diff(bucket)) + 1
-    for start, end in zip(np.r_[0, edges], np.r_[edges, len(bucket)]):
-        if end > start:
-            yield int(bucket[start]), (keys[start:end], rows[start:end])
+class _Spill(beam.DoFn):
+    """(keys, rows) of a block -> one file of its rows ordered by bucket (raw little-endian float32,
+    named by a hash of the block's keys: a retried bundle rewrites the same file), and one
+    (bucket, (file, first row, end row)) reference per bucket the block has rows in."""
+
+    def __init__(self, folder: str, bits: int):
+        self._folder, self._bits = folder, bits
+
+    def process(self, block: tuple[np.ndarray, np.ndarray]):
+        keys, rows = block
+        if not len(keys):
+            return
+        bucket = keys >> np.uint64(64 - self._bits) if self._bits else np.zeros(len(keys), dtype=np.uint64)
+        order = np.argsort(bucket, kind="stable")
+        bucket, rows = bucket[order], rows[order]
+        path = io.join(self._folder, hashlib.blake2b(keys.tobytes(), digest_size=16).hexdigest() + ".f32")
+        io.write_bytes(path, np.ascontiguousarray(rows, dtype="<f4").tobytes())
+        edges = np.flatnonzero(np.diff(bucket)) + 1
+        for start, end in zip(np.r_[0, edges], np.r_[edges, len(bucket)]):
+            yield int(bucket[start]), (path, int(start), int(end))
 
 
-def _sort_bucket(bucket):
-    """(bucket, rows sorted by shuffle key)."""
+def _read_rows(path: str, start: int, end: int, columns: int) -> np.ndarray:
+    row_bytes = columns * 4
+    with io.open_file(path, "rb") as f:
+        f.seek(start * row_bytes)
+        return np.frombuffer(f.read((end - start) * row_bytes), dtype="<f4").reshape(-1, columns)
+
+
+def _sort_bucket(bucket, columns: int, seed: int):
+    """(bucket, its rows read back and sorted by shuffle key, computed again from their content)."""
     index, pieces = bucket
-    pieces = list(pieces)
-    keys = np.concatenate([k for k, _ in pieces])
-    rows = np.concatenate([r for _, r in pieces])
-    return index, rows[np.argsort(keys, kind="stable")]
+    rows = np.concatenate([_read_rows(*piece, columns) for piece in sorted(pieces)])
+    return index, rows[np.argsort(shuffle_keys(rows, seed), kind="stable")]
 
 
-def _cut(bucket, sizes: dict[int, int], batch_size: int):
-    """(batch number, (first global rank, rows)) for the parts of the bucket in each batch."""
-    index, rows = bucket
-    offset = sum(size for other, size in sizes.items() if other < index)
-    start = 0
-    while start < len(rows):
-        rank = offset + start
-        end = min(len(rows), start + batch_size - rank % batch_size)
-        yield rank // batch_size, (rank, rows[start:end])
-        start = end
+def _remove(folder: str, written: list, straddling: list) -> None:
+    """Runs once all batches are written (`written` and `straddling`, the writers' outputs, are
+    its side inputs)."""
+    if io.exists(folder):
+        io.rmtree(folder)
+
+
+class _Cut(beam.DoFn):
+    """A sorted bucket -> its mini-batches: those wholly in the bucket written to the bucket's own
+    TFRecord file (main output: its path), the parts of a batch that straddles two buckets as
+    (batch number, (first global rank, rows))."""
+
+    STRADDLING = "straddling"
+
+    def __init__(self, target: str, batch_size: int, drop_remainder: bool):
+        self._target, self._batch_size, self._drop_remainder = target, batch_size, drop_remainder
+
+    def process(self, bucket, sizes: dict[int, int]):
+        index, rows = bucket
+        size, total = self._batch_size, sum(sizes.values())
+        offset = sum(n for other, n in sizes.items() if other < index)
+        path = io.join(self._target, f"batches-bucket-{index:05d}.tfrecord")
+        with tf.io.TFRecordWriter(path) as writer:
+            start = 0
+            while start < len(rows):
+                rank = offset + start
+                end = min(len(rows), start + size - rank % size)
+                part = rows[start:end]
+                if rank % size == 0 and (len(part) == size or rank + len(part) == total):  # a whole batch
+                    if len(part) == size or not self._drop_remainder:
+                        writer.write(serialize_batch(part[:, :-1], part[:, -1]))
+                else:
+                    yield beam.pvalue.TaggedOutput(self.STRADDLING, (rank // size, (rank, part)))
+                start = end
+        yield path
 
 
 def _assemble(batch, batch_size: int, drop_remainder: bool) -> Iterable[bytes]:

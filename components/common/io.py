@@ -12,6 +12,7 @@ Beam stages read and write through Beam's own file systems, which know the same 
 
 from __future__ import annotations
 
+import io as pyio
 import json
 import os
 import posixpath
@@ -84,6 +85,30 @@ def glob(pattern: str) -> list[str]:
 
 def open_file(path: str, mode: str = "r"):  # noqa: ANN201 (a GFile)
     return fileio.open(path, mode)
+
+
+def open_stream(path: str) -> pyio.BufferedReader:
+    """A binary stream of the file, for readers that want a standard Python file object (Arrow's
+    CSV reader): what a GFile lacks (`closed`, `readinto`) is added here."""
+    return pyio.BufferedReader(_RawGFile(fileio.open(path, "rb")), buffer_size=1 << 20)
+
+
+class _RawGFile(pyio.RawIOBase):
+    def __init__(self, gfile):  # noqa: ANN001
+        self._gfile = gfile
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # noqa: ANN001
+        data = self._gfile.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._gfile.close()
+        super().close()
 
 
 def read_bytes(path: str) -> bytes:

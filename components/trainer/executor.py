@@ -128,9 +128,10 @@ RESHUFFLE_BUFFER = 20_000  # examples: the whole train split up to this size, a 
 
 def read_batches(uri: str, split: str, plan: FeaturePlan, head: Head, shuffle_seed: int | None = None,
                  batch_size: int | None = None, drop_remainder: bool = False):
-    """The mini-batches of one split as a tf.data pipeline: parallel reads, cached after the
-    first epoch (compact: a category is one column until `plan.expand` makes it one-hot at the
-    end), prefetched. For training (a `shuffle_seed`), the examples are reshuffled into new
+    """The mini-batches of one split as a tf.data pipeline: parallel reads of Batching's files
+    (read again each epoch, not cached: memory stays flat whatever the data's size; each record
+    is a whole mini-batch of raw float32, so a read costs little), prefetched. Categories stay one
+    column until `plan.expand` makes them one-hot, at the end. For training (a `shuffle_seed`), the examples are reshuffled into new
     mini-batches of `batch_size` every epoch (seeded: the same run gives the same batches), as
     Keras' own fit does; Batching's global shuffle is the order they start from."""
     files = io.glob(io.join(uri, f"Split-{split}", "batches-*"))
@@ -154,7 +155,7 @@ def read_batches(uri: str, split: str, plan: FeaturePlan, head: Head, shuffle_se
     batches = io.read_json(io.join(uri, COUNTS_FILE))[split]["batches"]
     data = tf.data.TFRecordDataset(files, num_parallel_reads=tf.data.AUTOTUNE)
     data = data.apply(tf.data.experimental.assert_cardinality(batches))  # Keras knows the epoch's end
-    data = data.map(parse, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    data = data.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
     if shuffle_seed is not None:
         examples = io.read_json(io.join(uri, COUNTS_FILE))[split]["examples"]
         batch_size = batch_size or math.ceil(examples / batches)
