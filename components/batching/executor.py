@@ -135,8 +135,8 @@ class WriteBatches(beam.PTransform):
                       | "GroupBatch" >> beam.GroupByKey()
                       | "Assemble" >> beam.FlatMap(_assemble, batch_size=self.batch_size,
                                                    drop_remainder=self.drop_remainder)
-                      | "Write" >> beam.io.WriteToTFRecord(io.join(self.target, "batches-straddling"),
-                                                           file_name_suffix=".tfrecord"))
+                      | "AllStraddling" >> beam.combiners.ToList()
+                      | "Write" >> beam.Map(_write_straddling, io.join(self.target, "batches-straddling.tfrecord")))
         _ = (pipeline
              | "AfterWrite" >> beam.Create([io.join(self.target, SHUFFLE_DIR)])
              | "RemoveShuffleFiles" >> beam.Map(_remove, written=beam.pvalue.AsList(cut.written),
@@ -254,28 +254,42 @@ class _Cut(beam.DoFn):
         index, rows = bucket
         size, total = self._batch_size, sum(sizes.values())
         offset = sum(n for other, n in sizes.items() if other < index)
-        path = io.join(self._target, f"batches-bucket-{index:05d}.tfrecord")
-        with tf.io.TFRecordWriter(path) as writer:
-            start = 0
-            while start < len(rows):
-                rank = offset + start
-                end = min(len(rows), start + size - rank % size)
-                part = rows[start:end]
-                if rank % size == 0 and (len(part) == size or rank + len(part) == total):  # a whole batch
-                    if len(part) == size or not self._drop_remainder:
-                        writer.write(serialize_batch(part[:, :-1], part[:, -1]))
-                else:
-                    yield beam.pvalue.TaggedOutput(self.STRADDLING, (rank // size, (rank, part)))
-                start = end
-        yield path
+        whole, start = [], 0
+        while start < len(rows):
+            rank = offset + start
+            end = min(len(rows), start + size - rank % size)
+            part = rows[start:end]
+            if rank % size == 0 and (len(part) == size or rank + len(part) == total):  # a whole batch
+                if len(part) == size or not self._drop_remainder:
+                    whole.append(serialize_batch(part[:, :-1], part[:, -1]))
+            else:
+                yield beam.pvalue.TaggedOutput(self.STRADDLING, (rank // size, (rank, part)))
+            start = end
+        if whole:
+            path = io.join(self._target, f"batches-bucket-{index:05d}.tfrecord")
+            with tf.io.TFRecordWriter(path) as writer:
+                for record in whole:
+                    writer.write(record)
+            yield path
 
 
-def _assemble(batch, batch_size: int, drop_remainder: bool) -> Iterable[bytes]:
-    _, pieces = batch
+def _assemble(batch, batch_size: int, drop_remainder: bool) -> Iterable[tuple[int, bytes]]:
+    number, pieces = batch
     rows = np.concatenate([rows for _, rows in sorted(pieces, key=lambda p: p[0])])
     if drop_remainder and len(rows) < batch_size:
         return
-    yield serialize_batch(rows[:, :-1], rows[:, -1])
+    yield number, serialize_batch(rows[:, :-1], rows[:, -1])
+
+
+def _write_straddling(batches: list[tuple[int, bytes]], path: str) -> list[str]:
+    """The straddling batches (one or two per bucket) into one file, in batch order; no file when
+    there are none (an empty upload is an error on S3, which Beam's own writer would make)."""
+    if not batches:
+        return []
+    with tf.io.TFRecordWriter(path) as writer:
+        for _, record in sorted(batches):
+            writer.write(record)
+    return [path]
 
 
 def serialize_batch(x: np.ndarray, y: np.ndarray) -> bytes:
