@@ -178,5 +178,11 @@ def _last_schema_artifact(metadata) -> str | None:
     return None
 
 
+def entry() -> None:
+    """The `tfx-yaml` command (pyproject's script): `main`, then the process ends without Python's
+    slow shutdown of TensorFlow and Beam (local_runner.exit_now)."""
+    local_runner.exit_now(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -275,5 +275,15 @@ def main(argv: list[str] | None = None) -> int:
     return run(args.config, args.root, wait=not args.no_wait)
 
 
+def exit_now(code: int) -> None:
+    """End the process with `code` once its output is flushed. A run is over when its summary is
+    printed and everything it wrote is closed; Python's own shutdown of TensorFlow's and Beam's
+    threads and modules after that takes about 2 s of a penguin run, and does nothing for the user."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -8,6 +8,10 @@ import shutil
 
 import pytest
 
+from tfx.dsl.components.base import executor_spec
+
+from components.statistics_gen import executor as statistics_executor
+from components.statistics_gen.component import StatisticsGen
 from tests.conftest import PENGUIN_CSV
 
 pytestmark = [pytest.mark.e2e]
@@ -25,13 +29,13 @@ def run_both(data_dir, root) -> dict:
     from tfx.components import StatisticsGen as TfxStatisticsGen
 
     from components.example_gen.component import CsvExampleGen
-    from components.statistics_gen.component import StatisticsGen
 
     theirs = TfxCsvExampleGen(input_base=str(data_dir)).with_id("tfx")
     ours = CsvExampleGen(input_base=str(data_dir), input_config=None, output_config=None, range_config=None,
                          csv_options="{}").with_id("ours")
     statistics = [TfxStatisticsGen(examples=ours.outputs["examples"]).with_id("tfx_statistics"),
-                  StatisticsGen(examples=ours.outputs["examples"]).with_id("ours_statistics")]
+                  StatisticsGen(examples=ours.outputs["examples"]).with_id("ours_statistics"),
+                  BeamStatisticsGen(examples=ours.outputs["examples"]).with_id("beam_statistics")]
     LocalDagRunner().run(tfx_pipeline.Pipeline(
         pipeline_name="compare", pipeline_root=str(root), components=[theirs, ours, *statistics], enable_cache=False,
         metadata_connection_config=metadata.sqlite_metadata_connection_config(str(root / "metadata.sqlite"))))
@@ -52,11 +56,19 @@ def run_both(data_dir, root) -> dict:
                 assert all(tf.train.Example.FromString(r).SerializeToString(deterministic=True) == r for r in records)
     from tensorflow_metadata.proto.v0 import statistics_pb2
 
-    for node in ("tfx", "ours"):
+    for node in ("tfx", "ours", "beam"):
         for split in ("train", "eval"):
             path = next((root / f"{node}_statistics" / "statistics").glob(f"*/Split-{split}/FeatureStats.pb"))
             found["statistics", node, split] = statistics_pb2.DatasetFeatureStatisticsList.FromString(path.read_bytes())
     return found
+
+
+class BeamOnlyExecutor(statistics_executor.Executor):
+    IN_MEMORY_BYTES = -1  # the Beam path (block reads) whatever the data's size
+
+
+class BeamStatisticsGen(StatisticsGen):
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(BeamOnlyExecutor)
 
 
 def test_same_examples_as_tfx_csv_example_gen(tmp_path):
@@ -76,10 +88,12 @@ def test_same_examples_as_tfx_csv_example_gen(tmp_path):
     assert len(found["ours", "train"]) + len(found["ours", "eval"]) == 344 + 3
     from google.protobuf import json_format
 
-    for split in ("train", "eval"):  # the same statistics from blocks of records as from TFX's reader
-        ours, theirs = found["statistics", "ours", split], found["statistics", "tfx", split]
-        assert_close(json_format.MessageToDict(ours), json_format.MessageToDict(theirs), split)
-        assert ours.datasets[0].num_examples == len(found["ours", split])
+    for split in ("train", "eval"):  # the same statistics in memory, and from blocks of records on Beam
+        theirs = json_format.MessageToDict(found["statistics", "tfx", split])
+        for path in ("ours", "beam"):
+            ours = found["statistics", path, split]
+            assert_close(json_format.MessageToDict(ours), theirs, f"{path} {split}")
+            assert ours.datasets[0].num_examples == len(found["ours", split])
 
 
 def assert_close(ours, theirs, where: str) -> None:

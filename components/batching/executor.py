@@ -66,8 +66,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                           config.get("task", "auto"))
         io.write_text(io.join(batches.uri, PLAN_FILE), plan.to_json())
         sizes = {"train": config["batch_size"], "eval": config["eval_batch_size"]}
-        for split in SPLITS:  # one Beam pipeline per split: one split's shuffle in memory at a time
-            with self._make_beam_pipeline() as pipeline:
+        with self._make_beam_pipeline() as pipeline:
+            for split in SPLITS:
                 source = standard_artifact_utils.get_split_uri(input_dict["examples"], split)
                 target = io.join(batches.uri, f"Split-{split}")
                 _ = pipeline | f"Batches[{split}]" >> WriteBatches(

@@ -83,6 +83,11 @@ def glob(pattern: str) -> list[str]:
         return []
 
 
+def size(path: str) -> int:
+    """Bytes in the file."""
+    return int(fileio.stat(path).length)
+
+
 def open_file(path: str, mode: str = "r"):  # noqa: ANN201 (a GFile)
     return fileio.open(path, mode)
 

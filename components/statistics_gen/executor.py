@@ -6,6 +6,11 @@ for 1M rows of 11 columns, about 12 of StatisticsGen's 17 seconds go to reading.
 is read by tf.data in blocks (components.common.examples) and each block is decoded by the same
 tfx_bsl decoder into one RecordBatch, which TFDV's GenerateStatistics takes as it takes TFX's.
 Everything else is TFX's executor: splits, stats options, sample rates, the output files.
+
+Small data stays small: when ExampleGen's files of all splits together are under
+IN_MEMORY_BYTES, the statistics are TFDV's in-memory computation (`generate_statistics_in_memory`,
+the same generators, no Beam pipeline): building TFDV's Beam graph alone takes about 3 s of a
+penguin-sized run. `tests/test_example_gen.py` compares both paths with TFX's StatisticsGen.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import apache_beam as beam
 import pyarrow as pa
 from tfx.components.statistics_gen import executor as tfx_statistics
 from tfx.components.util import tfxio_utils
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import json_utils
 from tfx_bsl.coders import example_coder
 from tfx_bsl.tfxio import tf_example_record
 
@@ -77,6 +84,46 @@ def _block_reads() -> Iterator[None]:
 
 
 class Executor(tfx_statistics.Executor):
+    IN_MEMORY_BYTES = 32 << 20  # serialized (compressed) examples of all splits
+
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
+        examples = artifact_utils.get_single_instance(input_dict[standard_component_specs.EXAMPLES_KEY])
+        splits = artifact_utils.decode_split_names(examples.split_names)
+        files = {split: io.glob(io.join(artifact_utils.get_split_uri([examples], split), "*")) for split in splits}
+        size = sum(io.size(path) for paths in files.values() for path in paths)
+        if size <= self.IN_MEMORY_BYTES and not _beam_only(exec_properties) and not input_dict.get(
+                standard_component_specs.SCHEMA_KEY):
+            return self._in_memory(examples, files, output_dict, exec_properties)
         with _block_reads():
             super().Do(input_dict, output_dict, exec_properties)
+
+    def _in_memory(self, examples, files: dict[str, list[str]], output_dict: dict[str, list],
+                   exec_properties: dict[str, Any]) -> None:
+        """TFX's outputs (split names, span, sample rates, one FeatureStats.pb per split) from
+        TFDV's in-memory statistics of each split."""
+        import tensorflow as tf
+        from tensorflow_data_validation.statistics import stats_impl
+        from tensorflow_data_validation.statistics.stats_options import StatsOptions
+
+        options_json = exec_properties.get(standard_component_specs.STATS_OPTIONS_JSON_KEY)
+        options = StatsOptions.from_json(options_json) if options_json else StatsOptions()
+        statistics = artifact_utils.get_single_instance(output_dict[standard_component_specs.STATISTICS_KEY])
+        statistics.split_names = artifact_utils.encode_split_names(list(files))
+        statistics.span = examples.span
+        statistics.set_json_value_custom_property(tfx_statistics.SAMPLE_RATE_BY_SPLIT_PROPERTY_NAME, json_utils.dumps(
+            {split: options.sample_rate or 1.0 for split in files}))
+        decoder = example_coder.ExamplesToRecordBatchDecoder()
+        for split, paths in files.items():
+            records = [r for path in paths for r in tf.data.TFRecordDataset(
+                path, compression_type="GZIP" if path.endswith(".gz") else "").as_numpy_iterator()]
+            batch = decoder.DecodeBatch(records) if records else pa.RecordBatch.from_arrays([], [])
+            result = stats_impl.generate_statistics_in_memory(batch, options)
+            io.write_bytes(io.join(artifact_utils.get_split_uri([statistics], split), tfx_statistics.DEFAULT_FILE_NAME),
+                           result.SerializeToString())
+
+
+def _beam_only(exec_properties: dict[str, Any]) -> bool:
+    """Options that only TFX's Beam path implements."""
+    return bool(json_utils.loads(exec_properties.get(standard_component_specs.EXCLUDE_SPLITS_KEY) or "null")
+                or json_utils.loads(exec_properties.get(standard_component_specs.SAMPLE_RATE_BY_SPLIT_KEY) or "null")
+                or exec_properties.get(standard_component_specs.SHARDED_STATS_OUTPUT_KEY))
