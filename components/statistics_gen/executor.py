@@ -101,7 +101,6 @@ class Executor(tfx_statistics.Executor):
                    exec_properties: dict[str, Any]) -> None:
         """TFX's outputs (split names, span, sample rates, one FeatureStats.pb per split) from
         TFDV's in-memory statistics of each split."""
-        import tensorflow as tf
         from tensorflow_data_validation.statistics import stats_impl
         from tensorflow_data_validation.statistics.stats_options import StatsOptions
 
@@ -114,9 +113,9 @@ class Executor(tfx_statistics.Executor):
             {split: options.sample_rate or 1.0 for split in files}))
         decoder = example_coder.ExamplesToRecordBatchDecoder()
         for split, paths in files.items():
-            records = [r for path in paths for r in tf.data.TFRecordDataset(
-                path, compression_type="GZIP" if path.endswith(".gz") else "").as_numpy_iterator()]
-            batch = decoder.DecodeBatch(records) if records else pa.RecordBatch.from_arrays([], [])
+            batches = [decoder.DecodeBatch(block) for path in paths for block in ReadRecordBlocks().process(path)]
+            table = pa.Table.from_batches(batches).combine_chunks() if batches else None
+            batch = table.to_batches()[0] if table is not None and table.num_rows else pa.RecordBatch.from_arrays([], [])
             result = stats_impl.generate_statistics_in_memory(batch, options)
             io.write_bytes(io.join(artifact_utils.get_split_uri([statistics], split), tfx_statistics.DEFAULT_FILE_NAME),
                            result.SerializeToString())
