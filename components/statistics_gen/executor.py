@@ -10,7 +10,7 @@ Everything else is TFX's executor: splits, stats options, sample rates, the outp
 Small data stays small: when ExampleGen's files of all splits together are under
 IN_MEMORY_BYTES, the statistics are TFDV's in-memory computation (`generate_statistics_in_memory`,
 the same generators, no Beam pipeline): building TFDV's Beam graph alone takes about 3 s of a
-penguin-sized run. `tests/test_example_gen.py` compares both paths with TFX's StatisticsGen.
+penguin-sized run. Larger data goes through Beam, whose memory does not grow with the data. `tests/test_example_gen.py` compares both paths with TFX's StatisticsGen.
 """
 
 from __future__ import annotations
@@ -84,7 +84,9 @@ def _block_reads() -> Iterator[None]:
 
 
 class Executor(tfx_statistics.Executor):
-    IN_MEMORY_BYTES = 32 << 20  # serialized (compressed) examples of all splits
+    # serialized (gzip) examples of all splits: 1M rows of 11 columns are 45 MB, 8.5 s in memory
+    # (+0.3 GB) against 10.9 s on Beam; 4M rows stay on Beam, whose memory does not grow with them
+    IN_MEMORY_BYTES = 64 << 20
 
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
         examples = artifact_utils.get_single_instance(input_dict[standard_component_specs.EXAMPLES_KEY])
