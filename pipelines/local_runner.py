@@ -67,7 +67,6 @@ def run(config: str | Path = DEFAULT_CONFIG, root: str | None = None, out=sys.st
     except SpecError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    from pipelines import rerun
     from pipelines.paths import RunPaths
 
     paths = RunPaths.of(spec, root)
