@@ -144,3 +144,22 @@ def test_relative_improvement_over_a_zero_baseline_is_refused_not_infinite():
     assert "relative improvement over a baseline of 0 is undefined" in reason
     ok, _ = judge("accuracy", 0.9, {"min_improvement": 0.1}, 0.0)
     assert ok
+
+
+def test_the_weak_class_is_shown_beside_the_macro_averages(caplog):
+    """A rare positive class (5 of 100): the worst class recall, the majority baseline and a warning."""
+    labels = np.array([0] * 95 + [1] * 5)
+    p1 = np.array([0.1] * 95 + [0.9, 0.2, 0.2, 0.2, 0.2])  # one of five positives found
+    with caplog.at_level("WARNING"):
+        got = classification_metrics(labels, np.stack([1 - p1, p1], axis=1), ["No", "Yes"])
+    predicted = (p1 > 0.5).astype(int)
+    assert got["averaging"] == "macro"
+    assert got["worst_class_recall"] == pytest.approx(min(sk.recall_score(labels, predicted, average=None)))
+    assert got["worst_class"] == "Yes" and got["worst_class_recall"] == pytest.approx(0.2)
+    assert got["majority_baseline_accuracy"] == pytest.approx(sk.accuracy_score(labels, np.zeros(100)))
+    assert got["majority_class"] == "No"
+    assert "class 'Yes' is only 5.0% of the 100 eval labels" in got["imbalance_warning"]
+    assert "class 'Yes' is only 5.0%" in caplog.text
+    balanced = classification_metrics(np.array([0, 1, 0, 1]), np.eye(2)[[0, 1, 1, 1]], ["No", "Yes"])
+    assert balanced["imbalance_warning"] is None and balanced["majority_baseline_accuracy"] == 0.5
+    assert balanced["worst_class_recall"] == 0.5 and balanced["worst_class"] == "No"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -12,8 +13,16 @@ __all__ = ["CLASSIFICATION_METRICS", "LOWER_IS_BETTER", "REGRESSION_METRICS", "c
            "judge", "regression_metrics"]
 
 
+MINORITY_WARNING = 0.10  # a class under this share of the eval labels is called rare
+
+
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, classes: list[str]) -> dict:
-    """accuracy, macro AUC (one-vs-rest), macro precision and recall, log loss, and per class.
+    """accuracy, macro AUC (one-vs-rest), macro precision and recall, log loss, and per class;
+    and what a macro average hides: `worst_class_recall` (the lowest recall of a class present in
+    the labels, and `worst_class`, its name), `majority_baseline_accuracy` (the accuracy of always
+    predicting the most frequent eval class, `majority_class`), and `imbalance_warning` (a sentence,
+    also logged, when the rarest class present, for two classes the positive one, is under 10 % of
+    the labels; else None). `averaging` says that precision, recall and AUC are macro averages.
 
     The definitions are scikit-learn's: macro precision and recall average over the classes that
     occur in the labels or the predictions (a class never predicted has precision 0, a class
@@ -43,7 +52,7 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, classe
         auc = float(np.mean([c["auc"] for c in present]))
     confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)  # rows: actual, columns: predicted
     np.add.at(confusion, (labels, predicted), 1)
-    return {
+    return {**_weak_class(per_class, classes, len(labels)),
         "accuracy": float(np.mean(predicted == labels)) if len(labels) else math.nan,
         "auc": auc,
         "precision": float(np.mean([c["precision"] for c in seen])) if seen else math.nan,
@@ -53,6 +62,30 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, classe
         "confusion_matrix": confusion.tolist(),
         "examples": len(labels),
     }
+
+
+def _weak_class(per_class: dict, classes: list[str], n: int) -> dict:
+    """The worst per-class recall, the majority-class baseline and the imbalance warning."""
+    present = {name: c for name, c in per_class.items() if c["count"]}
+    if not present:
+        return {"averaging": "macro", "worst_class_recall": math.nan, "worst_class": None,
+                "majority_baseline_accuracy": math.nan, "majority_class": None, "imbalance_warning": None}
+    worst = min(present, key=lambda name: (present[name]["recall"], name))
+    majority = max(present, key=lambda name: (present[name]["count"], name))
+    # the positive class of a binary label is the second one (as for the binary AUC)
+    rare = classes[1] if len(classes) == 2 and classes[1] in present else min(
+        present, key=lambda name: (present[name]["count"], name))
+    share = present[rare]["count"] / n
+    warning = None
+    if share < MINORITY_WARNING:
+        warning = (f"class {rare!r} is only {share:.1%} of the {n:,} eval labels ({present[rare]['count']:,}); "
+                   f"always predicting {majority!r} scores accuracy {present[majority]['count'] / n:.4f}, so "
+                   f"look at {rare!r}'s recall ({present[rare]['recall']:.4f}) and the worst class recall, "
+                   "not the accuracy")
+        logging.getLogger(__name__).warning("Evaluator: %s", warning)
+    return {"averaging": "macro", "worst_class_recall": float(present[worst]["recall"]), "worst_class": worst,
+            "majority_baseline_accuracy": present[majority]["count"] / n, "majority_class": majority,
+            "imbalance_warning": warning}
 
 
 def regression_metrics(labels: np.ndarray, predictions: np.ndarray, sample: int = 1000) -> dict:
