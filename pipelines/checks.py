@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io as pyio
+import re
 from pathlib import Path
 
 from components.common import io
@@ -229,20 +230,158 @@ def schema_problems(path: str) -> list[str]:
     return []
 
 
+# -- Beam options: an allowlist -----------------------------------------------------------------
+# The runners this project supports (Beam's names, lower case, without "runner"); Beam matches
+# --runner case-insensitively with or without the "Runner" suffix, and imports any dotted name.
+BEAM_RUNNERS = {"direct": "DirectRunner", "bundlebaseddirect": "BundleBasedDirectRunner",
+                "switchingdirect": "SwitchingDirectRunner", "dataflow": "DataflowRunner",
+                "flink": "FlinkRunner", "spark": "SparkRunner", "portable": "PortableRunner"}
+# Beam's option groups whose documented flags are accepted (minus BEAM_REFUSED below).
+BEAM_OPTION_GROUPS = ("StandardOptions", "TypeOptions", "DirectOptions", "GoogleCloudOptions", "WorkerOptions",
+                      "DebugOptions", "ProfilingOptions", "PortableOptions", "JobServerOptions",
+                      "FlinkRunnerOptions", "SparkRunnerOptions", "S3Options", "HadoopFileSystemOptions",
+                      "AzureOptions")
+_RUNS_CODE = ("Beam installs or stages it for its workers (pip, setup.py), which runs code the spec chooses; "
+              "put dependencies in the container image instead (kubeflow.image, the Dockerfile, or "
+              "--sdk_container_image on Dataflow)")
+_CREDENTIAL = ("a credential in a Beam option is copied into the report, reports/*.spec.yaml, run.log and the "
+               "compiled Kubeflow file; remove it: Beam reads credentials from the environment "
+               "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, GOOGLE_APPLICATION_CREDENTIALS, "
+               "AZURE_*), and on Kubeflow from a Kubernetes secret (kubeflow.object_store.credentials_secret)")
+_RUNS_PROGRAM = ("it makes Beam start a program or jar that the spec names on this machine; use Beam's own job "
+                 "server, or a remote one with --job_endpoint=HOST:PORT")
+_NOT_RUN = "the pipeline would not run (only be written out), so no stage would produce its outputs; remove it"
+BEAM_REFUSED = {
+    **dict.fromkeys(("setup_file", "requirements_file", "requirements_cache", "requirements_cache_only_sources",
+                     "extra_package", "extra_packages", "sdk_location", "files_to_stage", "beam_plugin",
+                     "beam_plugins", "prebuild_sdk_container_engine", "prebuild_sdk_container_base_image",
+                     "docker_registry_push_url", "cloud_build_machine_type"), _RUNS_CODE),
+    "pickle_library": ("it chooses how Beam pickles and unpickles the pipeline's functions (unpickling runs "
+                       "code); this project uses Beam's default pickler: remove it"),
+    "save_main_session": ("it pickles this process's main module for the workers (unpickling runs code); this "
+                          "project's functions are importable: remove it"),
+    "on_success_matcher": "it is a pickled object that Beam unpickles (runs code); it is for Beam's tests: remove it",
+    **dict.fromkeys(("s3_access_key_id", "s3_secret_access_key", "s3_session_token", "azure_connection_string",
+                     "gbek"), _CREDENTIAL),
+    **dict.fromkeys(("job_server_java_launcher", "job_server_jvm_properties", "job_server_jvm_property",
+                     "flink_job_server_jar", "spark_job_server_jar", "maven_repository_url", "beam_services",
+                     "prism_location"), _RUNS_PROGRAM),
+    "dataflow_endpoint": ("it sends the job, with this machine's Google credentials, to the server it names; "
+                          "remove it (Dataflow's own endpoint is used; choose the region with --region)"),
+    **dict.fromkeys(("template_location", "dry_run", "output_executable_path", "dataflow_job_file"), _NOT_RUN),
+    "streaming": "TFX stages are batch pipelines; remove it",
+}
+_CREDENTIAL_WORDS = ("secret", "password", "passwd", "token", "access_key", "connection_string", "credential",
+                     "api_key", "private_key")
+# environment_type: only a container (DOCKER) or a worker pool someone else runs (EXTERNAL). PROCESS,
+# SUBPROCESS_SDK and the like run environment_config as a command (Beam's local job service uses a shell).
+BEAM_ENVIRONMENTS = {"docker": "DOCKER", "beam:env:docker:v1": "DOCKER", "external": "EXTERNAL",
+                     "beam:env:external:v1": "EXTERNAL"}
+_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}$")  # a registry/image[:tag][@digest]
+_ADDRESS = re.compile(r"^[A-Za-z0-9._\[\]:-]{1,253}:[0-9]{1,5}$")  # host:port
+_ENVIRONMENT_OPTIONS = {"docker_container_image": _IMAGE, "external_service_address": _ADDRESS}
+
+
+def _beam_flags() -> dict[str, bool]:
+    """{flag without '--': takes a value} of the accepted option groups, as Beam's parser spells them."""
+    import argparse
+
+    from apache_beam.options import pipeline_options
+
+    flags: dict[str, bool] = {}
+    for group in BEAM_OPTION_GROUPS:
+        parser = argparse.ArgumentParser(add_help=False)
+        getattr(pipeline_options, group)._add_argparse_args(parser)
+        for action in parser._actions:
+            for flag in action.option_strings:
+                if flag.startswith("--"):
+                    flags[flag[2:]] = action.nargs != 0
+    return flags
+
+
 def beam_problems(args: list[str]) -> list[str]:
-    """Every Beam argument must be an option Beam knows (a typo would be ignored silently)."""
-    from apache_beam.options.pipeline_options import PipelineOptions
+    """Beam arguments by allowlist: the supported runners and their documented flags (by flag name,
+    as `--worker_machine_type`, not Beam's dest `machine_type`). Refused, each with its reason:
+    options that make Beam install, stage, unpickle or start code the spec chooses, environments
+    that run a command (anything but DOCKER and EXTERNAL), an in-process portable job service
+    (`--job_endpoint=embed`), credentials, the DaskRunner (it skipped writes), and unknown flags
+    (Beam would ignore a typo silently)."""
+    from pipelines.spec.models import did_you_mean
 
-    known = set(PipelineOptions([]).get_all_options(retain_unknown_options=False))
-    problems = []
+    key = "key 'runtime.beam_pipeline_args'"
+    flags = _beam_flags()
+    problems, values = [], {}
     for arg in args:
-        if not arg.startswith("--"):
-            problems.append(f"key 'runtime.beam_pipeline_args': {arg!r} is not a --flag=value argument")
+        if not arg.startswith("--") or arg == "--":
+            problems.append(f"{key}: {arg!r} is not a --flag=value argument")
             continue
-        name = arg[2:].split("=", 1)[0].replace("-", "_")
-        if name not in known:
-            from pipelines.spec.models import did_you_mean
+        flag, has_value, value = arg[2:].partition("=")
+        name = flag.replace("-", "_")
+        if name in BEAM_REFUSED or any(word in name.lower() for word in _CREDENTIAL_WORDS):
+            reason = BEAM_REFUSED.get(name, _CREDENTIAL)
+            problems.append(f"{key}: --{flag} is refused: {reason}")
+            continue
+        if flag not in flags:
+            spelled = next((f for f in flags if f.replace("-", "_") == name), None)
+            if spelled:
+                problems.append(f"{key}: Beam spells it --{spelled}, not --{flag} (Beam would ignore it)")
+            else:
+                problems.append(f"{key}: Beam has no option --{flag} that this project accepts"
+                                + did_you_mean(flag, sorted(flags)).replace("'", "'--", 1))
+            continue
+        if flags[flag] and not has_value:
+            problems.append(f"{key}: --{flag} needs a value; write it as --{flag}=VALUE in one argument")
+            continue
+        values.setdefault(name, []).append(value)
+    problems += _beam_runner_problems(key, values)
+    return problems
 
-            problems.append(f"key 'runtime.beam_pipeline_args': Beam has no option --{name}"
-                            + did_you_mean(name, sorted(known)).replace("'", "'--", 1))
+
+def _beam_runner_problems(key: str, values: dict[str, list[str]]) -> list[str]:
+    problems = []
+    runner = (values.get("runner") or ["DirectRunner"])[-1]
+    base = runner.strip().lower()
+    base = base[:-len("runner")] if base.endswith("runner") else base
+    supported = ", ".join(BEAM_RUNNERS.values())
+    if base == "dask":
+        problems.append(f"{key}: --runner={runner} is refused: Beam's DaskRunner ran ExampleGen and StatisticsGen "
+                        "and then silently skipped Batching's writes (no output, no error); use one of: "
+                        f"{supported}")
+    elif "." in runner:
+        problems.append(f"{key}: --runner={runner} is refused: Beam imports a dotted runner name as a module "
+                        f"(code the spec chooses); use one of: {supported}")
+    elif base not in BEAM_RUNNERS:
+        problems.append(f"{key}: --runner={runner} is not supported; expected one of: {supported}")
+    endpoint = (values.get("job_endpoint") or [None])[-1]
+    if endpoint is not None and endpoint.strip().lower() == "embed":
+        problems.append(f"{key}: --job_endpoint=embed is refused: it starts Beam's job service inside this "
+                        "process, which runs the SDK environment's command on this machine; give a remote "
+                        "job service as --job_endpoint=HOST:PORT")
+    elif base == "portable" and not endpoint:
+        problems.append(f"{key}: --runner={runner} needs --job_endpoint=HOST:PORT, a job service (Flink, Spark) "
+                        "running elsewhere")
+    types = values.get("environment_type") or []
+    for kind in types:
+        if kind.strip().lower() not in BEAM_ENVIRONMENTS:
+            problems.append(f"{key}: --environment_type={kind} is refused: only DOCKER and EXTERNAL are accepted; "
+                            "other environments (PROCESS, SUBPROCESS_SDK, LOOPBACK) run a command or this "
+                            "process's code on the workers' host; use DOCKER with an image, or EXTERNAL with a "
+                            "worker pool's HOST:PORT")
+    kind = BEAM_ENVIRONMENTS.get((types or ["docker"])[-1].strip().lower())
+    for config in values.get("environment_config") or []:
+        pattern = _IMAGE if kind == "DOCKER" else _ADDRESS
+        if kind and not pattern.match(config):
+            problems.append(f"{key}: --environment_config={config[:80]!r} is refused: with environment_type "
+                            f"{kind} it must be " + ("a container image (registry/name:tag or @sha256:digest)"
+                                                     if kind == "DOCKER" else "a worker pool's HOST:PORT"))
+    for option in (values.get("environment_option") or []) + (values.get("environment_options") or []):
+        name, _, value = option.partition("=")
+        pattern = _ENVIRONMENT_OPTIONS.get(name.strip())
+        if pattern is None:
+            problems.append(f"{key}: --environment_option {name[:60]!r} is refused: only "
+                            f"{', '.join(_ENVIRONMENT_OPTIONS)} are accepted (others, such as process_command, "
+                            "run a command)")
+        elif not pattern.match(value.strip()):
+            problems.append(f"{key}: --environment_option {name}={value[:80]!r} is not "
+                            + ("a container image" if pattern is _IMAGE else "a HOST:PORT"))
     return problems
