@@ -60,3 +60,100 @@ def test_every_refusal_says_why():
     for flag, reason in checks.BEAM_REFUSED.items():
         (problem,) = checks.beam_problems([f"--{flag}=x"])
         assert f"--{flag} is refused: " in problem and len(reason) > 30, problem
+
+
+# -- 2. Deletion never follows symlinks ------------------------------------------------------------
+
+def _sentinel(tmp_path: Path) -> Path:
+    sentinel = tmp_path / "sentinel"
+    (sentinel / "inner").mkdir(parents=True)
+    (sentinel / "precious.txt").write_text("keep me")
+    (sentinel / "inner" / "also.txt").write_text("keep me too")
+    (sentinel / "saved_model.pb").write_text("not a model of this destination")
+    return sentinel
+
+
+def _sentinel_intact(sentinel: Path) -> None:
+    assert (sentinel / "precious.txt").read_text() == "keep me"
+    assert (sentinel / "inner" / "also.txt").read_text() == "keep me too"
+    assert (sentinel / "saved_model.pb").exists()
+
+
+def _model(tmp_path: Path, name: str) -> str:
+    model = tmp_path / name
+    (model / "variables").mkdir(parents=True)
+    (model / "saved_model.pb").write_text(name)
+    (model / "variables" / "variables.index").write_text(name)
+    (model / "fingerprint.txt").write_text(name)
+    return str(model)
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_the_serving_directory_never_deletes_through_a_symlink(tmp_path):
+    import socket
+
+    from components.common import serving_dir
+    TMP_PREFIX = serving_dir.TMP_PREFIX
+
+    sentinel = _sentinel(tmp_path)
+    dest = tmp_path / "serving"
+    dest.mkdir()
+    owner = f"{socket.gethostname().replace('-', '_')}_{_dead_pid()}"
+    # A stale temporary that is a link to the sentinel, and one that is a folder holding links.
+    (dest / f"{TMP_PREFIX}1-{owner}-aaaaaaaa").symlink_to(sentinel, target_is_directory=True)
+    holder = dest / f"{TMP_PREFIX}2-{owner}-bbbbbbbb"
+    holder.mkdir()
+    (holder / "linked_folder").symlink_to(sentinel, target_is_directory=True)
+    (holder / "linked_file").symlink_to(sentinel / "precious.txt")
+    # A version that is itself a link to the sentinel (it has a saved_model.pb, so it counts).
+    (dest / "1").symlink_to(sentinel, target_is_directory=True)
+
+    assert serving_dir.publish(_model(tmp_path, "m2"), str(dest), {}, keep=5) == 2
+    assert not os.path.lexists(dest / f"{TMP_PREFIX}1-{owner}-aaaaaaaa") and not holder.exists()
+    _sentinel_intact(sentinel)
+
+    # Links inside version folders; then prune (keep 1) deletes versions 1 and 2.
+    for version in ("2",):
+        (dest / version / "linked_folder").symlink_to(sentinel, target_is_directory=True)
+        (dest / version / "variables" / "linked_file").symlink_to(sentinel / "precious.txt")
+    assert serving_dir.publish(_model(tmp_path, "m3"), str(dest), {}, keep=1) == 3
+    assert serving_dir.versions(str(dest)) == [3]
+    assert not os.path.lexists(dest / "1") and not os.path.lexists(dest / "2")
+    _sentinel_intact(sentinel)
+
+    # Rollback moves the newest version (with links inside) aside; pruning later cleans up.
+    assert serving_dir.publish(_model(tmp_path, "m4"), str(dest), {}, keep=5) == 4
+    (dest / "4" / "linked_folder").symlink_to(sentinel, target_is_directory=True)
+    assert serving_dir.rollback(str(dest)) == (4, 3)
+    assert serving_dir.publish(_model(tmp_path, "m5"), str(dest), {}, keep=1) == 5
+    _sentinel_intact(sentinel)
+    assert [p.name for p in dest.iterdir() if p.name.startswith(TMP_PREFIX)] == []
+
+
+def test_rmtree_unlinks_links_and_never_follows_them(tmp_path):
+    from components.common import io
+
+    sentinel = _sentinel(tmp_path)
+    link = tmp_path / "link"
+    link.symlink_to(sentinel, target_is_directory=True)
+    io.rmtree(str(link))
+    assert not os.path.lexists(link)
+    folder = tmp_path / "folder"
+    (folder / "deep").mkdir(parents=True)
+    (folder / "deep" / "to_dir").symlink_to(sentinel, target_is_directory=True)
+    (folder / "to_file").symlink_to(sentinel / "precious.txt")
+    (folder / "dangling").symlink_to(tmp_path / "nowhere")
+    io.rmtree(str(folder))
+    io.rmtree("file://" + str(tmp_path / "link_again"))  # absent: nothing happens
+    assert not folder.exists()
+    file_link = tmp_path / "file_link"
+    file_link.symlink_to(sentinel / "precious.txt")
+    io.rmtree(str(file_link))
+    io.remove(str(tmp_path / "absent"))
+    assert not os.path.lexists(file_link)
+    _sentinel_intact(sentinel)

@@ -169,7 +169,12 @@ def copytree(source: str, target: str, last: tuple[str, ...] = ()) -> None:
 
 
 def rmtree(path: str) -> None:
-    """Remove a folder and everything under it; nothing happens when it does not exist."""
+    """Remove a folder and everything under it; nothing happens when it does not exist. On a local
+    disk a removal never leaves its folder: a link (to a folder or a file) is unlinked, never
+    followed, at the top (`lstat`) and inside (shutil's file-descriptor walk, which unlinks links)."""
+    if not is_remote(path):
+        _local_rmtree(path.removeprefix("file://"))
+        return
     try:
         if fileio.isdir(path):
             fileio.rmtree(path)
@@ -179,7 +184,38 @@ def rmtree(path: str) -> None:
         pass
 
 
+def _local_rmtree(path: str) -> None:
+    import shutil
+    import stat
+
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(mode):  # a file or a link (to anything): unlink the entry itself
+        _unlink(path)
+        return
+    assert shutil.rmtree.avoids_symlink_attacks  # the fd-based walk: links inside are unlinked
+
+    def gone_already(function, name, info) -> None:  # noqa: ANN001 (a concurrent removal is fine)
+        if not issubclass(info[0], FileNotFoundError):
+            raise info[1]
+
+    shutil.rmtree(path, onerror=gone_already)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 def remove(path: str) -> None:
+    """Remove one file; a local link is unlinked, not followed."""
+    if not is_remote(path):
+        _unlink(path.removeprefix("file://"))
+        return
     try:
         fileio.remove(path)
     except NotFoundError:
