@@ -115,6 +115,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cron", help="five-field cron expression (default: schedule.cron of the spec)")
     parser.add_argument("--experiment", help="KFP experiment (default: the pipeline name)")
     args = parser.parse_args(argv)
+    if args.cron:  # schedule.cron is checked when the spec loads
+        from pipelines import cron as cron_rules
+
+        try:
+            cron_rules.parse(args.cron)
+        except cron_rules.CronError as error:
+            print(f"error: --cron: {error}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     try:
         spec = load_spec(args.config)
         compile_to_file(spec, args.output, args.pipeline_root)

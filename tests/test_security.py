@@ -157,3 +157,47 @@ def test_rmtree_unlinks_links_and_never_follows_them(tmp_path):
     io.remove(str(tmp_path / "absent"))
     assert not os.path.lexists(file_link)
     _sentinel_intact(sentinel)
+
+
+# -- 3. Schedules that can fire ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("expression, says", [
+    ("*/0 * * * *", "step '0' must be a whole number from 1 to 60"),
+    ("0 0 31 2 *", "never fires"),
+    ("0 0 30 2 *", "never fires"),
+])
+def test_a_bad_cron_on_the_command_line_is_a_clear_error(tmp_path, monkeypatch, capsys, expression, says):
+    from pipelines import kubeflow_runner
+
+    monkeypatch.chdir(tmp_path)
+    spec = _spec(tmp_path)
+    assert cli.main(["schedule", "--config", str(spec), "--cron", expression, "--max-runs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and says in err and "Traceback" not in err, err
+    assert kubeflow_runner.main(["--config", str(spec), "--output", str(tmp_path / "p.yaml"), "--schedule",
+                                 "--host", "http://127.0.0.1:9", "--cron", expression]) == 2
+    err = capsys.readouterr().err
+    assert "error: --cron: " in err and says in err and "Traceback" not in err, err
+
+
+def test_the_scheduler_cli_refuses_a_zero_step_in_a_fresh_process(tmp_path):
+    spec = _spec(tmp_path)
+    done = subprocess.run([sys.executable, str(REPO / "pipelines" / "scheduler.py"), "--config", str(spec),
+                           "--cron", "*/0 3 * * *", "--max-runs", "1"], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert "cron minute field '*/0': the step '0' must be a whole number" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_cron_next_time_agrees_with_the_fields_it_parses():
+    import datetime as dt
+
+    from pipelines import cron
+
+    start = dt.datetime(2026, 1, 1)
+    for expression in ("0 3 * * *", "*/7 1-5 * * 1-5", "30 9 1,15 * *", "0 0 29 2 *", "15 10 * 6 0"):
+        fields, moment = cron.parse(expression), start
+        for _ in range(20):
+            moment = cron.next_time(expression, moment)
+            assert cron.matches(fields, moment), (expression, moment)
