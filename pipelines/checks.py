@@ -18,40 +18,51 @@ from pipelines.spec import PipelineSpec
 from pipelines.spec.models import CLASSIFICATION_METRICS, REGRESSION_METRICS, combination_problem
 
 OTHER_DELIMITERS = (";", "\t", "|")
+# What `_label_problems` inferred from the label's values, per spec (id): the lines that
+# `tfx-yaml check` prints (Batching says the same, with the columns, on the train split).
+INFERRED: dict[int, list[str]] = {}
 MAX_LISTED_LINES = 5
 
 
 def csv_problems(spec: PipelineSpec, files: list[str]) -> list[str]:
     """Problems of the CSV files of one spec, and of its label's values against the trainer."""
-    problems, label_values = [], []
+    problems, label_values, labelled = [], [], 0
     header_of_first = None
     for path in files:
-        found, header, values = _one_csv(spec, path)
+        found, header, values, rows = _one_csv(spec, path)
         problems += found
         label_values += values
+        labelled += rows
         if header is not None:
             if header_of_first is not None and header != header_of_first:
                 problems.append(f"data file {path}: its columns differ from those of {files[0]}; "
                                 "files of one split need the same header")
             header_of_first = header_of_first or header
-    if not problems and label_values:
-        problems += _label_problems(spec, label_values)
+    if label_values and not [p for p in problems if "have no value in the label column" not in p]:
+        problems += _label_problems(spec, list(dict.fromkeys(label_values)), labelled)
     return problems
 
 
-def _one_csv(spec: PipelineSpec, path: str) -> tuple[list[str], list[str] | None, list[str]]:
-    """(problems, header, label values) of one CSV file. A well-formed file is read once by Arrow's
+def _unlabeled_is_a_problem(spec: PipelineSpec) -> bool:
+    """Rows without a label stop the run unless the spec drops them (data.drop_unlabeled), and a
+    curated schema that requires the label stops them anyway unless the label is exempt."""
+    curated = bool(spec.schema_.path) and spec.data.label not in (spec.validation.exempt_features or [])
+    return not spec.data.drop_unlabeled or curated
+
+
+def _one_csv(spec: PipelineSpec, path: str) -> tuple[list[str], list[str] | None, list[str], int]:
+    """(problems, header, the label's distinct values, rows with a label) of one CSV file. A well-formed file is read once by Arrow's
     CSV reader, a block at a time (`_well_formed_csv`); any other file is read again line by line
     with Python's csv module, which names the line of each problem."""
     checked = _well_formed_csv(spec, path)
     return checked if checked is not None else _csv_line_by_line(spec, path)
 
 
-def _well_formed_csv(spec: PipelineSpec, path: str) -> tuple[list[str], list[str], list[str]] | None:
+def _well_formed_csv(spec: PipelineSpec, path: str) -> tuple[list[str], list[str], list[str], int] | None:
     """The fast path of `_one_csv`: None when Arrow cannot read the file as a header and rows of
     the same width (or finds anything `_csv_line_by_line` would report), else no problems, the
-    header and the label's distinct values, in order of appearance (all that `_label_problems`
-    needs). Memory stays at one block, whatever the file's size."""
+    header, the label's distinct values, in order of appearance, and the rows with a label (all
+    that `_label_problems` needs). Memory stays at one block, whatever the file's size."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pa_csv
@@ -70,7 +81,7 @@ def _well_formed_csv(spec: PipelineSpec, path: str) -> tuple[list[str], list[str
                                   encoding="utf8" if spec.data.encoding == "utf-8" else spec.data.encoding),
                pa_csv.ParseOptions(delimiter=spec.data.delimiter, newlines_in_values=True),
                pa_csv.ConvertOptions(column_types={c: pa.string() for c in header}, strings_can_be_null=False))
-    label, rows, labels = header.index(spec.data.label), 0, []
+    label, rows, labels, labelled = header.index(spec.data.label), 0, [], 0
     try:
         with io.open_stream(path) as f:
             for block in pa_csv.open_csv(f, *options):
@@ -82,18 +93,20 @@ def _well_formed_csv(spec: PipelineSpec, path: str) -> tuple[list[str], list[str
                     repeated = pc.and_(repeated, pc.equal(block.column(i), name))
                 values = pc.utf8_trim_whitespace(block.column(label))
                 missing = pc.is_in(values, value_set=pa.array(["", "NA", "NaN", "nan", "null"]))
-                if pc.any(repeated).as_py() or (spec.schema_.path and pc.any(missing).as_py()):
+                if pc.any(repeated).as_py() or (_unlabeled_is_a_problem(spec) and pc.any(missing).as_py()):
                     return None  # the line-by-line path names the lines
-                labels.append(pc.unique(values.filter(pc.invert(missing))))
+                present = values.filter(pc.invert(missing))
+                labelled += len(present)
+                labels.append(pc.unique(present))
     except (pa.ArrowInvalid, UnicodeDecodeError, ValueError):
         return None
     if rows == 0:
         return None
     distinct = pc.unique(pa.chunked_array(labels, pa.string())).to_pylist() if labels else []
-    return [], header, distinct
+    return [], header, distinct, labelled
 
 
-def _csv_line_by_line(spec: PipelineSpec, path: str) -> tuple[list[str], list[str] | None, list[str]]:
+def _csv_line_by_line(spec: PipelineSpec, path: str) -> tuple[list[str], list[str] | None, list[str], int]:
     name = Path(path).name
     data = io.read_bytes(path)
     encoding = "utf-8-sig" if spec.data.encoding == "utf-8" else spec.data.encoding
@@ -104,29 +117,29 @@ def _csv_line_by_line(spec: PipelineSpec, path: str) -> tuple[list[str], list[st
         column = error.start - data.rfind(b"\n", 0, error.start)
         return ([f"data file {path}: not {spec.data.encoding} text: byte 0x{data[error.start]:02x} at line {line} "
                  f"(column {column}); save the file as UTF-8, or set "
-                 "data.encoding (e.g. latin-1 or cp1252) to the encoding it was written in"], None, [])
+                 "data.encoding (e.g. latin-1 or cp1252) to the encoding it was written in"], None, [], 0)
     text = text.lstrip("\ufeff")
     if not text.strip():
-        return [f"data file {path} is empty; expected a CSV header line and rows"], None, []
+        return [f"data file {path} is empty; expected a CSV header line and rows"], None, [], 0
     reader = csv.reader(pyio.StringIO(text, newline=""), delimiter=spec.data.delimiter)
     try:
         header = next(reader)
     except csv.Error as error:
-        return [f"data file {path}, line 1: not a CSV header ({error})"], None, []
+        return [f"data file {path}, line 1: not a CSV header ({error})"], None, [], 0
     problems = []
     if len(header) == 1 and spec.data.delimiter == ",":
         other = next((d for d in OTHER_DELIMITERS if d in header[0]), None)
         if other:
             shown = "\\t" if other == "\t" else other
             return ([f"data file {path}: the header is one column {header[0][:60]!r}; the file looks "
-                     f"{shown!r}-delimited: set data.delimiter: {shown!r} in the spec"], None, [])
+                     f"{shown!r}-delimited: set data.delimiter: {shown!r} in the spec"], None, [], 0)
     for key, names in (("data.label", [spec.data.label]), ("data.exclude", spec.data.exclude)):
         for column in names:
             if column not in header:
                 problems.append(f"key {key!r}: column {column!r} is not in {name}; its columns are: "
                                 f"{', '.join(header)}")
     if problems:
-        return problems, header, []
+        return problems, header, [], 0
     label_at = header.index(spec.data.label)
     ragged, repeated, no_label, values, rows = [], [], [], [], 0
     try:
@@ -149,7 +162,7 @@ def _csv_line_by_line(spec: PipelineSpec, path: str) -> tuple[list[str], list[st
             else:
                 values.append(row[label_at].strip())
     except csv.Error as error:
-        return [f"data file {path}, line {reader.line_num}: {error} (an unbalanced quote?)"], header, []
+        return [f"data file {path}, line {reader.line_num}: {error} (an unbalanced quote?)"], header, [], 0
     if rows == 0:
         problems.append(f"data file {path} has a header but no rows")
     if repeated:
@@ -160,12 +173,16 @@ def _csv_line_by_line(spec: PipelineSpec, path: str) -> tuple[list[str], list[st
         problems.append(f"data file {path}: line {line} has {fields} field(s), the header has {len(header)}"
                         + (f" ({len(ragged)} such lines: {_lines([r[0] for r in ragged])})" if len(ragged) > 1 else "")
                         + "; a truncated or ragged row: fix or remove it")
-    # Batching drops unlabelled rows; a curated schema that requires the label stops them first.
-    if no_label and spec.schema_.path and spec.data.label not in (spec.validation.exempt_features or []):
+    # Rows without a label are never dropped silently: data.drop_unlabeled opts into it (and a
+    # curated schema that requires the label stops them unless the label is exempt).
+    if no_label and _unlabeled_is_a_problem(spec):
+        fix = ("remove them, or list the label under validation.exempt_features (the curated schema requires it) "
+               "and set data.drop_unlabeled: true to train without them" if spec.schema_.path else
+               "fill them in or remove them, or set data.drop_unlabeled: true to train and evaluate without them "
+               "(the plan, the summary and the report then say how many rows each split lost)")
         problems.append(f"data file {path}: {len(no_label)} row(s) have no value in the label column "
-                        f"{spec.data.label!r} (line {_lines(no_label)}); remove them, or list the label under "
-                        f"validation.exempt_features to let Batching drop unlabelled rows")
-    return problems, header, values
+                        f"{spec.data.label!r} (line {_lines(no_label)}); {fix}")
+    return problems, header, list(dict.fromkeys(values)), len(values)
 
 
 def _lines(numbers: list[int]) -> str:
@@ -173,19 +190,32 @@ def _lines(numbers: list[int]) -> str:
     return shown + (f" and {len(numbers) - MAX_LISTED_LINES} more" if len(numbers) > MAX_LISTED_LINES else "")
 
 
-def _label_problems(spec: PipelineSpec, values: list[str]) -> list[str]:
-    """What the label's values say: the task, the class count against output_units, the metrics."""
+def _label_problems(spec: PipelineSpec, values: list[str], rows: int = 0) -> list[str]:
+    """What the label's distinct `values` (in `rows` labelled rows) say: the task (the rules of
+    features.infer_task, which Batching applies again to the train split), the class count
+    against output_units, the metrics."""
+    from components.common.features import PlanError, infer_task
+
     kind = _kind(values)
     trainer = spec.trainer
-    task = trainer.task if trainer.task != "auto" else ("regression" if kind == "float" else "classification")
     problems = []
-    if trainer.task == "regression" and kind == "string":
-        example = next(v for v in values if _kind([v]) == "string")
-        problems.append(f"key 'trainer.task': regression needs a numeric label, but {spec.data.label!r} holds text "
-                        f"such as {example[:40]!r}; use task: classification (or auto)")
-    if trainer.task == "classification" and kind == "float":
-        problems.append(f"key 'trainer.task': classification needs string or integer classes, but "
-                        f"{spec.data.label!r} holds fractional numbers; use task: regression (or auto)")
+    count, low, high = len(values), None, None
+    if kind == "int":
+        low, high = min(int(v) for v in values), max(int(v) for v in values)
+        count = high - low + 1
+    try:
+        task, why = infer_task(spec.data.label, kind, count, rows, trainer.task, trainer.loss, where="rows of the data",
+                             low=low, high=high)
+    except PlanError as error:
+        message = str(error)
+        if trainer.task == "regression" and kind == "string":
+            example = next(v for v in values if _kind([v]) == "string")
+            message = message.replace("holds text;", f"holds text such as {example[:40]!r};")
+        return [message]
+    shown = sorted(values, key=int) if kind == "int" else sorted(values)
+    INFERRED[id(spec)] = [f"task: {task} ({why})"] + (
+        [f"classes ({len(values)}): {', '.join(shown[:20])}{', ...' if len(values) > 20 else ''}"]
+        if task == "classification" else [])
     if task == "classification":
         classes = len(set(values))
         if classes < 2:

@@ -81,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return local_runner.EXIT_BAD_INPUT
         print(f"{args.config}: OK (pipeline {spec.name!r}: spec, data files, schema, label, destinations)")
+        from pipelines import checks
+
+        for line in checks.INFERRED.get(id(spec), []):  # the task and why, from the CSV files' label
+            print(f"plan: {line}")
         return local_runner.EXIT_OK
     if args.command == "schema":
         return freeze_schema(spec, args.root, args.output)

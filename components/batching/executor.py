@@ -33,14 +33,23 @@ from tfx_bsl.coders import example_coder
 from components.common import io
 from components.common.examples import BLOCK, ReadRecordBlocks
 from components.common.progress import CountRows
-from components.common.features import FeaturePlan, build_plan
+from components.common import progress
+from components.common.features import CLASSIFICATION, FeaturePlan, build_plan, first_values
 from components.common.io import CONFIG_KEY
 
 PLAN_FILE = "plan.json"
 COUNTS_FILE = "counts.json"
 SCHEMA_FILE = "schema.pbtxt"
 STATISTICS_FILE = "train_statistics.pb"
-SPLITS = ("train", "eval")
+SOURCES = ("train", "eval")  # ExampleGen's splits
+# The batch folders: "validation" is carved from ExampleGen's train rows (VALIDATION_SALT, below)
+# and is what every training decision watches; "eval" is the Evaluator's alone.
+SPLITS = ("train", "validation", "eval")
+DEFAULT_VALIDATION_FRACTION = 0.1
+# Seeds the hash that puts a train row into the validation split: fixed, so that the split does
+# not move with batching.shuffle_seed; the hash is of the row's encoded values (as the shuffle's).
+VALIDATION_SALT = 0x5EED_7A1D
+LOST_FILE = "lost.txt"  # per source split: rows without a label, rows whose label is no known class
 SHUFFLE_DIR = "_shuffle"  # the external sort's temporary files, under each split's folder
 _BUCKET_TARGET = 65536  # examples per shuffle bucket
 _READ_BLOCK = 65536  # records per Beam element (decoded in pieces of examples.BLOCK)
@@ -50,6 +59,10 @@ class DegenerateDataError(ValueError):
     """The data cannot train or evaluate a model (for example an empty split)."""
 
 
+class DroppedRowsError(DegenerateDataError):
+    """Rows would be left out of training or evaluation, and the spec did not opt into that."""
+
+
 class Executor(base_beam_executor.BaseBeamExecutor):
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
         config = json.loads(exec_properties[CONFIG_KEY])
@@ -57,42 +70,178 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             io_utils.get_only_uri_in_dir(input_dict["schema"][0].uri))
         stats = stats_artifact_utils.load_statistics(input_dict["statistics"][0], "train").proto()
         rows = {split: stats_artifact_utils.load_statistics(input_dict["statistics"][0], split).proto()
-                .datasets[0].num_examples for split in SPLITS}
+                .datasets[0].num_examples for split in SOURCES}
         batches = output_dict["batches"][0]
         # Kept with the model (see serving_dir.SCHEMA_FILE): the pipeline's schema and drift reference.
         io.write_text(io.join(batches.uri, SCHEMA_FILE), text_format.MessageToString(schema))
         io.write_bytes(io.join(batches.uri, STATISTICS_FILE), stats.SerializeToString())
         plan = build_plan(schema, stats.datasets[0], config["label"], config.get("exclude", []),
-                          config.get("task", "auto"))
+                          config.get("task", "auto"), config.get("loss", "auto"))
         io.write_text(io.join(batches.uri, PLAN_FILE), plan.to_json())
-        sizes = {"train": config["batch_size"], "eval": config["eval_batch_size"]}
+        for line in plan.describe():
+            progress.tell("plan: %s", line)
+        fraction = config.get("validation_fraction", DEFAULT_VALIDATION_FRACTION)
+        sizes = {"train": config["batch_size"], "validation": config["eval_batch_size"],
+                 "eval": config["eval_batch_size"]}
+        drop = {split: config.get("drop_remainder", False) and split == "train" for split in SPLITS}
         with self._make_beam_pipeline() as pipeline:
-            for split in SPLITS:
-                source = standard_artifact_utils.get_split_uri(input_dict["examples"], split)
-                target = io.join(batches.uri, f"Split-{split}")
-                _ = pipeline | f"Batches[{split}]" >> WriteBatches(
-                    io.join(source, "*"), target, plan, schema.SerializeToString(),
-                    sizes[split], config["shuffle_seed"],
-                    drop_remainder=config.get("drop_remainder", False) and split == "train", rows_hint=rows[split])
+            for source in SOURCES:
+                uri = standard_artifact_utils.get_split_uri(input_dict["examples"], source)
+                encoded = pipeline | f"Encode[{source}]" >> EncodeSplit(
+                    io.join(uri, "*"), plan, schema.SerializeToString(), config["shuffle_seed"],
+                    validation_fraction=fraction if source == "train" else 0.0)
+                _ = encoded[EncodeSplit.LOST] | f"Lost[{source}]" >> _WriteLost(
+                    io.join(batches.uri, f"Split-{source}", LOST_FILE))
+                for split in ("train", "validation") if source == "train" else ("eval",):
+                    hint = int(rows[source] * (fraction if split == "validation" else 1))
+                    _ = encoded[split] | f"Batches[{split}]" >> WriteBlocks(
+                        io.join(batches.uri, f"Split-{split}"), plan.columns, sizes[split], config["shuffle_seed"],
+                        drop_remainder=drop[split], rows_hint=hint)
         counts = {}
         for split in SPLITS:
             examples = int(io.read_text(io.join(batches.uri, f"Split-{split}", "count.txt")).strip() or 0)
-            drop = config.get("drop_remainder", False) and split == "train"
             counts[split] = {"examples": examples,
-                             "batches": examples // sizes[split] if drop else -(-examples // sizes[split])}
+                             "batches": examples // sizes[split] if drop[split] else -(-examples // sizes[split])}
             batches.set_int_custom_property(f"num_examples_{split}", examples)
+        lost = {source: _read_lost(io.join(batches.uri, f"Split-{source}", LOST_FILE)) for source in SOURCES}
+        counts["lost"] = lost
+        counts["validation_fraction"] = fraction
+        counts["drop_unlabeled"] = bool(config.get("drop_unlabeled", False))
+        if any(sum(n.values()) for n in lost.values()):
+            message = lost_rows_message(plan, lost, rows)
+            if not config.get("drop_unlabeled", False):
+                raise DroppedRowsError(
+                    f"{message}. Training and evaluating without them would change what the model and its metrics "
+                    "are about, silently: fill in or fix those labels, remove the rows, or set data.drop_unlabeled: "
+                    "true to train and evaluate without them (the plan, the summary and the report then say how "
+                    "many rows each split lost)")
+            progress.tell("plan: %s; dropped (data.drop_unlabeled: true)", message)
         empty = [split for split in SPLITS if counts[split]["examples"] == 0]
         if empty:
+            hint = (f"; the validation split is data.validation_fraction ({fraction:g}) of the train rows: raise it "
+                    "or add rows" if "validation" in empty else "")
             raise DegenerateDataError(
                 f"the {' and '.join(empty)} split(s) got no labelled rows (train: {counts['train']['examples']}, "
-                f"eval: {counts['eval']['examples']} rows with a label); nothing can be trained or evaluated. "
-                "Add rows, change data.splits (train:eval weights), or check that the label column is filled")
+                f"validation: {counts['validation']['examples']}, eval: {counts['eval']['examples']} rows with a "
+                "label); nothing can be trained or evaluated. Add rows, change data.splits (train:eval weights), "
+                f"or check that the label column is filled{hint}")
         io.write_json(io.join(batches.uri, COUNTS_FILE), counts)
+        progress.tell("plan: rows used: train %s, validation %s (data.validation_fraction %g of the train rows: "
+                      "early stopping and every other training decision), eval %s (the Evaluator's only)",
+                      f"{counts['train']['examples']:,}", f"{counts['validation']['examples']:,}", fraction,
+                      f"{counts['eval']['examples']:,}")
         batches.set_string_custom_property("task", plan.task)
 
 
+def lost_rows_message(plan: FeaturePlan, lost: dict[str, dict[str, int]], rows: dict[str, int]) -> str:
+    """'label 'y' is missing in 41 of 248 train rows and 18 of 133 eval rows; ...' (the counts)."""
+    parts = []
+    missing = [f"{lost[s]['no_label']:,} of {rows[s]:,} {s} rows" for s in SOURCES if lost[s]["no_label"]]
+    if missing:
+        parts.append(f"label {plan.label!r} is missing (empty, NA or NaN) in {' and '.join(missing)}")
+    unknown = [f"{lost[s]['unknown_class']:,} {s} rows" for s in SOURCES if lost[s]["unknown_class"]]
+    if unknown:
+        shown = ", ".join(plan.classes[:10]) + (", ..." if len(plan.classes) > 10 else "")
+        parts.append(f"{' and '.join(unknown)} have a label value that is none of the {len(plan.classes)} classes "
+                     f"of the train split ({shown})")
+    return "; ".join(parts)
+
+
+def _read_lost(path: str) -> dict[str, int]:
+    text = io.read_text(path).strip() if io.exists(path) else ""
+    no_label, unknown = (int(v) for v in text.split(",")) if text else (0, 0)
+    return {"no_label": no_label, "unknown_class": unknown}
+
+
+class _WriteLost(beam.PTransform):
+    """The per-block (no label, unknown class) counts -> one "no_label,unknown_class" line."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+
+    def expand(self, counts):
+        return (counts
+                | "Sum" >> beam.CombineGlobally(_sum_pairs)
+                | "Text" >> beam.Map(lambda pair: f"{pair[0]},{pair[1]}")
+                | "Write" >> beam.io.WriteToText(self.path, shard_name_template=""))
+
+
+def _sum_pairs(pairs) -> tuple[int, int]:
+    total = [0, 0]
+    for a, b in pairs:
+        total[0] += int(a)
+        total[1] += int(b)
+    return total[0], total[1]
+
+
+class EncodeSplit(beam.PTransform):
+    """Serialized tf.Examples matching `pattern` -> encoded blocks (shuffle keys, rows: the
+    labelled rows as float32, the label last), split into "train" and "validation" by a hash of
+    each row's values (a `validation_fraction` of them, the same rows on every run and runner),
+    or all of them under "eval" when `validation_fraction` is 0; and LOST, per block, how many rows
+    had no label and how many a label that is no known class."""
+
+    LOST = "lost"
+
+    def __init__(self, pattern: str, plan: FeaturePlan, schema: bytes, seed: int, validation_fraction: float = 0.0):
+        super().__init__()
+        self.pattern, self.plan, self.schema, self.seed = pattern, plan, schema, seed
+        self.fraction = validation_fraction
+
+    def expand(self, pipeline):
+        encoded = (
+            pipeline
+            | "Files" >> beam.Create(sorted(io.glob(self.pattern)))
+            | "Read" >> beam.ParDo(ReadRecordBlocks(_READ_BLOCK))
+            | "Progress" >> beam.ParDo(CountRows("Batching", batched=True))
+            | "Encode" >> beam.ParDo(_EncodeRows(self.plan.to_json(), self.schema, self.seed)).with_outputs(
+                self.LOST, main="rows")
+        )
+        if not self.fraction:
+            return {"eval": encoded.rows, self.LOST: encoded[self.LOST]}
+        parts = encoded.rows | "CarveValidation" >> beam.ParDo(_Carve(self.fraction)).with_outputs(
+            "validation", main="train")
+        return {"train": parts.train, "validation": parts.validation, self.LOST: encoded[self.LOST]}
+
+
+def in_validation(rows: np.ndarray, fraction: float) -> np.ndarray:
+    """Which encoded rows (label last) belong to the validation split: a hash of the row's values
+    below `fraction` of the 64-bit range. Identical rows land on the same side."""
+    return shuffle_keys(rows, VALIDATION_SALT) < np.uint64(min(int(fraction * 2.0**64), 2**64 - 1))
+
+
+class _Carve(beam.DoFn):
+    def __init__(self, fraction: float):
+        self._fraction = fraction
+
+    def process(self, block):
+        keys, rows = block
+        chosen = in_validation(rows, self._fraction)
+        if chosen.any():
+            yield beam.pvalue.TaggedOutput("validation", (keys[chosen], rows[chosen]))
+        if (~chosen).any():
+            yield keys[~chosen], rows[~chosen]
+
+
 class WriteBatches(beam.PTransform):
-    """Serialized tf.Examples matching `pattern` -> shuffled mini-batches under `target`.
+    """Serialized tf.Examples matching `pattern` -> shuffled mini-batches under `target` (all the
+    rows with a usable label: `EncodeSplit` then `WriteBlocks`)."""
+
+    def __init__(self, pattern: str, target: str, plan: FeaturePlan, schema: bytes,
+                 batch_size: int, seed: int, drop_remainder: bool, rows_hint: int = 0):
+        super().__init__()
+        self.pattern, self.target, self.plan, self.schema = pattern, target, plan, schema
+        self.batch_size, self.seed, self.drop_remainder, self.rows_hint = batch_size, seed, drop_remainder, rows_hint
+
+    def expand(self, pipeline):
+        encoded = pipeline | "Encode" >> EncodeSplit(self.pattern, self.plan, self.schema, self.seed)
+        return encoded["eval"] | "Write" >> WriteBlocks(self.target, self.plan.columns, self.batch_size, self.seed,
+                                                        self.drop_remainder, self.rows_hint)
+
+
+class WriteBlocks(beam.PTransform):
+    """Encoded blocks (shuffle keys, rows; `EncodeSplit`) -> shuffled mini-batches under `target`.
 
     Works on blocks, never one Python object per row: files are read in blocks of records, each
     block is decoded and encoded into one float32 matrix (numpy), and its rows' shuffle keys are
@@ -105,29 +254,23 @@ class WriteBatches(beam.PTransform):
     there; only the few that straddle two buckets are grouped again. The _shuffle files are
     removed once the batches are written."""
 
-    def __init__(self, pattern: str, target: str, plan: FeaturePlan, schema: bytes,
-                 batch_size: int, seed: int, drop_remainder: bool, rows_hint: int = 0):
+    def __init__(self, target: str, columns: int, batch_size: int, seed: int, drop_remainder: bool,
+                 rows_hint: int = 0):
         super().__init__()
-        self.pattern, self.target, self.plan, self.schema = pattern, target, plan, schema
+        self.target, self.columns = target, columns
         self.batch_size, self.seed, self.drop_remainder = batch_size, seed, drop_remainder
         self.bits = _bits(rows_hint)
 
-    def expand(self, pipeline):
-        pieces = (
-            pipeline
-            | "Files" >> beam.Create(sorted(io.glob(self.pattern)))
-            | "Read" >> beam.ParDo(ReadRecordBlocks(_READ_BLOCK))
-            | "Progress" >> beam.ParDo(CountRows("Batching", batched=True))
-            | "Encode" >> beam.ParDo(_EncodeRows(self.plan.to_json(), self.schema, self.seed))
-            | "Spill" >> beam.ParDo(_Spill(io.join(self.target, SHUFFLE_DIR), self.bits))
-        )
+    def expand(self, blocks):
+        pipeline = blocks.pipeline
+        pieces = blocks | "Spill" >> beam.ParDo(_Spill(io.join(self.target, SHUFFLE_DIR), self.bits))
         sizes = (pieces
                  | "PieceSizes" >> beam.Map(lambda piece: (piece[0], piece[1][2] - piece[1][1]))
                  | "BucketSizes" >> beam.CombinePerKey(sum))
         cut = (
             pieces
             | "GroupBucket" >> beam.GroupByKey()
-            | "SortBucket" >> beam.Map(_sort_bucket, columns=self.plan.columns + 1, seed=self.seed)
+            | "SortBucket" >> beam.Map(_sort_bucket, columns=self.columns + 1, seed=self.seed)
             | "Cut" >> beam.ParDo(_Cut(self.target, self.batch_size, self.drop_remainder),
                                   sizes=beam.pvalue.AsDict(sizes)).with_outputs(_Cut.STRADDLING, main="written")
         )
@@ -180,15 +323,23 @@ class _EncodeRows(beam.DoFn):
         self._decoder = example_coder.ExamplesToRecordBatchDecoder(self._schema)
 
     def process(self, records: list[bytes]) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+        self._lost = [0, 0]
         pieces = [self._encode(records[i:i + BLOCK]) for i in range(0, len(records), BLOCK)]
         rows = np.concatenate(pieces) if pieces else np.zeros((0, self._plan.columns + 1), np.float32)
+        yield beam.pvalue.TaggedOutput(EncodeSplit.LOST, tuple(self._lost))
         yield shuffle_keys(rows, self._seed), rows
 
     def _encode(self, records: list[bytes]) -> np.ndarray:
-        x, y, keep = self._plan.encode(self._decoder.DecodeBatch(records))
-        dropped = int((~keep).sum())
-        if dropped:
-            beam.metrics.Metrics.counter("batching", "examples_without_label").inc(dropped)
+        batch = self._decoder.DecodeBatch(records)
+        x, y, keep = self._plan.encode(batch)
+        if not keep.all():  # no label, or (classification) a label that is no known class
+            label = batch.column(batch.schema.get_field_index(self._plan.label)) \
+                if self._plan.label in batch.schema.names else None
+            present = first_values(label, batch.num_rows).is_valid().to_numpy(zero_copy_only=False)
+            if self._plan.task != CLASSIFICATION:
+                present = np.zeros_like(present)  # a NaN label is no label either
+            self._lost[0] += int((~keep & ~present).sum())
+            self._lost[1] += int((~keep & present).sum())
         return np.concatenate([x, y[:, None]], axis=1)[keep].astype(np.float32)
 
 

@@ -7,7 +7,9 @@ constants: in numpy on Beam when batches are written, and in TensorFlow inside t
 serving signature, so the served model takes raw tf.Examples.
 
 Numeric features: missing values are imputed with the mean, then standardized.
-String features: one-hot over the vocabulary plus one slot for missing or unseen values.
+String features: one-hot over the vocabulary plus one slot for missing or unseen values; a text
+column with (nearly) one value per row is refused (ID-like, see `build_plan`).
+The task is inferred from the label (`infer_task`), and the plan says why (`describe`).
 """
 
 from __future__ import annotations
@@ -59,6 +61,23 @@ class FeaturePlan:
     # Regression labels are trained standardized; the serving graph turns predictions back.
     label_mean: float = 0.0
     label_std: float = 1.0
+    # What was inferred, in words (the plan the runner and `check` print): why this task, and
+    # per column how it is encoded or why it is left out.
+    task_reason: str = ""
+    encodings: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def describe(self) -> list[str]:
+        """The plan in a few lines: the task and why, the classes, each column's encoding."""
+        lines = [f"task: {self.task} ({self.task_reason})" if self.task_reason else f"task: {self.task}"]
+        if self.classes:
+            shown = ", ".join(self.classes[:20]) + (f", ... ({len(self.classes)} in all)" if len(self.classes) > 20
+                                                    else "")
+            lines.append(f"classes ({len(self.classes)}): {shown}")
+        elif self.task == REGRESSION:
+            lines.append(f"label {self.label!r}: trained standardized (mean {self.label_mean:.6g}, "
+                         f"std {self.label_std:.6g}); metrics are in the label's own units")
+        lines += [f"  {name}: {how}" for name, how in self.encodings.items()]
+        return lines
 
     @property
     def width(self) -> int:
@@ -220,12 +239,71 @@ def _numbers(values: pa.Array) -> np.ndarray:
     return values.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
 
 
+# Task inference (`infer_task`): an integer label is a count or an amount, not classes, when it
+# takes many values; a classification needs rows to learn each class from.
+MAX_AUTO_CLASSES = 20  # an integer label with more values than this is a regression by default
+ROWS_PER_VALUE = 50  # ... and one with more than 10 values and more than one value per 50 rows
+MIN_ROWS_PER_CLASS = 5  # a classification needs at least this many train rows per class, on average
+REGRESSION_LOSSES = ("mse", "mae", "huber")
+CLASS_LOSSES = ("binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
+                "kl_divergence")
+
+
+def infer_task(label: str, kind: str, values: int, rows: int, task: str = "auto", loss: str = "auto",
+               where: str = "train rows", low: int | None = None, high: int | None = None) -> tuple[str, str]:
+    """(task, why in words) for a label of `kind` ("string", "int" or "float") that takes `values`
+    distinct values (for an integer label, the classes a classifier would have: low..high) in
+    `rows` labelled rows. Raises PlanError for what cannot be trained honestly: a regression on
+    text, a classification of fractional numbers, more classes than the rows support, or a loss
+    of the other task. The same rules for `tfx-yaml check` (on the CSV files) and Batching (on the
+    train split's statistics)."""
+    shown = (f"values {low}..{high} ({values} possible classes)" if kind == "int" and low is not None
+             else f"{values} distinct value(s)")
+    if task == "auto":
+        if kind == "string":
+            task, why = CLASSIFICATION, f"label {label!r} holds text: {shown} in {rows:,} {where}"
+        elif kind == "float":
+            task, why = REGRESSION, f"label {label!r} holds fractional numbers"
+        elif values > MAX_AUTO_CLASSES or (values > 10 and values * ROWS_PER_VALUE > rows):
+            task, why = REGRESSION, (
+                f"integer label {label!r} takes {shown} in {rows:,} {where}: more than {MAX_AUTO_CLASSES}, or more "
+                f"than 10 and more than one per {ROWS_PER_VALUE} rows, so it is taken as a count or amount; set "
+                "trainer.task: classification to train classes")
+        else:
+            task, why = CLASSIFICATION, (
+                f"integer label {label!r} takes {shown} in {rows:,} {where} (at most {MAX_AUTO_CLASSES}); set "
+                "trainer.task: regression to predict the number")
+        if loss in CLASS_LOSSES and task == REGRESSION:
+            raise PlanError(f"key 'trainer.loss': {loss!r} needs classes, but {why}. Use trainer.loss: mse, mae or "
+                            "huber (or auto)" + ("; or set trainer.task: classification" if kind == "int" else ""))
+        if loss in REGRESSION_LOSSES and task == CLASSIFICATION:
+            raise PlanError(f"key 'trainer.loss': {loss!r} is a regression loss, but {why}, a classification. Use "
+                            "trainer.loss: sparse_categorical_crossentropy (or auto)"
+                            + ("; or set trainer.task: regression" if kind == "int" else ""))
+    else:
+        why = f"trainer.task: {task} (label {label!r}: {shown} in {rows:,} {where})"
+        if task == REGRESSION and kind == "string":
+            raise PlanError(f"key 'trainer.task': regression needs a numeric label, but {label!r} holds text; use "
+                            "task: classification (or auto)")
+        if task == CLASSIFICATION and kind == "float":
+            raise PlanError(f"key 'trainer.task': classification needs string or integer classes, but {label!r} "
+                            "holds fractional numbers; use task: regression (or auto)")
+    if task == CLASSIFICATION and rows and values * MIN_ROWS_PER_CLASS > rows:
+        raise PlanError(
+            f"key 'data.label': label {label!r} has {values:,} classes ({shown}) for {rows:,} {where}: fewer than "
+            f"{MIN_ROWS_PER_CLASS} rows per class, too few to learn them. "
+            + ("Set trainer.task: regression if it is a number, " if kind == "int" else "")
+            + "choose another label, or add rows")
+    return task, why
+
+
 def build_plan(
     schema: schema_pb2.Schema,
     statistics: statistics_pb2.DatasetFeatureStatistics,
     label: str,
     exclude: list[str],
     task: str = "auto",
+    loss: str = "auto",
 ) -> FeaturePlan:
     """The plan of the features in `schema`, with constants from the train split's statistics."""
     from tensorflow_metadata.proto.v0 import schema_pb2
@@ -237,39 +315,102 @@ def build_plan(
         raise PlanError(
             f"label {label!r} is not a feature of the schema; features are: {', '.join(sorted(features))}"
         )
-    numeric, categorical = [], []
+    numeric, categorical, encodings, id_like = [], [], {}, []
     for f in schema.feature:
-        if f.name == label or f.name in exclude:
+        if f.name == label:
+            continue
+        if f.name in exclude:
+            encodings[f.name] = "excluded (data.exclude)"
             continue
         if f.type in (schema_pb2.FLOAT, schema_pb2.INT):
             num = stats[f.name].num_stats if f.name in stats else None
             mean = float(num.mean) if num else 0.0
             std = float(num.std_dev) if num and num.std_dev > 0 else 1.0
             numeric.append(NumericFeature(f.name, mean, std, is_int=f.type == schema_pb2.INT))
+            missing = int(num.common_stats.num_missing) if num else 0
+            encodings[f.name] = (f"numeric, standardized (mean {mean:.4g}, std {std:.4g})"
+                                 + (f"; {missing:,} missing value(s) imputed with the mean" if missing else ""))
         elif f.type == schema_pb2.BYTES:
-            categorical.append(CategoricalFeature(f.name, _vocabulary(f, domains, stats.get(f.name))))
+            feature_stats = stats.get(f.name)
+            curated = f.HasField("string_domain") or f.domain in domains
+            unique, present = _string_counts(feature_stats)
+            if not curated and unique > ID_LIKE_MIN_VALUES and unique >= ID_LIKE_SHARE * present:
+                id_like.append(f"{f.name!r} ({unique:,} distinct values in {present:,} rows)")
+                continue
+            vocabulary = _vocabulary(f, domains, feature_stats)
+            categorical.append(CategoricalFeature(f.name, vocabulary))
+            capped = not curated and unique > len(vocabulary)
+            encodings[f.name] = (
+                f"categorical, one-hot over {len(vocabulary):,} values + 1 slot for missing or unseen ones"
+                + (f"; it has {unique:,} distinct values: the {len(vocabulary):,} most frequent are kept, the "
+                   "others share that slot (batching.max_vocabulary)" if capped else ""))
+        else:
+            encodings[f.name] = "not used (a struct or unknown type)"
+    if id_like:
+        raise PlanError(
+            f"column(s) {', '.join(id_like)} look like identifiers, dates or free text: (nearly) one value per row "
+            f"(at least {ID_LIKE_SHARE:.0%} distinct, more than {ID_LIKE_MIN_VALUES}). One-hot encoded, the model "
+            "would memorise the train rows and meet only unseen values in new data. Add them to data.exclude "
+            f"(data: {{exclude: [{', '.join(n.split(' ')[0].strip(chr(39)) for n in id_like)}]}}); for a date, "
+            "derive numeric columns (year, month, day of week) in the data and exclude the date itself")
     label_feature = features[label]
     kind = {schema_pb2.BYTES: "string", schema_pb2.INT: "int"}.get(label_feature.type, "float")
-    if task == "auto":
-        task = REGRESSION if kind == "float" else CLASSIFICATION
+    label_stats = stats.get(label)
+    rows = _non_missing(label_stats, statistics.num_examples)
+    low = high = None
+    if kind == "string":
+        values = _distinct_values(label_stats) or 0
+    elif kind == "int":
+        low, high = _int_range(label_feature, label_stats)
+        values = high - low + 1
+    else:
+        values = 0
+    task, why = infer_task(label, kind, values, rows, task, loss, low=low, high=high)
     classes: list[str] = []
     label_mean, label_std = 0.0, 1.0
-    if task == REGRESSION and label in stats and stats[label].HasField("num_stats"):
-        label_mean = float(stats[label].num_stats.mean)
-        label_std = float(stats[label].num_stats.std_dev) or 1.0
+    if task == REGRESSION and label_stats is not None and label_stats.HasField("num_stats"):
+        label_mean = float(label_stats.num_stats.mean)
+        label_std = float(label_stats.num_stats.std_dev) or 1.0
     if task == CLASSIFICATION:
-        if kind == "float":
-            raise PlanError(f"label {label!r} holds floats; classification needs string or integer classes")
-        classes = _label_classes(label_feature, domains, stats.get(label), kind)
-        observed = _distinct_values(stats.get(label))
+        classes = _label_classes(label_feature, domains, label_stats, kind)
+        observed = _distinct_values(label_stats)
         if len(classes) < 2 or (observed is not None and observed < 2):
             raise PlanError(
                 f"label {label!r} has {observed if observed is not None else len(classes)} distinct value(s) in "
                 "the train split; classification needs at least 2 classes. Check data.label and the data "
                 "(a model that always predicts one class would be trained and pushed otherwise)")
-    elif kind == "string":
-        raise PlanError(f"label {label!r} holds strings; regression needs a numeric label, use task: classification")
-    return FeaturePlan(numeric, categorical, label, task, kind, classes, label_mean, label_std)
+    return FeaturePlan(numeric, categorical, label, task, kind, classes, label_mean, label_std, why, encodings)
+
+
+# A text column is ID-like (refused, see build_plan) when at least this share of its values are
+# distinct and it has more than ID_LIKE_MIN_VALUES of them.
+ID_LIKE_SHARE = 0.5
+ID_LIKE_MIN_VALUES = 20
+
+
+def _string_counts(stats: Any) -> tuple[int, int]:
+    """(distinct values, rows with a value) of a string feature, from its statistics."""
+    if stats is None or not stats.HasField("string_stats"):
+        return 0, 0
+    return int(stats.string_stats.unique), int(stats.string_stats.common_stats.num_non_missing)
+
+
+def _non_missing(stats: Any, default: int) -> int:
+    """How many rows have the feature (the labelled rows, for the label)."""
+    if stats is None:
+        return default
+    for kind in ("num_stats", "string_stats"):
+        if stats.HasField(kind):
+            return int(getattr(stats, kind).common_stats.num_non_missing)
+    return default
+
+
+def _int_range(feature: Any, stats: Any) -> tuple[int, int]:
+    if feature.HasField("int_domain") and feature.int_domain.HasField("max"):
+        return int(feature.int_domain.min), int(feature.int_domain.max)
+    if stats is not None and stats.HasField("num_stats"):
+        return int(stats.num_stats.min), int(stats.num_stats.max)
+    raise PlanError(f"integer label {feature.name!r} has no range in the schema or statistics")
 
 
 def _distinct_values(stats: Any) -> int | None:
@@ -305,12 +446,7 @@ def _vocabulary(feature: Any, domains: dict, stats: Any) -> list[str]:
 def _label_classes(feature: Any, domains: dict, stats: Any, kind: str) -> list[str]:
     if kind == "string":
         return sorted(_vocabulary(feature, domains, stats))
-    if feature.HasField("int_domain") and feature.int_domain.HasField("max"):
-        low, high = feature.int_domain.min, feature.int_domain.max
-    elif stats is not None and stats.HasField("num_stats"):
-        low, high = int(stats.num_stats.min), int(stats.num_stats.max)
-    else:
-        raise PlanError(f"integer label {feature.name!r} has no range in the schema or statistics")
+    low, high = _int_range(feature, stats)
     if high - low > 1000:
         raise PlanError(f"integer label {feature.name!r} spans {low}..{high}; at most 1001 classes are supported")
     return [str(i) for i in range(low, high + 1)]  # from the smallest observed value, not from 0

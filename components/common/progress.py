@@ -12,6 +12,7 @@ import time
 import apache_beam as beam
 
 LOGGER_NAME = "tfx_yaml.progress"
+PLAN_LOGGER_NAME = "tfx_yaml.plan"  # lines the runner always shows (what was inferred, what was dropped)
 EVERY_SECONDS = 2.0  # at most one rows line per stage this often
 
 _logger = logging.getLogger(LOGGER_NAME)
@@ -19,6 +20,11 @@ _logger = logging.getLogger(LOGGER_NAME)
 
 def say(message: str, *args) -> None:
     _logger.info(message, *args)
+
+
+def tell(message: str, *args) -> None:
+    """A line the user must see however short the stage (the plan: task, classes, encodings)."""
+    logging.getLogger(PLAN_LOGGER_NAME).info(message, *args)
 
 
 class CountRows(beam.DoFn):

@@ -61,6 +61,7 @@ class Executor(base_executor.BaseExecutor):
             stop["label_units"] = (f"standardized label units: (label - {plan.label_mean:.6g}) / "
                                    f"{plan.label_std:.6g}")
         stop["hyperparameters"] = tuned or "the spec's (no Tuner stage)"
+        stop |= split_decisions(batches_uri, cfg, tuned is not None)
         io.write_json(io.join(run_dir, HISTORY_FILE), {"epochs": history, **stop})
         plot_learning_curve(history, io.join(run_dir, CURVE_FILE), stop.get("restored_epoch"),
                             standardized=plan.task != "classification")
@@ -78,13 +79,15 @@ def train(cfg: dict, plan: FeaturePlan, head: Head, batches_uri: str, run_dir: s
     keras.utils.set_random_seed(cfg.get("seed", 0))
     train_data = read_batches(batches_uri, "train", plan, head, shuffle_seed=cfg.get("seed", 0),
                               batch_size=cfg.get("batch_size"), drop_remainder=cfg.get("drop_remainder", False))
-    eval_data = read_batches(batches_uri, "eval", plan, head)
+    # Every decision during training watches the validation split (carved from the train rows by
+    # Batching); the eval split is the Evaluator's alone.
+    validation_data = read_batches(batches_uri, "validation", plan, head)
     with strategy.scope():
         model = build_model(plan.width, head, cfg)
         compile_model(model, head, get_optimizer(cfg["optimizer"]))
         warm = warm_start(model, cfg) if cfg.get("warm_start") else "no (trainer.warm_start is off)"
     callbacks, stoppers = make_callbacks(cfg, run_dir)
-    fit = model.fit(train_data, validation_data=eval_data, epochs=cfg["max_epochs"],
+    fit = model.fit(train_data, validation_data=validation_data, epochs=cfg["max_epochs"],
                     callbacks=callbacks, verbose=0)
     history = [{k: float(v[i]) for k, v in fit.history.items()} | {"epoch": i}
                for i in range(len(fit.history.get("loss", [])))]
@@ -97,6 +100,24 @@ def train(cfg: dict, plan: FeaturePlan, head: Head, batches_uri: str, run_dir: s
             f"Lower trainer.optimizer.learning_rate (now {cfg['optimizer']['learning_rate']}), check "
             "the data for extreme values, or choose a loss that fits the label.")
     return model, history, stop
+
+
+def split_decisions(batches_uri: str, cfg: dict, tuned: bool) -> dict:
+    """history.json's account of the splits: their sizes (rows actually used, and rows dropped)
+    and which split each training decision watched (the "val_" metrics are the validation
+    split's)."""
+    counts = io.read_json(io.join(batches_uri, COUNTS_FILE))
+    early = cfg.get("early_stopping")
+    decisions = {"val_ metrics": "validation",
+                 "early_stopping": f"validation ({early['monitor']})" if early else "off",
+                 "restored_epoch": "validation" if early and early.get("restore_best_weights") else "none",
+                 "reduce_lr_on_plateau": "validation" if cfg.get("reduce_lr_on_plateau") else "off",
+                 "plateau_restarts": "validation" if cfg.get("plateau_restarts") else "off",
+                 "tuner_objective": "validation" if tuned else "no Tuner stage",
+                 "evaluator": "eval (never seen by a training decision)"}
+    return {"splits": {split: counts.get(split, {}).get("examples") for split in ("train", "validation", "eval")},
+            "validation_fraction": counts.get("validation_fraction"),
+            "rows_dropped": counts.get("lost"), "decisions": decisions}
 
 
 def warm_start(model: keras.Model, cfg: dict) -> str:
@@ -233,7 +254,7 @@ def plot_learning_curve(history: list[dict], path: str, restored_epoch: int | No
     rates = [h.get("learning_rate") for h in history]
     changes = [epochs[i] for i in range(1, len(rates)) if rates[i] is not None and rates[i] != rates[i - 1]]
     for ax, name in zip(axes[0], metrics):
-        for key, label in ((name, "train"), (f"val_{name}", "eval")):
+        for key, label in ((name, "train"), (f"val_{name}", "validation")):
             values = [h.get(key, math.nan) for h in history]
             ax.plot(epochs, values, label=label)
         for epoch in changes:

@@ -1,6 +1,7 @@
 """The Tuner's work: a KerasTuner search whose every trial is the Trainer's own model, optimizer,
 data pipeline and early stopping with the trial's values (components.trainer.hyperparameters
-applies them), scored on the eval split by the spec's objective."""
+applies them), scored by the spec's objective on the validation split (carved from the train
+rows by Batching; the eval split is the Evaluator's alone)."""
 
 from __future__ import annotations
 
@@ -109,7 +110,7 @@ class TrainerModel(kt.HyperModel):
         train = read_batches(self.batches_uri, "train", self.plan, self.head, shuffle_seed=cfg.get("seed", 0),
                              batch_size=cfg.get("batch_size"), drop_remainder=cfg.get("drop_remainder", False))
         if self.eval_data is None:
-            self.eval_data = read_batches(self.batches_uri, "eval", self.plan, self.head)
+            self.eval_data = read_batches(self.batches_uri, "validation", self.plan, self.head)
         callbacks = list(callbacks or [])
         if cfg.get("early_stopping"):
             callbacks.append(cb.early_stopping(cfg["early_stopping"]))
