@@ -77,7 +77,9 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local")
         examples=example_gen.outputs["examples"], schema=schema.outputs["schema"],
         statistics=statistics.outputs["statistics"], gate=gate.outputs["result"],
         config=_json({"label": spec.data.label, "exclude": spec.data.exclude,
-                      "task": spec.trainer.task, **spec.batching.model_dump()}))
+                      "task": spec.trainer.task, "loss": spec.trainer.loss,
+                      "validation_fraction": spec.data.validation_fraction,
+                      "drop_unlabeled": spec.data.drop_unlabeled, **spec.batching.model_dump()}))
     trainer_config = spec.trainer.model_dump() | {"batch_size": spec.batching.batch_size,
                                                   "drop_remainder": spec.batching.drop_remainder}
     if spec.trainer.warm_start:  # it starts from the weights of the model serving there

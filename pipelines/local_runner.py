@@ -31,6 +31,7 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 PROGRESS_LOGGER = "tfx_yaml.progress"  # components.common.progress.LOGGER_NAME (not imported: TF-free here)
+PLAN_LOGGER = "tfx_yaml.plan"  # components.common.progress.PLAN_LOGGER_NAME
 QUIET_SECONDS = 2.0  # a stage's own progress lines show only once it has run this long
 
 
@@ -44,6 +45,9 @@ class StageProgress(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
+        if record.name == PLAN_LOGGER:  # what was inferred and what was dropped: always shown
+            print(f"[{time.strftime('%H:%M:%S')}]   {message}", file=self.out, flush=True)
+            return
         if record.name == PROGRESS_LOGGER:
             if self.current and time.perf_counter() - self.started[self.current] >= QUIET_SECONDS:
                 print(f"[{time.strftime('%H:%M:%S')}]   {message}", file=self.out, flush=True)

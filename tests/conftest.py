@@ -145,7 +145,7 @@ def browser():
 class MariaDB:
     """A MariaDB server on 127.0.0.1 with a user for ML Metadata; the password only in `env()`."""
 
-    user, password_env = "mlmd", "TFX_YAML_TEST_MLMD_PASSWORD"
+    user, password_env = "mlmd", "MLMD_TFX_YAML_TEST_PASSWORD"
 
     def __init__(self, port: int, password: str):
         self.host, self.port, self.password = "127.0.0.1", port, password

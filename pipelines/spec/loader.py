@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from pipelines.spec.models import PATTERN_RULES, URI_SCHEMES, PipelineSpec, did_you_mean
+from pipelines.spec.models import PATTERN_RULES, URI_SCHEMES, WORK_BOUNDS, PipelineSpec, did_you_mean
 
 MAX_SPEC_BYTES = 1 << 20
 MAX_DEPTH = 50
@@ -206,6 +206,11 @@ def _describe(error: dict[str, Any], node: yaml.Node | None) -> str:
                     "string_type": "text", "list_type": "a list", "dict_type": "a mapping",
                     "model_type": "a mapping of its settings"}[kind]
         return f"{where}: expected {expected}, got {_kind(value)} {_short(value)}"
+    if kind in ("less_than_equal", "less_than") and loc and str(loc[-1]) in WORK_BOUNDS:
+        bound = error.get("ctx", {}).get("le", error.get("ctx", {}).get("lt"))
+        return (f"{where}: {_short(value)} is too large; expected at most {bound}: {WORK_BOUNDS[str(loc[-1])]}")
+    if kind == "greater_than_equal" and loc and str(loc[-1]) in ("seed", "shuffle_seed"):
+        return f"{where}: {_short(value)} is negative; {WORK_BOUNDS[str(loc[-1])]}"
     if kind == "finite_number":
         return f"{where}: expected a finite number, got {_short(value)}"
     if isinstance(value, (dict, list)) or "got" in message:

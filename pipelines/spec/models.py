@@ -108,6 +108,14 @@ class DataSection(Section):
         delimiter: the CSV field separator. Defaults to ",".
         encoding: the CSV files' text encoding (utf-8, latin-1, cp1252, utf-16); a UTF-8
             byte-order mark is accepted either way. Defaults to "utf-8".
+        validation_fraction: the share of the train rows carved out (by a hash of each row's
+            values: the same rows every run) as the validation split, which early stopping,
+            learning-rate reduction, plateau restarts, the restored epoch and the Tuner's
+            objective watch; the eval split is scored by the Evaluator only. Defaults to 0.1.
+        drop_unlabeled: train and evaluate without the rows whose label is missing, or (for a
+            classification) is a class the train split does not have, and report how many each
+            split lost; when False such rows stop the run before training, with their counts
+            (and, for CSV files, their line numbers). Defaults to False.
     """
 
     path: str
@@ -120,6 +128,8 @@ class DataSection(Section):
     split_patterns: Optional[dict[Literal["train", "eval"], str]] = None
     delimiter: str = ","
     encoding: Literal["utf-8", "latin-1", "cp1252", "utf-16"] = "utf-8"
+    validation_fraction: float = Field(0.1, gt=0, le=0.5)
+    drop_unlabeled: bool = False
 
     @model_validator(mode="after")
     def _label_not_excluded(self) -> DataSection:
@@ -516,6 +526,9 @@ def combination_problem(task: str, loss: str, model: ModelSection, n_classes: in
     if task == "regression" and loss in ("sparse_categorical_crossentropy", "categorical_crossentropy",
                                          "kl_divergence", "binary_crossentropy"):
         return f"loss {loss!r} needs class labels, but the task is regression; use mse, mae or huber"
+    if task == "classification" and loss in ("mse", "mae", "huber"):
+        return (f"loss {loss!r} is a regression loss, but the task is classification; use "
+                "sparse_categorical_crossentropy (or auto), or task: regression for a numeric label")
     if loss in PROBABILITY_LOSSES and out not in ("auto", "softmax"):
         return (
             f"loss {loss!r} compares probability distributions, but output_activation {out!r} "
