@@ -39,8 +39,38 @@ PATTERN_RULES = {
     "endpoint": "an http:// or https:// URL with a host and optional port, e.g. 'http://minio-service.kubeflow:9000'",
     "credentials_secret": "a Kubernetes secret name: lower-case letters, digits, '-' and '.'",
     "database": "letters, digits, '_' and '$', at most 64 characters (MySQL's rule), e.g. 'ml_metadata'",
-    "password_env": "an environment variable name (letters, digits, '_'), e.g. 'MLMD_PASSWORD'",
+    "password_env": "an environment variable name that starts with 'MLMD_' (letters, digits, '_'), e.g. "
+                    "'MLMD_PASSWORD': only variables meant for ML Metadata may be sent to runtime.metadata.host, "
+                    "not any secret of the environment (AWS_SECRET_ACCESS_KEY, ...)",
 }
+# Upper bounds on the numbers that size work, with the reason (by field name) for error messages:
+# a typo or a hostile spec must not ask for a billion of anything after passing `check`.
+_SEED = "seeds are 32-bit in TensorFlow and NumPy (0 to 2**31 - 1); use a smaller seed"
+_EPOCHS = "each epoch reads the whole train split, and early stopping ends training sooner"
+_BATCH = "a batch is held in memory at once (and on the accelerator); larger batches are a typo or too big"
+WORK_BOUNDS = {
+    "batch_size": _BATCH, "eval_batch_size": _BATCH,
+    "max_epochs": _EPOCHS, "epochs": _EPOCHS,
+    "hidden_units": "a dense layer of N units holds N x its inputs weights (1e9 units would need terabytes), and "
+                    "more than 32 layers do not train as a plain MLP; use at most 16384 units and 32 layers",
+    "output_units": "the output layer has one unit per class, and more than 10000 classes cannot be told apart "
+                    "by this model (or the report's per-class tables)",
+    "max_vocabulary": "each string value becomes one column of every example (one-hot); more values than this "
+                      "belong in an embedding, not here",
+    "max_trials": "each trial trains a model",
+    "span_window": "each span in the window is read on every run",
+    "train": "hash buckets of ExampleGen's split; ratios need no more than 1000 buckets",
+    "eval": "hash buckets of ExampleGen's split; ratios need no more than 1000 buckets",
+    "patience": _EPOCHS, "start_from_epoch": _EPOCHS, "cooldown": _EPOCHS,
+    "max_restarts": "each restart trains again from the best weights",
+    "seed": _SEED, "shuffle_seed": _SEED,
+    "accelerator_count": "no node has more than 64 accelerators",
+}
+MAX_SEED = 2**31 - 1
+MAX_UNITS = 16_384
+MAX_LAYERS = 32
+MAX_BATCH = 65_536
+MAX_EPOCHS = 10_000
 
 
 def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
@@ -86,8 +116,8 @@ class Splits(Section):
         eval: relative size of the eval split. Defaults to 1.
     """
 
-    train: int = Field(2, ge=1)
-    eval: int = Field(1, ge=1)
+    train: int = Field(2, ge=1, le=1000)
+    eval: int = Field(1, ge=1, le=1000)
 
 
 class DataSection(Section):
@@ -121,7 +151,7 @@ class DataSection(Section):
     path: str
     format: Literal["csv", "tfrecord", "parquet"] = "csv"
     pattern: Optional[str] = None
-    span_window: int = Field(1, ge=1)
+    span_window: int = Field(1, ge=1, le=1000)
     label: str
     exclude: list[str] = Field(default_factory=list)
     splits: Splits = Field(default_factory=Splits)
@@ -218,9 +248,9 @@ class BatchingSection(Section):
             Batching log says when the cap applies. Defaults to 1000.
     """
 
-    batch_size: int = Field(32, ge=1)
-    eval_batch_size: int = Field(256, ge=1)
-    shuffle_seed: int = 42
+    batch_size: int = Field(32, ge=1, le=MAX_BATCH)
+    eval_batch_size: int = Field(256, ge=1, le=MAX_BATCH)
+    shuffle_seed: int = Field(42, ge=0, le=MAX_SEED)
     drop_remainder: bool = False
     max_vocabulary: int = Field(1000, ge=1, le=100_000)
 
@@ -296,7 +326,7 @@ class ModelSection(Section):
     hidden_units: list[int] = Field(default_factory=lambda: [64])
     activation: Activation = "relu"
     output_activation: Literal[("auto", *ACTIVATIONS)] = "auto"  # type: ignore[valid-type]
-    output_units: Optional[int] = Field(None, ge=1)
+    output_units: Optional[int] = Field(None, ge=1, le=10_000)
     dropout: float = Field(0.2, ge=0, lt=1)
     batch_norm: bool = False
     wide: bool = True
@@ -306,7 +336,14 @@ class ModelSection(Section):
     def _positive_units(cls, units: list[int]) -> list[int]:
         if any(u < 1 for u in units):
             raise ValueError(f"every hidden layer needs at least 1 unit, got {units}")
-        return units
+        return _bounded_layers(units)
+
+
+def _bounded_layers(units: list[int], key: str = "") -> list[int]:
+    if len(units) > MAX_LAYERS or max(units, default=0) > MAX_UNITS:
+        raise ValueError(f"{key}{units if len(units) <= 8 else f'{len(units)} layers'} is too large: "
+                         f"{WORK_BOUNDS['hidden_units']}")
+    return units
 
 
 class EarlyStoppingSection(Section):
@@ -323,10 +360,10 @@ class EarlyStoppingSection(Section):
 
     monitor: str = "val_loss"
     mode: Literal["auto", "min", "max"] = "auto"
-    patience: int = Field(20, ge=0)
+    patience: int = Field(20, ge=0, le=MAX_EPOCHS)
     min_delta: float = Field(0.0, ge=0)
     restore_best_weights: bool = True
-    start_from_epoch: int = Field(0, ge=0)
+    start_from_epoch: int = Field(0, ge=0, le=MAX_EPOCHS)
 
 
 class ReduceLrSection(Section):
@@ -340,8 +377,8 @@ class ReduceLrSection(Section):
     """
 
     factor: float = Field(0.5, gt=0, lt=1)
-    patience: int = Field(2, ge=0)
-    cooldown: int = Field(0, ge=0)
+    patience: int = Field(2, ge=0, le=MAX_EPOCHS)
+    cooldown: int = Field(0, ge=0, le=MAX_EPOCHS)
     min_lr: float = Field(0.0, ge=0)
 
 
@@ -355,9 +392,9 @@ class PlateauRestartSection(Section):
         max_restarts: restarts before training stops. Defaults to 3.
     """
 
-    patience: int = Field(3, ge=1)
+    patience: int = Field(3, ge=1, le=MAX_EPOCHS)
     factor: float = Field(0.5, gt=0, lt=1)
-    max_restarts: int = Field(3, ge=1)
+    max_restarts: int = Field(3, ge=1, le=100)
 
 
 class TrainerSection(Section):
@@ -386,12 +423,12 @@ class TrainerSection(Section):
     loss: Literal[("auto", *LOSSES)] = "auto"  # type: ignore[valid-type]
     optimizer: OptimizerSection = Field(default_factory=OptimizerSection)
     metrics: Literal["auto"] | list[Literal["accuracy", "mae", "mse"]] = "auto"
-    max_epochs: int = Field(200, ge=1)
+    max_epochs: int = Field(200, ge=1, le=MAX_EPOCHS)
     early_stopping: Optional[EarlyStoppingSection] = Field(default_factory=EarlyStoppingSection)
     reduce_lr_on_plateau: Optional[ReduceLrSection] = None
     plateau_restarts: Optional[PlateauRestartSection] = None
     distribution: Literal[DISTRIBUTIONS] = "auto"  # type: ignore[valid-type]
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     warm_start: bool = False
 
     @model_validator(mode="after")
@@ -478,8 +515,11 @@ class SearchSpace(Section):
         for units in self.hidden_units or []:
             if not units or min(units) < 1:
                 raise ValueError(f"hidden_units: {units} needs at least one layer of at least 1 unit")
+            _bounded_layers(units, "hidden_units: ")
         if any(b < 1 for b in self.batch_size or []):
             raise ValueError(f"batch_size: {self.batch_size} must be whole numbers >= 1")
+        if any(b > MAX_BATCH for b in self.batch_size or []):
+            raise ValueError(f"batch_size: {self.batch_size} must be at most {MAX_BATCH}: {WORK_BOUNDS['batch_size']}")
         for key in ("learning_rate", "dropout"):
             value = getattr(self, key)
             values = [value.min, value.max] if isinstance(value, FloatRange) else value or []
@@ -508,8 +548,8 @@ class TunerSection(Section):
     algorithm: Literal["random", "bayesian", "hyperband"] = "random"
     max_trials: int = Field(10, ge=1, le=1000)
     objective: str = "val_loss"
-    epochs: Optional[int] = Field(None, ge=1)
-    seed: int = 0
+    epochs: Optional[int] = Field(None, ge=1, le=MAX_EPOCHS)
+    seed: int = Field(0, ge=0, le=MAX_SEED)
 
 
 PROBABILITY_LOSSES = ("categorical_crossentropy", "kl_divergence", "sparse_categorical_crossentropy")
@@ -621,7 +661,9 @@ class MetadataSection(Section):
         database: the database, created on first use (mysql). Defaults to None.
         user: the user name (mysql). Defaults to None.
         password_env: the name of the environment variable that holds the password (mysql);
-            the password itself never goes in this file. Defaults to None (no password).
+            the password itself never goes in this file. It must start with MLMD_, so that a
+            spec cannot send another secret of the environment to a host of its choosing.
+            Defaults to None (no password).
     """
 
     type: Literal["sqlite", "mysql"] = "sqlite"
@@ -629,7 +671,7 @@ class MetadataSection(Section):
     port: int = Field(3306, ge=1, le=65535)
     database: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_$]{1,64}$")
     user: Optional[str] = Field(None, min_length=1)
-    password_env: Optional[str] = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    password_env: Optional[str] = Field(None, pattern=r"^MLMD_[A-Za-z0-9_]+$")
 
     @model_validator(mode="after")
     def _server_settings(self) -> MetadataSection:
@@ -678,7 +720,7 @@ class Resources(Section):
     cpu: Optional[str] = Field(None, pattern=r"^[0-9]+(\.[0-9]+)?m?$")
     memory: Optional[str] = Field(None, pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$")
     accelerator_type: Optional[str] = None
-    accelerator_count: Optional[int] = Field(None, ge=1)
+    accelerator_count: Optional[int] = Field(None, ge=1, le=64)
 
     @property
     def is_tpu(self) -> bool:
