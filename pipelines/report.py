@@ -211,8 +211,16 @@ def _data(r: _Run, pipeline_root: str | None, failure: str | None) -> str:
             if stats.datasets:
                 splits[split] = stats.datasets[0]
     if splits:
-        parts.append("<p>split sizes: " + ", ".join(f"<b>{s}</b> {d.num_examples:,} examples"
+        parts.append("<p>split sizes (rows read): " + ", ".join(f"<b>{s}</b> {d.num_examples:,} examples"
                                                     for s, d in splits.items()) + "</p>")
+    counts = r.artifact("Batching", "components.Batches")
+    counts = _read_json(_join(counts.uri, "counts.json")) if counts is not None else None
+    if counts and "validation" in counts:  # issue 18: the rows actually used, and those dropped
+        lost = counts.get("lost", {})
+        parts.append("<p id='rows-used'>rows used: " + ", ".join(
+            f"<b>{s}</b> {counts[s]['examples']:,}" for s in ("train", "validation", "eval")) + "".join(
+            f" · {s}: {n['no_label']:,} row(s) without a label and {n['unknown_class']:,} with an unknown class "
+            "dropped (data.drop_unlabeled)" for s, n in lost.items() if n["no_label"] + n["unknown_class"]) + "</p>")
     parts.append(_gate(r, pipeline_root, anomalies_pb2, failure))
     for split, stats in splits.items():
         parts.append(_feature_table(split, stats))
@@ -320,15 +328,21 @@ def _training(r: _Run) -> str:
             f"{k} {_show(v)}" for k, v in history["hyperparameters"]["values"].items()))
     if history.get("label_units"):
         facts.append(f"regression losses are in {_e(history['label_units'])}")
+    if history.get("splits"):  # issue 18: which rows each decision saw
+        sizes = history["splits"]
+        facts.append(f"<span id='split-decisions'>rows: train <b>{sizes.get('train') or 0:,}</b>, validation "
+                     f"<b>{sizes.get('validation') or 0:,}</b> ({history.get('validation_fraction')} of the train "
+                     f"rows; every 'val_' curve, early stopping, the restored epoch, learning-rate changes and the "
+                     f"Tuner's objective), eval <b>{sizes.get('eval') or 0:,}</b> (the Evaluator only)</span>")
     xs = [h["epoch"] for h in epochs]
     charts = [_line_chart("learning-curve-loss", "loss", xs,
                           [("train loss", [h.get("loss") for h in epochs]),
-                           ("eval loss", [h.get("val_loss") for h in epochs])], marks)]
+                           ("validation loss", [h.get("val_loss") for h in epochs])], marks)]
     metrics = sorted({k.removeprefix("val_") for h in epochs for k in h} - {"epoch", "learning_rate", "loss"})
     for metric in metrics:
         charts.append(_line_chart(f"learning-curve-{metric}", metric, xs,
                                   [(f"train {metric}", [h.get(metric) for h in epochs]),
-                                   (f"eval {metric}", [h.get(f"val_{metric}") for h in epochs])], marks))
+                                   (f"validation {metric}", [h.get(f"val_{metric}") for h in epochs])], marks))
     if any("learning_rate" in h for h in epochs):
         charts.append(_line_chart("learning-rate", "learning rate", xs,
                                   [("learning rate", [h.get("learning_rate") for h in epochs])], marks))

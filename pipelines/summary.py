@@ -21,12 +21,14 @@ class RunSummary:
     metrics: dict[str, float] = dataclasses.field(default_factory=dict)
     baseline: str = ""
     push_decision: str = ""
+    data: list[str] = dataclasses.field(default_factory=list)  # rows used and lost per split; the weak class
     pushed_to: str = ""
 
     def lines(self) -> list[str]:
         out = [f"run {self.run_id}: " + ", ".join(f"{k} {v.lower()}" for k, v in self.executions.items())]
         if self.metrics:
             out.append("metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in self.metrics.items()))
+        out += self.data
         if self.blessed is not None:
             out.append(f"blessed: {'yes' if self.blessed else 'no'}{' (forced)' if self.forced else ''}"
                        f" (baseline: {self.baseline})")
@@ -77,6 +79,8 @@ def run_summary(metadata: Store | str, run_id: str | None = None) -> RunSummary 
     artifact_types = {t.id: t.name for t in store.get_artifact_types()}
     for artifact in store.get_artifacts_by_context(run.id):
         kind = artifact_types[artifact.type_id]
+        if kind in ("components.Batches", "ModelEvaluation"):
+            summary.data += data_lines(kind, artifact.uri)
         if kind == "ModelBlessing":
             _read_blessing(summary, artifact.uri)
         elif kind == "PushedModel":
@@ -104,6 +108,45 @@ def _read_blessing(summary: RunSummary, uri: str) -> None:
     summary.blessed, summary.forced = verdict["blessed"], verdict["forced"]
     summary.reasons, summary.metrics = verdict["reasons"], verdict["metrics"]
     summary.baseline = verdict.get("baseline", "")
+
+
+def data_lines(kind: str, uri: str) -> list[str]:
+    """What the rows were (Batching's counts.json: rows used per split and rows dropped) and what
+    the averages hide (the Evaluator's metrics.json: the worst class, the majority baseline)."""
+    import json
+
+    name = "counts.json" if kind == "components.Batches" else "metrics.json"
+    if "://" in uri:
+        from components.common import io
+
+        found = io.read_json(io.join(uri, name)) if io.exists(io.join(uri, name)) else None
+    else:
+        path = os.path.join(uri, name)
+        found = None
+        if os.path.exists(path):  # local-only
+            with open(path, encoding="utf-8") as f:  # local-only
+                found = json.load(f)
+    if not found:
+        return []
+    if kind == "components.Batches":
+        if "validation" not in found:
+            return []
+        lost = found.get("lost", {})
+        dropped = [f"{s} {n['no_label'] + n['unknown_class']:,}" for s, n in sorted(lost.items(), reverse=True)
+                   if n["no_label"] + n["unknown_class"]]
+        return [f"rows used: train {found['train']['examples']:,}, validation {found['validation']['examples']:,} "
+                f"(training decisions), eval {found['eval']['examples']:,} (metrics)"
+                + (f"; rows dropped without a usable label (data.drop_unlabeled): {', '.join(dropped)}"
+                   if dropped else "")]
+    candidate = found.get("candidate") or {}
+    if candidate.get("worst_class_recall") is None:
+        return []
+    lines = [f"classes: precision, recall and auc are macro averages; worst class recall "
+             f"{candidate['worst_class_recall']:.4f} ({candidate.get('worst_class')!r}); always predicting "
+             f"{candidate.get('majority_class')!r} would score accuracy {candidate['majority_baseline_accuracy']:.4f}"]
+    if candidate.get("imbalance_warning"):
+        lines.append(f"warning: {candidate['imbalance_warning']}")
+    return lines
 
 
 def run_history(metadata: Store | str) -> list[dict]:

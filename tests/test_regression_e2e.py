@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 def test_regression_with_inferred_schema_trains_blesses_and_serves_a_value(tmp_path):
     spec = write_spec(tmp_path, f"""
 name: penguin-mass
-data: {{path: {PENGUIN_CSV}, label: body_mass_g, exclude: [year, species]}}
+data: {{path: {PENGUIN_CSV}, label: body_mass_g, exclude: [year, species], drop_unlabeled: true}}
 trainer:
   loss: huber
   optimizer: {{name: rmsprop, learning_rate: 0.01}}

@@ -243,7 +243,7 @@ def _numbers(values: pa.Array) -> np.ndarray:
 # takes many values; a classification needs rows to learn each class from.
 MAX_AUTO_CLASSES = 20  # an integer label with more values than this is a regression by default
 ROWS_PER_VALUE = 50  # ... and one with more than 10 values and more than one value per 50 rows
-MIN_ROWS_PER_CLASS = 5  # a classification needs at least this many train rows per class, on average
+MIN_ROWS_PER_CLASS = 10  # a classification needs at least this many train rows per class, on average
 REGRESSION_LOSSES = ("mse", "mae", "huber")
 CLASS_LOSSES = ("binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
                 "kl_divergence")

@@ -1,0 +1,124 @@
+"""Issue 18, honest data: the task inferred as a statistician would (a count label is a regression,
+too many classes are refused, a loss of the other task is refused), rows without a label never
+dropped silently, ID-like text columns refused, the plan said, and a validation split (carved
+from the train rows) for every training decision while the eval split is the Evaluator's alone.
+
+Data: tests/data/honest/visits.csv, 360 rows of doctor visits (an integer count 0..36, 9 rows
+without it, a unique `date` per row)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from components.common.features import PlanError, infer_task
+from pipelines import cli
+from tests.conftest import REPO, run_cli, write_spec
+
+VISITS = REPO / "tests" / "data" / "honest" / "visits.csv"
+
+
+def test_task_inference_rules():
+    task, why = infer_task("visits", "int", 78, 20_190, low=0, high=77)  # the issue's doctor visits
+    assert task == "regression" and "values 0..77 (78 possible classes)" in why and "trainer.task" in why
+    assert infer_task("y", "int", 3, 300)[0] == "classification"  # a few integer classes
+    assert infer_task("y", "int", 15, 500)[0] == "regression"  # more than 10 and more than rows / 50
+    assert infer_task("y", "int", 15, 1000)[0] == "classification"
+    assert infer_task("y", "string", 40, 1000)[0] == "classification"
+    assert infer_task("y", "float", 0, 100)[0] == "regression"
+    with pytest.raises(PlanError, match=r"label 'visits' has 78 classes .* for 500 train rows: fewer than 10 rows"):
+        infer_task("visits", "int", 78, 500, task="classification", low=0, high=77)
+    with pytest.raises(PlanError, match=r"'mse' is a regression loss, but label 'species' holds text"):
+        infer_task("species", "string", 3, 300, loss="mse")
+    with pytest.raises(PlanError, match=r"'kl_divergence' needs classes, but label 'mass' holds fractional"):
+        infer_task("mass", "float", 0, 300, loss="kl_divergence")
+    with pytest.raises(PlanError, match=r"'sparse_categorical_crossentropy' needs classes.*set trainer.task: "
+                                        "classification"):
+        infer_task("visits", "int", 78, 20_190, loss="sparse_categorical_crossentropy", low=0, high=77)
+
+
+def _check(tmp_path, capsys, data: str) -> tuple[int, str, str]:
+    spec = write_spec(tmp_path, f"name: visits\ndata: {{path: {VISITS}, label: visits{data}}}\n")
+    code = cli.main(["check", str(spec)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_check_names_the_unlabelled_rows_and_then_says_the_plan(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = _check(tmp_path, capsys, "")
+    assert code == 2
+    assert ("visits.csv: 9 row(s) have no value in the label column 'visits' (line 6, 24, 107, 115, 127 and 4 "
+            "more); fill them in or remove them, or set data.drop_unlabeled: true") in err
+    code, out, err = _check(tmp_path, capsys, ", drop_unlabeled: true")
+    assert code == 0, err
+    assert "plan: task: regression (integer label 'visits' takes values 0..36 (37 possible classes) in 351 rows" in out
+
+
+@pytest.fixture(scope="module")
+def visits_runs(tmp_path_factory):
+    """Two real runs on visits.csv: with the ID-like `date` column (refused in Batching), then
+    with it excluded and the unlabelled rows dropped (completes)."""
+    tmp = tmp_path_factory.mktemp("visits")
+    refused = run_cli("--config", str(write_spec(tmp, f"""
+name: visits
+data: {{path: {VISITS}, label: visits, drop_unlabeled: true}}
+trainer: {{max_epochs: 25}}
+runtime: {{root: {tmp / 'refused'}}}
+""", "refused.yaml")))
+    root = tmp / "root"
+    done = run_cli("--config", str(write_spec(tmp, f"""
+name: visits
+data: {{path: {VISITS}, label: visits, exclude: [date], drop_unlabeled: true}}
+trainer: {{max_epochs: 25}}
+runtime: {{root: {root}}}
+""", "done.yaml")))
+    return refused, done, root
+
+
+@pytest.mark.slow
+def test_an_id_like_column_is_refused_naming_it_and_data_exclude(visits_runs):
+    refused, _, _ = visits_runs
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert re.search(r"FAILED in Batching: column\(s\) 'date' \(2\d\d distinct values in 2\d\d rows\) look like "
+                     r"identifiers, dates or free text", refused.stdout), refused.stdout
+    assert "Add them to data.exclude (data: {exclude: [date]})" in refused.stdout
+    assert "Trainer           started" not in refused.stdout
+
+
+@pytest.mark.slow
+def test_the_run_says_its_plan_and_the_rows_each_split_lost(visits_runs):
+    _, done, root = visits_runs
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert "plan: task: regression (integer label 'visits' takes values 0..36 (37 possible classes) in" in out
+    assert "plan:   sex: categorical, one-hot over 2 values + 1 slot for missing or unseen ones" in out
+    assert "plan:   age: numeric, standardized (mean " in out
+    assert "plan:   date: excluded (data.exclude)" in out
+    assert re.search(r"plan: label 'visits' is missing \(empty, NA or NaN\) in \d of \d+ train rows and \d of \d+ "
+                     r"eval rows; dropped \(data.drop_unlabeled: true\)", out)
+    assert out.index("plan: task") < out.index("Trainer           started")  # before training
+    assert re.search(r"rows used: train \d+, validation \d+ \(training decisions\), eval \d+ \(metrics\); rows "
+                     r"dropped without a usable label \(data.drop_unlabeled\): train \d, eval \d", out)
+
+
+@pytest.mark.slow
+def test_training_decisions_use_the_validation_split_and_the_sizes_add_up(visits_runs):
+    _, done, root = visits_runs
+    assert done.returncode == 0
+    history = json.loads(next((root / "pipeline" / "Trainer" / "model_run").glob("*/history.json")).read_text())
+    splits, lost = history["splits"], history["rows_dropped"]
+    assert splits["train"] + splits["validation"] + lost["train"]["no_label"] + splits["eval"] + \
+        lost["eval"]["no_label"] == 360
+    assert lost["train"]["no_label"] + lost["eval"]["no_label"] == 9
+    assert 0.05 < splits["validation"] / (splits["train"] + splits["validation"]) < 0.2  # 10 % by default
+    assert history["validation_fraction"] == 0.1
+    assert history["decisions"]["early_stopping"] == "validation (val_loss)"
+    assert history["decisions"]["restored_epoch"] == "validation"
+    assert history["decisions"]["evaluator"].startswith("eval")
+    metrics = json.loads(next((root / "pipeline" / "Evaluator" / "evaluation").glob("*/metrics.json")).read_text())
+    assert metrics["candidate"]["examples"] == splits["eval"]  # the Evaluator scored the rows it said it used
+    report = next((root / "reports").glob("*.html")).read_text(encoding="utf-8")
+    assert f"<b>validation</b> {splits['validation']:,}" in report and "validation loss" in report
