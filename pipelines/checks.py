@@ -136,8 +136,7 @@ def _csv_line_by_line(spec: PipelineSpec, path: str) -> tuple[list[str], list[st
     for key, names in (("data.label", [spec.data.label]), ("data.exclude", spec.data.exclude)):
         for column in names:
             if column not in header:
-                problems.append(f"key {key!r}: column {column!r} is not in {name}; its columns are: "
-                                f"{', '.join(header)}")
+                problems.append(f"key {key!r}: column {column!r} is not in {name}; " + _columns(header))
     if problems:
         return problems, header, [], 0
     label_at = header.index(spec.data.label)
@@ -183,6 +182,14 @@ def _csv_line_by_line(spec: PipelineSpec, path: str) -> tuple[list[str], list[st
         problems.append(f"data file {path}: {len(no_label)} row(s) have no value in the label column "
                         f"{spec.data.label!r} (line {_lines(no_label)}); {fix}")
     return problems, header, list(dict.fromkeys(values)), len(values)
+
+
+def _columns(header: list[str]) -> str:
+    """The header, for a message, only when it looks like one: a one-column first line may be any
+    text file's (a secret's) first line, and is not shown."""
+    if len(header) < 2:
+        return "its first line is one column (not shown); is it a CSV file with a header line?"
+    return f"its columns are: {', '.join(h[:64] for h in header)}"
 
 
 def _lines(numbers: list[int]) -> str:
@@ -248,16 +255,41 @@ def _kind(values: list[str]) -> str:
 
 
 def schema_problems(path: str) -> list[str]:
-    """The schema file must be a TFDV schema in text format."""
+    """The schema file must be a TFDV schema in text format. The message never quotes the file
+    (schema.path may name any file: a secret's first token must not reach the console), only
+    where the parse stopped."""
     from google.protobuf import text_format
     from tensorflow_metadata.proto.v0 import schema_pb2
 
+    fix = "write it with `tfx-yaml schema freeze`, or remove schema.path to infer the schema"
     try:
         text_format.Parse(io.read_text(path), schema_pb2.Schema())
-    except (text_format.ParseError, UnicodeDecodeError) as error:
-        return [f"key 'schema.path': {path} is not a TFDV schema in text format ({str(error)[:200]}); write it "
-                "with `tfx-yaml schema freeze`, or remove schema.path to infer the schema"]
+    except text_format.ParseError as error:
+        where = f"line {error.GetLine()}, column {error.GetColumn()}" if error.GetLine() else "its start"
+        return [f"key 'schema.path': {path} is not a TFDV schema in text format (it does not parse at {where}; "
+                f"its content is not shown); {fix}"]
+    except UnicodeDecodeError:
+        return [f"key 'schema.path': {path} is not a TFDV schema in text format (not UTF-8 text); {fix}"]
     return []
+
+
+def outside_data_path(base: str, files: list[str]) -> list[str]:
+    """Data files whose real path (links resolved) is not inside data.path: a link in the data
+    folder to a file elsewhere (a secret, /proc/self/environ) is refused with its path, before
+    anything reads it, and never shows what it points at."""
+    import os
+
+    if io.is_remote(base):  # object stores have no links
+        return []
+    real_base = os.path.realpath(base)
+    outside = [f for f in files if os.path.commonpath([real_base, os.path.realpath(f)]) != real_base]
+    if not outside:
+        return []
+    return [f"key 'data.path': {path} leads outside {base} (a symbolic link, or a link in its path); data files "
+            "are read only inside data.path: copy the file into the folder, or point data.path at its real folder"
+            for path in outside[:MAX_LISTED_LINES]] + (
+        [f"key 'data.path': and {len(outside) - MAX_LISTED_LINES} more such file(s)"]
+        if len(outside) > MAX_LISTED_LINES else [])
 
 
 # -- Beam options: an allowlist -----------------------------------------------------------------

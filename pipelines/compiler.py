@@ -249,7 +249,10 @@ def check_inputs(spec: PipelineSpec, remote: bool = True) -> None:
         base, pattern = _input_base_and_pattern(spec)
         patterns = list(spec.data.split_patterns.values()) if spec.data.split_patterns else [pattern]
         files = sorted({f for p in patterns for f in _data_files(base, p)})
-        if not io.isdir(base):
+        escaped = checks.outside_data_path(base, files)  # before anything reads them
+        if escaped:
+            problems += escaped
+        elif not io.isdir(base):
             problems.append(f"key 'data.path': {spec.data.path} does not exist; expected a directory or file of data")
         elif not files or not all(_data_files(base, p) for p in patterns):
             empty = [p for p in patterns if not _data_files(base, p)]

@@ -24,6 +24,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ log lines go nowhere useful
 warnings.filterwarnings("ignore", category=FutureWarning)  # Google Cloud clients on Python 3.10
 
+from pipelines.redaction import PrivateFileHandler, Redact, redact  # noqa: E402
 from pipelines.spec import SpecError, load_spec  # noqa: E402
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "penguin" / "pipeline.yaml"
@@ -165,7 +166,8 @@ def _run_locked(spec, paths, pipeline, out) -> int:
     from pipelines import report
 
     rerun.forget(paths)
-    progress, log_file = _capture_logs(os.path.join(paths.root, "run.log"), out, paths.store.secrets())
+    secrets = paths.store.secrets()
+    progress, log_file = _capture_logs(os.path.join(paths.root, "run.log"), out, secrets)
     where = paths.root if paths.store.sqlite else f"{paths.root}, ML Metadata at {paths.store.describe()}"
     print(f"pipeline {spec.name!r}: artifacts and ML Metadata under {where}", file=out)
     started = time.perf_counter()
@@ -192,9 +194,10 @@ def _run_locked(spec, paths, pipeline, out) -> int:
     except Exception as error:  # the run failed: report the cause in the user's terms
         stage = progress.current or "the pipeline"
         logging.getLogger(__name__).exception("run %s failed in %s", run_id, stage)
-        print(f"\nFAILED in {stage}: {_user_message(error)}", file=out)
+        message = redact(_user_message(error), secrets)  # the console, failure.txt and the report too
+        print(f"\nFAILED in {stage}: {message}", file=out)
         print(f"(full log: {os.path.join(paths.root, 'run.log')})", file=out)
-        print(_write_report(paths, run_id, failure=f"{stage}: {_user_message(error)}"), file=out)
+        print(_write_report(paths, run_id, failure=f"{stage}: {message}"), file=out)
         return EXIT_FAILED
     finally:
         for handler in (progress, log_file):
@@ -221,22 +224,6 @@ def _write_report(paths, run_id: str, failure: str | None = None) -> str:
     return f"report: {path}" if path else "report: none (no stage of this run was recorded in ML Metadata)"
 
 
-class Redact(logging.Filter):
-    """Replaces secrets (the metadata server's password: TFX logs its connection config) by ****."""
-
-    def __init__(self, secrets: list[str]):
-        super().__init__()
-        self.secrets = [s for s in secrets if s]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(s in message for s in self.secrets):
-            for secret in self.secrets:
-                message = message.replace(secret, "****")
-            record.msg, record.args = message, ()
-        return True
-
-
 def _capture_logs(log_file: str, out, secrets: list[str] = ()) -> tuple[StageProgress, logging.Handler]:
     """Everything logged goes to `log_file`; the console gets only the stage progress."""
     root = logging.getLogger()
@@ -244,7 +231,7 @@ def _capture_logs(log_file: str, out, secrets: list[str] = ()) -> tuple[StagePro
         root.removeHandler(handler)
     logging.getLogger("tensorflow").handlers.clear()
     root.setLevel(logging.INFO)
-    file_handler = logging.FileHandler(log_file)
+    file_handler = PrivateFileHandler(log_file)  # 0600: run.log is for the root's owner only
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     file_handler.addFilter(Redact(list(secrets)))
     root.addHandler(file_handler)

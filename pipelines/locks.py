@@ -31,7 +31,9 @@ def _holder(handle) -> str:
 def hold_root(root: str, purpose: str, wait: bool = True, out=sys.stderr, poll_seconds: float = 0.5):
     """Hold the root's run lock for the `with` block. Waits for the holder (saying who it is and
     since when) or, with wait=False, raises RootLocked naming it."""
-    os.makedirs(root, exist_ok=True)  # local-only: the runner's root is local (SQLite, lock)
+    from pipelines.redaction import private_dir
+
+    private_dir(root)  # 0700 when created: the runner's root is local (SQLite, lock, logs)
     path = os.path.join(root, LOCK_FILE)
     # local-only: an fcntl lock needs a local file descriptor
     handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115

@@ -37,9 +37,11 @@ def save_run_inputs(root: str, run_id: str, spec) -> None:
     shows what this run was asked to do, even after the YAML changed."""
     import yaml
 
+    from pipelines.redaction import open_private, private_dir
+
     path = report_path(root, run_id)[: -len(".html")] + ".spec.yaml"
-    os.makedirs(os.path.dirname(path), exist_ok=True)  # local-only: the local run's root
-    with open(path, "w", encoding="utf-8") as f:  # local-only
+    private_dir(os.path.dirname(path))  # 0700 and files 0600: the local run's root
+    with open_private(path) as f:
         yaml.safe_dump(spec.model_dump(mode="json"), f, sort_keys=False)
 
 
@@ -53,13 +55,15 @@ def write_report(root: str, metadata: Store | str, destination: str, run_id: str
         return None
     path = report_path(root, run.name)
     base = path[: -len(".html")]
-    os.makedirs(os.path.dirname(path), exist_ok=True)  # local-only: the local run's root
+    from pipelines.redaction import open_private, private_dir
+
+    private_dir(os.path.dirname(path))  # 0700 and files 0600: the local run's root
     if failure:
-        with open(base + ".failure.txt", "w", encoding="utf-8") as f:  # local-only
+        with open_private(base + ".failure.txt") as f:
             f.write(failure)
     failure = failure or _read_text(base + ".failure.txt")
     page = build_html(store, run, destination, failure, _read_text(base + ".spec.yaml"))
-    with open(path + ".tmp", "w", encoding="utf-8") as f:  # local-only: written whole, then renamed
+    with open_private(path + ".tmp") as f:  # written whole, then renamed
         f.write(page)
     os.replace(path + ".tmp", path)  # local-only
     return path

@@ -195,6 +195,7 @@ def mariadb():
             pytest.fail(f"MariaDB did not start on port {port}: {log[-2000:]}")
         time.sleep(0.3)
     db = MariaDB(port, "pw-" + secrets.token_hex(12))
+    db.socket = str(folder / "sock")  # root's own connection, for tests that add users
     grant = (f"CREATE USER '{db.user}'@'127.0.0.1' IDENTIFIED BY '{db.password}'; "
              f"GRANT ALL ON *.* TO '{db.user}'@'127.0.0.1';")
     subprocess.run([*client, "-e", grant], check=True, capture_output=True)

@@ -110,3 +110,47 @@ def test_wrong_password_or_no_server_is_exit_2_before_anything_runs(tmp_path, ma
     assert not (tmp_path / "root").exists()
     check = tfx_yaml("check", nowhere, env=mariadb.env())
     assert check.returncode == 2 and "cannot reach the MySQL server" in check.stderr
+
+
+def test_a_password_with_quotes_backslashes_non_ascii_and_a_newline_is_in_no_file(tmp_path, mariadb):
+    """TFX logs its connection config with escapes (`\\"`, `\\\\`, `\\n`, octal for non-ASCII); none of
+    the password's forms reaches any file of the root (run.log, reports, failure files), the
+    console or a compiled pipeline. The root is 0700, run.log and the reports 0600."""
+    import os
+    import secrets
+    import shutil
+    import stat
+
+    from google.protobuf import text_encoding
+
+    password = f"p\"ss'w\\ord\nPässwört-{secrets.token_hex(4)}"
+    literal = password.replace("\\", "\\\\").replace("'", "''").replace("\n", "\\n")
+    client = [shutil.which("mariadb") or "mysql", "--no-defaults", f"--socket={mariadb.socket}", "-uroot",
+              "--default-character-set=utf8mb4"]
+    subprocess.run([*client, "-e", f"CREATE USER 'hostile'@'127.0.0.1' IDENTIFIED BY '{literal}'; "
+                                   "GRANT ALL ON *.* TO 'hostile'@'127.0.0.1';"], check=True, capture_output=True)
+    section = (f"{{type: mysql, host: {mariadb.host}, port: {mariadb.port}, database: mlmd_hostile, user: hostile, "
+               f"password_env: {mariadb.password_env}}}")
+    env = {mariadb.password_env: password}
+    run = run_cli("--config", str(spec(tmp_path, section, max_epochs=3)), env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    compiled = tfx_yaml("compile", "--config", str(spec(tmp_path, section, max_epochs=3)), "--output",
+                        str(tmp_path / "compiled.yaml"), "--pipeline-root", "gs://bucket/pipelines", env=env)
+    report = tfx_yaml("report", "--config", str(spec(tmp_path, section, max_epochs=3)), env=env)
+    assert compiled.returncode == 0 and report.returncode == 0, compiled.stderr + report.stderr
+
+    forms = {password, text_encoding.CEscape(password.encode(), False), text_encoding.CEscape(password, True),
+             repr(password)[1:-1], json.dumps(password)[1:-1]}
+    pieces = {piece for form in forms for piece in (form, *form.split("\\n"), *form.split("\n"))
+              if len(piece) >= 5}
+    for path in (p for p in tmp_path.rglob("*") if p.is_file()):
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        assert not [piece for piece in pieces if piece in text], path
+    for result in (run, compiled, report):
+        assert not [piece for piece in pieces if piece in result.stdout + result.stderr]
+    root = tmp_path / "root"
+    assert "****" in (root / "run.log").read_text()
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    assert stat.S_IMODE((root / "run.log").stat().st_mode) == 0o600
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (root / "reports").iterdir()} == {0o600}
+    assert os.environ.get(mariadb.password_env) is None

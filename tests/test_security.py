@@ -201,3 +201,139 @@ def test_cron_next_time_agrees_with_the_fields_it_parses():
         for _ in range(20):
             moment = cron.next_time(expression, moment)
             assert cron.matches(fields, moment), (expression, moment)
+
+
+# -- 5. Secrets: redaction of what TFX logs, private files ------------------------------------------
+
+PASSWORDS = ['Zq"x7k', "Zq'x7k", "Zq\\x7k", "Zqässwört", "Zq\nx7k", "Zq\tx7k", "Zq\"b'c\\d\ne\u00e9\u4e2d-",
+             "Zqx7k\\", "Zq\\\"x7k"]
+
+
+def _fragments(password: str) -> set[str]:
+    """Pieces of the password that must not survive, raw or escaped as protobuf and Python do."""
+    from google.protobuf import text_encoding
+
+    forms = {password, text_encoding.CEscape(password.encode(), False), repr(password)[1:-1]}
+    return {form[i:i + 4] for form in forms for i in range(len(form) - 3)} - {"\\\\\\\\"} or forms
+
+
+def _real_connection_config(password: str):
+    from ml_metadata.proto import metadata_store_pb2
+
+    config = metadata_store_pb2.ConnectionConfig()
+    config.mysql.host, config.mysql.port, config.mysql.database = "db.internal", 3306, "ml_metadata"
+    config.mysql.user, config.mysql.password = "tfx", password
+    return config
+
+
+@pytest.mark.parametrize("password", PASSWORDS, ids=range(len(PASSWORDS)))
+def test_run_log_never_holds_the_password_in_any_form_tfx_writes(tmp_path, password):
+    """The handler and filter local runs use, on the exact lines TFX logs: LocalDagRunner's
+    'Using connection config:\\n %s' with the real ConnectionConfig proto, its repr, its one-line
+    and UTF-8 text forms, and a traceback of an error whose message holds the config."""
+    import logging
+
+    from google.protobuf import text_format
+
+    from pipelines.redaction import PRIVATE_FILE, PrivateFileHandler, Redact
+
+    config = _real_connection_config(password)
+    log = tmp_path / "run.log"
+    logger = logging.getLogger(f"test-redaction-{id(password)}")
+    logger.propagate = False
+    handler = PrivateFileHandler(str(log))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(Redact([password]))
+    logger.addHandler(handler)
+    try:
+        logger.warning("Using connection config:\n %s", config)  # tfx/orchestration/local/local_dag_runner.py
+        logger.warning("%r", config)
+        logger.warning("%s", text_format.MessageToString(config, as_one_line=True))
+        logger.warning("%s", text_format.MessageToString(config, as_utf8=True))
+        logger.warning("config: %r", str(config))
+        try:
+            raise RuntimeError(f"could not connect with {config}: {str(config)!r}")
+        except RuntimeError:
+            logger.exception("run failed")
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    text = log.read_text(encoding="utf-8", errors="replace")
+    assert text.count("****") >= 7, text
+    assert "db.internal" in text and "RuntimeError" in text  # the rest of each line is kept
+    left = [f for f in _fragments(password) if f in text]
+    assert not left, (left, text)
+    assert stat.S_IMODE(log.stat().st_mode) == PRIVATE_FILE
+
+
+def test_redaction_by_field_needs_no_value():
+    from pipelines.redaction import redact
+
+    for line, kept in [('mysql { user: "u" password: "whatever\\"it\\\\is" }', 'user: "u"'),
+                       ('{"user": "u", "password": "x y z"}', '"user": "u"'),
+                       ("connect(user=u, passwd=hunter2)", "user=u"),
+                       ("password_env: MLMD_PASSWORD", "MLMD_PASSWORD")]:
+        out = redact(line)
+        assert kept in out and "whatever" not in out and "x y z" not in out and "hunter2" not in out, out
+
+
+def test_a_run_root_is_private(tmp_path):
+    """A real run's root (created by the runner's lock) is 0700; run.log and the report files are
+    0600. The spec is refused by the data check before any stage runs, which still writes nothing
+    else; so the report files are checked through the report module itself."""
+    from pipelines import locks, report
+    from pipelines.redaction import PRIVATE_DIR, PRIVATE_FILE
+
+    root = tmp_path / "runs" / "sec"
+    with locks.hold_root(str(root), "test"):
+        pass
+    assert stat.S_IMODE(root.stat().st_mode) == PRIVATE_DIR
+    from pipelines.spec import load_spec
+
+    report.save_run_inputs(str(root), "2026-01-01T00:00:00-pid1", load_spec(str(_spec(tmp_path))))
+    (saved,) = (root / report.REPORTS_DIR).iterdir()
+    assert stat.S_IMODE((root / report.REPORTS_DIR).stat().st_mode) == PRIVATE_DIR
+    assert stat.S_IMODE(saved.stat().st_mode) == PRIVATE_FILE
+
+
+# -- 6. Confinement: data files inside data.path, schemas never echoed -------------------------------
+
+def test_a_link_out_of_the_data_folder_is_refused_without_showing_its_target(tmp_path, monkeypatch, capsys):
+    secret = tmp_path / "elsewhere" / "credentials.env"
+    secret.parent.mkdir()
+    secret.write_text("SECRET_TOKEN=hunter2-do-not-print\nOTHER=1\n")
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(PENGUIN / "data" / "penguins_raw.csv", data / "penguins.csv")
+    (data / "more.csv").symlink_to(secret)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["check", str(_spec(tmp_path, data=data))]) == 2
+    err = capsys.readouterr().err
+    assert f"key 'data.path': {data / 'more.csv'} leads outside {data}" in err, err
+    assert "SECRET_TOKEN" not in err and "hunter2" not in err and "credentials.env" not in err
+    # a folder of data that is itself a link is fine: its files are inside its real path
+    (tmp_path / "linked_data").symlink_to(data, target_is_directory=True)
+    (data / "more.csv").unlink()
+    assert cli.main(["check", str(_spec(tmp_path, data=tmp_path / "linked_data"))]) == 0, capsys.readouterr().err
+
+
+def test_a_one_column_file_is_not_echoed(tmp_path, monkeypatch, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "token.csv").write_text("SECRET_TOKEN=hunter2-do-not-print\nx\n")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["check", str(_spec(tmp_path, data=data))]) == 2
+    err = capsys.readouterr().err
+    assert "its first line is one column (not shown)" in err and "hunter2" not in err, err
+
+
+def test_a_schema_path_that_is_not_a_schema_is_not_echoed(tmp_path, monkeypatch, capsys):
+    secret = tmp_path / "id_token"
+    secret.write_text("SECRET_TOKEN hunter2-do-not-print\n")
+    spec = _spec(tmp_path)
+    spec.write_text(spec.read_text().replace(str(REPO / "schemas" / "penguin" / "schema.pbtxt"), str(secret)))
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["check", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert f"{secret} is not a TFDV schema in text format (it does not parse at line 1" in err, err
+    assert "SECRET_TOKEN" not in err and "hunter2" not in err
