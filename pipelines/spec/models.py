@@ -350,7 +350,8 @@ class EarlyStoppingSection(Section):
     """Stop when a validation metric stops improving (Keras' EarlyStopping).
 
     Attributes:
-        monitor: a compiled metric or loss, with "val_" for the eval split. Defaults to val_loss.
+        monitor: a compiled metric or loss, with "val_" for the validation split (carved from
+            the train rows, data.validation_fraction; never the eval split). Defaults to val_loss.
         mode: "min", "max" or "auto" (from the metric's name). Defaults to auto.
         patience: epochs without improvement before stopping. Defaults to 20.
         min_delta: the smallest change that counts as an improvement. Defaults to 0.
@@ -538,7 +539,8 @@ class TunerSection(Section):
         search: the search space (SearchSpace).
         algorithm: "random", "bayesian" or "hyperband". Defaults to random.
         max_trials: how many models to try (random, bayesian). Defaults to 10.
-        objective: a monitored metric or loss, "val_" for the eval split. Defaults to val_loss.
+        objective: a monitored metric or loss, "val_" for the validation split (carved from the
+            train rows, data.validation_fraction; never the eval split). Defaults to val_loss.
         epochs: the most epochs of one trial (each trial also stops early as the trainer's
             early_stopping says). Defaults to trainer.max_epochs.
         seed: the search's seed. Defaults to 0.
