@@ -78,7 +78,9 @@ class Scheduler:
     # -- the lock ----------------------------------------------------------------------------
 
     def __enter__(self) -> Scheduler:
-        os.makedirs(self.root, exist_ok=True)  # local-only: the scheduler's root is local
+        from pipelines.redaction import private_dir
+
+        private_dir(self.root)  # 0700 when created, as a run's root: the scheduler's root is local
         path = os.path.join(self.root, LOCK_FILE)
         # local-only: an fcntl lock needs a local file descriptor (the scheduler's root is local)
         handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115

@@ -337,3 +337,12 @@ def test_a_schema_path_that_is_not_a_schema_is_not_echoed(tmp_path, monkeypatch,
     err = capsys.readouterr().err
     assert f"{secret} is not a TFDV schema in text format (it does not parse at line 1" in err, err
     assert "SECRET_TOKEN" not in err and "hunter2" not in err
+
+
+def test_the_schedulers_root_is_private(tmp_path):
+    from pipelines.redaction import PRIVATE_DIR
+    from pipelines.scheduler import Scheduler
+
+    root = tmp_path / "scheduled"
+    with Scheduler(str(_spec(tmp_path)), str(root), cron_expression="0 3 * * *", on_new_span=False):
+        assert stat.S_IMODE(root.stat().st_mode) == PRIVATE_DIR
