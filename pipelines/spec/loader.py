@@ -183,7 +183,8 @@ def _describe(error: dict[str, Any], node: yaml.Node | None) -> str:
     # Validators of a whole section name the field they refuse: "field.path: why".
     head, sep, rest = message.partition(": ")
     if kind == "value_error" and sep and all(p.isidentifier() for p in head.split(".")):
-        loc, message = loc + head.split("."), rest
+        named = head.split(".")  # a field validator's own field is already the last part of loc
+        loc, message = (loc if loc[-len(named):] == named else loc + named), rest
     key = ".".join(str(p) for p in loc) or "(top level)"
     line = _line_of(node, loc)
     where = f"key {key!r}" + (f" (line {line})" if line else "")

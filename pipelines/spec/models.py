@@ -728,6 +728,13 @@ class Resources(Section):
     def is_tpu(self) -> bool:
         return "tpu" in (self.accelerator_type or "").lower()
 
+    @field_validator("root")
+    @classmethod
+    def _known_scheme(cls, root: Optional[str]) -> Optional[str]:
+        if root is not None:
+            check_uri(root, "root")
+        return root
+
 
 KUBEFLOW_COMPONENTS = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataGate",
                        "Batching", "Tuner", "Trainer", "Evaluator", "Pusher")
@@ -800,6 +807,13 @@ class ScheduleSection(Section):
             except cron.CronError as error:
                 raise ValueError(str(error)) from None
         return expression
+
+    @field_validator("pipeline_root")
+    @classmethod
+    def _known_scheme(cls, pipeline_root: Optional[str]) -> Optional[str]:
+        if pipeline_root is not None:
+            check_uri(pipeline_root, "pipeline_root")
+        return pipeline_root
 
 
 class PipelineSpec(Section):
