@@ -707,6 +707,13 @@ class RuntimeSection(Section):
         default_factory=lambda: ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
     )
 
+    @field_validator("root")
+    @classmethod
+    def _known_scheme(cls, root: Optional[str]) -> Optional[str]:
+        if root is not None:
+            check_uri(root, "root")
+        return root
+
 
 class Resources(Section):
     """Kubernetes resources of one component's pod.
@@ -727,13 +734,6 @@ class Resources(Section):
     @property
     def is_tpu(self) -> bool:
         return "tpu" in (self.accelerator_type or "").lower()
-
-    @field_validator("root")
-    @classmethod
-    def _known_scheme(cls, root: Optional[str]) -> Optional[str]:
-        if root is not None:
-            check_uri(root, "root")
-        return root
 
 
 KUBEFLOW_COMPONENTS = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataGate",
@@ -784,6 +784,13 @@ class KubeflowSection(Section):
     resources: dict[Literal[KUBEFLOW_COMPONENTS], Resources] = Field(default_factory=dict)  # type: ignore[valid-type]
     object_store: Optional[ObjectStoreSection] = None
 
+    @field_validator("pipeline_root")
+    @classmethod
+    def _known_scheme(cls, pipeline_root: Optional[str]) -> Optional[str]:
+        if pipeline_root is not None:
+            check_uri(pipeline_root, "pipeline_root")
+        return pipeline_root
+
 
 class ScheduleSection(Section):
     """Scheduled retraining.
@@ -807,13 +814,6 @@ class ScheduleSection(Section):
             except cron.CronError as error:
                 raise ValueError(str(error)) from None
         return expression
-
-    @field_validator("pipeline_root")
-    @classmethod
-    def _known_scheme(cls, pipeline_root: Optional[str]) -> Optional[str]:
-        if pipeline_root is not None:
-            check_uri(pipeline_root, "pipeline_root")
-        return pipeline_root
 
 
 class PipelineSpec(Section):
