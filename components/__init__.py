@@ -1,13 +1,14 @@
 """This project's TFX custom components, one folder each (component.py + executor.py).
 
-The custom artifact types are reachable as `components.Batches` and `components.DataGateResult`:
+The custom artifact types are reachable as `components.Batches`, `components.DataGateResult` and
+`components.ServingState`:
 on Kubeflow Pipelines v2, TFX records a custom type by "<module>.<Class>" and imports it back by
 that path in each task's container.
 """
 
 from __future__ import annotations
 
-__all__ = ["Batches", "DataGateResult"]
+__all__ = ["Batches", "DataGateResult", "ServingState"]
 
 
 def __getattr__(name: str):

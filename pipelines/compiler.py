@@ -1,7 +1,7 @@
 """The compiler: a `PipelineSpec` to a TFX pipeline (`tfx.orchestration.pipeline.Pipeline`).
 
     ExampleGen -> StatisticsGen -> ImportSchemaGen | SchemaGen -> ExampleValidator -> DataGate
-      -> Batching -> Trainer -> Evaluator -> Pusher
+      -> Batching -> Trainer -> ServingState -> Evaluator -> Pusher
 
 Everything the runners need is decided here; runners only run (or compile) the result. Checks
 that need the data or the schema file (the label is a column, the schema exists) happen here,
@@ -21,15 +21,17 @@ from tfx.components.example_gen.import_example_gen.component import ImportExampl
 from tfx.components.example_validator.component import ExampleValidator
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.orchestration import pipeline as tfx_pipeline
+from tfx.orchestration.data_types import RuntimeParameter
 from tfx.proto import example_gen_pb2, range_config_pb2
 
 from components.batching.component import Batching
-from components.common import io
+from components.common import io, serving_dir
 from components.data_gate.component import DataGate
 from components.evaluator.component import Evaluator
 from components.example_gen.component import CsvExampleGen
 from components.pusher.component import Pusher
 from components.schema_gen.component import PipelineSchemaGen
+from components.serving_state.component import ServingState
 from components.statistics_gen.component import StatisticsGen
 from components.trainer.component import Trainer
 from pipelines import checks
@@ -40,6 +42,15 @@ from pipelines.spec.loader import is_uri
 
 # Component ids, as they appear in ML Metadata and in the runner's progress lines.
 STAGES = tuple(c for c in KUBEFLOW_COMPONENTS if c != "Tuner")  # the stages of a spec without a tuner section
+# The runtime parameter a local runner binds to `serving_dir.state_digest(destination)`.
+SERVING_DIGEST_PARAMETER = "serving_state_digest"
+
+
+def runtime_parameters(paths: RunPaths) -> dict[str, str]:
+    """The values of the compiled pipeline's runtime parameters, read now: call under the root's
+    lock, just before the run, so that the ServingState stage is cached only for the very same
+    serving directory."""
+    return {SERVING_DIGEST_PARAMETER: serving_dir.state_digest(paths.destination)}
 
 
 def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local") -> tfx_pipeline.Pipeline:
@@ -92,14 +103,21 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local")
                       config=_json({"trainer": trainer_config, "tuner": spec.tuner.model_dump()}))
     trainer = Trainer(batches=batching.outputs["batches"], config=_json(trainer_config),
                       hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None)
+    # What serves at the destination is an input of the Evaluator and the Pusher (see
+    # components/serving_state): read after training, so the comparison is with what serves then.
+    # Locally its cache key is the destination's digest, bound by the runner under the root's lock.
+    digest = RuntimeParameter(name=SERVING_DIGEST_PARAMETER, ptype=str) if target == "local" else ""
+    serving = ServingState(config=_json({"destination": paths.destination}), state_digest=digest)
+    serving.add_upstream_node(trainer)
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
-        config=_json({**spec.evaluator.model_dump(), "destination": paths.destination}))
+        serving_state=serving.outputs["serving_state"], config=_json(spec.evaluator.model_dump()))
     pusher = Pusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+        serving_state=serving.outputs["serving_state"],
         config=_json({"destination": paths.destination, "keep_versions": spec.pusher.keep_versions}))
     components = [example_gen, statistics, schema, validator, gate, batching, *([tuner] if tuner else []), trainer,
-                  evaluator, pusher]
+                  serving, evaluator, pusher]
     if target == "kubeflow":
         for component in components:
             if component.id in spec.kubeflow.resources:

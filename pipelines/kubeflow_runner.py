@@ -54,6 +54,7 @@ def compile_to_file(spec: PipelineSpec, output: str, pipeline_root: str | None =
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=spec.kubeflow.image))
     job = runner.run(pipeline, write_out=False)
+    uncached_serving_tasks(job)
     executors = job["pipelineSpec"]["deploymentSpec"]["executors"]
     env = [{"name": k, "value": v} for k, v in container_env(spec).items()]
     for executor in executors.values():
@@ -82,6 +83,18 @@ def compile_to_file(spec: PipelineSpec, output: str, pipeline_root: str | None =
         io.makedirs(os.path.dirname(os.path.abspath(output)))
     io.write_text(output, text)
     return job
+
+
+# Stages that read the push destination, which is not an artifact of the pipeline: KFP's cache
+# would reuse a verdict against a model that no longer serves (see components/serving_state).
+SERVING_TASKS = ("ServingState", "Evaluator", "Pusher")
+
+
+def uncached_serving_tasks(job: dict) -> None:
+    """Turn KFP's cache off for the tasks in SERVING_TASKS (compiled specs have it on for all)."""
+    for name, task in job["pipelineSpec"]["root"]["dag"]["tasks"].items():
+        if name in SERVING_TASKS:
+            task["cachingOptions"] = {"enableCache": False}
 
 
 def schedule(spec: PipelineSpec, package: str, host: str, cron: str, experiment: str | None = None):

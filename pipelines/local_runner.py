@@ -75,7 +75,10 @@ def run(config: str | Path = DEFAULT_CONFIG, root: str | None = None, out=sys.st
     from pipelines.paths import RunPaths
 
     paths = RunPaths.of(spec, root)
-    if spec.runtime.enable_cache and _unchanged(spec, paths, out):
+    from pipelines import rerun
+
+    before = rerun.fingerprint(spec, paths) if spec.runtime.enable_cache else None  # before anything is read
+    if before and _unchanged(spec, paths, out, before):
         return EXIT_OK
     # TFX imports take seconds: only once the spec is good and there is work to do.
     from pipelines.compiler import compile_pipeline
@@ -99,22 +102,22 @@ def run(config: str | Path = DEFAULT_CONFIG, root: str | None = None, out=sys.st
 
     try:
         with hold_root(paths.root, "tfx-yaml run", wait=wait, out=out):
-            return _run_locked(spec, paths, pipeline, out)
+            return _run_locked(spec, paths, pipeline, out, before)
     except RootLocked as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
 
 
-def _unchanged(spec, paths, out) -> bool:
-    """True (after printing why) when the last successful run of this root covers this one."""
+def _unchanged(spec, paths, out, stamp: str) -> bool:
+    """True (after printing why) when the last successful run of this root covers this one
+    (`stamp`: this run's fingerprint)."""
     from pipelines import rerun
     from pipelines.summary import run_summary
 
     from pipelines.metadata import MetadataError
 
     last = rerun.last_run(paths)
-    stamp = rerun.fingerprint(spec, paths) if last else None
-    if not stamp or stamp != last.get("fingerprint"):
+    if not last or stamp != last.get("fingerprint"):
         return False
     try:
         summary = run_summary(paths.store, last["run_id"])
@@ -160,7 +163,7 @@ def _unwritable(path: str) -> str:
     return ""
 
 
-def _run_locked(spec, paths, pipeline, out) -> int:
+def _run_locked(spec, paths, pipeline, out, before: str | None) -> int:
     from pipelines import rerun
 
     from pipelines import report
@@ -182,9 +185,11 @@ def _run_locked(spec, paths, pipeline, out) -> int:
         from components.common.beam import use_installed_tfx_on_direct_runner
 
         use_installed_tfx_on_direct_runner()
+        from pipelines.compiler import runtime_parameters
+
         ir = _make_pipeline_proto(pipeline)
         runtime_parameter_utils.substitute_runtime_parameter(
-            ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+            ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id, **runtime_parameters(paths)})
         LocalDagRunner().run_with_ir(ir)
         seconds = time.perf_counter() - started
         from pipelines.summary import run_summary
@@ -203,7 +208,8 @@ def _run_locked(spec, paths, pipeline, out) -> int:
         for handler in (progress, log_file):
             logging.getLogger().removeHandler(handler)
         log_file.close()
-    rerun.record(paths, rerun.fingerprint(spec, paths), run_id)
+    pushed = summary.serving_fingerprint if summary and summary.executions.get("Pusher") == "COMPLETE" else None
+    rerun.record(paths, rerun.covered(before, paths, pushed), run_id)
     print(f"\nfinished in {seconds:.1f}s", file=out)
     for line in summary.lines() if summary else []:
         print(line, file=out)

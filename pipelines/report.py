@@ -21,7 +21,8 @@ import os
 from ml_metadata.proto import metadata_store_pb2
 
 from pipelines.metadata import Store, as_store
-from pipelines.summary import _status, find_run, node_states, state_name
+from components.common import payloads, serving_layout
+from pipelines.summary import _status, find_run, node_states, state_name, withdrawn_versions
 
 REPORTS_DIR = "reports"
 _OUTPUT = metadata_store_pb2.Event.OUTPUT
@@ -360,8 +361,8 @@ def _training(r: _Run) -> str:
 def _evaluation(r: _Run) -> str:
     blessing_artifact = r.artifact("Evaluator", "ModelBlessing")
     evaluation = r.artifact("Evaluator", "ModelEvaluation")
-    verdict = _read_json(_join(blessing_artifact.uri, "blessing.json")) if blessing_artifact else None
-    scores = _read_json(_join(evaluation.uri, "metrics.json")) if evaluation else None
+    verdict = payloads.read_blessing(blessing_artifact.uri) if blessing_artifact else None
+    scores = payloads.read_metrics(evaluation.uri) if evaluation else None
     if not verdict or not scores:
         return "<section id='evaluation'><h2>Evaluation</h2><p>the Evaluator did not run.</p></section>"
     candidate, baseline = scores["candidate"], scores.get("baseline")
@@ -437,7 +438,13 @@ def _push(r: _Run, destination: str) -> str:
                      f"{_e(decision)}</p>")
     versions = _serving_versions(destination)
     parts.append(f"<p>serving versions now at <code>{_e(destination)}</code>: "
-                 f"<b id='serving-versions'>{', '.join(map(str, versions)) or 'none'}</b></p></section>")
+                 f"<b id='serving-versions'>{', '.join(map(str, versions)) or 'none'}</b></p>")
+    withdrawn = withdrawn_versions(destination)
+    if withdrawn:
+        rows = "".join(f"<li>version {_e(str(w.get('version')))} withdrawn at {_e(str(w.get('at')))}</li>"
+                       for w in withdrawn)
+        parts.append(f"<p>withdrawn by a rollback (never published again):</p><ul id='withdrawn-versions'>{rows}</ul>")
+    parts.append("</section>")
     return "".join(parts)
 
 
@@ -446,10 +453,7 @@ def _serving_versions(destination: str) -> list[int]:
         from components.common import serving_dir
 
         return serving_dir.versions(destination)
-    if not os.path.isdir(destination):  # local-only
-        return []
-    return sorted(int(d) for d in os.listdir(destination)  # local-only
-                  if d.isdigit() and os.path.isfile(os.path.join(destination, d, "saved_model.pb")))  # local-only
+    return serving_layout.local_versions(destination)
 
 
 def _lineage(store) -> str:

@@ -2,12 +2,20 @@
 successful run of a root already covers this one.
 
 What TFX's cache would look at is fingerprinted: the spec's canonical form, the project's code
-(names, sizes and modification times of its Python files) and version, the input files' names,
-sizes and modification times, the schema file, and the serving directory (its versions and its
-rollback record: a removed or withdrawn version changes what the Evaluator compares against).
-When it equals the fingerprint stored by the last successful run, the runner prints that run's
-summary from ML Metadata and exits 0. Anything else (one byte of data, one spec field, a new
-span, a removed serving version, remote data that cannot be listed cheaply) runs the pipeline.
+and version, the installed versions of the stack (TensorFlow, Keras, TFX, Beam, TFDV, ...), the
+input files, the schema file (by content), and every file of the serving directory (its versions
+and its rollback record: a removed, edited or withdrawn version changes what the Evaluator
+compares against). Files are identified by path, size, mtime_ns, ctime_ns and inode: a copy that
+keeps size and mtime (`cp -p`, `rsync -t`) still has a new ctime and inode.
+
+The fingerprint is taken before the run reads anything and is the one stored after it succeeds,
+so that a change made while a run goes is never recorded as covered. Only the serving part may be
+advanced to what the run's own Pusher left, and only when the destination still looks exactly as
+that Pusher left it under its lock (see `covered`).
+
+When the stored fingerprint equals this run's, the runner prints that run's summary from ML
+Metadata and exits 0. Anything else (one byte of data, one spec field, a new span, a removed
+serving version, a new TensorFlow, remote data that cannot be listed cheaply) runs the pipeline.
 """
 
 from __future__ import annotations
@@ -19,37 +27,70 @@ import os
 from importlib import metadata
 from pathlib import Path
 
+from components.common import serving_layout
 from pipelines.paths import RunPaths
 from pipelines.spec import PipelineSpec
 from pipelines.spec.loader import is_uri
 
 STAMP_FILE = ".last_run.json"
 REPO = Path(__file__).resolve().parents[1]
+# The installed distributions whose versions change what a run computes.
+STACK = ("tfx-yaml-pipelines", "tensorflow", "keras", "tf-keras", "tfx", "tfx-bsl", "apache-beam",
+         "tensorflow-data-validation", "tensorflow-metadata", "ml-metadata", "numpy", "pyarrow")
+SMALL_FILE = 1 << 20  # files up to this size (the schema) are fingerprinted by content
 
 
 def fingerprint(spec: PipelineSpec, paths: RunPaths) -> str | None:
-    """The inputs of a run of `spec` at `paths`, hashed; None when they cannot be listed
-    without the file layer (data, schema or destination on an object store)."""
+    """The inputs of a run of `spec` at `paths`, hashed, then "-", then the serving directory's
+    local fingerprint; None when they cannot be listed without the file layer (data, schema or
+    destination on an object store)."""
     if any(is_uri(p) for p in (spec.data.path, spec.schema_.path or "", paths.destination)):
         return None
     digest = hashlib.sha256()
     digest.update(spec.model_dump_json(by_alias=True).encode())
     digest.update(paths.root.encode())
-    try:
-        digest.update(metadata.version("tfx-yaml-pipelines").encode())
-    except metadata.PackageNotFoundError:
-        pass
+    for name in STACK:
+        try:
+            digest.update(f"{name}=={metadata.version(name)}\n".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{name} absent\n".encode())
     code = sorted(_glob(str(REPO / "components" / "**" / "*.py")) + _glob(str(REPO / "pipelines" / "**" / "*.py")))
     data = sorted(_glob(os.path.join(spec.data.path, "**"))) if os.path.isdir(spec.data.path) else [spec.data.path]  # local-only
-    serving = sorted(_glob(os.path.join(paths.destination, "*")) + _glob(os.path.join(paths.destination, ".serving_record.json"))
-                     + _glob(os.path.join(paths.destination, "*", "saved_model.pb")))
-    for path in [*code, *data, *([spec.schema_.path] if spec.schema_.path else []), *serving]:
-        try:
-            stat = os.stat(path)
-        except OSError:
-            continue
-        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
+    for path in [*code, *data]:
+        digest.update(_identity(path))
+    if spec.schema_.path:
+        digest.update(_content(spec.schema_.path))
+    return f"{digest.hexdigest()}-{serving_layout.local_fingerprint(paths.destination)}"
+
+
+def covered(before: str | None, paths: RunPaths, pushed_fingerprint: str | None) -> str | None:
+    """What a successful run covers: `before` (taken before it read anything), with the serving
+    part advanced to `pushed_fingerprint` (what this run's Pusher left, under its lock) when the
+    destination still looks exactly like that; otherwise `before` as it is (the next run, seeing
+    another serving directory, runs the Evaluator and the Pusher again)."""
+    if before is None or not pushed_fingerprint:
+        return before
+    if serving_layout.local_fingerprint(paths.destination) != pushed_fingerprint:
+        return before
+    return f"{before.split('-', 1)[0]}-{pushed_fingerprint}"
+
+
+def _identity(path: str) -> bytes:
+    try:
+        st = os.stat(path)  # local-only
+    except OSError:
+        return f"{path}\0gone\n".encode()
+    return f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\n".encode()
+
+
+def _content(path: str) -> bytes:
+    try:
+        if os.path.getsize(path) <= SMALL_FILE:  # local-only
+            with open(path, "rb") as f:  # local-only
+                return path.encode() + b"\0" + hashlib.sha256(f.read()).digest()
+    except OSError:
+        return f"{path}\0gone\n".encode()
+    return _identity(path)
 
 
 def _glob(pattern: str) -> list[str]:

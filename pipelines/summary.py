@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
 from ml_metadata.proto import metadata_store_pb2
 
+from components.common import payloads, serving_layout
 from pipelines.metadata import Store, as_store
 
 
@@ -19,27 +19,59 @@ class RunSummary:
     forced: bool = False
     reasons: dict[str, str] = dataclasses.field(default_factory=dict)
     metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    baseline_metrics: dict[str, float] | None = None
     baseline: str = ""
     push_decision: str = ""
     data: list[str] = dataclasses.field(default_factory=list)  # rows used and lost per split; the weak class
     pushed_to: str = ""
+    destination: str = ""  # the push destination (from ServingState)
+    serving_fingerprint: str = ""  # a local destination as the Pusher left it (see pipelines/rerun.py)
 
     def lines(self) -> list[str]:
         out = [f"run {self.run_id}: " + ", ".join(f"{k} {v.lower()}" for k, v in self.executions.items())]
         if self.metrics:
-            out.append("metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in self.metrics.items()))
+            serving = self.baseline_metrics or {}
+            out.append("metrics: " + ", ".join(
+                f"{k}={v:.4f}" + (f" (serving {serving[k]:.4f})" if serving.get(k) is not None else "")
+                for k, v in self.metrics.items()))
         out += self.data
         if self.blessed is not None:
             out.append(f"blessed: {'yes' if self.blessed else 'no'}{' (forced)' if self.forced else ''}"
                        f" (baseline: {self.baseline})")
             out += [f"  {name}: {reason}" for name, reason in self.reasons.items()]
+        withdrawn = {w.get("version"): w for w in withdrawn_versions(self.destination)} if self.destination else {}
+        pushed_version = int(os.path.basename(self.pushed_to)) if os.path.basename(self.pushed_to).isdigit() else None
+        note = (f" (withdrawn by a rollback at {withdrawn[pushed_version].get('at', '?')})"
+                if pushed_version in withdrawn else "")
         if self.pushed_to and self.executions.get("Pusher") == "CACHED":
-            out.append(f"nothing new pushed: inputs unchanged since the push of {self.pushed_to}")
+            out.append(f"nothing new pushed: inputs unchanged since the push of {self.pushed_to}{note}")
         elif self.pushed_to:
-            out.append(f"pushed: {self.pushed_to}")
+            out.append(f"pushed: {self.pushed_to}{note}")
         elif self.push_decision:
             out.append(f"not pushed: {self.push_decision}")
+        if self.destination:
+            now = serving_now(self.destination)
+            out.append(f"serving now: {now or f'nothing at {self.destination}'}")
         return out
+
+
+def withdrawn_versions(destination: str) -> list[dict]:
+    """The destination's rollback record: [{version, fingerprint, at}, ...]."""
+    if "://" not in destination:
+        return serving_layout.local_withdrawn(destination)
+    from components.common import serving_dir
+
+    return serving_dir.read_record(destination)["withdrawn"]
+
+
+def serving_now(destination: str) -> str | None:
+    """The path of the version that serves at `destination` now, or None."""
+    if "://" not in destination:
+        found = serving_layout.local_versions(destination)
+        return os.path.join(destination, str(found[-1])) if found else None
+    from components.common import serving_dir
+
+    return serving_dir.latest_version_path(destination)
 
 
 def latest_run(metadata: Store | str) -> RunSummary | None:
@@ -88,25 +120,20 @@ def run_summary(metadata: Store | str, run_id: str | None = None) -> RunSummary 
             summary.push_decision = props["push_decision"].string_value if "push_decision" in props else ""
             if "pushed_destination" in props:
                 summary.pushed_to = props["pushed_destination"].string_value
+            if "serving_fingerprint" in props:
+                summary.serving_fingerprint = props["serving_fingerprint"].string_value
+        elif kind == "components.ServingState" and "destination" in artifact.custom_properties:
+            summary.destination = artifact.custom_properties["destination"].string_value
     return summary
 
 
 def _read_blessing(summary: RunSummary, uri: str) -> None:
-    if "://" in uri:  # an object store: through the file layer (imports TensorFlow)
-        from components.common import io
-
-        path = io.join(uri, "blessing.json")
-        if not io.exists(path):
-            return
-        verdict = io.read_json(path)
-    else:  # a local run's summary stays light: no TensorFlow for an unchanged re-run
-        path = os.path.join(uri, "blessing.json")
-        if not os.path.exists(path):  # local-only
-            return
-        with open(path, encoding="utf-8") as f:  # local-only
-            verdict = json.load(f)
+    verdict = payloads.read_blessing(uri)  # local runs: no TensorFlow for an unchanged re-run's summary
+    if verdict is None:
+        return
     summary.blessed, summary.forced = verdict["blessed"], verdict["forced"]
     summary.reasons, summary.metrics = verdict["reasons"], verdict["metrics"]
+    summary.baseline_metrics = verdict.get("baseline_metrics")
     summary.baseline = verdict.get("baseline", "")
 
 
@@ -180,6 +207,9 @@ def run_history(metadata: Store | str) -> list[dict]:
                     entry["metric"] = {"name": name, "value": value}
             elif kind == "PushedModel" and props.get("pushed") and props["pushed"].int_value == 1:
                 entry["pushed_version"] = props["pushed_version"].int_value
+                destination = os.path.dirname(props["pushed_destination"].string_value.rstrip("/"))
+                withdrawn = [w for w in withdrawn_versions(destination) if w.get("version") == entry["pushed_version"]]
+                entry["withdrawn_at"] = withdrawn[0].get("at") if withdrawn else None
         history.append(entry)
     return history
 
@@ -205,5 +235,6 @@ def history_lines(history: list[dict]) -> list[str]:
         blessed = {True: "yes", False: "no", None: "-"}[h["blessed"]]
         lines.append(f"{dt.datetime.fromtimestamp(h['started']).strftime('%Y-%m-%d %H:%M:%S'):<20} "
                      f"{h['status']:<26} {h['seconds']:>7.1f}  {h['span'] if h['span'] is not None else '-':>4}  "
-                     f"{metric:<18} {blessed:<7} {h['pushed_version'] or '-'}")
+                     f"{metric:<18} {blessed:<7} {h['pushed_version'] or '-'}"
+                     + (f" (rolled back {h['withdrawn_at']})" if h.get("withdrawn_at") else ""))
     return lines

@@ -19,3 +19,10 @@ class DataGateResult(Artifact):
     the data passed, so that batching and training depend on it."""
 
     TYPE_NAME = "components.DataGateResult"
+
+
+class ServingState(Artifact):
+    """What served at the push destination when the run read it: `serving_state.json` (versions,
+    their fingerprints and files, the rollback record, a digest of it all)."""
+
+    TYPE_NAME = "components.ServingState"

@@ -88,6 +88,12 @@ def size(path: str) -> int:
     return int(fileio.stat(path).length)
 
 
+def size_and_mtime(path: str) -> tuple[int, int]:
+    """Bytes in the file and its modification time in nanoseconds (0 where the store has none)."""
+    stat = fileio.stat(path)
+    return int(stat.length), int(getattr(stat, "mtime_nsec", 0) or 0)
+
+
 def open_file(path: str, mode: str = "r"):  # noqa: ANN201 (a GFile)
     return fileio.open(path, mode)
 

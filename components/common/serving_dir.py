@@ -26,20 +26,20 @@ import time
 import uuid
 
 from components.common import io
+from components.common.serving_layout import (  # noqa: F401 (the layout's names, stated once there)
+    FINGERPRINT_FILE,
+    LOCK_FILE,
+    METADATA_FILE,
+    PLAN_FILE,
+    RECORD_FILE,
+    ROLLED_BACK,
+    SAVED_MODEL_FILE,
+    SCHEMA_FILE,
+    STATISTICS_FILE,
+    TMP_PREFIX,
+    WEIGHTS_FILE,
+)
 
-TMP_PREFIX = ".tmp-"
-ROLLED_BACK = ".rolled-back"
-RECORD_FILE = ".serving_record.json"
-LOCK_FILE = ".push.lock"
-METADATA_FILE = "push_metadata.json"
-SAVED_MODEL_FILE = "saved_model.pb"
-FINGERPRINT_FILE = "assets.extra/fingerprint.txt"
-PLAN_FILE = "assets.extra/plan.json"
-WEIGHTS_FILE = "assets.extra/model.weights.h5"
-# The schema and the train split's statistics of the data that trained the model: the pipeline's
-# schema when none is curated, and the reference of the drift checks of later runs.
-SCHEMA_FILE = "assets.extra/schema.pbtxt"
-STATISTICS_FILE = "assets.extra/train_statistics.pb"
 # A temporary folder whose owner cannot be checked (another host, an object store) is removed
 # only when it is older than this.
 STALE_TEMPORARY_SECONDS = 6 * 3600
@@ -85,6 +85,37 @@ def withdrawn_version(destination: str, fingerprint: str | None) -> dict | None:
     if not fingerprint:
         return None
     return next((w for w in read_record(destination)["withdrawn"] if w.get("fingerprint") == fingerprint), None)
+
+
+def state(destination: str) -> dict:
+    """What serves at `destination` now, as the Evaluator and the Pusher take it: every complete
+    version with its model fingerprint and the names, sizes and modification times of its files, the version that
+    serves (the newest), and the record (highest number used, withdrawn models). Cheap: listings
+    and small files only, on a local disk or an object store."""
+    found = []
+    for version in versions(destination) if destination else []:
+        path = version_path(destination, version)
+        files = [[name, *io.size_and_mtime(io.join(path, name))] for name in io.files_under(path)]
+        found.append({"version": version, "path": path,
+                      "fingerprint": read_text(path, FINGERPRINT_FILE), "files": files})
+    record = read_record(destination) if destination else {"last_version": 0, "withdrawn": []}
+    serving = found[-1] if found else None
+    body = {"destination": destination, "versions": found,
+            "serving_version": serving["version"] if serving else None,
+            "serving_path": serving["path"] if serving else None,
+            "last_version": record["last_version"], "withdrawn": record["withdrawn"]}
+    return {**body, "digest": _digest(body)}
+
+
+def state_digest(destination: str) -> str:
+    """The digest of `state(destination)`: equal digests, same models serving."""
+    return state(destination)["digest"]
+
+
+def _digest(body: dict) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 @contextlib.contextmanager

@@ -1,7 +1,8 @@
 """Evaluator: validation metrics of the candidate and of the model now serving, and a blessing.
 
-It finds its baseline itself (the newest version at the push destination), so the compiled
-pipeline needs no TFX Resolver and runs unchanged on Kubeflow Pipelines.
+Its baseline is the version that serves at the push destination, as the ServingState stage read
+it (an input: a changed destination re-runs the Evaluator), so the compiled pipeline needs no TFX
+Resolver and runs unchanged on Kubeflow Pipelines.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import Channel, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
+from components.common.artifacts import ServingState
 from components.common.io import CONFIG_KEY
 from components.evaluator import executor
 
@@ -17,6 +19,7 @@ EXAMPLES_KEY = "examples"
 MODEL_KEY = "model"
 BLESSING_KEY = "blessing"
 EVALUATION_KEY = "evaluation"
+SERVING_STATE_KEY = "serving_state"
 
 
 class EvaluatorSpec(ComponentSpec):
@@ -24,6 +27,7 @@ class EvaluatorSpec(ComponentSpec):
     INPUTS = {  # noqa: RUF012
         EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
         MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+        SERVING_STATE_KEY: ChannelParameter(type=ServingState),
     }
     OUTPUTS = {  # noqa: RUF012
         BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing),
@@ -35,15 +39,16 @@ class Evaluator(base_component.BaseComponent):
     """Args:
         examples: ExampleGen's examples (the eval split is used, raw).
         model: the Trainer's model.
-        config: JSON of the spec's `evaluator` section plus "destination", the push directory.
+        serving_state: ServingState's output: the model serving now is the baseline.
+        config: JSON of the spec's `evaluator` section.
     """
 
     SPEC_CLASS = EvaluatorSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
-    def __init__(self, examples, model, config: str):
+    def __init__(self, examples, model, serving_state, config: str):
         super().__init__(spec=EvaluatorSpec(
-            examples=examples, model=model, config=config,
+            examples=examples, model=model, serving_state=serving_state, config=config,
             blessing=Channel(type=standard_artifacts.ModelBlessing),
             evaluation=Channel(type=standard_artifacts.ModelEvaluation),
         ))

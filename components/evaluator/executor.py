@@ -14,13 +14,12 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import standard_artifact_utils
 from tfx.utils import path_utils
 
-from components.common import io, serving_dir
+from components.common import io, payloads, serving_dir
 from components.common.features import CLASSIFICATION, FeaturePlan, first_values_of
 from components.common.io import CONFIG_KEY
 from components.evaluator import metrics as m
+from components.serving_state import executor as serving_state
 
-BLESSING_FILE = "blessing.json"
-METRICS_FILE = "metrics.json"
 
 
 class Executor(base_executor.BaseExecutor):
@@ -30,8 +29,9 @@ class Executor(base_executor.BaseExecutor):
         plan = _plan(model_path)
         records = eval_files(input_dict["examples"])
         candidate = evaluate_saved_model(model_path, records, plan)
-        baseline_path = serving_dir.latest_version_path(cfg["destination"])
-        baseline, baseline_note = None, f"no model is serving at {cfg['destination']}"
+        state = serving_state.read(input_dict["serving_state"])
+        baseline_path = state["serving_path"]
+        baseline, baseline_note = None, f"no model is serving at {state['destination']}"
         if baseline_path:
             if _plan(baseline_path).classes != plan.classes:
                 baseline_note = f"serving model {baseline_path} has other classes; not comparable"
@@ -40,15 +40,16 @@ class Executor(base_executor.BaseExecutor):
                 baseline_note = f"serving model {baseline_path}"
         verdict = bless(candidate, baseline, cfg, plan.task)
         verdict["baseline"] = baseline_note
+        verdict["baseline_version"] = state["serving_version"] if baseline else None
+        verdict["serving_state"] = state["digest"]
         verdict["span"] = _span(input_dict["examples"][0])
         blessing = output_dict["blessing"][0]
         blessing.set_int_custom_property("blessed", int(verdict["blessed"]))
         blessing.set_int_custom_property("forced", int(verdict["forced"]))
         blessing.set_string_custom_property("current_model", input_dict["model"][0].uri)
-        io.write_json(io.join(blessing.uri, BLESSING_FILE), verdict)
+        payloads.write_blessing(blessing.uri, verdict)
         io.write_text(io.join(blessing.uri, "BLESSED" if verdict["blessed"] else "NOT_BLESSED"), "")
-        io.write_json(io.join(output_dict["evaluation"][0].uri, METRICS_FILE),
-                   {"candidate": candidate, "baseline": baseline})
+        payloads.write_metrics(output_dict["evaluation"][0].uri, {"candidate": candidate, "baseline": baseline})
         logging.info("Evaluator: %s", json.dumps(verdict))
 
 
@@ -89,27 +90,33 @@ def evaluate_saved_model(path: str, files: list[str], plan: FeaturePlan, chunk: 
 
 
 def bless(candidate: dict, baseline: dict | None, cfg: dict, task: str) -> dict:
-    """The blessing: every threshold met (or forced), with one reason per metric."""
+    """The blessing: every threshold met and, on `compare_metric`, not worse than the serving
+    model beyond `compare_tolerance` (or forced), with one reason per metric."""
     names = cfg.get("metrics", "auto")
     if names == "auto":
         names = list(m.CLASSIFICATION_METRICS if task == CLASSIFICATION else m.REGRESSION_METRICS)
     thresholds = cfg.get("thresholds", {})
-    names = list(dict.fromkeys(list(names) + list(thresholds)))
+    compared = cfg.get("compare_metric", "auto")
+    if compared == "auto":
+        compared = "accuracy" if task == CLASSIFICATION else "r2"
+    names = list(dict.fromkeys(list(names) + list(thresholds) + ([compared] if compared else [])))
     unknown = [n for n in names if n not in candidate]
     if unknown:
         allowed = m.CLASSIFICATION_METRICS if task == CLASSIFICATION else m.REGRESSION_METRICS
-        raise ValueError(f"evaluator metric(s) {', '.join(unknown)} do not apply to {task}; "
-                         f"use {', '.join(allowed)} in evaluator.metrics and evaluator.thresholds")
+        raise ValueError(f"evaluator metric(s) {', '.join(unknown)} do not apply to {task}; use "
+                         f"{', '.join(allowed)} in evaluator.metrics, evaluator.thresholds and evaluator.compare_metric")
     reasons, passed = {}, True
     for name in names:
+        tolerance = cfg.get("compare_tolerance", 0.001) if name == compared else None
         ok, reason = m.judge(name, candidate[name], thresholds.get(name, {}),
-                             baseline[name] if baseline else None)
+                             baseline[name] if baseline else None, tolerance)
         passed &= ok
         reasons[name] = ("OK: " if ok else "FAILED: ") + reason
     forced = bool(cfg.get("force_bless")) and not passed
     return {
         "blessed": passed or forced,
         "forced": forced,
+        "compare_metric": compared,
         "reasons": reasons,
         "metrics": {n: candidate[n] for n in names},
         "baseline_metrics": {n: baseline[n] for n in names} if baseline else None,

@@ -117,45 +117,60 @@ def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def judge(name: str, value: float, threshold: dict, baseline: float | None) -> tuple[bool, str]:
-    """Whether `value` of metric `name` meets its threshold, and the reason in words, e.g.
-    "accuracy 0.962 >= 0.9 (absolute) and +0.012 vs baseline 0.950 (required >= 0)"."""
+def judge(name: str, value: float, threshold: dict, baseline: float | None,
+          tolerance: float | None = None) -> tuple[bool, str]:
+    """Whether `value` of metric `name` meets its threshold, and the reason in words, always with
+    the serving model's value and the difference when there is one, e.g.
+    "accuracy 0.568 vs serving 0.629 (-0.061, allowed >= -0.001)".
+
+    `tolerance` (not None) is the default comparison: the candidate may be worse than `baseline`
+    by at most this much, unless `threshold` has its own min_improvement or
+    min_relative_improvement."""
     if value is None or math.isnan(value):
         return False, (f"{name} is not defined on this eval split (NaN: for example a single class in "
                        "the labels, or no examples); a metric that cannot be computed never passes")
-    ok, parts = True, []
+    lower_is_better = name in LOWER_IS_BETTER
+    comparable = baseline is not None and not math.isnan(baseline)
+    head = f"{name} {value:.4g}"
+    if comparable:
+        head += f" vs serving {baseline:.4g} ({value - baseline:+.4g}{', lower is better' if lower_is_better else ''}"
+    ok, checks = True, []
     low, high = threshold.get("lower_bound"), threshold.get("upper_bound")
     if low is not None:
-        passed = value >= low
-        ok &= passed
-        parts.append(f"{name} {value:.4g} {'>=' if passed else '<'} {low:g} (absolute)")
+        ok &= value >= low
+        checks.append(f"{'>=' if value >= low else '<'} {low:g} (absolute)")
     if high is not None:
-        passed = value <= high
-        ok &= passed
-        parts.append(f"{name} {value:.4g} {'<=' if passed else '>'} {high:g} (absolute)")
-    if not parts:
-        parts.append(f"{name} {value:.4g}")
-    for key, relative in (("min_improvement", False), ("min_relative_improvement", True)):
-        required = threshold.get(key)
-        if required is None:
+        ok &= value <= high
+        checks.append(f"{'<=' if value <= high else '>'} {high:g} (absolute)")
+    rules = [(key, threshold[key], key == "min_relative_improvement")
+             for key in ("min_improvement", "min_relative_improvement") if threshold.get(key) is not None]
+    if tolerance is not None and not rules:
+        rules = [("compare_tolerance", -tolerance, False)]
+    comparison = []
+    for key, required, relative in rules:
+        if not comparable:
+            reason = "no model serving" if baseline is None else "the serving model's value is NaN"
+            checks.append(f"{key} {required:g} not applied: {reason}")
             continue
-        if baseline is None:
-            parts.append(f"no baseline to compare with ({key} {required:g} not applied)")
-            continue
-        sign = -1.0 if name in LOWER_IS_BETTER else 1.0
-        improvement = sign * (value - baseline)
+        improvement = (baseline - value) if lower_is_better else (value - baseline)
         if relative and not baseline:
             ok = False
-            parts.append(f"a relative improvement over a baseline of {baseline:g} is undefined (FAILED); "
-                         "use min_improvement for this metric")
+            checks.append("a relative improvement over a baseline of 0 is undefined (use min_improvement)")
             continue
         if relative:
-            improvement = improvement / abs(baseline)
-        passed = improvement >= required
+            improvement /= abs(baseline)
+        passed = improvement >= required - 1e-12
         ok &= passed
-        unit = " relative" if relative else ""
-        parts.append(f"{improvement:+.4g}{unit} vs baseline {baseline:.4g} "
-                     f"(required >= {required:g}){'' if passed else ' FAILED'}")
-    if not threshold:
-        parts.append("no threshold")
-    return bool(ok), " and ".join(parts)
+        rule = f"{'allowed' if required < 0 else 'required'} >= {required:g}{'' if passed else ' FAILED'}"
+        if relative:
+            rule = f"relative improvement {improvement:+.4g}, {rule}"
+        elif lower_is_better:  # the difference shown is value - baseline; say the improvement too
+            rule = f"improvement {improvement:+.4g}, {rule}"
+        comparison.append(rule)
+    if comparable:
+        head += "".join(f", {c}" for c in comparison) + ")"
+    elif baseline is None and not rules:
+        head += " (no model serving)"
+    if not threshold and not rules:
+        checks.append("no threshold")
+    return bool(ok), " and ".join([head, *checks])

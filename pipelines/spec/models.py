@@ -618,15 +618,27 @@ class Threshold(Section):
 class EvaluatorSection(Section):
     """Validation metrics and the thresholds of a blessing.
 
+    Never a worse model: unless a threshold of `thresholds` already compares `compare_metric`
+    with the serving model (min_improvement or min_relative_improvement), the candidate must not
+    be worse than the model now serving on `compare_metric` by more than `compare_tolerance`
+    (on the same eval split). With no model serving, the comparison passes.
+
     Attributes:
         metrics: metrics to compute; "auto" gives all for the task. Defaults to auto.
         thresholds: per metric, the bounds and the required change versus the serving model.
-            Defaults to none: every model is blessed, with the reasons recorded.
+            Defaults to none (the comparison of compare_metric still applies).
+        compare_metric: the metric on which the candidate may not be worse than the serving
+            model; "auto": accuracy for classification, r2 for regression; null: no comparison
+            (every model that meets `thresholds` is blessed). Defaults to auto.
+        compare_tolerance: how much worse than the serving model compare_metric may be, in its
+            own units (0.001: one in a thousand). Defaults to 0.001.
         force_bless: bless even when a threshold fails; the blessing records it. Defaults to False.
     """
 
     metrics: Literal["auto"] | list[Metric] = "auto"  # type: ignore[valid-type]
     thresholds: dict[Metric, Threshold] = Field(default_factory=dict)  # type: ignore[valid-type]
+    compare_metric: Optional[Literal["auto"] | Metric] = "auto"  # type: ignore[valid-type]
+    compare_tolerance: float = Field(0.001, ge=0.0, le=1.0)
     force_bless: bool = False
 
 
@@ -737,7 +749,7 @@ class Resources(Section):
 
 
 KUBEFLOW_COMPONENTS = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataGate",
-                       "Batching", "Tuner", "Trainer", "Evaluator", "Pusher")
+                       "Batching", "Tuner", "Trainer", "ServingState", "Evaluator", "Pusher")
 
 
 class ObjectStoreSection(Section):
@@ -879,7 +891,8 @@ class PipelineSpec(Section):
         task = self.trainer.task
         wrong = REGRESSION_METRICS if task == "classification" else CLASSIFICATION_METRICS
         if task != "auto":
-            for name in list(self.evaluator.thresholds) + (
+            compared = [self.evaluator.compare_metric] if self.evaluator.compare_metric not in (None, "auto") else []
+            for name in list(self.evaluator.thresholds) + compared + (
                 [] if self.evaluator.metrics == "auto" else list(self.evaluator.metrics)
             ):
                 if name in wrong:

@@ -1,0 +1,45 @@
+"""ServingState: what serves at the push destination now, as an artifact that the Evaluator and
+the Pusher take as an input.
+
+TFX reuses a cached execution when its inputs and parameters are unchanged. The destination is
+not an artifact of the pipeline, so without this stage a cached Evaluator would keep a verdict
+against a serving model that was since deleted, rolled back or replaced by another root, and a
+cached Pusher would never restore a deleted version. This stage's parameter `state_digest` is the
+digest of the destination as the compiler read it (`serving_dir.state_digest`): an unchanged
+destination keeps this stage, the Evaluator and the Pusher cached; any change runs all three.
+On Kubeflow (compiled long before it runs) the digest is empty and the compiled pipeline turns
+the cache off for this stage, the Evaluator and the Pusher.
+"""
+
+from __future__ import annotations
+
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import Channel
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+
+from components.common.artifacts import ServingState as ServingStateArtifact
+from components.common.io import CONFIG_KEY
+from components.serving_state import executor
+
+STATE_KEY = "serving_state"
+DIGEST_KEY = "state_digest"
+
+
+class ServingStateSpec(ComponentSpec):
+    PARAMETERS = {CONFIG_KEY: ExecutionParameter(type=str), DIGEST_KEY: ExecutionParameter(type=str)}  # noqa: RUF012
+    INPUTS = {}  # noqa: RUF012
+    OUTPUTS = {STATE_KEY: ChannelParameter(type=ServingStateArtifact)}  # noqa: RUF012
+
+
+class ServingState(base_component.BaseComponent):
+    """Args:
+        config: JSON with "destination", the push directory.
+        state_digest: the destination's digest when the pipeline was compiled ("" on Kubeflow).
+    """
+
+    SPEC_CLASS = ServingStateSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+    def __init__(self, config: str, state_digest: str):
+        super().__init__(spec=ServingStateSpec(
+            config=config, state_digest=state_digest, serving_state=Channel(type=ServingStateArtifact)))
