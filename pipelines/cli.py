@@ -115,11 +115,11 @@ def print_runs(spec, root: str | None, as_json: bool) -> int:
     from pipelines.summary import history_lines, run_history
 
     paths = RunPaths.of(spec, root)
-    history = run_history(paths.store)
+    history = run_history(paths.store, spec.name)  # this pipeline's runs only (a store may be shared)
     if as_json:
         print(json.dumps(history, indent=1))
     elif not history:
-        print(f"no runs recorded under {paths.root}")
+        print(f"no runs of pipeline {spec.name!r} recorded in {paths.store.describe()}")
     else:
         print("\n".join(history_lines(history)))
     return local_runner.EXIT_OK
@@ -132,14 +132,14 @@ def write_report(spec, root: str | None, run_id: str | None, open_it: bool) -> i
 
     paths = RunPaths.of(spec, root)
     try:
-        path = report.write_report(paths.root, paths.store, paths.destination, run_id)
+        path = report.write_report(paths.root, paths.store, paths.destination, run_id, pipeline=spec.name)
     except MetadataError as error:
         print(f"error: {error}", file=sys.stderr)
         return local_runner.EXIT_BAD_INPUT
     if path is None:
         which = f"run {run_id!r}" if run_id else "any run"
-        print(f"error: no record of {which} in {paths.store.describe()}; `tfx-yaml runs` lists the runs "
-              "of this root", file=sys.stderr)
+        print(f"error: no record of {which} of pipeline {spec.name!r} in {paths.store.describe()}; "
+              "`tfx-yaml runs` lists the runs of this pipeline", file=sys.stderr)
         return local_runner.EXIT_FAILED
     print(f"report: {path}")
     if open_it:
@@ -157,10 +157,10 @@ def freeze_schema(spec, root: str | None, output: str | None) -> int:
     from pipelines.compiler import RunPaths
 
     paths = RunPaths.of(spec, root)
-    source = serving_schema(paths.destination) or _last_schema_artifact(paths.store)
+    source = serving_schema(paths.destination) or _last_schema_artifact(paths.store, spec.name)
     if source is None:
         print(f"error: no schema to freeze for {spec.name!r}: no model serves at {paths.destination} and no run "
-              f"under {paths.root} made a schema; run the pipeline first", file=sys.stderr)
+              f"of it recorded in {paths.store.describe()} made a schema; run the pipeline first", file=sys.stderr)
         return local_runner.EXIT_FAILED
     target = output or str(Path("schemas") / spec.name / "schema.pbtxt")
     io.copy_file(source, target)
@@ -168,13 +168,15 @@ def freeze_schema(spec, root: str | None, output: str | None) -> int:
     return local_runner.EXIT_OK
 
 
-def _last_schema_artifact(metadata) -> str | None:
+def _last_schema_artifact(metadata, pipeline: str | None = None) -> str | None:
+    """The newest schema that the pipeline named `pipeline` made (a store may hold several pipelines)."""
     from components.common import io
+    from pipelines.lineage import artifacts_of
 
     store = metadata.connect()
     if store is None:
         return None
-    schemas = store.get_artifacts_by_type("Schema")
+    schemas = artifacts_of(store, "Schema", pipeline)
     for artifact in sorted(schemas, key=lambda a: a.create_time_since_epoch, reverse=True):
         path = io.join(artifact.uri, "schema.pbtxt")
         if io.exists(path):

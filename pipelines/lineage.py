@@ -12,17 +12,18 @@ from pipelines.metadata import Store, as_store
 _INPUT, _OUTPUT = metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.OUTPUT
 
 
-def pushed_versions(metadata: Store | str) -> list[dict]:
-    """Every push recorded in the store: version, destination, and the span of the training data."""
+def pushed_versions(metadata: Store | str, pipeline: str | None = None) -> list[dict]:
+    """Every push of the pipeline named `pipeline` (of every pipeline when None) recorded in the
+    store: version, destination, and the span of the training data."""
     store = as_store(metadata).connect()
-    return pushed_versions_in(store) if store is not None else []
+    return pushed_versions_in(store, pipeline) if store is not None else []
 
 
-def pushed_versions_in(store) -> list[dict]:
+def pushed_versions_in(store, pipeline: str | None = None) -> list[dict]:
     """pushed_versions() of an open store."""
     types = {t.id: t.name for t in store.get_artifact_types()}
     found = []
-    for pushed in store.get_artifacts_by_type("PushedModel"):
+    for pushed in artifacts_of(store, "PushedModel", pipeline):
         props = pushed.custom_properties
         if "pushed" not in props or props["pushed"].int_value != 1:
             continue
@@ -48,3 +49,17 @@ def _upstream(store, types: dict, artifact_id: int, chain: list[str]):
         artifact = matches[0]
         artifact_id = artifact.id
     return artifact
+
+
+def artifacts_of(store, type_name: str, pipeline: str | None = None) -> list:
+    """The artifacts of type `type_name` that the pipeline named `pipeline` recorded (every
+    pipeline's when None): TFX attributes each output to its pipeline's context."""
+    if pipeline is None:
+        return list(store.get_artifacts_by_type(type_name))
+    from pipelines.summary import pipeline_context
+
+    context = pipeline_context(store, pipeline)
+    if context is None:
+        return []
+    type_ids = {t.id for t in store.get_artifact_types() if t.name == type_name}
+    return [a for a in store.get_artifacts_by_context(context.id) if a.type_id in type_ids]

@@ -120,7 +120,7 @@ def _unchanged(spec, paths, out, stamp: str) -> bool:
     if not last or stamp != last.get("fingerprint"):
         return False
     try:
-        summary = run_summary(paths.store, last["run_id"])
+        summary = run_summary(paths.store, last["run_id"], paths.pipeline)
     except (MetadataError, RuntimeError):  # the store is not usable: the run's own check says why
         return False
     if summary is None:
@@ -194,7 +194,7 @@ def _run_locked(spec, paths, pipeline, out, before: str | None) -> int:
         seconds = time.perf_counter() - started
         from pipelines.summary import run_summary
 
-        summary = run_summary(paths.store, run_id)  # while its log lines still go to run.log
+        summary = run_summary(paths.store, run_id, paths.pipeline)  # while its log lines still go to run.log
         report_line = _write_report(paths, run_id)
     except Exception as error:  # the run failed: report the cause in the user's terms
         stage = progress.current or "the pipeline"
@@ -223,7 +223,7 @@ def _write_report(paths, run_id: str, failure: str | None = None) -> str:
     from pipelines import report
 
     try:
-        path = report.write_report(paths.root, paths.store, paths.destination, run_id, failure)
+        path = report.write_report(paths.root, paths.store, paths.destination, run_id, failure, paths.pipeline)
     except Exception as error:  # noqa: BLE001 (the run itself is done; say why there is no report)
         logging.getLogger(__name__).exception("report of run %s", run_id)
         return f"report: not written ({type(error).__name__}: {error}; see run.log)"

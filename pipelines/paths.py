@@ -20,6 +20,7 @@ class RunPaths:
     metadata: str  # the SQLite file's path (unused when runtime.metadata is a server)
     destination: str
     store: Store | None = None  # the ML Metadata store of local runs (Kubeflow has its own)
+    pipeline: str | None = None  # the spec's name: a store shared by several pipelines is read for this one
 
     @classmethod
     def of(cls, spec: PipelineSpec, root: str | None = None) -> RunPaths:
@@ -28,4 +29,5 @@ class RunPaths:
         if not os.path.isabs(destination) and not is_uri(destination):
             destination = os.path.join(root, destination)
         store = Store.of(spec.runtime.metadata, root)
-        return cls(root, os.path.join(root, "pipeline"), os.path.join(root, "metadata.sqlite"), destination, store)
+        return cls(root, os.path.join(root, "pipeline"), os.path.join(root, "metadata.sqlite"), destination, store,
+                   spec.name)

@@ -74,9 +74,9 @@ def serving_now(destination: str) -> str | None:
     return serving_dir.latest_version_path(destination)
 
 
-def latest_run(metadata: Store | str) -> RunSummary | None:
-    """The summary of the newest pipeline run recorded in the store (or SQLite file)."""
-    return run_summary(metadata)
+def latest_run(metadata: Store | str, pipeline: str | None = None) -> RunSummary | None:
+    """The summary of the newest run (of `pipeline`, when given) recorded in the store (or SQLite file)."""
+    return run_summary(metadata, pipeline=pipeline)
 
 
 def node_states(store, run_id: int) -> dict[str, metadata_store_pb2.Execution]:
@@ -92,18 +92,45 @@ def state_name(execution: metadata_store_pb2.Execution) -> str:
     return metadata_store_pb2.Execution.State.Name(execution.last_known_state)
 
 
-def find_run(store, run_id: str | None = None):
-    """The pipeline_run context `run_id`, or the newest; None when there is none."""
-    runs = [r for r in store.get_contexts_by_type("pipeline_run") if run_id is None or r.name == run_id]
+def pipeline_context(store, pipeline: str):
+    """The `pipeline` context TFX records for the pipeline named `pipeline`, or None."""
+    try:
+        return store.get_context_by_type_and_name("pipeline", pipeline)
+    except Exception:  # noqa: BLE001 (ML Metadata: NotFoundError while no pipeline was recorded)
+        return None
+
+
+def pipeline_runs(store, pipeline: str | None = None) -> list:
+    """The pipeline_run contexts of the pipeline named `pipeline` (every run when None): a store
+    shared by several pipelines (a team's MySQL server) holds the runs of each. TFX makes each
+    pipeline_run a child of its pipeline's context; runs recorded without that link are found
+    through their executions."""
+    runs = store.get_contexts_by_type("pipeline_run")
+    if pipeline is None:
+        return runs
+    context = pipeline_context(store, pipeline)
+    if context is None:
+        return []
+    ids = {c.id for c in store.get_children_contexts_by_context(context.id)}
+    if not ids:
+        ids = {c.id for e in store.get_executions_by_context(context.id)
+               for c in store.get_contexts_by_execution(e.id) if c.type == "pipeline_run"}
+    return [r for r in runs if r.id in ids]
+
+
+def find_run(store, run_id: str | None = None, pipeline: str | None = None):
+    """The pipeline_run context `run_id`, or the newest, of the pipeline named `pipeline` (of any
+    pipeline when None); None when there is none."""
+    runs = [r for r in pipeline_runs(store, pipeline) if run_id is None or r.name == run_id]
     return max(runs, key=lambda c: c.create_time_since_epoch) if runs else None
 
 
-def run_summary(metadata: Store | str, run_id: str | None = None) -> RunSummary | None:
-    """The summary of pipeline run `run_id` (default: the newest) in the store."""
+def run_summary(metadata: Store | str, run_id: str | None = None, pipeline: str | None = None) -> RunSummary | None:
+    """The summary of pipeline run `run_id` (default: the newest) of `pipeline` in the store."""
     store = as_store(metadata).connect()
     if store is None:
         return None
-    run = find_run(store, run_id)
+    run = find_run(store, run_id, pipeline)
     if run is None:
         return None
     states = {name: state_name(e) for name, e in node_states(store, run.id).items()}
@@ -176,15 +203,16 @@ def data_lines(kind: str, uri: str) -> list[str]:
     return lines
 
 
-def run_history(metadata: Store | str) -> list[dict]:
-    """Every pipeline run recorded in the store, newest first: when, status, duration, span, the
-    first evaluated metric, blessed, pushed version (one dict each; what `tfx-yaml runs` prints)."""
+def run_history(metadata: Store | str, pipeline: str | None = None) -> list[dict]:
+    """Every run of the pipeline named `pipeline` (of every pipeline when None) recorded in the
+    store, newest first: when, status, duration, span, the first evaluated metric, blessed, pushed
+    version (one dict each; what `tfx-yaml runs` prints)."""
     store = as_store(metadata).connect()
     if store is None:
         return []
     types = {t.id: t.name for t in store.get_artifact_types()}
     history = []
-    for run in sorted(store.get_contexts_by_type("pipeline_run"), key=lambda c: c.create_time_since_epoch,
+    for run in sorted(pipeline_runs(store, pipeline), key=lambda c: c.create_time_since_epoch,
                       reverse=True):
         nodes = node_states(store, run.id)
         executions = list(nodes.values())

@@ -154,3 +154,62 @@ def test_a_password_with_quotes_backslashes_non_ascii_and_a_newline_is_in_no_fil
     assert stat.S_IMODE((root / "run.log").stat().st_mode) == 0o600
     assert {stat.S_IMODE(p.stat().st_mode) for p in (root / "reports").iterdir()} == {0o600}
     assert os.environ.get(mariadb.password_env) is None
+
+
+def test_two_pipelines_on_one_store_each_see_only_their_own(tmp_path, mariadb, monkeypatch):
+    """Two differently named pipelines record into one MariaDB database: `runs`, `report`, lineage
+    and `schema freeze` of each read only its own runs, pushes and schema (issue 19)."""
+    env, section = mariadb.env(), mariadb.section("mlmd_two_pipelines")
+    roots, configs = {}, {}
+    for name, exclude in (("penguin-a", "[year]"), ("penguin-b", "[]")):
+        roots[name] = tmp_path / name
+        configs[name] = str(write_spec(tmp_path, f"""
+name: {name}
+data: {{path: {REPO / 'pipelines' / 'penguin' / 'data'}, label: species, exclude: {exclude}}}
+trainer: {{max_epochs: 3}}
+runtime:
+  root: {roots[name]}
+  metadata: {section}
+""", f"{name}.yaml"))
+        done = run_cli("--config", configs[name], env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    monkeypatch.setenv(mariadb.password_env, mariadb.password)
+    store = Store(host=mariadb.host, port=mariadb.port, database="mlmd_two_pipelines", user=mariadb.user,
+                  password_env=mariadb.password_env)
+    from pipelines.summary import run_history
+
+    assert len(run_history(store)) == 2  # one store, both pipelines' runs in it
+
+    seen = {}
+    for name, other in (("penguin-a", "penguin-b"), ("penguin-b", "penguin-a")):
+        runs = tfx_yaml("runs", "--config", configs[name], "--json", env=env)
+        assert runs.returncode == 0, runs.stderr
+        seen[name] = [h["run_id"] for h in json.loads(runs.stdout)]
+        assert len(seen[name]) == 1, (name, seen[name])
+        assert run_history(store, name)[0]["run_id"] == seen[name][0]
+
+        report = tfx_yaml("report", "--config", configs[name], env=env)
+        assert report.returncode == 0, report.stderr
+        page = (roots[name] / "reports" / (seen[name][0].replace(":", "") + ".html")).read_text()
+        assert f"pipeline <b>{name}</b>" in page and other not in page
+        assert str(roots[other]) not in page  # no artifact, push or lineage row of the other pipeline
+
+        for push in pushed_versions(store, name):
+            assert push["destination"].startswith(str(roots[name])) and push["examples"].startswith(str(roots[name]))
+
+        # the schema from ML Metadata (no serving model to take it from): this pipeline's own
+        import shutil
+
+        shutil.rmtree(roots[name] / "serving", ignore_errors=True)
+        frozen = tmp_path / f"{name}.schema.pbtxt"
+        freeze = tfx_yaml("schema", "freeze", "--config", configs[name], "--output", str(frozen), env=env)
+        assert freeze.returncode == 0, freeze.stderr
+        assert f"(from {roots[name] / 'pipeline' / 'SchemaGen'}" in freeze.stdout, freeze.stdout
+        assert frozen.read_text().startswith(("feature", "#", "string_domain")) or "feature {" in frozen.read_text()
+
+    assert set(seen["penguin-a"]).isdisjoint(seen["penguin-b"])
+    # a run of the other pipeline is not this one's: `report --run` says there is no such run of it
+    wrong = tfx_yaml("report", "--config", configs["penguin-a"], "--run", seen["penguin-b"][0], env=env)
+    assert wrong.returncode == 1
+    assert f"no record of run {seen['penguin-b'][0]!r} of pipeline 'penguin-a'" in wrong.stderr
