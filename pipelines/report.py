@@ -47,11 +47,12 @@ def save_run_inputs(root: str, run_id: str, spec) -> None:
 
 
 def write_report(root: str, metadata: Store | str, destination: str, run_id: str | None = None,
-                 failure: str | None = None) -> str | None:
-    """Write the report of run `run_id` (default: the newest) and return its path; None when the
-    store has no such run. `failure` (the stage and the message) is kept for later rewrites."""
+                 failure: str | None = None, pipeline: str | None = None) -> str | None:
+    """Write the report of run `run_id` (default: the newest) of the pipeline named `pipeline`
+    (of any when None) and return its path; None when the store has no such run of it. `failure`
+    (the stage and the message) is kept for later rewrites."""
     store = as_store(metadata).connect()
-    run = find_run(store, run_id) if store else None
+    run = find_run(store, run_id, pipeline) if store else None
     if run is None:
         return None
     path = report_path(root, run.name)
@@ -148,15 +149,21 @@ def build_html(store, run, destination: str, failure: str | None, spec_text: str
     parts.append(_training(r))
     parts.append(_evaluation(r))
     parts.append(_push(r, destination))
-    parts.append(_lineage(store))
+    parts.append(_lineage(store, _pipeline_name(store, run)))
     if spec_text:
         parts.append(f"<section id='spec'><h2>Spec as run</h2><pre>{_e(spec_text)}</pre></section>")
     return _PAGE.format(title=_e(f"Run {run.name}"), css=_CSS, body="\n".join(parts))
 
 
 def _pipeline_name(store, run) -> str:
-    for context in store.get_contexts_by_type("pipeline"):
-        return context.name
+    """The pipeline that made `run` (its parent context; a shared store holds several)."""
+    for context in store.get_parent_contexts_by_context(run.id):
+        if context.type == "pipeline":
+            return context.name
+    for execution in store.get_executions_by_context(run.id)[:1]:
+        for context in store.get_contexts_by_execution(execution.id):
+            if context.type == "pipeline":
+                return context.name
     return "?"
 
 
@@ -386,16 +393,56 @@ def _evaluation(r: _Run) -> str:
     return "".join(parts)
 
 
+REPORT_CLASSES = 50  # per-class rows and confusion matrix classes drawn; the rest are one "others" line
+
+
+def top_classes(per_class: dict, top: int = REPORT_CLASSES) -> tuple[dict, dict | None]:
+    """The `top` classes with the most eval examples (ties: the most predicted, then the first), in
+    their order, and the sums of the rest ({"classes", "count", "predicted"}; None when none is left)."""
+    if len(per_class) <= top:
+        return per_class, None
+    items = list(per_class.items())
+    kept = set(sorted(range(len(items)), key=lambda i: (-items[i][1]["count"], -items[i][1]["predicted"], i))[:top])
+    rest = [v for i, (_, v) in enumerate(items) if i not in kept]
+    return ({c: v for i, (c, v) in enumerate(items) if i in kept},
+            {"classes": len(rest), "count": sum(v["count"] for v in rest), "predicted": sum(v["predicted"] for v in rest)})
+
+
+def capped_matrix(names: list[str], matrix: list[list[int]], top: int = REPORT_CLASSES) -> tuple[list[str], list]:
+    """A confusion matrix of more than `top` classes (the metrics of runs before the Evaluator
+    capped it) as its `top` most frequent actual classes and one "others" row and column."""
+    if len(matrix) <= top + 1:
+        return names, matrix
+    totals = [sum(row) for row in matrix]
+    kept = sorted(sorted(range(len(matrix)), key=lambda i: (-totals[i], i))[:top])
+    slot = {k: n for n, k in enumerate(kept)}
+    out = [[0] * (top + 1) for _ in range(top + 1)]
+    for i, row in enumerate(matrix):
+        target = out[slot.get(i, top)]
+        for j, v in enumerate(row):
+            if v:
+                target[slot.get(j, top)] += v
+    return [names[i] for i in kept] + [f"others ({len(matrix) - top:,} classes)"], out
+
+
 def _per_class(candidate: dict) -> str:
-    classes = list(candidate["per_class"])
+    shown, rest = top_classes(candidate["per_class"])
     rows = "".join(f"<tr><td>{_e(c)}</td><td class='num'>{v['count']}</td><td class='num'>{v['predicted']}</td>"
                    f"<td class='num'>{_fmt(v['precision'])}</td><td class='num'>{_fmt(v['recall'])}</td>"
-                   f"<td class='num'>{_fmt(v['auc'])}</td></tr>" for c, v in candidate["per_class"].items())
-    table = ("<h3>Per class</h3><table id='per-class'><tr><th>class</th><th>examples</th><th>predicted</th>"
+                   f"<td class='num'>{_fmt(v['auc'])}</td></tr>" for c, v in shown.items())
+    if rest:
+        rows += (f"<tr class='others'><td>others ({rest['classes']:,} classes)</td><td class='num'>{rest['count']}</td>"
+                 f"<td class='num'>{rest['predicted']}</td><td class='num'>-</td><td class='num'>-</td>"
+                 "<td class='num'>-</td></tr>")
+    table = ("<h3>Per class</h3>"
+             + (f"<p>the {len(shown)} classes with the most eval examples of {len(candidate['per_class']):,}; the "
+                "rest in one line (metrics.json has every class)</p>" if rest else "")
+             + "<table id='per-class'><tr><th>class</th><th>examples</th><th>predicted</th>"
              f"<th>precision</th><th>recall</th><th>AUC</th></tr>{rows}</table>")
     matrix = candidate.get("confusion_matrix")
     if not matrix:
         return table
+    classes, matrix = capped_matrix(candidate.get("confusion_classes") or list(candidate["per_class"]), matrix)
     top = max(max(row) for row in matrix) or 1
     head = "".join(f"<th>{_e(c)}</th>" for c in classes)
     body = ""
@@ -456,11 +503,12 @@ def _serving_versions(destination: str) -> list[int]:
     return serving_layout.local_versions(destination)
 
 
-def _lineage(store) -> str:
+def _lineage(store, pipeline: str) -> str:
     from pipelines.lineage import pushed_versions_in
 
+    pushes = pushed_versions_in(store, pipeline if pipeline != "?" else None)
     rows = "".join(f"<tr><td class='num'>{p['version']}</td><td class='num'>{p['span'] if p['span'] is not None else '-'}"
-                   f"</td><td><code>{_e(p['examples'] or '-')}</code></td></tr>" for p in pushed_versions_in(store))
+                   f"</td><td><code>{_e(p['examples'] or '-')}</code></td></tr>" for p in pushes)
     return ("<section id='lineage'><h2>Lineage</h2><table><tr><th>pushed version</th><th>data span</th>"
             f"<th>training examples</th></tr>{rows or '<tr><td colspan=3>no pushes recorded</td></tr>'}"
             "</table></section>")

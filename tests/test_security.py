@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipelines import checks, cli
@@ -346,3 +347,82 @@ def test_the_schedulers_root_is_private(tmp_path):
     root = tmp_path / "scheduled"
     with Scheduler(str(_spec(tmp_path)), str(root), cron_expression="0 3 * * *", on_new_span=False):
         assert stat.S_IMODE(root.stat().st_mode) == PRIVATE_DIR
+
+
+# -- 7. Bounds at run time: classes, the confusion matrix and the report's class tables ---------------
+
+def test_more_classes_than_the_bound_are_refused_before_training(tmp_path, monkeypatch, capsys):
+    """1,001 string classes with 12 rows each (enough rows per class): `check`, which runs before
+    any stage, refuses them with the counts; Batching applies the same rule (features.infer_task)."""
+    from components.common.features import MAX_CLASSES, PlanError, infer_task
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = [f"{(i * 7919) % 1000 / 10},c{i % 1001}" for i in range(1001 * 12)]
+    (data / "many.csv").write_text("x,kind\n" + "\n".join(rows) + "\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"name: many\ndata: {{path: {data}, label: kind}}\n")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["check", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert "key 'data.label': label 'kind' has 1,001 classes (1001 distinct value(s)) in 12,012 rows of the data" in err
+    assert f"more than {MAX_CLASSES:,}" in err and "Group rare classes into one" in err, err
+    with pytest.raises(PlanError, match="has 100,000 classes"):  # rows enough for each: the bound still holds
+        infer_task("kind", "string", 100_000, 10_000_000)
+    assert infer_task("kind", "string", MAX_CLASSES, 10_000_000)[0] == "classification"
+
+
+def test_the_confusion_matrix_of_many_classes_is_capped_not_dense():
+    """2,000 classes: the Evaluator's matrix is the 50 most frequent classes and one "others" row and
+    column (51 x 51), equal cell by cell to scikit-learn's dense matrix regrouped."""
+    from sklearn import metrics as sk
+
+    from components.evaluator.metrics import CONFUSION_CLASSES, capped_confusion, classification_metrics
+
+    rng = np.random.default_rng(1)
+    k, n = 2000, 30_000
+    weights = 1 / np.arange(1, k + 1)  # Zipf-like: a few frequent classes, a long tail
+    labels = rng.choice(k, size=n, p=weights / weights.sum())
+    predicted = np.where(rng.random(n) < 0.6, labels, rng.integers(0, k, size=n))
+    classes = [f"c{i}" for i in range(k)]
+    names, matrix = capped_confusion(labels, predicted, classes)
+    assert len(names) == len(matrix) == CONFUSION_CLASSES + 1 and all(len(r) == CONFUSION_CLASSES + 1 for r in matrix)
+    assert names[-1] == "others (1,950 classes)"
+    dense = sk.confusion_matrix(labels, predicted, labels=range(k))
+    kept = [int(name[1:]) for name in names[:-1]]
+    counts = np.bincount(labels, minlength=k)
+    assert sorted(counts[kept]) == sorted(counts)[-CONFUSION_CLASSES:]  # the most frequent classes
+    rest = np.setdiff1d(np.arange(k), kept)
+    expected = np.zeros((CONFUSION_CLASSES + 1,) * 2, dtype=np.int64)
+    expected[:-1, :-1] = dense[np.ix_(kept, kept)]
+    expected[:-1, -1], expected[-1, :-1] = dense[np.ix_(kept, rest)].sum(1), dense[np.ix_(rest, kept)].sum(0)
+    expected[-1, -1] = dense[np.ix_(rest, rest)].sum()
+    assert matrix == expected.tolist() and sum(map(sum, matrix)) == n
+
+    probabilities = np.full((n, k), 0.1 / k)
+    probabilities[np.arange(n), predicted] += 0.9
+    got = classification_metrics(labels, probabilities[:, :], classes)
+    assert got["confusion_classes"] == names and got["confusion_matrix"] == matrix
+    assert got["per_class"]["c0"]["count"] == counts[0] and len(got["per_class"]) == k
+    # few classes: the full matrix, as before
+    small = classification_metrics(labels % 3, probabilities[:, :3], ["a", "b", "c"])
+    assert small["confusion_classes"] == ["a", "b", "c"] and len(small["confusion_matrix"]) == 3
+
+
+def test_the_reports_class_tables_are_capped():
+    from pipelines import report
+
+    per_class = {f"c{i}": {"count": 1000 - i if i < 300 else 1, "predicted": 3, "precision": 0.5, "recall": 0.5,
+                           "auc": 0.5} for i in range(300)}
+    shown, rest = report.top_classes(per_class)
+    assert list(shown) == [f"c{i}" for i in range(report.REPORT_CLASSES)]
+    assert rest == {"classes": 250, "count": sum(1000 - i for i in range(50, 300)), "predicted": 750}
+    # a dense matrix of an older run's metrics.json: regrouped for drawing
+    rng = np.random.default_rng(2)
+    dense = rng.integers(0, 5, size=(300, 300)).tolist()
+    names, matrix = report.capped_matrix(list(per_class), dense)
+    assert len(matrix) == report.REPORT_CLASSES + 1 and names[-1] == "others (250 classes)"
+    assert sum(map(sum, matrix)) == sum(map(sum, dense))
+    html = report._per_class({"per_class": per_class, "confusion_matrix": dense})
+    assert html.count("<tr") == 2 * (report.REPORT_CLASSES + 2)  # header + 50 + others, in each table
+    assert "others (250 classes)" in html and "c299" not in html

@@ -244,6 +244,7 @@ def _numbers(values: pa.Array) -> np.ndarray:
 MAX_AUTO_CLASSES = 20  # an integer label with more values than this is a regression by default
 ROWS_PER_VALUE = 50  # ... and one with more than 10 values and more than one value per 50 rows
 MIN_ROWS_PER_CLASS = 10  # a classification needs at least this many train rows per class, on average
+MAX_CLASSES = 1_000  # the output layer, per-class metrics and the confusion matrix grow with the classes
 REGRESSION_LOSSES = ("mse", "mae", "huber")
 CLASS_LOSSES = ("binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
                 "kl_divergence")
@@ -288,6 +289,13 @@ def infer_task(label: str, kind: str, values: int, rows: int, task: str = "auto"
         if task == CLASSIFICATION and kind == "float":
             raise PlanError(f"key 'trainer.task': classification needs string or integer classes, but {label!r} "
                             "holds fractional numbers; use task: regression (or auto)")
+    if task == CLASSIFICATION and values > MAX_CLASSES:
+        raise PlanError(
+            f"key 'data.label': label {label!r} has {values:,} classes ({shown}) in {rows:,} {where}: more than "
+            f"{MAX_CLASSES:,}, the most this project trains (the output layer, the per-class metrics and the "
+            "evaluation grow with the class count). Group rare classes into one (for example 'other') in the "
+            "data, choose another label"
+            + (", or set trainer.task: regression if it is a number" if kind == "int" else ""))
     if task == CLASSIFICATION and rows and values * MIN_ROWS_PER_CLASS > rows:
         raise PlanError(
             f"key 'data.label': label {label!r} has {values:,} classes ({shown}) for {rows:,} {where}: fewer than "

@@ -9,11 +9,12 @@ import numpy as np
 
 from pipelines.spec.models import CLASSIFICATION_METRICS, LOWER_IS_BETTER, REGRESSION_METRICS
 
-__all__ = ["CLASSIFICATION_METRICS", "LOWER_IS_BETTER", "REGRESSION_METRICS", "classification_metrics",
-           "judge", "regression_metrics"]
+__all__ = ["CLASSIFICATION_METRICS", "LOWER_IS_BETTER", "REGRESSION_METRICS", "capped_confusion",
+           "classification_metrics", "judge", "regression_metrics"]
 
 
 MINORITY_WARNING = 0.10  # a class under this share of the eval labels is called rare
+CONFUSION_CLASSES = 50  # the confusion matrix keeps this many classes (the most frequent) and one "others"
 
 
 def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, classes: list[str]) -> dict:
@@ -31,9 +32,10 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, classe
     labels = labels.astype(np.int64)
     predicted = probabilities.argmax(axis=1)
     per_class = {}
+    hits = np.bincount(labels[predicted == labels], minlength=len(classes))
+    predicted_n, actual_n = np.bincount(predicted, minlength=len(classes)), np.bincount(labels, minlength=len(classes))
     for k, name in enumerate(classes):
-        tp = int(np.sum((predicted == k) & (labels == k)))
-        predicted_k, actual_k = int(np.sum(predicted == k)), int(np.sum(labels == k))
+        tp, predicted_k, actual_k = int(hits[k]), int(predicted_n[k]), int(actual_n[k])
         per_class[name] = {
             "precision": tp / predicted_k if predicted_k else 0.0,
             "recall": tp / actual_k if actual_k else 0.0,
@@ -50,8 +52,7 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, classe
         auc = per_class[classes[1]]["auc"]
     else:
         auc = float(np.mean([c["auc"] for c in present]))
-    confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)  # rows: actual, columns: predicted
-    np.add.at(confusion, (labels, predicted), 1)
+    confusion_classes, confusion = capped_confusion(labels, predicted, classes)
     return {**_weak_class(per_class, classes, len(labels)),
         "accuracy": float(np.mean(predicted == labels)) if len(labels) else math.nan,
         "auc": auc,
@@ -59,9 +60,31 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, classe
         "recall": float(np.mean([c["recall"] for c in seen])) if seen else math.nan,
         "log_loss": float(-np.mean(np.log(picked))) if len(labels) else math.nan,
         "per_class": per_class,
-        "confusion_matrix": confusion.tolist(),
+        "confusion_matrix": confusion,
+        "confusion_classes": confusion_classes,
         "examples": len(labels),
     }
+
+
+def capped_confusion(labels: np.ndarray, predicted: np.ndarray, classes: list[str],
+                     top: int = CONFUSION_CLASSES) -> tuple[list[str], list[list[int]]]:
+    """(row/column names, counts) of the confusion matrix (rows: actual class, columns: predicted)
+    of the `top` classes most frequent in the labels (ties: the most predicted, then the first),
+    in their order, and, when there are more classes, one last row and column "others (N
+    classes)" that counts the rest: at most (top + 1)^2 cells, never K x K for a large K."""
+    k = len(classes)
+    if k <= top:
+        kept = np.arange(k)
+    else:
+        counts, guesses = np.bincount(labels, minlength=k), np.bincount(predicted, minlength=k)
+        kept = np.sort(np.lexsort((np.arange(k), -guesses, -counts))[:top])
+    index = np.full(k, len(kept), dtype=np.int64)  # every class outside `kept` -> the "others" slot
+    index[kept] = np.arange(len(kept))
+    size = len(kept) + (k > len(kept))
+    confusion = np.zeros((size, size), dtype=np.int64)
+    np.add.at(confusion, (index[labels], index[predicted]), 1)
+    names = [classes[i] for i in kept] + ([f"others ({k - len(kept):,} classes)"] if k > len(kept) else [])
+    return names, confusion.tolist()
 
 
 def _weak_class(per_class: dict, classes: list[str], n: int) -> dict:
