@@ -118,8 +118,23 @@ def test_compiled_pipeline_on_an_object_store_pushes_there_and_retrains_on_a_new
     metadata = json.loads(store.client().get_object(Bucket=bucket, Key="serving/2/push_metadata.json")["Body"].read())
     assert metadata["data_span"] == 2 and metadata["version"] == 2
 
+    # Version 2 deleted by hand on the store: the next run finds nothing serving and pushes again.
+    # Its Evaluator and Pusher cannot come from KFP's cache: the compiled spec turns it off for them.
+    for task in ("ServingState", "Evaluator", "Pusher"):
+        assert pipeline["root"]["dag"]["tasks"][task]["cachingOptions"] == {"enableCache": False}
+    assert pipeline["root"]["dag"]["tasks"]["Trainer"]["cachingOptions"] == {"enableCache": True}
+    for key in store.keys("serving/2/"):
+        store.client().delete_object(Bucket=bucket, Key=key)
+    fourth = run("run-4")
+    assert _decision(fourth)["pushed_destination"] == f"s3://{bucket}/serving/3"
+    assert f"no model is serving at s3://{bucket}/serving" in json.loads(store.client().get_object(
+        Bucket=bucket, Key="pipelines/run-4/Evaluator/blessing/blessing.json")["Body"].read())["baseline"]
+    assert "serving/3/saved_model.pb" in store.keys("serving/3/")
+    metadata = json.loads(store.client().get_object(Bucket=bucket, Key="serving/3/push_metadata.json")["Body"].read())
+    assert metadata["data_span"] == 2
+
     # The pushed model loads from the store and classifies (a fresh process, as TF Serving would).
-    script = LOAD_AND_CLASSIFY.format(repo=str(REPO), path=f"s3://{bucket}/serving/2")
+    script = LOAD_AND_CLASSIFY.format(repo=str(REPO), path=f"s3://{bucket}/serving/3")
     result = subprocess.run([sys.executable, "-c", script], env={**os.environ, **store.env(), **env},
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -48,7 +48,9 @@ def test_two_runs_on_one_root_run_one_after_the_other_and_push_once(tmp_path):
     second_run = re.search(r"^run (\S+):", second_out, re.M).group(1)
     assert first_run != second_run  # each process reports the run it started
     assert f"pid{first.pid}" in first_run and f"pid{second.pid}" in second_run
-    assert "Pusher cached" in second_out and "nothing new pushed" in second_out
+    # The second run found the first one's push: it compared the (cached) model with it.
+    assert re.search(r"^run \S+: .*Trainer cached, ServingState complete, Evaluator complete", second_out, re.M)
+    assert f"not pushed: identical to the serving version {root / 'serving' / '1'}" in second_out
 
 
 def penguin_spec(tmp_path, data, extra: str = "") -> str:

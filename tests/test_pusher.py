@@ -140,7 +140,7 @@ def test_a_rolled_back_model_is_not_published_again_and_its_number_is_not_reused
     serving_dir.publish(str(fake_model(tmp_path / "m2", "bad")), str(dest), {}, keep=5)
     assert serving_dir.rollback(str(dest)) == (2, 1)
     blessed = {"blessed": True, "reasons": {}}
-    decision = push_decision(blessed, str(fake_model(tmp_path / "m3", "bad")), str(dest))
+    decision = decide(blessed, fake_model(tmp_path / "m3", "bad"), dest)
     assert decision.startswith("identical to version 2, which was rolled back")
     assert serving_dir.publish(str(fake_model(tmp_path / "m4", "better")), str(dest), {}, keep=5) == 3
 
@@ -149,12 +149,46 @@ def test_same_fingerprint_is_not_pushed_again(tmp_path):
     dest = tmp_path / "serving"
     serving_dir.publish(str(fake_model(tmp_path / "m1", "same")), str(dest), {}, keep=5)
     blessed = {"blessed": True, "reasons": {}}
-    assert push_decision(blessed, str(fake_model(tmp_path / "m2", "same")), str(dest)).startswith(
-        "identical to the serving version")
-    assert push_decision(blessed, str(fake_model(tmp_path / "m3", "other")), str(dest)) == "push"
+    assert decide(blessed, fake_model(tmp_path / "m2", "same"), dest).startswith("identical to the serving version")
+    assert decide(blessed, fake_model(tmp_path / "m3", "other"), dest) == "push"
     not_blessed = {"blessed": False, "reasons": {"accuracy": "FAILED: accuracy 0.5 < 0.9 (absolute)"}}
-    assert push_decision(not_blessed, str(tmp_path / "m3"), str(dest)) == (
-        "not blessed: FAILED: accuracy 0.5 < 0.9 (absolute)")
+    assert decide(not_blessed, tmp_path / "m3", dest) == "not blessed: FAILED: accuracy 0.5 < 0.9 (absolute)"
+
+
+def decide(verdict: dict, model, dest, compared: dict | None = None) -> str:
+    """The Pusher's decision for `model` at `dest`, the Evaluator having compared against
+    `compared` (default: the destination as it is now)."""
+    now = serving_dir.state(str(dest))
+    return push_decision(verdict, str(model), str(dest), compared or now, now)
+
+
+def test_a_blessing_against_a_serving_state_that_changed_since_is_not_pushed(tmp_path):
+    dest = tmp_path / "serving"
+    serving_dir.publish(str(fake_model(tmp_path / "m1", "first")), str(dest), {}, keep=5)
+    compared = serving_dir.state(str(dest))
+    assert compared["serving_version"] == 1 and compared["versions"][0]["fingerprint"] == "first"
+    serving_dir.publish(str(fake_model(tmp_path / "m2", "other root")), str(dest), {}, keep=5)  # pushed meanwhile
+    decision = decide({"blessed": True, "reasons": {}}, fake_model(tmp_path / "m3", "mine"), dest, compared)
+    assert decision.startswith(f"the serving directory {dest} changed after the Evaluator compared")
+    assert f"then: {dest / '1'}; now: {dest / '2'}" in decision
+    assert serving_dir.versions(str(dest)) == [1, 2]
+
+
+def test_the_serving_state_changes_with_any_file_of_any_version_and_the_record(tmp_path):
+    dest = tmp_path / "serving"
+    serving_dir.publish(str(fake_model(tmp_path / "m1", "first")), str(dest), {}, keep=5)
+    serving_dir.publish(str(fake_model(tmp_path / "m2", "second")), str(dest), {}, keep=5)
+    digests = [serving_dir.state_digest(str(dest))]
+    assert serving_dir.state_digest(str(dest)) == digests[0]  # reading changes nothing
+    schema = dest / "1" / "assets.extra" / "schema.pbtxt"  # a file later runs validate against
+    schema.parent.mkdir(parents=True, exist_ok=True)
+    schema.write_text('feature { name: "x" }\n')
+    digests.append(serving_dir.state_digest(str(dest)))
+    serving_dir.rollback(str(dest))  # the record changes, version 2 is withdrawn
+    digests.append(serving_dir.state_digest(str(dest)))
+    assert len(set(digests)) == 3
+    state = serving_dir.state(str(dest))
+    assert state["serving_version"] == 1 and [w["version"] for w in state["withdrawn"]] == [2]
 
 
 def test_rollback_restores_the_previous_version(tmp_path, capsys):

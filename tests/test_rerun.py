@@ -62,3 +62,71 @@ def test_unchanged_reruns_skip_and_every_change_runs(tmp_path):
     write_rows(tmp_path / "data" / "span-2" / "p.csv", lambda rows: rows[::2])  # a new span (no drift)
     assert ran(run_cli("--config", spec(4), *root))
     assert not ran(run_cli("--config", spec(4), *root))
+
+
+def fingerprint_of(spec_path, root, env: dict | None = None) -> str:
+    """rerun.fingerprint of a spec at a root, computed in a fresh process (as a run computes it)."""
+    code = ("import sys; sys.path.insert(0, %r); from pipelines import rerun; from pipelines.paths import RunPaths; "
+            "from pipelines.spec import load_spec; s = load_spec(%r); print(rerun.fingerprint(s, RunPaths.of(s, %r)))"
+            % (str(REPO), str(spec_path), str(root)))
+    import os
+
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": "", **(env or {})})
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_the_fingerprint_sees_what_size_and_mtime_hide(tmp_path):
+    """A copy that keeps size and mtime (`cp -p`), a new version of the stack, and an edited file
+    inside a serving version (the schema later runs validate against) each change it."""
+    import os
+
+    csv = tmp_path / "data" / "p.csv"
+    write_rows(csv, lambda rows: rows[::2])
+    spec = write_spec(tmp_path, f"name: fp\ndata: {{path: {tmp_path / 'data'}, label: species}}\n")
+    root = tmp_path / "root"
+    version = root / "serving" / "1"
+    (version / "assets.extra").mkdir(parents=True)
+    (version / "saved_model.pb").write_bytes(b"model")
+    (version / "assets.extra" / "schema.pbtxt").write_text('feature { name: "island" }\n')
+    first = fingerprint_of(spec, root)
+    assert fingerprint_of(spec, root) == first  # stable
+
+    stat = csv.stat()
+    replacement = tmp_path / "copy.csv"
+    replacement.write_bytes(csv.read_bytes().replace(b"39.1", b"39.2", 1))  # same size, one byte differs
+    os.utime(replacement, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    os.replace(replacement, csv)  # what `cp -p` / `rsync -t` leave: same size and mtime
+    assert csv.stat().st_size == stat.st_size and csv.stat().st_mtime_ns == stat.st_mtime_ns
+    second = fingerprint_of(spec, root)
+    assert second != first
+
+    fake = tmp_path / "site"  # an installed distribution with another version, first on the path
+    (fake / "keras-99.0.0.dist-info").mkdir(parents=True)
+    (fake / "keras-99.0.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: keras\nVersion: 99.0.0\n")
+    assert fingerprint_of(spec, root, env={"PYTHONPATH": str(fake)}) != second
+
+    (version / "assets.extra" / "schema.pbtxt").write_text('feature { name: "islands" }\n')
+    assert fingerprint_of(spec, root) != second
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_a_data_edit_made_while_a_run_goes_is_not_recorded_as_covered(tmp_path):
+    import os
+
+    csv = tmp_path / "data" / "p.csv"
+    write_rows(csv, lambda rows: rows[::2])
+    spec = write_spec(tmp_path, SPEC.format(data=tmp_path / "data", schema=REPO / "schemas" / "penguin" / "schema.pbtxt",
+                                            keep=5).replace('pattern: "span-{SPAN}/*.csv", ', ""))
+    run = subprocess.Popen([sys.executable, str(REPO / "pipelines" / "local_runner.py"), "--config", str(spec),
+                            "--root", str(tmp_path / "root")], cwd=REPO, env={**os.environ, "PYTHONPATH": ""},
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    edited = False
+    for line in run.stdout:
+        if not edited and "Trainer           started" in line:  # ExampleGen has read the file
+            csv.write_text(csv.read_text().replace("39.1", "39.2", 1))
+            edited = True
+    assert run.wait(timeout=600) == 0 and edited
+    assert ran(run_cli("--config", str(spec), "--root", str(tmp_path / "root")))  # the edit was not covered
