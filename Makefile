@@ -1,18 +1,21 @@
 # The two commands of the README's quick start. Both set up .venv first (idempotent).
 PY := .venv/bin/python
 
-.PHONY: setup run test test-fast benchmark quality schema clean
+.PHONY: setup setup-test run test test-fast benchmark quality schema clean
 
-setup:
+setup:  # .venv with the pinned stack: all a pipeline run needs (no root, no system packages)
 	@bash scripts/setup.sh
+
+setup-test:  # the same, plus the Debian packages the tests use (chromium, mariadb-server)
+	@bash scripts/setup.sh --test
 
 run: setup
 	$(PY) pipelines/local_runner.py
 
-test: setup
+test: setup-test
 	$(PY) -m pytest -q
 
-test-fast: setup
+test-fast: setup-test
 	$(PY) -m pytest -q -m "not slow"
 
 benchmark: setup  # the penguin pipeline against TFX's example, then the pipeline at 100k, 1M and 4M rows

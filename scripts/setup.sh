@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Prepare .venv with Python 3.10 and the pinned TFX 1.16 stack; install this project (editable).
 # Idempotent: a second run with nothing changed only checks and returns.
+#   scripts/setup.sh          what running pipelines needs (no root, no system packages)
+#   scripts/setup.sh --test   also the Debian packages the tests use (chromium, mariadb-server)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +19,8 @@ find_python() {
 }
 
 # The tests' system packages (Debian): Chromium for the report's browser tests, MariaDB for ML
-# Metadata on a server. Installed when missing and we may (root with apt-get); else said.
+# Metadata on a server. Only with --test (`make test`, .ci/run): running a pipeline needs neither,
+# nor root. Installed when missing and we may (root with apt-get); else said.
 system_packages() {
   local missing=()
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
@@ -30,7 +33,7 @@ system_packages() {
     echo "note: the tests need ${missing[*]} (Debian: sudo apt-get install ${missing[*]})" >&2
   fi
 }
-system_packages
+if [ "${1:-}" = "--test" ]; then system_packages; fi
 
 stamp=.venv/.installed
 wanted="$(cat scripts/constraints.txt pyproject.toml | sha256sum | cut -c1-16)"
