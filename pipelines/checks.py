@@ -83,7 +83,7 @@ def _well_formed_csv(spec: PipelineSpec, path: str) -> tuple[list[str], list[str
                pa_csv.ConvertOptions(column_types={c: pa.string() for c in header}, strings_can_be_null=False))
     label, rows, labels, labelled = header.index(spec.data.label), 0, [], 0
     try:
-        with io.open_stream(path) as f:
+        with io.open_stream(path) as raw, pyio.BufferedReader(_Guard(raw, spec.data.delimiter), 1 << 20) as f:
             for block in pa_csv.open_csv(f, *options):
                 if block.num_columns == 1:  # a blank line of a one-column file is an empty row
                     block = block.filter(pc.not_equal(pc.utf8_trim_whitespace(block.column(0)), ""))
@@ -106,26 +106,136 @@ def _well_formed_csv(spec: PipelineSpec, path: str) -> tuple[list[str], list[str
     return [], header, distinct, labelled
 
 
-def _csv_line_by_line(spec: PipelineSpec, path: str) -> tuple[list[str], list[str] | None, list[str], int]:
-    name = Path(path).name
-    data = io.read_bytes(path)
-    encoding = "utf-8-sig" if spec.data.encoding == "utf-8" else spec.data.encoding
+MAX_LINE_BYTES = 1 << 20  # a CSV line (a row) longer than this is refused: a data file, not a blob
+_BLOCK_BYTES = 1 << 20  # the line-by-line check reads this much at a time
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_LINE_BREAK_BYTES = re.compile(rb"\r\n|\r|\n")
+
+
+class _LineProblem(Exception):
+    """A line of a data file that cannot be read: too long, or not in the spec's encoding."""
+
+
+def _text_lines(path: str, encoding: str):
+    """The lines of a data file, decoded, each with its line break (\\n, \\r\\n or \\r, as
+    Python's csv module reads them), read a block at a time: memory stays at one block and one
+    line, whatever the file's size. Raises _LineProblem, naming the line, for a line over
+    MAX_LINE_BYTES or bytes that are not `encoding` text."""
+    import codecs
+
+    ascii_based = encoding != "utf-16"  # a line break is the byte 0x0a/0x0d, never inside a character
+    breaks = _LINE_BREAK_BYTES if ascii_based else _LINE_BREAK
+    decoder = None if ascii_based else codecs.getincrementaldecoder("utf-16")()
+    number, pending = 0, b"" if ascii_based else ""
+    with io.open_stream(path) as f:
+        while True:
+            block = f.read(_BLOCK_BYTES)
+            if decoder is not None:
+                try:
+                    block = decoder.decode(block, final=not block)
+                except UnicodeDecodeError:
+                    raise _LineProblem(f"not {encoding} text: bytes that do not decode after line {number}; save the "
+                                       "file as UTF-8, or set data.encoding to the encoding it was written in") from None
+            text = pending + block
+            cut = 0
+            for found in breaks.finditer(text):
+                if found.end() == len(text) and text[-1:] in ("\r", b"\r") and block:
+                    break  # a \r at the end of a block: its \n may start the next one
+                number += 1
+                _bounded(found.end() - cut, number)
+                yield number, _decoded(text[cut:found.end()], number, encoding)
+                cut = found.end()
+            pending = text[cut:]
+            _bounded(len(pending), number + 1)
+            if not block:
+                break
+    if pending:
+        yield number + 1, _decoded(pending, number + 1, encoding)
+
+
+def _bounded(length: int, number: int) -> None:
+    if length > MAX_LINE_BYTES:
+        raise _LineProblem(f"line {number} is longer than {MAX_LINE_BYTES:,} bytes (at least {length:,}); a row of "
+                           f"a CSV file is at most {MAX_LINE_BYTES:,} bytes: is it a CSV file? split or remove that "
+                           "line")
+
+
+def _decoded(line, number: int, encoding: str) -> str:
+    if isinstance(line, str):
+        return line.lstrip("\ufeff") if number == 1 else line
     try:
-        text = data.decode(encoding)
+        return line.decode("utf-8-sig" if encoding == "utf-8" and number == 1 else encoding)
     except UnicodeDecodeError as error:
-        line = data[:error.start].count(b"\n") + 1
-        column = error.start - data.rfind(b"\n", 0, error.start)
-        return ([f"data file {path}: not {spec.data.encoding} text: byte 0x{data[error.start]:02x} at line {line} "
-                 f"(column {column}); save the file as UTF-8, or set "
-                 "data.encoding (e.g. latin-1 or cp1252) to the encoding it was written in"], None, [], 0)
-    text = text.lstrip("\ufeff")
-    if not text.strip():
-        return [f"data file {path} is empty; expected a CSV header line and rows"], None, [], 0
-    reader = csv.reader(pyio.StringIO(text, newline=""), delimiter=spec.data.delimiter)
+        raise _LineProblem(f"not {encoding} text: byte 0x{line[error.start]:02x} at line {number} (column "
+                           f"{error.start + 1}); save the file as UTF-8, or set data.encoding (e.g. latin-1 or "
+                           "cp1252) to the encoding it was written in") from None
+
+
+MAX_FAST_FIELDS = 100_000  # Arrow 10's CSV reader crashes (SIGSEGV) on a row of ~320,000 fields
+
+
+class _TooWide(ValueError):
+    """A line that Arrow must not parse: over MAX_LINE_BYTES or MAX_FAST_FIELDS delimiters."""
+
+
+class _Guard(pyio.RawIOBase):
+    """The bytes of `stream` as Arrow reads them, each chunk scanned first (numpy, no second read
+    of the file): a physical line longer than MAX_LINE_BYTES or with more than MAX_FAST_FIELDS
+    delimiters raises _TooWide, so the fast path gives up before Arrow parses it and the
+    line-by-line check names the line. (Delimiters inside quotes are counted too: a false alarm
+    only costs the slow path.)"""
+
+    def __init__(self, stream, delimiter: str):
+        self._stream, self._delimiter = stream, ord(delimiter)
+        self._length = self._fields = 0  # of the line that the previous chunk left open
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        import numpy as np
+
+        n = self._stream.readinto(buffer)
+        if not n:
+            return n
+        chunk = np.frombuffer(buffer, np.uint8, count=n)
+        ends = np.flatnonzero((chunk == 10) | (chunk == 13))
+        starts = np.concatenate(([0], ends + 1))
+        fields = np.add.reduceat(chunk == self._delimiter, starts[starts < n]) if len(starts) else np.zeros(1)
+        lengths = np.diff(np.concatenate((starts, [n])))[:len(fields)]
+        fields, lengths = fields.astype(np.int64), lengths.astype(np.int64)
+        fields[0] += self._fields
+        lengths[0] += self._length
+        if fields.max() > MAX_FAST_FIELDS or lengths.max() > MAX_LINE_BYTES:
+            raise _TooWide("a line too wide for Arrow")
+        open_line = starts[-1] < n  # the chunk does not end with a line break
+        self._fields = int(fields[-1]) if open_line else 0
+        self._length = int(lengths[-1]) if open_line else 0
+        return n
+
+
+def _csv_line_by_line(spec: PipelineSpec, path: str) -> tuple[list[str], list[str] | None, list[str], int]:
+    """The slow path of `_one_csv`, for files Arrow cannot read: Python's csv module over the
+    file's lines, streamed (`_text_lines`), so that each problem names its line. Memory is one
+    block, one line and the label's distinct values, not the file."""
+    name = Path(path).name
+    lines = _text_lines(path, spec.data.encoding)
+    reader = csv.reader((line for _, line in lines), delimiter=spec.data.delimiter)
     try:
-        header = next(reader)
-    except csv.Error as error:
-        return [f"data file {path}, line 1: not a CSV header ({error})"], None, [], 0
+        try:
+            header = next(reader)
+        except StopIteration:
+            header = []
+        except csv.Error as error:
+            return [f"data file {path}, line 1: not a CSV header ({error})"], None, [], 0
+        if not "".join(header).strip() and not any("".join(row).strip() for row in reader):
+            return [f"data file {path} is empty; expected a CSV header line and rows"], None, [], 0
+        return _csv_rows(spec, path, name, reader, header)
+    except _LineProblem as problem:
+        return [f"data file {path}: {problem}"], None, [], 0
+
+
+def _csv_rows(spec: PipelineSpec, path: str, name: str, reader, header: list[str]):
     problems = []
     if len(header) == 1 and spec.data.delimiter == ",":
         other = next((d for d in OTHER_DELIMITERS if d in header[0]), None)
@@ -140,7 +250,9 @@ def _csv_line_by_line(spec: PipelineSpec, path: str) -> tuple[list[str], list[st
     if problems:
         return problems, header, [], 0
     label_at = header.index(spec.data.label)
-    ragged, repeated, no_label, values, rows = [], [], [], [], 0
+    # line numbers: the first few of each kind, and how many (memory does not grow with the file)
+    ragged, repeated, no_label = _Lines(), _Lines(), _Lines()
+    values, labelled, rows = {}, 0, 0
     try:
         previous = reader.line_num
         for row in reader:
@@ -149,28 +261,29 @@ def _csv_line_by_line(spec: PipelineSpec, path: str) -> tuple[list[str], list[st
                 continue
             rows += 1
             if row == header:
-                repeated.append(line)
+                repeated.add(line)
             elif len(row) != len(header) and line > first_line:
                 problems.append(f"data file {path}, line {first_line}: a quote opened on this line is not closed "
                                 f"before line {line} (an unbalanced quote); fix the quoting")
                 break
             elif len(row) != len(header):
-                ragged.append((line, len(row)))
+                ragged.add(line, len(row))
             elif not row[label_at].strip() or row[label_at].strip() in ("NA", "NaN", "nan", "null"):
-                no_label.append(line)
+                no_label.add(line)
             else:
-                values.append(row[label_at].strip())
+                values[row[label_at].strip()] = None
+                labelled += 1
     except csv.Error as error:
         return [f"data file {path}, line {reader.line_num}: {error} (an unbalanced quote?)"], header, [], 0
     if rows == 0:
         problems.append(f"data file {path} has a header but no rows")
     if repeated:
-        problems.append(f"data file {path}: the header is repeated at line {_lines(repeated)} (files joined "
+        problems.append(f"data file {path}: the header is repeated at line {repeated} (files joined "
                         "with their headers?); remove those lines")
     if ragged:
-        line, fields = ragged[0]
+        line, fields = ragged.first
         problems.append(f"data file {path}: line {line} has {fields} field(s), the header has {len(header)}"
-                        + (f" ({len(ragged)} such lines: {_lines([r[0] for r in ragged])})" if len(ragged) > 1 else "")
+                        + (f" ({ragged.count} such lines: {ragged})" if ragged.count > 1 else "")
                         + "; a truncated or ragged row: fix or remove it")
     # Rows without a label are never dropped silently: data.drop_unlabeled opts into it (and a
     # curated schema that requires the label stops them unless the label is exempt).
@@ -179,9 +292,30 @@ def _csv_line_by_line(spec: PipelineSpec, path: str) -> tuple[list[str], list[st
                "and set data.drop_unlabeled: true to train without them" if spec.schema_.path else
                "fill them in or remove them, or set data.drop_unlabeled: true to train and evaluate without them "
                "(the plan, the summary and the report then say how many rows each split lost)")
-        problems.append(f"data file {path}: {len(no_label)} row(s) have no value in the label column "
-                        f"{spec.data.label!r} (line {_lines(no_label)}); {fix}")
-    return problems, header, list(dict.fromkeys(values)), len(values)
+        problems.append(f"data file {path}: {no_label.count} row(s) have no value in the label column "
+                        f"{spec.data.label!r} (line {no_label}); {fix}")
+    return problems, header, list(values), labelled
+
+
+class _Lines:
+    """Line numbers of one kind of problem: the first MAX_LISTED_LINES and the count."""
+
+    def __init__(self):
+        self.numbers, self.count, self.first = [], 0, None
+
+    def add(self, line: int, detail=None) -> None:
+        if self.first is None:
+            self.first = (line, detail)
+        if len(self.numbers) < MAX_LISTED_LINES:
+            self.numbers.append(line)
+        self.count += 1
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def __str__(self) -> str:
+        shown = ", ".join(str(n) for n in self.numbers)
+        return shown + (f" and {self.count - len(self.numbers)} more" if self.count > len(self.numbers) else "")
 
 
 def _columns(header: list[str]) -> str:

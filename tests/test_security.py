@@ -426,3 +426,81 @@ def test_the_reports_class_tables_are_capped():
     html = report._per_class({"per_class": per_class, "confusion_matrix": dense})
     assert html.count("<tr") == 2 * (report.REPORT_CLASSES + 2)  # header + 50 + others, in each table
     assert "others (250 classes)" in html and "c299" not in html
+
+
+# -- 8. The malformed-CSV check streams: memory by the block, lines bounded --------------------------
+
+def _penguin_rows(count: int) -> list[str]:
+    lines = (PENGUIN / "data" / "penguins_raw.csv").read_text().splitlines()
+    body = [line for line in lines[1:] if line.strip()]
+    return [lines[0]] + [body[i % len(body)] for i in range(count)]
+
+
+def test_a_line_over_the_bound_is_refused_with_its_line_number(tmp_path, monkeypatch, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = _penguin_rows(20)
+    lines[7] = lines[7] + ",x" * (checks.MAX_LINE_BYTES // 2 + 10)  # ~1 MiB and a bit: one absurd row at line 8
+    (data / "long.csv").write_text("\n".join(lines) + "\n")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["check", str(_spec(tmp_path, data=data))]) == 2
+    err = capsys.readouterr().err
+    assert (f"data file {data / 'long.csv'}: line 8 is longer than 1,048,576 bytes" in err
+            and "split or remove that line" in err), err
+    # a file with no line break at all: refused at line 1 after reading about one block, not the file
+    (data / "long.csv").write_bytes(b"a," * (3 * checks.MAX_LINE_BYTES))
+    from pipelines.spec import load_spec
+
+    problems, *_ = checks._csv_line_by_line(load_spec(str(_spec(tmp_path, data=data))), str(data / "long.csv"))
+    assert len(problems) == 1 and "line 1 is longer than 1,048,576 bytes" in problems[0], problems
+
+
+def test_a_malformed_row_deep_in_a_large_file_is_found_in_bounded_memory(tmp_path):
+    """A 14 MB file with one ragged row near its end: the line-by-line check names that line, and
+    its peak memory (tracemalloc, in a fresh process) is a few blocks, not the file (the check
+    read the whole file and held it twice, bytes and text, ~10x with the rows)."""
+    import json
+
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = _penguin_rows(300_000)
+    lines[290_000] = lines[290_000].rsplit(",", 3)[0]  # line 290,001 lost its last three fields
+    (data / "big.csv").write_text("\n".join(lines) + "\n")
+    size = (data / "big.csv").stat().st_size
+    assert size > 12e6
+    spec = _spec(tmp_path, data=data)
+    script = f"""
+import json, sys, tracemalloc
+from pipelines import checks
+from pipelines.spec import load_spec
+spec = load_spec({str(spec)!r})
+fast = checks._well_formed_csv(spec, {str(data / 'big.csv')!r})
+tracemalloc.start()
+problems, header, values, labelled = checks._csv_line_by_line(spec, {str(data / 'big.csv')!r})
+print(json.dumps({{"fast": fast, "problems": problems, "values": values, "labelled": labelled,
+                  "peak": tracemalloc.get_traced_memory()[1]}}))
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["fast"] is None  # Arrow gives up on the ragged row: the line-by-line check runs
+    assert got["problems"] == [f"data file {data / 'big.csv'}: line 290001 has 5 field(s), the header has 8; a "
+                               "truncated or ragged row: fix or remove it"]
+    assert got["peak"] < 8e6, f"peak {got['peak'] / 1e6:.1f} MB for a {size / 1e6:.0f} MB file"
+    assert got["labelled"] > 250_000 and sorted(got["values"]) == ["Adelie", "Chinstrap", "Gentoo"]
+
+
+def test_a_row_of_very_many_fields_is_refused_not_a_crash(tmp_path, monkeypatch, capsys):
+    """Arrow 10's CSV reader dies (SIGSEGV) on a row of ~320,000 fields, which fits in 700 KB: the
+    fast path hands such a line to the line-by-line check, which names it. In a fresh process,
+    so that a crash is a failed test, not a dead test session."""
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = _penguin_rows(20)
+    lines[12] = lines[12] + ",x" * 340_000
+    (data / "wide.csv").write_text("\n".join(lines) + "\n")
+    spec = _spec(tmp_path, data=data)
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "check", str(spec)], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert f"data file {data / 'wide.csv'}: line 13 has 340008 field(s), the header has 8" in done.stderr
