@@ -31,20 +31,29 @@ class Store:
     database: str | None = None
     user: str | None = None
     password_env: str | None = None
+    ssl_ca: str | None = None  # TLS (runtime.metadata.ssl): PEM files, and whether to verify the server
+    ssl_cert: str | None = None
+    ssl_key: str | None = None
+    ssl_verify: bool = False
+    tls: bool = False
 
     @classmethod
     def of(cls, section, root: str) -> Store:
         """From the spec's `runtime.metadata` section (a pipelines.spec MetadataSection)."""
         if section.type == "sqlite":
             return cls(sqlite=os.path.join(root, "metadata.sqlite"))
+        ssl = section.ssl
+        tls = {} if ssl is None else {
+            "tls": True, "ssl_verify": ssl.verify_server_cert,
+            **{f"ssl_{k}": os.path.abspath(getattr(ssl, k)) for k in ("ca", "cert", "key") if getattr(ssl, k)}}
         return cls(host=section.host, port=section.port, database=section.database, user=section.user,
-                   password_env=section.password_env)
+                   password_env=section.password_env, **tls)
 
     def describe(self) -> str:
         """Where the store is, for messages (never the password)."""
         if self.sqlite:
             return self.sqlite
-        return f"mysql://{self.user}@{self.host}:{self.port}/{self.database}"
+        return f"mysql://{self.user}@{self.host}:{self.port}/{self.database}" + (" (TLS)" if self.tls else "")
 
     def exists(self) -> bool:
         return self.sqlite is None or os.path.exists(self.sqlite)  # local-only: a SQLite file
@@ -64,6 +73,16 @@ class Store:
                                     f"is not set; export it with the password of user {self.user!r} on "
                                     f"{self.host}:{self.port}")
             config.mysql.password = os.environ[self.password_env]
+        if self.tls:
+            for key, path in (("ca", self.ssl_ca), ("cert", self.ssl_cert), ("key", self.ssl_key)):
+                if path is None:
+                    continue
+                if not os.path.isfile(path):  # local-only: the client reads its PEM files itself
+                    raise MetadataError(f"runtime.metadata.ssl.{key}: {path} is not a file; give the path of the "
+                                        + {"ca": "certificate authority's certificate", "cert": "client certificate",
+                                           "key": "client certificate's private key"}[key] + " (PEM)")
+                setattr(config.mysql.ssl_options, key, path)
+            config.mysql.ssl_options.verify_server_cert = self.ssl_verify
         return config
 
     def secrets(self) -> list[str]:
@@ -88,7 +107,10 @@ class Store:
             raise MetadataError(f"runtime.metadata: the MySQL server at {self.host}:{self.port} refused user "
                                 f"{self.user!r} for database {self.database!r}: check the password in "
                                 f"${self.password_env or '(no password_env)'} and that the user may create and "
-                                "use that database") from None
+                                "use that database"
+                                + ("; with TLS (runtime.metadata.ssl): that ca signed the server's certificate "
+                                   "and names the host, and that cert and key are the client's the server expects"
+                                   if self.tls else "; if the server requires TLS, set runtime.metadata.ssl")) from None
 
     def connect(self) -> metadata_store.MetadataStore | None:
         """The store for reading, or None when a SQLite store has not been created yet."""

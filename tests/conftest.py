@@ -159,6 +159,27 @@ class MariaDB:
                 f"password_env: {self.password_env}}}")
 
 
+def _tls_files(folder: Path) -> Path:
+    """A test certificate authority (ca.pem), a server certificate it signed for IP 127.0.0.1
+    (server.pem, server.key), a client certificate (client.pem, client.key) and an unrelated
+    authority (other-ca.pem), made with openssl."""
+    folder.mkdir(parents=True)
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True, timeout=60)
+
+    for ca in ("ca", "other-ca"):
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{ca}.key", "-out", f"{ca}.pem",
+                "-days", "2", "-subj", f"/CN=tfx-yaml test {ca}")
+    (folder / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:127.0.0.1\n")
+    for name, subject in (("server", "/CN=127.0.0.1"), ("client", "/CN=mlmd-tls")):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                "-subj", subject)
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", f"{name}.pem", "-days", "2", *(["-extfile", "san.cnf"] if name == "server" else []))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def mariadb():
     """Debian's mariadb-server started for the test session (own data folder, a free port on
@@ -182,9 +203,12 @@ def mariadb():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    tls = _tls_files(folder / "tls")  # TLS offered (not required) to every user; tests add users that require it
     process = subprocess.Popen([server, "--no-defaults", f"--datadir={folder / 'data'}", f"--port={port}",
                                 "--bind-address=127.0.0.1", f"--socket={folder / 'sock'}", f"--user={user}",
-                                f"--pid-file={folder / 'pid'}", f"--log-error={folder / 'error.log'}"],
+                                f"--pid-file={folder / 'pid'}", f"--log-error={folder / 'error.log'}",
+                                f"--ssl-ca={tls / 'ca.pem'}", f"--ssl-cert={tls / 'server.pem'}",
+                                f"--ssl-key={tls / 'server.key'}"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     client = [shutil.which("mariadb") or "mysql", "--no-defaults", f"--socket={folder / 'sock'}", "-uroot"]
     deadline = time.time() + 60
@@ -196,6 +220,7 @@ def mariadb():
         time.sleep(0.3)
     db = MariaDB(port, "pw-" + secrets.token_hex(12))
     db.socket = str(folder / "sock")  # root's own connection, for tests that add users
+    db.tls = tls  # ca.pem (signed server.pem, for IP 127.0.0.1, and client.pem/client.key), other-ca.pem
     grant = (f"CREATE USER '{db.user}'@'127.0.0.1' IDENTIFIED BY '{db.password}'; "
              f"GRANT ALL ON *.* TO '{db.user}'@'127.0.0.1';")
     subprocess.run([*client, "-e", grant], check=True, capture_output=True)

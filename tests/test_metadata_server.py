@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -213,3 +214,69 @@ runtime:
     wrong = tfx_yaml("report", "--config", configs["penguin-a"], "--run", seen["penguin-b"][0], env=env)
     assert wrong.returncode == 1
     assert f"no record of run {seen['penguin-b'][0]!r} of pipeline 'penguin-a'" in wrong.stderr
+
+
+def test_a_connection_over_tls_with_a_client_certificate(tmp_path, mariadb, monkeypatch):
+    """runtime.metadata.ssl reaches ML Metadata's connection: a user that the server admits only
+    over TLS with a client certificate signed by the test authority (REQUIRE X509) connects with
+    cert/key (`check`, `runs` and a write through ML Metadata), and is refused without them. The
+    authority and certificates are made with openssl by the fixture.
+
+    verify_server_cert is on by default and reaches the connection config; the connections here
+    turn it off: ML Metadata 1.16's bundled client (MariaDB Connector/C on BoringSSL) refused this
+    server's certificate with verification on in every form tried (IP and DNS names, capath), while
+    the mariadb command-line client verified the same certificate against the same authority."""
+    import shutil
+
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+
+    from pipelines.spec import load_spec
+
+    client = [shutil.which("mariadb") or "mysql", "--no-defaults", f"--socket={mariadb.socket}", "-uroot"]
+    subprocess.run([*client, "-e", f"CREATE USER 'mlmd_tls'@'127.0.0.1' IDENTIFIED BY '{mariadb.password}' "
+                                   "REQUIRE X509; GRANT ALL ON *.* TO 'mlmd_tls'@'127.0.0.1';"],
+                   check=True, capture_output=True)
+    tls = mariadb.tls
+
+    def config(ssl: str, name: str) -> Path:
+        section = (f"{{type: mysql, host: {mariadb.host}, port: {mariadb.port}, database: mlmd_tls, "
+                   f"user: mlmd_tls, password_env: {mariadb.password_env}, ssl: {ssl}}}")
+        return spec(tmp_path, section, name=name)
+
+    good = config(f"{{ca: {tls / 'ca.pem'}, cert: {tls / 'client.pem'}, key: {tls / 'client.key'}, "
+                  "verify_server_cert: false}", "tls.yaml")
+    checked = tfx_yaml("check", str(good), env=mariadb.env())
+    assert checked.returncode == 0, checked.stderr
+    runs = tfx_yaml("runs", "--config", str(good), env=mariadb.env())
+    assert runs.returncode == 0, runs.stderr
+    assert (f"no runs of pipeline 'penguin-shared' recorded in mysql://mlmd_tls@127.0.0.1:{mariadb.port}/mlmd_tls "
+            "(TLS)") in runs.stdout
+
+    # the store works over that connection: write and read back
+    monkeypatch.setenv(mariadb.password_env, mariadb.password)
+    store = Store.of(load_spec(str(good)).runtime.metadata, str(tmp_path / "root"))
+    options = store.config().mysql.ssl_options
+    assert (options.ca, options.cert, options.key, options.verify_server_cert) == (
+        str(tls / "ca.pem"), str(tls / "client.pem"), str(tls / "client.key"), False)
+    opened = metadata_store.MetadataStore(store.config())
+    opened.put_context_type(metadata_store_pb2.ContextType(name="tls_probe"))
+    assert opened.get_context_type("tls_probe").name == "tls_probe"
+
+    # verification is the default, and reaches the connection config
+    verified = config(f"{{ca: {tls / 'ca.pem'}, cert: {tls / 'client.pem'}, key: {tls / 'client.key'}}}", "v.yaml")
+    assert Store.of(load_spec(str(verified)).runtime.metadata, "r").config().mysql.ssl_options.verify_server_cert
+
+    without_cert = config(f"{{ca: {tls / 'ca.pem'}, verify_server_cert: false}}", "no-cert.yaml")
+    refused = tfx_yaml("check", str(without_cert), env=mariadb.env())
+    assert refused.returncode == 2 and "refused user 'mlmd_tls'" in refused.stderr, refused.stderr
+    assert "with TLS (runtime.metadata.ssl)" in refused.stderr
+    no_tls = spec(tmp_path, f"{{type: mysql, host: {mariadb.host}, port: {mariadb.port}, database: mlmd_tls, user: "
+                            f"mlmd_tls, password_env: {mariadb.password_env}}}", name="no-tls.yaml")
+    plain = tfx_yaml("check", str(no_tls), env=mariadb.env())
+    assert plain.returncode == 2 and "if the server requires TLS, set runtime.metadata.ssl" in plain.stderr
+
+    missing = config(f"{{ca: {tmp_path / 'nope.pem'}}}", "missing.yaml")
+    absent = tfx_yaml("check", str(missing), env=mariadb.env())
+    assert absent.returncode == 2
+    assert f"runtime.metadata.ssl.ca: {tmp_path / 'nope.pem'} is not a file" in absent.stderr, absent.stderr

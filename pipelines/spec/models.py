@@ -663,6 +663,38 @@ class PusherSection(Section):
         return destination
 
 
+class MetadataSSL(Section):
+    """TLS for the connection to the ML Metadata server (mysql): the files are PEM, on the machine
+    that runs the pipeline; relative paths are relative to the current directory.
+
+    Attributes:
+        ca: the certificate of the authority that signed the server's certificate; needed to
+            verify it. Defaults to None.
+        cert: the client certificate, for a server that requires one (REQUIRE X509); with key.
+            Defaults to None.
+        key: the client certificate's private key; with cert. Defaults to None.
+        verify_server_cert: check that the server's certificate is signed by `ca` and names the
+            host. Defaults to True. With false the connection is encrypted but a man in the middle
+            is not detected (README: ML Metadata 1.16's client and verification).
+    """
+
+    ca: Optional[str] = Field(None, min_length=1)
+    cert: Optional[str] = Field(None, min_length=1)
+    key: Optional[str] = Field(None, min_length=1)
+    verify_server_cert: bool = True
+
+    @model_validator(mode="after")
+    def _cert_with_key(self) -> MetadataSSL:
+        if (self.cert is None) != (self.key is None):
+            given, missing = ("cert", "key") if self.key is None else ("key", "cert")
+            raise ValueError(f"{given} is set but {missing} is not: a client certificate needs both (cert: the "
+                             "certificate, key: its private key); set both or neither")
+        if self.verify_server_cert and self.ca is None:
+            raise ValueError("verify_server_cert needs ca, the certificate of the authority that signed the "
+                             "server's certificate; set ca (or verify_server_cert: false for a test server)")
+        return self
+
+
 class MetadataSection(Section):
     """Where a local run records ML Metadata: a SQLite file under runtime.root, or a
     MySQL-compatible server (MySQL, MariaDB, Cloud SQL) shared by a team. Kubeflow runs use the
@@ -678,6 +710,8 @@ class MetadataSection(Section):
             the password itself never goes in this file. It must start with MLMD_, so that a
             spec cannot send another secret of the environment to a host of its choosing.
             Defaults to None (no password).
+        ssl: TLS for the connection (mysql): ca, cert, key, verify_server_cert. Defaults to
+            None (no TLS: use it on a trusted network only).
     """
 
     type: Literal["sqlite", "mysql"] = "sqlite"
@@ -686,10 +720,11 @@ class MetadataSection(Section):
     database: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_$]{1,64}$")
     user: Optional[str] = Field(None, min_length=1)
     password_env: Optional[str] = Field(None, pattern=r"^MLMD_[A-Za-z0-9_]+$")
+    ssl: Optional[MetadataSSL] = None
 
     @model_validator(mode="after")
     def _server_settings(self) -> MetadataSection:
-        given = [k for k in ("host", "database", "user", "password_env") if getattr(self, k) is not None]
+        given = [k for k in ("host", "database", "user", "password_env", "ssl") if getattr(self, k) is not None]
         if self.type == "mysql":
             missing = [k for k in ("host", "database", "user") if getattr(self, k) is None]
             if missing:
