@@ -48,12 +48,12 @@ def test_regression_metrics_match_scikit_learn():
 def test_reason_reads_like_a_sentence():
     ok, reason = judge("accuracy", 0.962, {"lower_bound": 0.9, "min_improvement": 0.0}, 0.950)
     assert ok
-    assert reason == "accuracy 0.962 >= 0.9 (absolute) and +0.012 vs baseline 0.95 (required >= 0)"
+    assert reason == "accuracy 0.962 vs serving 0.95 (+0.012, required >= 0) and >= 0.9 (absolute)"
 
 
 def test_lower_is_better_metrics_improve_downwards():
     ok, reason = judge("log_loss", 0.30, {"min_improvement": 0.0}, 0.25)
-    assert not ok and "-0.05 vs baseline 0.25 (required >= 0) FAILED" in reason
+    assert not ok and reason == "log_loss 0.3 vs serving 0.25 (+0.05, lower is better, improvement -0.05, required >= 0 FAILED)"
     assert judge("log_loss", 0.20, {"min_improvement": 0.0}, 0.25)[0]
 
 
@@ -61,30 +61,44 @@ def test_relative_change_and_upper_bound():
     assert judge("accuracy", 0.95, {"min_relative_improvement": -0.01}, 0.955)[0]  # -0.5 %
     assert not judge("accuracy", 0.90, {"min_relative_improvement": -0.01}, 0.955)[0]  # -5.8 %
     ok, reason = judge("mae", 2.0, {"upper_bound": 1.5}, None)
-    assert not ok and reason == "mae 2 > 1.5 (absolute)"
+    assert not ok and reason == "mae 2 (no model serving) and > 1.5 (absolute)"
 
 
 def test_first_run_without_baseline_is_blessed_and_says_why():
     ok, reason = judge("accuracy", 0.95, {"lower_bound": 0.9, "min_improvement": 0.0}, None)
-    assert ok and "no baseline to compare with" in reason
+    assert ok and reason == "accuracy 0.95 and >= 0.9 (absolute) and min_improvement 0 not applied: no model serving"
 
 
 CANDIDATE = {"accuracy": 0.80, "auc": 0.9, "precision": 0.8, "recall": 0.8, "log_loss": 0.5}
 BASELINE = {"accuracy": 0.95, "auc": 0.99, "precision": 0.95, "recall": 0.95, "log_loss": 0.1}
 
 
-def test_blessing_is_written_without_thresholds_with_a_reason_per_metric():
+def test_without_thresholds_a_worse_model_is_not_blessed_and_every_reason_shows_both_values():
     verdict = bless(CANDIDATE, BASELINE, {"metrics": "auto", "thresholds": {}}, "classification")
-    assert verdict["blessed"] and not verdict["forced"]
+    assert not verdict["blessed"] and not verdict["forced"] and verdict["compare_metric"] == "accuracy"
     assert set(verdict["reasons"]) == {"accuracy", "auc", "precision", "recall", "log_loss"}
+    assert verdict["reasons"]["accuracy"] == "FAILED: accuracy 0.8 vs serving 0.95 (-0.15, allowed >= -0.001 FAILED)"
+    assert verdict["reasons"]["auc"] == "OK: auc 0.9 vs serving 0.99 (-0.09) and no threshold"
     assert verdict["baseline_metrics"]["accuracy"] == 0.95
+
+
+def test_the_default_comparison_tolerates_its_tolerance_and_can_be_turned_off():
+    slightly = {**BASELINE, "accuracy": 0.9495}  # 0.0005 worse: within 0.001
+    assert bless(slightly, BASELINE, {"thresholds": {}}, "classification")["blessed"]
+    assert not bless({**BASELINE, "accuracy": 0.948}, BASELINE, {"thresholds": {}}, "classification")["blessed"]
+    assert bless(CANDIDATE, BASELINE, {"thresholds": {}, "compare_metric": None}, "classification")["blessed"]
+    assert bless(CANDIDATE, None, {"thresholds": {}}, "classification")["blessed"]  # nothing serving
+    regression = {"mse": 1.0, "rmse": 1.0, "mae": 1.0, "r2": 0.5}
+    verdict = bless(regression, {**regression, "r2": 0.6}, {"thresholds": {}}, "regression")
+    assert verdict["compare_metric"] == "r2" and not verdict["blessed"]
+    assert verdict["reasons"]["r2"] == "FAILED: r2 0.5 vs serving 0.6 (-0.1, allowed >= -0.001 FAILED)"
 
 
 def test_a_regressed_model_is_not_blessed_unless_forced():
     cfg = {"thresholds": {"accuracy": {"min_improvement": -0.01}}}
     verdict = bless(CANDIDATE, BASELINE, cfg, "classification")
     assert not verdict["blessed"]
-    assert verdict["reasons"]["accuracy"].startswith("FAILED: accuracy 0.8 and -0.15 vs baseline 0.95")
+    assert verdict["reasons"]["accuracy"] == "FAILED: accuracy 0.8 vs serving 0.95 (-0.15, allowed >= -0.01 FAILED)"
     forced = bless(CANDIDATE, BASELINE, {**cfg, "force_bless": True}, "classification")
     assert forced["blessed"] and forced["forced"]
     assert forced["reasons"]["accuracy"].startswith("FAILED")  # the record keeps the truth

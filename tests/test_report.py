@@ -62,7 +62,9 @@ def test_report_of_a_penguin_run_in_a_browser(penguin_run, browser, tmp_path):
                          .read_text())
     assert page.locator("#stop-reason").inner_text() == history["stop_reason"]
     assert page.locator("#serving-versions").inner_text() == "1"
-    assert page.locator("#stages tr.state-complete").count() == 9
+    from pipelines.compiler import STAGES
+
+    assert page.locator("#stages tr.state-complete").count() == len(STAGES) == 10
     assert "name: penguin" in page.locator("#spec").inner_text()  # the spec as run, defaults filled in
 
 

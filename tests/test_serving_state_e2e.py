@@ -81,6 +81,7 @@ pusher: {{destination: {s.serving}}}
     s.rollback = tfx_yaml("rollback", "--config", str(s.a_spec), "--root", str(s.a_root))
     s.run_a("A7")
     s.runs = tfx_yaml("runs", "--config", str(s.a_spec), "--root", str(s.a_root))
+    s.report = tfx_yaml("report", "--config", str(s.a_spec), "--root", str(s.a_root))
     return s
 
 
@@ -146,3 +147,10 @@ def test_after_a_rollback_the_next_run_compares_with_the_version_serving_now(sce
     assert serving_dir.versions(str(scenario.serving))[:2] == [2, 3]  # 4 stays withdrawn
     pushed_4 = [line for line in scenario.runs.stdout.splitlines() if re.search(r"\s4 \(rolled back ", line)]
     assert len(pushed_4) == 1, scenario.runs.stdout
+
+
+def test_the_report_lists_the_withdrawn_version(scenario):
+    assert scenario.report.returncode == 0, scenario.report.stderr
+    path = re.search(r"(\S+\.html)", scenario.report.stdout).group(1)
+    page = open(path, encoding="utf-8").read()
+    assert re.search(r"<ul id='withdrawn-versions'><li>version 4 withdrawn at ", page), page[-2000:]
