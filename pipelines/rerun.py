@@ -57,7 +57,7 @@ def fingerprint(spec: PipelineSpec, paths: RunPaths) -> str | None:
     code = sorted(_glob(str(REPO / "components" / "**" / "*.py")) + _glob(str(REPO / "pipelines" / "**" / "*.py")))
     data = sorted(_glob(os.path.join(spec.data.path, "**"))) if os.path.isdir(spec.data.path) else [spec.data.path]  # local-only
     for path in [*code, *data]:
-        digest.update(_identity(path))
+        digest.update(serving_layout.file_identity(path))
     if spec.schema_.path:
         digest.update(_content(spec.schema_.path))
     return f"{digest.hexdigest()}-{serving_layout.local_fingerprint(paths.destination)}"
@@ -75,14 +75,6 @@ def covered(before: str | None, paths: RunPaths, pushed_fingerprint: str | None)
     return f"{before.split('-', 1)[0]}-{pushed_fingerprint}"
 
 
-def _identity(path: str) -> bytes:
-    try:
-        st = os.stat(path)  # local-only
-    except OSError:
-        return f"{path}\0gone\n".encode()
-    return f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\n".encode()
-
-
 def _content(path: str) -> bytes:
     try:
         if os.path.getsize(path) <= SMALL_FILE:  # local-only
@@ -90,7 +82,7 @@ def _content(path: str) -> bytes:
                 return path.encode() + b"\0" + hashlib.sha256(f.read()).digest()
     except OSError:
         return f"{path}\0gone\n".encode()
-    return _identity(path)
+    return serving_layout.file_identity(path)
 
 
 def _glob(pattern: str) -> list[str]:

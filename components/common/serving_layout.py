@@ -57,13 +57,15 @@ def local_fingerprint(destination: str) -> str:
                 dirs.sort()
                 paths += [os.path.join(folder, f) for f in sorted(files)]
         for path in paths:
-            digest.update(_stat_line(path))
+            digest.update(file_identity(path, follow_links=False))
     return digest.hexdigest()
 
 
-def _stat_line(path: str) -> bytes:
+def file_identity(path: str, follow_links: bool = True) -> bytes:
+    """A file by path, size, mtime_ns, ctime_ns and inode, as a line to hash: any write, and any
+    replacement (a copy that keeps size and mtime still has a new inode and ctime), changes it."""
     try:
-        st = os.lstat(path)  # local-only
+        st = os.stat(path) if follow_links else os.lstat(path)  # local-only
     except OSError:
         return f"{path}\0gone\n".encode()
     return f"{path}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\n".encode()
