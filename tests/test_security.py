@@ -504,3 +504,25 @@ def test_a_row_of_very_many_fields_is_refused_not_a_crash(tmp_path, monkeypatch,
                           text=True, timeout=300)
     assert done.returncode == 2, done.stderr[-3000:]
     assert f"data file {data / 'wide.csv'}: line 13 has 340008 field(s), the header has 8" in done.stderr
+
+
+# -- 9. The image: a non-root user, the base image pinned (or its pinning said), no :latest ---------
+
+def test_the_image_runs_as_a_non_root_user_and_the_default_tag_is_this_version():
+    import re
+
+    from pipelines.spec.models import KubeflowSection
+
+    dockerfile = (REPO / "Dockerfile").read_text()
+    instructions = [line.split(None, 1) for line in dockerfile.splitlines() if line and not line.startswith("#")]
+    users = [args.strip() for word, args in instructions if word == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0"), users
+    words = [word for word, _ in instructions]
+    assert "RUN" in words[:len(words) - words[::-1].index("USER")]  # the install runs before the switch...
+    assert "RUN" not in words[len(words) - words[::-1].index("USER"):]  # ...and nothing after it
+    base = re.search(r"(?m)^ARG BASE_IMAGE=(\S+)$", dockerfile).group(1)
+    assert "@sha256:" in base or "must be pinned by digest" in dockerfile  # pinned, or the reason it is not yet
+    assert ":latest" not in base
+
+    version = re.search(r'(?m)^version = "([^"]+)"', (REPO / "pyproject.toml").read_text()).group(1)
+    assert KubeflowSection().image == f"tfx-yaml-pipelines:{version}"

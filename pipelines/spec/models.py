@@ -813,11 +813,29 @@ class ObjectStoreSection(Section):
     secret_key_key: str = "secretkey"
 
 
+def package_version() -> str:
+    """This package's version: pyproject.toml's beside the sources, else the installed one's."""
+    import os
+    import re
+
+    pyproject = os.path.join(os.path.dirname(__file__), "..", "..", "pyproject.toml")
+    if os.path.isfile(pyproject):  # local-only: the source tree
+        with open(pyproject, encoding="utf-8") as f:  # local-only
+            found = re.search(r'(?m)^version\s*=\s*"([^"]+)"', f.read())
+        if found:
+            return found.group(1)
+    from importlib.metadata import version
+
+    return version("tfx-yaml-pipelines")
+
+
 class KubeflowSection(Section):
     """Deployment to Kubeflow Pipelines.
 
     Attributes:
-        image: the component image (see the Dockerfile). Defaults to "tfx-yaml-pipelines:latest".
+        image: the component image (see the Dockerfile). Defaults to
+            "tfx-yaml-pipelines:<this package's version>" (never :latest, which names whatever
+            was pushed last: a compiled pipeline must name the code it was compiled against).
         pipeline_root: the artifact root there (gs://, s3://, ...). Defaults to None (must be
             given, here or with --pipeline-root, to compile).
         resources: per component id (ExampleGen, StatisticsGen, ..., Trainer, Evaluator,
@@ -826,7 +844,7 @@ class KubeflowSection(Section):
             s3:// paths. Defaults to None.
     """
 
-    image: str = "tfx-yaml-pipelines:latest"
+    image: str = f"tfx-yaml-pipelines:{package_version()}"
     pipeline_root: Optional[str] = None
     resources: dict[Literal[KUBEFLOW_COMPONENTS], Resources] = Field(default_factory=dict)  # type: ignore[valid-type]
     object_store: Optional[ObjectStoreSection] = None
