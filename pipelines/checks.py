@@ -67,10 +67,8 @@ def _well_formed_csv(spec: PipelineSpec, path: str) -> tuple[list[str], list[str
     import pyarrow.compute as pc
     import pyarrow.csv as pa_csv
 
-    encoding = "utf-8-sig" if spec.data.encoding == "utf-8" else spec.data.encoding
     try:
-        with io.open_file(path, "rb") as f:
-            first = f.readline().decode(encoding).lstrip("\ufeff")
+        first = io.first_line(path, spec.data.encoding)  # UTF-16 too: decoded as it is read, not per byte line
         header = next(csv.reader(pyio.StringIO(first), delimiter=spec.data.delimiter))
     except (UnicodeDecodeError, csv.Error, StopIteration, LookupError):
         return None
@@ -386,6 +384,59 @@ def _kind(values: list[str]) -> str:
         return True
 
     return "int" if parses(int) else "float" if parses(float) else "string"
+
+
+def parquet_problems(spec: PipelineSpec, files: list[str]) -> list[str]:
+    """Each Parquet file's footer (its metadata and schema, a few KB at the end of the file) is
+    read before any work: a file that is not Parquet (a CSV file under data.format: parquet), or
+    one without the label or an excluded column, is named here, not deep in ExampleGen."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    problems = []
+    for path in files:
+        name = Path(path).name
+        try:
+            metadata = pq.ParquetFile(pa.BufferReader(_parquet_footer(path))).metadata
+            columns = metadata.schema.to_arrow_schema().names
+            if metadata.num_rows == 0:
+                problems.append(f"data file {path} is a Parquet file with no rows")
+        except (pa.ArrowException, OSError, ValueError) as error:
+            kind = "a CSV file?" if name.lower().endswith((".csv", ".txt", ".tsv")) else "another format?"
+            problems.append(f"data file {path}: not a Parquet file ({_short(error)}; {kind}); data.format is "
+                            "'parquet', so every file data.path and data.pattern match must be Parquet: set "
+                            "data.format: csv (or tfrecord) to what the files are, or narrow data.pattern (e.g. "
+                            "'*.parquet')")
+            continue
+        for key, names in (("data.label", [spec.data.label]), ("data.exclude", spec.data.exclude)):
+            for column in names:
+                if column not in columns:
+                    problems.append(f"key {key!r}: column {column!r} is not in {name}; "
+                                    + _columns(columns))
+    return problems
+
+
+def _parquet_footer(path: str) -> bytes:
+    """The footer of a Parquet file as a file of its own ("PAR1" + footer + its length + "PAR1"):
+    only its last bytes are read, local or on an object store."""
+    size = io.size(path)
+    if size < 12:
+        raise ValueError(f"{size} bytes, too short")
+    with io.open_file(path, "rb") as f:
+        f.seek(size - 8)
+        tail = f.read(8)
+        length = int.from_bytes(tail[:4], "little")
+        if tail[4:] != b"PAR1":
+            raise ValueError("it does not end with the Parquet magic bytes PAR1")
+        if length > size - 12 or length > 64 << 20:
+            raise ValueError(f"its footer length {length:,} does not fit the file")
+        f.seek(size - 8 - length)
+        return b"PAR1" + f.read(length) + tail
+
+
+def _short(error: Exception) -> str:
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return text[:160]
 
 
 def schema_problems(path: str) -> list[str]:

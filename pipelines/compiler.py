@@ -277,6 +277,8 @@ def check_inputs(spec: PipelineSpec, remote: bool = True) -> None:
             problems.append(f"key 'data.path': no files match {', '.join(map(repr, empty))} under {base}")
         elif spec.data.format == "csv":
             problems += checks.csv_problems(spec, _latest_span(files, patterns))
+        elif spec.data.format == "parquet":  # every file's footer, before any work
+            problems += checks.parquet_problems(spec, _latest_span(files, patterns))
     if problems:
         raise SpecError(spec.source, problems)
 

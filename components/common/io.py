@@ -122,6 +122,29 @@ class _RawGFile(pyio.RawIOBase):
         super().close()
 
 
+def first_line(path: str, encoding: str, limit: int = 1 << 20) -> str:
+    """The first line of a text file, decoded (without a byte-order mark or the line break). In
+    UTF-16 the line break is two bytes (0x0a 0x00 little-endian), so the file is decoded as it is
+    read and cut after the character (a byte-wise readline() cuts inside it, and the line does not
+    decode); in the other encodings (ASCII-based) it is the bytes up to 0x0a. At most `limit`
+    bytes are read (a longer header is returned cut)."""
+    import codecs
+
+    with fileio.open(path, "rb") as f:
+        if encoding.replace("_", "-").lower() not in ("utf-16", "utf16"):
+            first = f.readline()[:limit]
+            return first.decode("utf-8-sig" if encoding == "utf-8" else encoding).lstrip("\ufeff").rstrip("\r\n")
+        decoder, text, read = codecs.getincrementaldecoder("utf-16")(), "", 0
+        while read < limit:
+            chunk = f.read(min(1 << 12, limit - read))
+            read += len(chunk)
+            text += decoder.decode(chunk, final=not chunk)
+            if not chunk or "\n" in text or "\r" in text:
+                break
+    text = text.lstrip("\ufeff")
+    return text.splitlines()[0] if text else ""
+
+
 def read_bytes(path: str) -> bytes:
     with fileio.open(path, "rb") as f:
         return f.read()

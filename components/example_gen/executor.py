@@ -50,9 +50,7 @@ GZIP = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=1)
 
 def read_header(path: str, delimiter: str, encoding: str) -> list[str]:
     """The column names on the first line (without a byte-order mark)."""
-    with io.open_file(path, "rb") as f:
-        first = f.readline()
-    text = first.decode("utf-8-sig" if encoding == "utf-8" else encoding).lstrip("\ufeff")
+    text = io.first_line(path, encoding)  # decoded as it is read: UTF-16's line break is 2 bytes
     return next(csv.reader(pyio.StringIO(text), delimiter=delimiter), [])
 
 
