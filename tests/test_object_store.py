@@ -103,35 +103,29 @@ def test_compiled_pipeline_on_an_object_store_pushes_there_and_retrains_on_a_new
     assert not [k for k in serving if k.startswith("serving/.tmp-")]
     assert any(k.startswith("pipelines/run-1/Trainer/model/") for k in store.keys("pipelines/run-1/"))
 
-    second = run("run-2")  # the same data: the same model, compared with version 1, not pushed again
+    # Version 1 deleted by hand on the store: the next run (same data, same model) finds nothing
+    # serving and pushes again. Its Evaluator and Pusher cannot come from KFP's cache: the
+    # compiled spec turns it off for the stages that read the serving directory.
+    for task in ("ServingState", "Evaluator", "Pusher"):
+        assert pipeline["root"]["dag"]["tasks"][task]["cachingOptions"] == {"enableCache": False}
+    assert pipeline["root"]["dag"]["tasks"]["Trainer"]["cachingOptions"] == {"enableCache": True}
+    for key in store.keys("serving/1/"):
+        store.client().delete_object(Bucket=bucket, Key=key)
+    second = run("run-2")
     verdict = json.loads(store.client().get_object(
         Bucket=bucket, Key="pipelines/run-2/Evaluator/blessing/blessing.json")["Body"].read())
-    assert verdict["baseline"] == f"serving model s3://{bucket}/serving/1"
-    assert _decision(second)["pushed"] == 0.0
-    assert _decision(second)["push_decision"] == (
-        f"identical to the serving version s3://{bucket}/serving/1 (same fingerprint)")
+    assert verdict["baseline"] == f"no model is serving at s3://{bucket}/serving"
+    assert _decision(second)["pushed_destination"] == f"s3://{bucket}/serving/2"  # numbers are never reused
 
     write_rows(tmp_path / "span-2.csv", lambda rows: rows)  # span 2: all species, a better model
     store.upload(tmp_path / "span-2.csv", "data/span-2/penguins.csv")
     third = run("run-3")
-    assert _decision(third)["pushed_destination"] == f"s3://{bucket}/serving/2"
-    metadata = json.loads(store.client().get_object(Bucket=bucket, Key="serving/2/push_metadata.json")["Body"].read())
-    assert metadata["data_span"] == 2 and metadata["version"] == 2
-
-    # Version 2 deleted by hand on the store: the next run finds nothing serving and pushes again.
-    # Its Evaluator and Pusher cannot come from KFP's cache: the compiled spec turns it off for them.
-    for task in ("ServingState", "Evaluator", "Pusher"):
-        assert pipeline["root"]["dag"]["tasks"][task]["cachingOptions"] == {"enableCache": False}
-    assert pipeline["root"]["dag"]["tasks"]["Trainer"]["cachingOptions"] == {"enableCache": True}
-    for key in store.keys("serving/2/"):
-        store.client().delete_object(Bucket=bucket, Key=key)
-    fourth = run("run-4")
-    assert _decision(fourth)["pushed_destination"] == f"s3://{bucket}/serving/3"
-    assert f"no model is serving at s3://{bucket}/serving" in json.loads(store.client().get_object(
-        Bucket=bucket, Key="pipelines/run-4/Evaluator/blessing/blessing.json")["Body"].read())["baseline"]
-    assert "serving/3/saved_model.pb" in store.keys("serving/3/")
+    verdict = json.loads(store.client().get_object(
+        Bucket=bucket, Key="pipelines/run-3/Evaluator/blessing/blessing.json")["Body"].read())
+    assert verdict["baseline"] == f"serving model s3://{bucket}/serving/2"
+    assert _decision(third)["pushed_destination"] == f"s3://{bucket}/serving/3"
     metadata = json.loads(store.client().get_object(Bucket=bucket, Key="serving/3/push_metadata.json")["Body"].read())
-    assert metadata["data_span"] == 2
+    assert metadata["data_span"] == 2 and metadata["version"] == 3
 
     # The pushed model loads from the store and classifies (a fresh process, as TF Serving would).
     script = LOAD_AND_CLASSIFY.format(repo=str(REPO), path=f"s3://{bucket}/serving/3")
