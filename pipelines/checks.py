@@ -244,7 +244,7 @@ def _csv_rows(spec: PipelineSpec, path: str, name: str, reader, header: list[str
     for key, names in (("data.label", [spec.data.label]), ("data.exclude", spec.data.exclude)):
         for column in names:
             if column not in header:
-                problems.append(f"key {key!r}: column {column!r} is not in {name}; " + _columns(header))
+                problems.append(f"key {key!r}: column {column!r} is not in {name}; " + _columns(header, column))
     if problems:
         return problems, header, [], 0
     label_at = header.index(spec.data.label)
@@ -316,12 +316,16 @@ class _Lines:
         return shown + (f" and {self.count - len(self.numbers)} more" if self.count > len(self.numbers) else "")
 
 
-def _columns(header: list[str]) -> str:
+def _columns(header: list[str], asked: str | None = None) -> str:
     """The header, for a message, only when it looks like one: a one-column first line may be any
-    text file's (a secret's) first line, and is not shown."""
+    text file's (a secret's) first line, and is not shown. With `asked` (a column the spec names),
+    the closest column as "did you mean"."""
     if len(header) < 2:
         return "its first line is one column (not shown); is it a CSV file with a header line?"
-    return f"its columns are: {', '.join(h[:64] for h in header)}"
+    from pipelines.spec.models import did_you_mean
+
+    hint = did_you_mean(asked, header) if asked is not None else ""
+    return f"its columns are: {', '.join(h[:64] for h in header)}{hint}"
 
 
 def _lines(numbers: list[int]) -> str:
@@ -412,7 +416,7 @@ def parquet_problems(spec: PipelineSpec, files: list[str]) -> list[str]:
             for column in names:
                 if column not in columns:
                     problems.append(f"key {key!r}: column {column!r} is not in {name}; "
-                                    + _columns(columns))
+                                    + _columns(columns, column))
     return problems
 
 

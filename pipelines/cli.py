@@ -1,6 +1,7 @@
 """The `tfx-yaml` command: one entry point for the runners.
 
-    tfx-yaml run [--config X.yaml] [--root DIR] [--no-wait]   run on this machine (local_runner.py)
+    tfx-yaml --version                                   the package version
+    tfx-yaml run [--config X.yaml] [--root DIR] [--no-wait] [--log-level L] [--quiet]  run here (local_runner.py)
     tfx-yaml check X.yaml                                validate a spec, run nothing
     tfx-yaml rollback --config X.yaml [--root DIR]       withdraw the newest pushed version (for good)
     tfx-yaml runs [--config X.yaml] [--root DIR] [--json]  the run history of a root (ML Metadata)
@@ -22,6 +23,9 @@ from pipelines.spec import SpecError, load_spec
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tfx-yaml", description=__doc__.splitlines()[0])
+    from pipelines.api import version
+
+    parser.add_argument("--version", action="version", version=f"tfx-yaml-pipelines {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a pipeline on this machine")
     check = commands.add_parser("check", help="validate a pipeline YAML without running it")
@@ -31,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--root")
         sub.add_argument("--no-wait", action="store_true",
                          help="exit 1 at once when another run holds the root (default: wait for it)")
+    local_runner.add_console_flags(run, version=False)
     check.add_argument("config")
     check.add_argument("--root", help="the root a run would use (checked for being writable)")
     runs = commands.add_parser("runs", help="the run history of a root, from ML Metadata, newest first")
@@ -62,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "run":
-        return local_runner.run(args.config, args.root, wait=not args.no_wait)
+        return local_runner.run(args.config, args.root, wait=not args.no_wait, log_level=args.log_level,
+                                quiet=args.quiet)
     try:
         spec = load_spec(args.config)
     except SpecError as error:

@@ -5,7 +5,10 @@
         --schedule --host https://kfp.example.com [--cron "0 3 * * *"] [--experiment NAME]
 
 The same spec and compiler as the local runner; TFX's KubeflowV2DagRunner writes the spec. The
-compiled pipeline has no TFX Resolver node: the Evaluator finds its baseline itself.
+compiled pipeline has no TFX Resolver node: the Evaluator finds its baseline itself. The spec is
+checked before TFX is imported; a local data.path or schema.path (no pod can read them) and a
+mutable image tag (:latest, or none) are warned about, or refused with --strict. A pipeline name
+that Kubeflow does not accept (upper case, '_') is compiled under its Kubeflow form, and said.
 Exit codes: 0 success, 1 the KFP server refused, 2 bad input.
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -26,8 +30,33 @@ from pipelines.local_runner import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK  # noqa:
 from pipelines.spec import PipelineSpec, SpecError, load_spec  # noqa: E402
 
 
+def kubeflow_name(name: str) -> str:
+    """`name` under Kubeflow's rule for pipeline names (lower-case letters, digits and '-', starting
+    with a letter or digit, at most 63 characters here): 'Penguin_Daily' -> 'penguin-daily'."""
+    kfp = re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9-]", "-", name.lower())).strip("-")[:63].rstrip("-")
+    return kfp or "pipeline"
+
+
+def deployment_problems(spec: PipelineSpec) -> list[str]:
+    """What compiles but will not work (or not reproducibly) on a cluster: local files no pod can
+    read, and an image tag that names whatever was pushed last."""
+    from pipelines.spec.loader import is_uri
+
+    problems = []
+    for key, path in (("data.path", spec.data.path), ("schema.path", spec.schema_.path)):
+        if path and not is_uri(path):
+            problems.append(f"key {key!r}: {path} is a local path, which the cluster's pods cannot read; "
+                            "copy it to the object store (gs://, s3://) and name that")
+    image = spec.kubeflow.image
+    name = image.split("@", 1)[0].rsplit("/", 1)[-1]
+    if "@" not in image and (":" not in name or name.endswith(":latest")):
+        problems.append(f"key 'kubeflow.image': {image!r} is a mutable tag (what was pushed last runs, not "
+                        "what was compiled against); name a version tag (name:0.1.0) or a digest (name@sha256:...)")
+    return problems
+
+
 def kubeflow_paths(spec: PipelineSpec, pipeline_root: str | None):
-    from pipelines.compiler import RunPaths
+    from pipelines.paths import RunPaths
 
     root = pipeline_root or spec.kubeflow.pipeline_root
     if not root:
@@ -50,7 +79,10 @@ def compile_to_file(spec: PipelineSpec, output: str, pipeline_root: str | None =
     from pipelines.compiler import (compile_pipeline, container_env, container_secrets,
                                     wrap_container_command)
 
-    pipeline = compile_pipeline(spec, kubeflow_paths(spec, pipeline_root), target="kubeflow")
+    paths = kubeflow_paths(spec, pipeline_root)
+    if kubeflow_name(spec.name) != spec.name:  # Kubeflow's rule for names; a local run keeps its own
+        spec = spec.model_copy(update={"name": kubeflow_name(spec.name)})
+    pipeline = compile_pipeline(spec, paths, target="kubeflow")
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=spec.kubeflow.image))
     job = runner.run(pipeline, write_out=False)
@@ -102,10 +134,17 @@ def schedule(spec: PipelineSpec, package: str, host: str, cron: str, experiment:
     import kfp
 
     client = kfp.Client(host=host)
-    experiment_id = client.create_experiment(experiment or spec.name).experiment_id
+    name = kubeflow_name(spec.name)
+    experiment_id = client.create_experiment(experiment or name).experiment_id
     return client.create_recurring_run(
-        experiment_id=experiment_id, job_name=f"{spec.name}-retraining", pipeline_package_path=package,
+        experiment_id=experiment_id, job_name=f"{name}-retraining", pipeline_package_path=package,
         cron_expression=to_kfp_cron(cron), max_concurrency=1, no_catchup=True, enabled=True)
+
+
+def _version() -> str:
+    from pipelines.api import version
+
+    return f"tfx-yaml-pipelines {version()}"
 
 
 def to_kfp_cron(cron: str) -> str:
@@ -127,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", help="KFP API endpoint, for --schedule")
     parser.add_argument("--cron", help="five-field cron expression (default: schedule.cron of the spec)")
     parser.add_argument("--experiment", help="KFP experiment (default: the pipeline name)")
+    parser.add_argument("--strict", action="store_true",
+                        help="refuse (exit 2) a local data.path or schema.path and a mutable image tag "
+                             "(default: warn)")
+    parser.add_argument("--version", action="version", version=_version())
     args = parser.parse_args(argv)
     if args.cron:  # schedule.cron is checked when the spec loads
         from pipelines import cron as cron_rules
@@ -136,8 +179,17 @@ def main(argv: list[str] | None = None) -> int:
         except cron_rules.CronError as error:
             print(f"error: --cron: {error}", file=sys.stderr)
             return EXIT_BAD_INPUT
-    try:
+    try:  # everything that can be said about the spec, before TFX's seconds of imports
         spec = load_spec(args.config)
+        kubeflow_paths(spec, args.pipeline_root)
+        problems = deployment_problems(spec)
+        if problems and args.strict:
+            raise SpecError(spec.source, [*problems, "(--strict: these are refused; without it, warned about)"])
+        for problem in problems:
+            print(f"warning: {problem}", file=sys.stderr)
+        if kubeflow_name(spec.name) != spec.name:
+            print(f"pipeline name {spec.name!r} is {kubeflow_name(spec.name)!r} on Kubeflow (lower-case "
+                  "letters, digits and '-')")
         compile_to_file(spec, args.output, args.pipeline_root)
     except SpecError as error:
         print(f"error: {error}", file=sys.stderr)

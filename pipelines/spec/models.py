@@ -32,8 +32,8 @@ DISTRIBUTIONS = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 URI_SCHEMES = ("gs", "s3", "hdfs")
 # The rules behind the `pattern=` of string fields, in words, for error messages (by field name).
 PATTERN_RULES = {
-    "name": "lower-case letters, digits and '-', starting with a letter or digit, at most 63 characters "
-            "(Kubeflow's rule for pipeline names), e.g. 'penguin-daily'",
+    "name": "letters, digits, '_' and '-', starting with a letter or digit, at most 63 characters (TFX's "
+            "limit), e.g. 'penguin_daily'; Kubeflow gets it lower-cased with '-' for '_' (penguin-daily)",
     "cpu": "a number of cores, or thousandths of a core with 'm' (Kubernetes units), e.g. '4', '0.5', '500m'",
     "memory": "a number with an optional unit Ki, Mi, Gi, Ti (powers of 2) or K, M, G, T, e.g. '16Gi', '512Mi'",
     "endpoint": "an http:// or https:// URL with a host and optional port, e.g. 'http://minio-service.kubeflow:9000'",
@@ -884,8 +884,9 @@ class ScheduleSection(Section):
 class PipelineSpec(Section):
     """One pipeline, as declared in a YAML file."""
 
-    # Kubeflow's rule for pipeline names, so that every spec compiles there too.
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    # A folder name (runs/<name>, schemas/<name>) within TFX's 63 characters; the Kubeflow compiler
+    # turns it into a Kubeflow name (pipelines.kubeflow_runner.kubeflow_name).
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
     description: str = ""
     data: DataSection
     schema_: SchemaSection = Field(default_factory=SchemaSection, alias="schema")

@@ -1,0 +1,128 @@
+"""The Python API: run, check and compile a pipeline from a notebook or a program.
+
+    from pipelines import run, check, compile
+
+    result = run("my.yaml", root="runs/mine")   # or a PipelineSpec from load_spec/parse_spec
+    result.exit_code, result.metrics["accuracy"], result.blessed, result.pushed_version, result.report
+
+`run` prints the stages as `python pipelines/local_runner.py` does (to `out`, sys.stdout by
+default) and leaves the caller's logging as it found it: its handlers are added for the run and
+removed after, and every level it changes is restored. Importing this module imports no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipelines.spec import PipelineSpec
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What one run did. `status`: "succeeded", "unchanged" (the last successful run covers it:
+    nothing ran; its figures are that run's), "failed" (exit 1) or "bad_input" (exit 2: the spec or
+    the files it names; nothing ran)."""
+
+    status: str
+    exit_code: int
+    run_id: str | None = None
+    root: str | None = None
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    baseline_metrics: dict[str, float] | None = None
+    blessed: bool | None = None
+    reasons: dict[str, str] = dataclasses.field(default_factory=dict)
+    pushed_to: str | None = None  # the version folder this run pushed, None when nothing was pushed
+    pushed_version: int | None = None
+    report: str | None = None  # the HTML report's path
+    error: str | None = None  # why it failed, as printed
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == EXIT_OK
+
+    @classmethod
+    def of_summary(cls, status: str, summary: Any, root: str | None, report: str | None) -> RunResult:
+        """From a pipelines.summary.RunSummary (None: a run with nothing recorded)."""
+        import os
+
+        if summary is None:
+            return cls(status=status, exit_code=EXIT_OK, root=root, report=report)
+        pushed = summary.pushed_to or None
+        if pushed and summary.executions.get("Pusher") == "CACHED":
+            pushed = None  # nothing new: the push was an earlier run's
+        version = os.path.basename(pushed) if pushed else ""
+        return cls(status=status, exit_code=EXIT_OK, run_id=summary.run_id, root=root,
+                   metrics=dict(summary.metrics),
+                   baseline_metrics=dict(summary.baseline_metrics) if summary.baseline_metrics else None,
+                   blessed=summary.blessed, reasons=dict(summary.reasons), pushed_to=pushed,
+                   pushed_version=int(version) if version.isdigit() else None, report=report)
+
+
+def run(spec_or_path: PipelineSpec | str | Path, root: str | None = None, wait: bool = True, out: Any = None,
+        log_level: int | str | None = None, quiet: bool = False) -> RunResult:
+    """Load (a path), check, compile and run one pipeline with LocalDagRunner; never raises for a
+    bad spec or a failed run (see RunResult.status and .error). `root`: the run root (default
+    runtime.root, else runs/<name>). `wait`: wait for another run of the root (False: fail at
+    once). `out`: where progress and the summary go (default sys.stdout). `log_level`: log records
+    at this level and above also go to `out` (default: none; everything is in <root>/run.log).
+    `quiet`: only the summary."""
+    from pipelines import local_runner
+
+    return local_runner.execute(spec_or_path, root, out=out, wait=wait, log_level=log_level, quiet=quiet)
+
+
+def check(spec_or_path: PipelineSpec | str | Path, root: str | None = None) -> list[str]:
+    """Every check `run` makes before it starts (the spec, the data files, the schema, the label
+    against the task, the Beam arguments, the root and destination), running and writing nothing.
+    Raises SpecError (or MetadataError for the metadata server) naming each problem; returns the
+    plan: what was inferred from the data (the task and why), one line each."""
+    from pipelines import checks, local_runner
+    from pipelines.compiler import check_inputs
+    from pipelines.paths import RunPaths
+
+    spec = load(spec_or_path)
+    check_inputs(spec)
+    paths = RunPaths.of(spec, root)
+    local_runner.check_writable(spec, paths)
+    paths.store.check()
+    return list(checks.INFERRED.get(id(spec), []))
+
+
+def compile(spec_or_path: PipelineSpec | str | Path, output: str,  # noqa: A001 (the API's word)
+            pipeline_root: str | None = None) -> dict:
+    """Compile for Kubeflow Pipelines v2: write the spec to `output` (.yaml for KFP, .json for a
+    Vertex AI PipelineJob) and return the job. Raises SpecError (pipeline_root missing, ...)."""
+    from pipelines import kubeflow_runner
+
+    return kubeflow_runner.compile_to_file(load(spec_or_path), str(output), pipeline_root)
+
+
+def load(spec_or_path: PipelineSpec | str | Path) -> PipelineSpec:
+    """A PipelineSpec as given, or loaded from a path (SpecError when it is not a valid spec)."""
+    from pipelines.spec import PipelineSpec, load_spec
+
+    if isinstance(spec_or_path, PipelineSpec):
+        return spec_or_path
+    if isinstance(spec_or_path, (str, Path)):
+        return load_spec(spec_or_path)
+    raise TypeError(f"expected a PipelineSpec or the path of a pipeline YAML, got {type(spec_or_path).__name__}")
+
+
+def version() -> str:
+    """This package's version (pyproject's), as installed."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("tfx-yaml-pipelines")
+    except metadata.PackageNotFoundError:  # a checkout that was never installed: pyproject says
+        import re
+
+        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+        # local-only: this checkout's own file
+        found = re.search(r'^version\s*=\s*"([^"]+)"', pyproject.read_text(encoding="utf-8"), re.M)
+        return found.group(1) if found else "unknown"
