@@ -27,10 +27,12 @@ MAX_LISTED_LINES = 5
 def csv_problems(spec: PipelineSpec, files: list[str]) -> list[str]:
     """Problems of the CSV files of one spec, and of its label's values against the trainer."""
     problems, label_values, labelled = [], [], 0
-    header_of_first = None
+    header_of_first, profile = None, None
     for path in files:
-        found, header, values, rows = _one_csv(spec, path)
+        found, header, values, rows, columns = _one_csv(spec, path)
         problems += found
+        if columns is not None:
+            profile = columns if profile is None else profile.merge(columns)
         label_values += values
         labelled += rows
         if header is not None:
@@ -40,6 +42,8 @@ def csv_problems(spec: PipelineSpec, files: list[str]) -> list[str]:
             header_of_first = header_of_first or header
     if label_values and not [p for p in problems if "have no value in the label column" not in p]:
         problems += _label_problems(spec, list(dict.fromkeys(label_values)), labelled)
+        if profile is not None and not problems:
+            problems += _column_plan(spec, profile, files)
     return problems
 
 
@@ -50,12 +54,12 @@ def _unlabeled_is_a_problem(spec: PipelineSpec) -> bool:
     return not spec.data.drop_unlabeled or curated
 
 
-def _one_csv(spec: PipelineSpec, path: str) -> tuple[list[str], list[str] | None, list[str], int]:
+def _one_csv(spec: PipelineSpec, path: str) -> tuple[list[str], list[str] | None, list[str], int, _Profile | None]:
     """(problems, header, the label's distinct values, rows with a label) of one CSV file. A well-formed file is read once by Arrow's
     CSV reader, a block at a time (`_well_formed_csv`); any other file is read again line by line
     with Python's csv module, which names the line of each problem."""
     checked = _well_formed_csv(spec, path)
-    return checked if checked is not None else _csv_line_by_line(spec, path)
+    return checked if checked is not None else (*_csv_line_by_line(spec, path), None)
 
 
 def _well_formed_csv(spec: PipelineSpec, path: str) -> tuple[list[str], list[str], list[str], int] | None:
@@ -80,6 +84,7 @@ def _well_formed_csv(spec: PipelineSpec, path: str) -> tuple[list[str], list[str
                pa_csv.ParseOptions(delimiter=spec.data.delimiter, newlines_in_values=True),
                pa_csv.ConvertOptions(column_types={c: pa.string() for c in header}, strings_can_be_null=False))
     label, rows, labels, labelled = header.index(spec.data.label), 0, [], 0
+    profile = _Profile([c for c in header if c != spec.data.label and c not in spec.data.exclude])
     try:
         with io.open_stream(path) as raw, pyio.BufferedReader(_Guard(raw, spec.data.delimiter), 1 << 20) as f:
             for block in pa_csv.open_csv(f, *options):
@@ -96,12 +101,170 @@ def _well_formed_csv(spec: PipelineSpec, path: str) -> tuple[list[str], list[str
                 present = values.filter(pc.invert(missing))
                 labelled += len(present)
                 labels.append(pc.unique(present))
+                profile.add(block)
     except (pa.ArrowInvalid, UnicodeDecodeError, ValueError):
         return None
     if rows == 0:
         return None
     distinct = pc.unique(pa.chunked_array(labels, pa.string())).to_pylist() if labels else []
-    return [], header, distinct, labelled
+    return [], header, distinct, labelled, profile
+
+
+# Distinct values of a text column are counted exactly up to this many (then "more than"): the
+# check's memory stays bounded whatever the file (Batching counts them all on the train split).
+MAX_COUNTED_VALUES = 200_000
+
+
+class _Profile:
+    """What the plan needs of each feature column, from the rows as `tfx-yaml check` reads them
+    (every cell a string): its type by ExampleGen's rule (INT when every non-empty cell is an
+    integer, FLOAT when every one is a number, else STRING), and for numbers the count, mean
+    and standard deviation, for text the distinct values (up to MAX_COUNTED_VALUES) and the
+    rows with a value. Empty cells are missing values."""
+
+    def __init__(self, columns: list[str]):
+        self.columns = columns
+        self.kind = dict.fromkeys(columns, "unknown")
+        self.rows = 0
+        self.present = dict.fromkeys(columns, 0)
+        self.sums = {c: [0, 0.0, 0.0] for c in columns}  # n, sum, sum of squares (while numeric)
+        self.values: dict[str, list] = {c: [] for c in columns}  # unique arrays (while text)
+        self.partial = set()  # text only after numbers in earlier blocks: the distinct count is a floor
+
+    def add(self, block) -> None:  # noqa: ANN001 (a pyarrow RecordBatch of strings)
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        self.rows += block.num_rows
+        names = block.schema.names
+        for column in self.columns:
+            values = pc.utf8_trim_whitespace(block.column(names.index(column)))
+            values = values.filter(pc.not_equal(values, ""))
+            self.present[column] += len(values)
+            if not len(values):
+                continue
+            if self.kind[column] != "string":
+                try:
+                    numbers = pc.cast(values, pa.float64())
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    if self.kind[column] != "unknown":
+                        self.partial.add(column)
+                    self.kind[column] = "string"
+                else:
+                    n, total, squares = self.sums[column]
+                    self.sums[column] = [n + len(numbers), total + pc.sum(numbers).as_py(),
+                                         squares + pc.sum(pc.multiply(numbers, numbers)).as_py()]
+                    if self.kind[column] in ("unknown", "int"):
+                        try:
+                            pc.cast(values, pa.int64())
+                            self.kind[column] = "int"
+                        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                            self.kind[column] = "float"
+                    continue
+            self._count(column, pc.unique(values))
+
+    def _count(self, column: str, unique) -> None:  # noqa: ANN001
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        kept = self.values[column]
+        if kept is None:  # more than MAX_COUNTED_VALUES already
+            return
+        kept.append(unique)
+        if sum(len(a) for a in kept) > MAX_COUNTED_VALUES // 4 or len(kept) > 64:
+            merged = pc.unique(pa.chunked_array(kept, pa.string()))
+            self.values[column] = None if len(merged) > MAX_COUNTED_VALUES else [merged]
+
+    def distinct(self, column: str) -> int | None:
+        """The distinct values of a text column; None when more than MAX_COUNTED_VALUES."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        kept = self.values[column]
+        if kept is None:
+            return None
+        count = len(pc.unique(pa.chunked_array(kept, pa.string()))) if kept else 0
+        return None if count > MAX_COUNTED_VALUES else count
+
+    def merge(self, other: _Profile) -> _Profile:
+        """The profile of the rows of two files (of the same header)."""
+        order = ("unknown", "int", "float", "string")
+        for column in self.columns:
+            if column not in other.kind:
+                continue
+            mine, theirs = self.kind[column], other.kind[column]
+            if "string" in (mine, theirs) and "int" in (mine, theirs) or "float" in (mine, theirs) and "string" in (
+                    mine, theirs):
+                self.partial.add(column)  # the numbers of one file were not kept as text
+            self.kind[column] = max(mine, theirs, key=order.index)
+            self.present[column] += other.present[column]
+            self.sums[column] = [a + b for a, b in zip(self.sums[column], other.sums[column])]
+            if self.values[column] is None or other.values[column] is None:
+                self.values[column] = None
+            else:
+                self.values[column] += other.values[column]
+        self.partial |= other.partial
+        self.rows += other.rows
+        return self
+
+
+def _column_plan(spec: PipelineSpec, profile: _Profile, files: list[str]) -> list[str]:
+    """The plan's per-column lines (added to INFERRED, which `check` prints) and the refusal of
+    ID-like text columns: the same rule and message as Batching's (features.is_id_like,
+    id_like_message), here on all the rows of the data files, before any work."""
+    import math
+
+    from components.common.features import categorical_encoding, id_like_message, is_id_like, numeric_encoding
+
+    curated = _curated_columns(spec)
+    lines, id_like = [], []
+    for column in profile.columns:
+        kind, present = profile.kind[column], profile.present[column]
+        if kind == "unknown":
+            lines.append(f"  {column}: no value in any row; not used")
+        elif kind in ("int", "float"):
+            n, total, squares = profile.sums[column]
+            mean = total / n
+            std = math.sqrt(max(squares / n - mean * mean, 0.0)) or 1.0
+            lines.append(f"  {column}: " + numeric_encoding(mean, std, profile.rows - present))
+        else:
+            unique = profile.distinct(column)
+            if column in curated:
+                lines.append(f"  {column}: categorical, one-hot over the {curated[column]:,} values of the schema's "
+                             "domain + 1 slot for missing or unseen ones")
+            elif unique is None and is_id_like(MAX_COUNTED_VALUES, present):
+                id_like.append((column, MAX_COUNTED_VALUES, present))
+            elif unique is None:
+                lines.append(f"  {column}: text with more than {MAX_COUNTED_VALUES:,} distinct values; "
+                             + categorical_encoding(spec.batching.max_vocabulary, MAX_COUNTED_VALUES + 1))
+            elif is_id_like(unique, present) and column not in profile.partial:
+                id_like.append((column, unique, present))
+            else:
+                lines.append(f"  {column}: " + categorical_encoding(min(unique, spec.batching.max_vocabulary), unique)
+                             + (" (some cells are numbers)" if column in profile.partial else ""))
+    lines += [f"  {column}: excluded (data.exclude)" for column in spec.data.exclude]
+    INFERRED.setdefault(id(spec), []).extend(lines)
+    if id_like:
+        where = files[0] if len(files) == 1 else f"data.path {spec.data.path} ({len(files)} files)"
+        return [f"data file {where}: " + id_like_message(id_like, spec.data.exclude).replace(
+            "Add them to data.exclude", "Add them to data.exclude in the spec")]
+    return []
+
+
+def _curated_columns(spec: PipelineSpec) -> dict[str, int]:
+    """Text columns that a curated schema (schema.path) gives a domain of values: never ID-like."""
+    if not spec.schema_.path:
+        return {}
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    try:
+        schema = text_format.Parse(io.read_text(spec.schema_.path), schema_pb2.Schema())
+    except Exception:  # noqa: BLE001 (schema_problems reports it)
+        return {}
+    domains = {d.name: len(d.value) for d in schema.string_domain}
+    return {f.name: len(f.string_domain.value) if f.HasField("string_domain") else domains[f.domain]
+            for f in schema.feature if f.HasField("string_domain") or f.domain in domains}
 
 
 MAX_LINE_BYTES = 1 << 20  # a CSV line (a row) longer than this is refused: a data file, not a blob

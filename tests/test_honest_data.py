@@ -53,8 +53,59 @@ def test_check_names_the_unlabelled_rows_and_then_says_the_plan(tmp_path, monkey
     assert ("visits.csv: 9 row(s) have no value in the label column 'visits' (line 6, 24, 107, 115, 127 and 4 "
             "more); fill them in or remove them, or set data.drop_unlabeled: true") in err
     code, out, err = _check(tmp_path, capsys, ", drop_unlabeled: true")
+    assert code == 2, out
+    assert (f"data file {VISITS}: column(s) 'date' (360 distinct values in 360 rows) look like identifiers, dates or "
+            "free text") in err, err
+    assert "Add them to data.exclude in the spec (data: {exclude: [date]})" in err, err
+    code, out, err = _check(tmp_path, capsys, ", drop_unlabeled: true, exclude: [date]")
     assert code == 0, err
     assert "plan: task: regression (integer label 'visits' takes values 0..36 (37 possible classes) in 351 rows" in out
+
+
+def test_check_prints_each_columns_encoding(tmp_path, monkeypatch, capsys):
+    """The per-column plan at check time, in Batching's words (the same functions)."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _check(tmp_path, capsys, ", drop_unlabeled: true, exclude: [date]")
+    assert code == 0, err
+    assert "plan:   sex: categorical, one-hot over 2 values + 1 slot for missing or unseen ones" in out, out
+    assert re.search(r"plan:   age: numeric, standardized \(mean [\d.]+, std [\d.]+\)", out), out
+    assert "plan:   date: excluded (data.exclude)" in out
+    assert out.index("plan: task") < out.index("plan:   sex")
+
+
+def test_an_id_like_column_already_excluding_others_names_the_whole_exclude_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = _check(tmp_path, capsys, ", drop_unlabeled: true, exclude: [sex]")
+    assert code == 2
+    assert "(data: {exclude: [sex, date]})" in err, err
+
+
+def test_batching_applies_the_same_id_like_rule_to_the_train_statistics():
+    """build_plan (Batching) on real schema and statistics protos: the same rule and words."""
+    from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+
+    from components.common.features import build_plan
+
+    schema = schema_pb2.Schema()
+    for name, kind in (("visits", schema_pb2.INT), ("age", schema_pb2.FLOAT), ("date", schema_pb2.BYTES)):
+        schema.feature.add(name=name, type=kind)
+    stats = statistics_pb2.DatasetFeatureStatistics(num_examples=300)
+    label = stats.features.add()
+    label.path.step.append("visits")
+    label.num_stats.min, label.num_stats.max, label.num_stats.mean, label.num_stats.std_dev = 0, 36, 3.0, 2.0
+    label.num_stats.common_stats.num_non_missing = 300
+    age = stats.features.add()
+    age.path.step.append("age")
+    age.num_stats.mean, age.num_stats.std_dev = 40.0, 12.0
+    date = stats.features.add()
+    date.path.step.append("date")
+    date.string_stats.unique = 290
+    date.string_stats.common_stats.num_non_missing = 300
+    with pytest.raises(PlanError, match=r"column\(s\) 'date' \(290 distinct values in 300 rows\) look like "
+                                        r"identifiers.*\(data: \{exclude: \[year, date\]\}\)"):
+        build_plan(schema, stats, "visits", ["year"])
+    plan = build_plan(schema, stats, "visits", ["date"])
+    assert plan.encodings == {"age": "numeric, standardized (mean 40, std 12)", "date": "excluded (data.exclude)"}
 
 
 @pytest.fixture(scope="module")
@@ -81,10 +132,11 @@ runtime: {{root: {root}}}
 @pytest.mark.slow
 def test_an_id_like_column_is_refused_naming_it_and_data_exclude(visits_runs):
     refused, _, _ = visits_runs
-    assert refused.returncode == 1, refused.stdout + refused.stderr
-    assert re.search(r"FAILED in Batching: column\(s\) 'date' \(2\d\d distinct values in 2\d\d rows\) look like "
-                     r"identifiers, dates or free text", refused.stdout), refused.stdout
-    assert "Add them to data.exclude (data: {exclude: [date]})" in refused.stdout
+    said = refused.stdout + refused.stderr
+    assert refused.returncode == 2, said  # refused before any stage, by the checks `run` shares with `check`
+    assert re.search(r"column\(s\) 'date' \(360 distinct values in 360 rows\) look like identifiers, dates or free "
+                     r"text", said), said
+    assert "Add them to data.exclude in the spec (data: {exclude: [date]})" in said
     assert "Trainer           started" not in refused.stdout
 
 

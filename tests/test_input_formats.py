@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from components.common import serving_dir
@@ -109,8 +111,9 @@ def test_cp1252_trains_and_pushes(tmp_path):
     config = encoded_spec(tmp_path, "cp1252", data_bytes)
     assert_check_passes(config, "Adélie")
     run_and_check(tmp_path, config)
-    (plan,) = (tmp_path / "root").rglob("plan.json")
-    assert "Adélie" in plan.read_text(encoding="utf-8") and "Torgersen’s" in plan.read_text(encoding="utf-8")
+    plan = next((tmp_path / "root" / "pipeline" / "Batching").rglob("plan.json")).read_text(encoding="utf-8")
+    assert "Adélie" in json.loads(plan)["classes"], plan
+    assert "Torgersen’s" in next(f for f in json.loads(plan)["categorical"] if f["name"] == "island")["vocabulary"]
 
 
 def test_parquet_format_on_a_csv_file_is_refused_at_check_with_the_file(tmp_path, capsys, monkeypatch):

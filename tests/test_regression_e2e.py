@@ -47,6 +47,12 @@ runtime: {{root: {tmp_path / 'root'}}}
     plot = page.split("<svg id='residual-plot'", 1)[1].split("</svg>", 1)[0]
     assert plot.count("<circle") == summary_examples(tmp_path)
     assert "regression losses are in standardized label units: (label - " in page
+    # the epoch lines say their units: mae in grams as well as standardized (issue 18)
+    import re
+
+    line = next(x for x in result.stdout.splitlines() if "Trainer: epoch 1/80" in x)
+    assert "(standardized label)" in line and re.search(r"val_mae [\d.e-]+ \(x [\d.]+ = [\d.]+ in label units\)",
+                                                        line), line
 
 
 def summary_examples(tmp_path) -> int:

@@ -120,3 +120,15 @@ def test_the_learning_curve_marks_the_restored_epoch_and_learning_rate_changes(t
 
     a, b = matplotlib.image.imread(str(marked)), matplotlib.image.imread(str(plain))
     assert a.shape == b.shape and (a != b).any()  # the marks are drawn
+
+
+def test_regression_epoch_lines_show_mae_and_mse_in_the_label_units():
+    """The Trainer's epoch lines of a regression (trained on the standardized label) show mae and
+    mse in the label's own units too, the units of the Evaluator's final line (issue 18)."""
+    from components.trainer.callbacks import epoch_line
+
+    logs = {"loss": 0.2, "val_loss": 0.25, "val_mae": 0.3411, "val_mse": 0.2}
+    line = epoch_line(logs, label_std=7.47)
+    assert line.startswith("loss 0.2, val_loss 0.25, val_mae 0.3411 (x 7.47 = 2.548 in label units)"), line
+    assert "val_mse 0.2 (x 7.47² = 11.16 in label units)" in line
+    assert epoch_line({"loss": 0.5, "val_accuracy": 0.9}) == "loss 0.5, val_accuracy 0.9"  # classification: as is

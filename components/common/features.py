@@ -336,31 +336,21 @@ def build_plan(
             std = float(num.std_dev) if num and num.std_dev > 0 else 1.0
             numeric.append(NumericFeature(f.name, mean, std, is_int=f.type == schema_pb2.INT))
             missing = int(num.common_stats.num_missing) if num else 0
-            encodings[f.name] = (f"numeric, standardized (mean {mean:.4g}, std {std:.4g})"
-                                 + (f"; {missing:,} missing value(s) imputed with the mean" if missing else ""))
+            encodings[f.name] = numeric_encoding(mean, std, missing)
         elif f.type == schema_pb2.BYTES:
             feature_stats = stats.get(f.name)
             curated = f.HasField("string_domain") or f.domain in domains
             unique, present = _string_counts(feature_stats)
-            if not curated and unique > ID_LIKE_MIN_VALUES and unique >= ID_LIKE_SHARE * present:
-                id_like.append(f"{f.name!r} ({unique:,} distinct values in {present:,} rows)")
+            if not curated and is_id_like(unique, present):
+                id_like.append((f.name, unique, present))
                 continue
             vocabulary = _vocabulary(f, domains, feature_stats)
             categorical.append(CategoricalFeature(f.name, vocabulary))
-            capped = not curated and unique > len(vocabulary)
-            encodings[f.name] = (
-                f"categorical, one-hot over {len(vocabulary):,} values + 1 slot for missing or unseen ones"
-                + (f"; it has {unique:,} distinct values: the {len(vocabulary):,} most frequent are kept, the "
-                   "others share that slot (batching.max_vocabulary)" if capped else ""))
+            encodings[f.name] = categorical_encoding(len(vocabulary), unique if not curated else len(vocabulary))
         else:
             encodings[f.name] = "not used (a struct or unknown type)"
     if id_like:
-        raise PlanError(
-            f"column(s) {', '.join(id_like)} look like identifiers, dates or free text: (nearly) one value per row "
-            f"(at least {ID_LIKE_SHARE:.0%} distinct, more than {ID_LIKE_MIN_VALUES}). One-hot encoded, the model "
-            "would memorise the train rows and meet only unseen values in new data. Add them to data.exclude "
-            f"(data: {{exclude: [{', '.join(n.split(' ')[0].strip(chr(39)) for n in id_like)}]}}); for a date, "
-            "derive numeric columns (year, month, day of week) in the data and exclude the date itself")
+        raise PlanError(id_like_message(id_like, exclude))
     label_feature = features[label]
     kind = {schema_pb2.BYTES: "string", schema_pb2.INT: "int"}.get(label_feature.type, "float")
     label_stats = stats.get(label)
@@ -394,6 +384,38 @@ def build_plan(
 # distinct and it has more than ID_LIKE_MIN_VALUES of them.
 ID_LIKE_SHARE = 0.5
 ID_LIKE_MIN_VALUES = 20
+
+
+def is_id_like(unique: int, present: int) -> bool:
+    """Whether a text column with `unique` distinct values in `present` rows (that have a value)
+    looks like an identifier, a date or free text: the rule of Batching (on the train split's
+    statistics) and of `tfx-yaml check` (on the data files' rows)."""
+    return unique > ID_LIKE_MIN_VALUES and unique >= ID_LIKE_SHARE * present
+
+
+def id_like_message(columns: list[tuple[str, int, int]], exclude: list[str] = (), where: str = "rows") -> str:
+    """The refusal of ID-like text columns, each (name, distinct values, rows with a value): the
+    columns, the rule, and the data.exclude line to write (with what the spec excludes already)."""
+    named = ", ".join(f"{name!r} ({unique:,} distinct values in {present:,} {where})" for name, unique, present in columns)
+    line = ", ".join(list(dict.fromkeys([*exclude, *(name for name, _, _ in columns)])))
+    return (f"column(s) {named} look like identifiers, dates or free text: (nearly) one value per row "
+            f"(at least {ID_LIKE_SHARE:.0%} distinct, more than {ID_LIKE_MIN_VALUES}). One-hot encoded, the model "
+            "would memorise the train rows and meet only unseen values in new data. Add them to data.exclude "
+            f"(data: {{exclude: [{line}]}}); for a date, derive numeric columns (year, month, day of week) in the "
+            "data and exclude the date itself")
+
+
+def numeric_encoding(mean: float, std: float, missing: int) -> str:
+    """How a numeric column is encoded, in the plan's words."""
+    return (f"numeric, standardized (mean {mean:.4g}, std {std:.4g})"
+            + (f"; {missing:,} missing value(s) imputed with the mean" if missing else ""))
+
+
+def categorical_encoding(kept: int, unique: int) -> str:
+    """How a text column is encoded, in the plan's words: `kept` of its `unique` values one-hot."""
+    return (f"categorical, one-hot over {kept:,} values + 1 slot for missing or unseen ones"
+            + (f"; it has {unique:,} distinct values: the {kept:,} most frequent are kept, the others share that "
+               "slot (batching.max_vocabulary)" if unique > kept else ""))
 
 
 def _string_counts(stats: Any) -> tuple[int, int]:

@@ -67,18 +67,37 @@ class PlateauRestarts(keras.callbacks.Callback):
 
 
 class EpochProgress(keras.callbacks.Callback):
-    """One progress line per epoch: the epoch, the losses and the eval metrics."""
+    """One progress line per epoch: the epoch, the losses and the validation split's metrics.
 
-    def __init__(self, max_epochs: int):
+    A regression trains on the standardized label ((label - mean) / std, `label_std` given):
+    its losses are said to be standardized, and mae / mse are shown in the label's own units as
+    well (mae x std, mse x std²), the units of the Evaluator's final line."""
+
+    def __init__(self, max_epochs: int, label_std: float | None = None):
         super().__init__()
         self.max_epochs = max_epochs
+        self.label_std = label_std
 
     def on_epoch_end(self, epoch, logs=None):
-        logs = logs or {}
-        shown = [k for k in ("loss", "val_loss") if k in logs] + sorted(
-            k for k in logs if k.startswith("val_") and k != "val_loss")
-        progress.say("Trainer: epoch %d/%d: %s", epoch + 1, self.max_epochs,
-                     ", ".join(f"{k} {logs[k]:.4g}" for k in shown))
+        progress.say("Trainer: epoch %d/%d%s: %s", epoch + 1, self.max_epochs,
+                     " (standardized label)" if self.label_std else "", epoch_line(logs or {}, self.label_std))
+
+
+def epoch_line(logs: dict, label_std: float | None = None) -> str:
+    """The losses and val_ metrics of one epoch; with `label_std` (a regression), mae/mse also
+    in the label's units: `val_mae 0.3411 (x 7.47 = 2.548 in label units)`."""
+    shown = [k for k in ("loss", "val_loss") if k in logs] + sorted(
+        k for k in logs if k.startswith("val_") and k != "val_loss")
+    parts = []
+    for key in shown:
+        text = f"{key} {logs[key]:.4g}"
+        metric = key.removeprefix("val_")
+        if label_std and metric in ("mae", "mean_absolute_error"):
+            text += f" (x {label_std:.4g} = {logs[key] * label_std:.4g} in label units)"
+        elif label_std and metric in ("mse", "mean_squared_error"):
+            text += f" (x {label_std:.4g}² = {logs[key] * label_std ** 2:.4g} in label units)"
+        parts.append(text)
+    return ", ".join(parts)
 
 
 class LearningRateLog(keras.callbacks.Callback):

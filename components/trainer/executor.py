@@ -86,7 +86,7 @@ def train(cfg: dict, plan: FeaturePlan, head: Head, batches_uri: str, run_dir: s
         model = build_model(plan.width, head, cfg)
         compile_model(model, head, get_optimizer(cfg["optimizer"]))
         warm = warm_start(model, cfg) if cfg.get("warm_start") else "no (trainer.warm_start is off)"
-    callbacks, stoppers = make_callbacks(cfg, run_dir)
+    callbacks, stoppers = make_callbacks(cfg, run_dir, plan.label_std if plan.task != "classification" else None)
     fit = model.fit(train_data, validation_data=validation_data, epochs=cfg["max_epochs"],
                     callbacks=callbacks, verbose=0)
     history = [{k: float(v[i]) for k, v in fit.history.items()} | {"epoch": i}
@@ -192,9 +192,9 @@ def read_batches(uri: str, split: str, plan: FeaturePlan, head: Head, shuffle_se
     return data.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-def make_callbacks(cfg: dict, run_dir: str):
+def make_callbacks(cfg: dict, run_dir: str, label_std: float | None = None):
     stoppers: dict[str, Any] = {"non_finite": cb.NonFiniteLoss()}
-    callbacks = [stoppers["non_finite"], cb.LearningRateLog(), cb.EpochProgress(cfg["max_epochs"])]
+    callbacks = [stoppers["non_finite"], cb.LearningRateLog(), cb.EpochProgress(cfg["max_epochs"], label_std)]
     early = cfg.get("early_stopping")
     if early:
         stoppers["early"] = cb.early_stopping(early)
