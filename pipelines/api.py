@@ -114,15 +114,7 @@ def load(spec_or_path: PipelineSpec | str | Path) -> PipelineSpec:
 
 
 def version() -> str:
-    """This package's version (pyproject's), as installed."""
-    from importlib import metadata
+    """This package's version (pyproject's)."""
+    from pipelines.spec.models import package_version
 
-    try:
-        return metadata.version("tfx-yaml-pipelines")
-    except metadata.PackageNotFoundError:  # a checkout that was never installed: pyproject says
-        import re
-
-        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
-        # local-only: this checkout's own file
-        found = re.search(r'^version\s*=\s*"([^"]+)"', pyproject.read_text(encoding="utf-8"), re.M)
-        return found.group(1) if found else "unknown"
+    return package_version()

@@ -25,7 +25,8 @@ from tfx.orchestration.data_types import RuntimeParameter
 from tfx.proto import example_gen_pb2, range_config_pb2
 
 from components.batching.component import Batching
-from components.common import io, serving_dir
+from components.common import configs, io, serving_dir
+from components.common.configs import encode
 from components.data_gate.component import DataGate
 from components.evaluator.component import Evaluator
 from components.example_gen.component import CsvExampleGen
@@ -77,45 +78,49 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local")
         schema = ImportSchemaGen(schema_file=spec.schema_.path).with_id("SchemaGen")
     else:  # the serving model's schema once there is one; inferred only by the first run
         schema = PipelineSchemaGen(statistics=statistics.outputs["statistics"],
-                                   config=_json({"destination": paths.destination})).with_id("SchemaGen")
+                                   config=encode(configs.DestinationConfig, {"destination": paths.destination})).with_id("SchemaGen")
     validator = ExampleValidator(
         statistics=statistics.outputs["statistics"], schema=schema.outputs["schema"])
     gate = DataGate(anomalies=validator.outputs["anomalies"], statistics=statistics.outputs["statistics"],
                     schema=schema.outputs["schema"],
-                    config=_json({**spec.validation.model_dump(), "destination": paths.destination,
-                                  "exclude": spec.data.exclude}))
+                    config=encode(configs.DataGateConfig, {**spec.validation.model_dump(),
+                                                           "destination": paths.destination,
+                                                           "exclude": spec.data.exclude}))
     batching = Batching(
         examples=example_gen.outputs["examples"], schema=schema.outputs["schema"],
         statistics=statistics.outputs["statistics"], gate=gate.outputs["result"],
-        config=_json({"label": spec.data.label, "exclude": spec.data.exclude,
+        config=encode(configs.BatchingConfig, {"label": spec.data.label, "exclude": spec.data.exclude,
                       "task": spec.trainer.task, "loss": spec.trainer.loss,
                       "validation_fraction": spec.data.validation_fraction,
                       "drop_unlabeled": spec.data.drop_unlabeled, **spec.batching.model_dump()}))
     trainer_config = spec.trainer.model_dump() | {"batch_size": spec.batching.batch_size,
                                                   "drop_remainder": spec.batching.drop_remainder}
-    if spec.trainer.warm_start:  # it starts from the weights of the model serving there
-        trainer_config["destination"] = paths.destination
+    # with warm_start it starts from the weights of the model serving there
+    trainer_config["destination"] = paths.destination if spec.trainer.warm_start else None
     tuner = None
     if spec.tuner is not None:  # absent: no Tuner stage at all
         from components.tuner.component import Tuner
 
         tuner = Tuner(batches=batching.outputs["batches"],
-                      config=_json({"trainer": trainer_config, "tuner": spec.tuner.model_dump()}))
-    trainer = Trainer(batches=batching.outputs["batches"], config=_json(trainer_config),
+                      config=encode(configs.TunerConfig, {"trainer": trainer_config, "tuner": spec.tuner.model_dump()}))
+    trainer = Trainer(batches=batching.outputs["batches"], config=encode(configs.TrainerConfig, trainer_config),
                       hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None)
     # What serves at the destination is an input of the Evaluator and the Pusher (see
     # components/serving_state): read after training, so the comparison is with what serves then.
     # Locally its cache key is the destination's digest, bound by the runner under the root's lock.
     digest = RuntimeParameter(name=SERVING_DIGEST_PARAMETER, ptype=str) if target == "local" else ""
-    serving = ServingState(config=_json({"destination": paths.destination}), state_digest=digest)
+    serving = ServingState(config=encode(configs.DestinationConfig, {"destination": paths.destination}),
+                           state_digest=digest)
     serving.add_upstream_node(trainer)
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
-        serving_state=serving.outputs["serving_state"], config=_json(spec.evaluator.model_dump()))
+        serving_state=serving.outputs["serving_state"],
+        config=encode(configs.EvaluatorConfig, spec.evaluator.model_dump()))
     pusher = Pusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
         serving_state=serving.outputs["serving_state"],
-        config=_json({"destination": paths.destination, "keep_versions": spec.pusher.keep_versions}))
+        config=encode(configs.PusherConfig, {"destination": paths.destination,
+                                             "keep_versions": spec.pusher.keep_versions}))
     components = [example_gen, statistics, schema, validator, gate, batching, *([tuner] if tuner else []), trainer,
                   serving, evaluator, pusher]
     if target == "kubeflow":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import json
 import math
 import os
 
@@ -90,11 +89,6 @@ def _read_text(path: str) -> str | None:
     return data.decode("utf-8") if data is not None else None
 
 
-def _read_json(path: str):
-    text = _read_text(path)
-    return json.loads(text) if text is not None else None
-
-
 def _join(*parts: str) -> str:
     return "/".join([parts[0].rstrip("/"), *parts[1:]])
 
@@ -113,6 +107,12 @@ class _Run:
             for artifact in store.get_artifacts_by_id(ids):
                 found.setdefault(types[artifact.type_id], []).append(artifact)
             self.outputs[name] = found
+
+    def missing_ok(self, node: str) -> bool:
+        """Whether a payload of `node`'s outputs may be absent: only for a stage that did not
+        complete, unless the readers are lenient (payloads.lenient(): not in the tests)."""
+        done = node in self.nodes and state_name(self.nodes[node]) in ("COMPLETE", "CACHED")
+        return payloads.lenient() or not done
 
     def artifact(self, node: str, type_name: str):
         found = self.outputs.get(node, {}).get(type_name)
@@ -226,7 +226,7 @@ def _data(r: _Run, pipeline_root: str | None, failure: str | None) -> str:
         parts.append("<p>split sizes (rows read): " + ", ".join(f"<b>{s}</b> {d.num_examples:,} examples"
                                                     for s, d in splits.items()) + "</p>")
     counts = r.artifact("Batching", "components.Batches")
-    counts = _read_json(_join(counts.uri, "counts.json")) if counts is not None else None
+    counts = payloads.read_counts(counts.uri, r.missing_ok("Batching")) if counts is not None else None
     if counts and "validation" in counts:  # issue 18: the rows actually used, and those dropped
         lost = counts.get("lost", {})
         parts.append("<p id='rows-used'>rows used: " + ", ".join(
@@ -251,8 +251,8 @@ def _gate(r: _Run, pipeline_root: str | None, anomalies_pb2, failure: str | None
             rows.append(f"<tr><td>{split}</td><td>{_e(feature)}</td><td>{_e(info.short_description)}</td>"
                         f"<td>{_e(info.description)}</td></tr>")
     verdict_dir = r.uri("DataGate", "components.DataGateResult", "result", pipeline_root)
-    verdict = _read_json(_join(verdict_dir, "verdict.json")) if verdict_dir else None
-    report = _read_text(_join(verdict_dir, "report.txt")) if verdict_dir else None
+    verdict = payloads.read_verdict(verdict_dir, r.missing_ok("DataGate")) if verdict_dir else None
+    report = payloads.read_gate_report(verdict_dir, r.missing_ok("DataGate")) if verdict_dir else None
     if verdict is None and "DataGate" in r.nodes and state_name(r.nodes["DataGate"]) == "FAILED":
         # TFX removes a failed stage's outputs: the gate's report is the run's failure message
         verdict, report = {"passed": False}, (failure or "").removeprefix("DataGate: ")
@@ -300,7 +300,7 @@ def _feature_table(split: str, stats) -> str:
 
 def _tuning(r: _Run) -> str:
     results = r.artifact("Tuner", "TunerResults")
-    trials = _read_json(_join(results.uri, "tuner_results.json")) if results else None
+    trials = payloads.read_tuner_results(results.uri, r.missing_ok("Tuner")) if results else None
     if not trials:
         return ""
     objective = next(k for k in trials[0] if k not in ("rank", "trial", "values"))
@@ -320,7 +320,7 @@ def _show(value) -> str:
 
 def _training(r: _Run) -> str:
     run_dir = r.artifact("Trainer", "ModelRun")
-    history = _read_json(_join(run_dir.uri, "history.json")) if run_dir else None
+    history = payloads.read_history(run_dir.uri, r.missing_ok("Trainer")) if run_dir else None
     if not history:
         return "<section id='training'><h2>Training</h2><p>the Trainer did not run.</p></section>"
     epochs = history.get("epochs", [])
@@ -368,8 +368,9 @@ def _training(r: _Run) -> str:
 def _evaluation(r: _Run) -> str:
     blessing_artifact = r.artifact("Evaluator", "ModelBlessing")
     evaluation = r.artifact("Evaluator", "ModelEvaluation")
-    verdict = payloads.read_blessing(blessing_artifact.uri) if blessing_artifact else None
-    scores = payloads.read_metrics(evaluation.uri) if evaluation else None
+    missing_ok = r.missing_ok("Evaluator")
+    verdict = payloads.read_blessing(blessing_artifact.uri, missing_ok) if blessing_artifact else None
+    scores = payloads.read_metrics(evaluation.uri, missing_ok) if evaluation else None
     if not verdict or not scores:
         return "<section id='evaluation'><h2>Evaluation</h2><p>the Evaluator did not run.</p></section>"
     candidate, baseline = scores["candidate"], scores.get("baseline")

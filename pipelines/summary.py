@@ -139,9 +139,9 @@ def run_summary(metadata: Store | str, run_id: str | None = None, pipeline: str 
     for artifact in store.get_artifacts_by_context(run.id):
         kind = artifact_types[artifact.type_id]
         if kind in ("components.Batches", "ModelEvaluation"):
-            summary.data += data_lines(kind, artifact.uri)
+            summary.data += data_lines(kind, artifact.uri, _missing_ok(artifact))
         if kind == "ModelBlessing":
-            _read_blessing(summary, artifact.uri)
+            _read_blessing(summary, artifact.uri, _missing_ok(artifact))
         elif kind == "PushedModel":
             props = artifact.custom_properties
             summary.push_decision = props["push_decision"].string_value if "push_decision" in props else ""
@@ -154,8 +154,8 @@ def run_summary(metadata: Store | str, run_id: str | None = None, pipeline: str 
     return summary
 
 
-def _read_blessing(summary: RunSummary, uri: str) -> None:
-    verdict = payloads.read_blessing(uri)  # local runs: no TensorFlow for an unchanged re-run's summary
+def _read_blessing(summary: RunSummary, uri: str, missing_ok: bool = True) -> None:
+    verdict = payloads.read_blessing(uri, missing_ok)  # local runs: no TensorFlow for an unchanged re-run's summary
     if verdict is None:
         return
     summary.blessed, summary.forced = verdict["blessed"], verdict["forced"]
@@ -164,22 +164,19 @@ def _read_blessing(summary: RunSummary, uri: str) -> None:
     summary.baseline = verdict.get("baseline", "")
 
 
-def data_lines(kind: str, uri: str) -> list[str]:
+def _missing_ok(artifact) -> bool:
+    """A payload may be absent from an artifact that was never published (its stage failed), or
+    anywhere when the readers are lenient (payloads.lenient(): not in the tests)."""
+    return payloads.lenient() or artifact.state != metadata_store_pb2.Artifact.LIVE
+
+
+def data_lines(kind: str, uri: str, missing_ok: bool = True) -> list[str]:
     """What the rows were (Batching's counts.json: rows used per split and rows dropped) and what
     the averages hide (the Evaluator's metrics.json: the worst class, the majority baseline)."""
-    import json
-
-    name = "counts.json" if kind == "components.Batches" else "metrics.json"
-    if "://" in uri:
-        from components.common import io
-
-        found = io.read_json(io.join(uri, name)) if io.exists(io.join(uri, name)) else None
+    if kind == "components.Batches":
+        found = payloads.read_counts(uri, missing_ok)
     else:
-        path = os.path.join(uri, name)
-        found = None
-        if os.path.exists(path):  # local-only
-            with open(path, encoding="utf-8") as f:  # local-only
-                found = json.load(f)
+        found = payloads.read_metrics(uri, missing_ok)
     if not found:
         return []
     if kind == "components.Batches":

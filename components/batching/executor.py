@@ -16,7 +16,6 @@ and batches have exactly batch_size examples (but the last).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,22 +29,21 @@ from tfx.types import standard_artifact_utils
 from tfx.utils import io_utils
 from tfx_bsl.coders import example_coder
 
-from components.common import io
+from components.common import io, payloads
 from components.common.examples import BLOCK, ReadRecordBlocks
 from components.common.progress import CountRows
 from components.common import progress
 from components.common.features import CLASSIFICATION, FeaturePlan, build_plan, first_values
+from components.common.configs import BatchingConfig
 from components.common.io import CONFIG_KEY
 
-PLAN_FILE = "plan.json"
-COUNTS_FILE = "counts.json"
-SCHEMA_FILE = "schema.pbtxt"
-STATISTICS_FILE = "train_statistics.pb"
+# the payload files of a Batches artifact (named in components/common/payloads.py)
+PLAN_FILE, COUNTS_FILE = payloads.PLAN_FILE, payloads.COUNTS_FILE
+SCHEMA_FILE, STATISTICS_FILE = payloads.BATCHES_SCHEMA_FILE, payloads.BATCHES_STATISTICS_FILE
 SOURCES = ("train", "eval")  # ExampleGen's splits
 # The batch folders: "validation" is carved from ExampleGen's train rows (VALIDATION_SALT, below)
 # and is what every training decision watches; "eval" is the Evaluator's alone.
 SPLITS = ("train", "validation", "eval")
-DEFAULT_VALIDATION_FRACTION = 0.1
 # Seeds the hash that puts a train row into the validation split: fixed, so that the split does
 # not move with batching.shuffle_seed; the hash is of the row's encoded values (as the shuffle's).
 VALIDATION_SALT = 0x5EED_7A1D
@@ -65,7 +63,7 @@ class DroppedRowsError(DegenerateDataError):
 
 class Executor(base_beam_executor.BaseBeamExecutor):
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
-        config = json.loads(exec_properties[CONFIG_KEY])
+        config = BatchingConfig.model_validate_json(exec_properties[CONFIG_KEY])
         schema = io_utils.SchemaReader().read(
             io_utils.get_only_uri_in_dir(input_dict["schema"][0].uri))
         stats = stats_artifact_utils.load_statistics(input_dict["statistics"][0], "train").proto()
@@ -75,27 +73,27 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         # Kept with the model (see serving_dir.SCHEMA_FILE): the pipeline's schema and drift reference.
         io.write_text(io.join(batches.uri, SCHEMA_FILE), text_format.MessageToString(schema))
         io.write_bytes(io.join(batches.uri, STATISTICS_FILE), stats.SerializeToString())
-        plan = build_plan(schema, stats.datasets[0], config["label"], config.get("exclude", []),
-                          config.get("task", "auto"), config.get("loss", "auto"))
-        io.write_text(io.join(batches.uri, PLAN_FILE), plan.to_json())
+        plan = build_plan(schema, stats.datasets[0], config.label, config.exclude,
+                          config.task, config.loss)
+        payloads.write_plan(batches.uri, plan.to_json())
         for line in plan.describe():
             progress.tell("plan: %s", line)
-        fraction = config.get("validation_fraction", DEFAULT_VALIDATION_FRACTION)
-        sizes = {"train": config["batch_size"], "validation": config["eval_batch_size"],
-                 "eval": config["eval_batch_size"]}
-        drop = {split: config.get("drop_remainder", False) and split == "train" for split in SPLITS}
+        fraction = config.validation_fraction
+        sizes = {"train": config.batch_size, "validation": config.eval_batch_size,
+                 "eval": config.eval_batch_size}
+        drop = {split: config.drop_remainder and split == "train" for split in SPLITS}
         with self._make_beam_pipeline() as pipeline:
             for source in SOURCES:
                 uri = standard_artifact_utils.get_split_uri(input_dict["examples"], source)
                 encoded = pipeline | f"Encode[{source}]" >> EncodeSplit(
-                    io.join(uri, "*"), plan, schema.SerializeToString(), config["shuffle_seed"],
+                    io.join(uri, "*"), plan, schema.SerializeToString(), config.shuffle_seed,
                     validation_fraction=fraction if source == "train" else 0.0)
                 _ = encoded[EncodeSplit.LOST] | f"Lost[{source}]" >> _WriteLost(
                     io.join(batches.uri, f"Split-{source}", LOST_FILE))
                 for split in ("train", "validation") if source == "train" else ("eval",):
                     hint = int(rows[source] * (fraction if split == "validation" else 1))
                     _ = encoded[split] | f"Batches[{split}]" >> WriteBlocks(
-                        io.join(batches.uri, f"Split-{split}"), plan.columns, sizes[split], config["shuffle_seed"],
+                        io.join(batches.uri, f"Split-{split}"), plan.columns, sizes[split], config.shuffle_seed,
                         drop_remainder=drop[split], rows_hint=hint)
         counts = {}
         for split in SPLITS:
@@ -106,10 +104,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         lost = {source: _read_lost(io.join(batches.uri, f"Split-{source}", LOST_FILE)) for source in SOURCES}
         counts["lost"] = lost
         counts["validation_fraction"] = fraction
-        counts["drop_unlabeled"] = bool(config.get("drop_unlabeled", False))
+        counts["drop_unlabeled"] = config.drop_unlabeled
         if any(sum(n.values()) for n in lost.values()):
             message = lost_rows_message(plan, lost, rows)
-            if not config.get("drop_unlabeled", False):
+            if not config.drop_unlabeled:
                 raise DroppedRowsError(
                     f"{message}. Training and evaluating without them would change what the model and its metrics "
                     "are about, silently: fill in or fix those labels, remove the rows, or set data.drop_unlabeled: "
@@ -125,7 +123,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 f"validation: {counts['validation']['examples']}, eval: {counts['eval']['examples']} rows with a "
                 "label); nothing can be trained or evaluated. Add rows, change data.splits (train:eval weights), "
                 f"or check that the label column is filled{hint}")
-        io.write_json(io.join(batches.uri, COUNTS_FILE), counts)
+        payloads.write_counts(batches.uri, counts)
         progress.tell("plan: rows used: train %s, validation %s (data.validation_fraction %g of the train rows: "
                       "early stopping and every other training decision), eval %s (the Evaluator's only)",
                       f"{counts['train']['examples']:,}", f"{counts['validation']['examples']:,}", fraction,

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.dsl.components.base import base_executor
 from tfx.types import standard_artifact_utils
 
-from components.common import io, serving_dir
+from components.common import io, payloads, serving_dir
+from components.common.configs import DataGateConfig
 from components.common.io import CONFIG_KEY
 
 
@@ -19,7 +19,7 @@ class DataValidationError(RuntimeError):
 
 class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
-        config = json.loads(exec_properties[CONFIG_KEY])
+        config = DataGateConfig.model_validate_json(exec_properties[CONFIG_KEY])
         anomalies = input_dict["anomalies"]
         splits = standard_artifact_utils.decode_split_names(anomalies[0].split_names)
         findings = drift_findings(input_dict["statistics"][0], input_dict["schema"][0], config)
@@ -28,8 +28,7 @@ class Executor(base_executor.BaseExecutor):
             findings += blocking_anomalies(anomalies_pb2.Anomalies.FromString(io.read_bytes(path)), split, config)
         result_uri = output_dict["result"][0].uri
         report = format_report(findings)
-        io.write_json(io.join(result_uri, "verdict.json"), {"passed": not findings, "anomalies": findings})
-        io.write_text(io.join(result_uri, "report.txt"), report)
+        payloads.write_verdict(result_uri, not findings, findings, report)
         if findings:
             raise DataValidationError(report)
 
@@ -37,12 +36,12 @@ class Executor(base_executor.BaseExecutor):
 DRIFT_KINDS = ("COMPARATOR_L_INFTY_HIGH", "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH")
 
 
-def drift_findings(statistics, schema_artifact, config: dict) -> list[dict]:
+def drift_findings(statistics, schema_artifact, config: DataGateConfig) -> list[dict]:
     """Drift of this run's train split from the train split that trained the serving model, with
     TFDV's comparators: L-infinity distance for categorical features, Jensen-Shannon divergence
     for numeric ones. Nothing to compare with (no model serves yet, or drift: null): none."""
-    drift = config.get("drift")
-    reference = serving_dir.latest_version_path(config.get("destination") or "")
+    drift = config.drift
+    reference = serving_dir.latest_version_path(config.destination)
     path = io.join(reference, serving_dir.STATISTICS_FILE) if reference and drift else None
     if not path or not io.exists(path):
         return []
@@ -52,14 +51,14 @@ def drift_findings(statistics, schema_artifact, config: dict) -> list[dict]:
     from tfx.utils import io_utils
 
     schema = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema_artifact.uri))
-    skip = set(config.get("exempt_features", [])) | set(config.get("exclude", []))
+    skip = set(config.exempt_features) | set(config.exclude)
     for feature in schema.feature:
         if feature.name in skip:
             continue
         if feature.type == schema_pb2.BYTES:
-            feature.drift_comparator.infinity_norm.threshold = drift["categorical_l_infinity"]
+            feature.drift_comparator.infinity_norm.threshold = drift.categorical_l_infinity
         else:
-            feature.drift_comparator.jensen_shannon_divergence.threshold = drift["numeric_jensen_shannon"]
+            feature.drift_comparator.jensen_shannon_divergence.threshold = drift.numeric_jensen_shannon
     previous = statistics_pb2.DatasetFeatureStatisticsList.FromString(io.read_bytes(path))
     current = stats_artifact_utils.load_statistics(statistics, "train").proto()
     anomalies = tfdv.validate_statistics(current, schema, previous_statistics=previous)
@@ -67,10 +66,10 @@ def drift_findings(statistics, schema_artifact, config: dict) -> list[dict]:
     return [f for f in found if f["kind"] in DRIFT_KINDS]
 
 
-def blocking_anomalies(anomalies: anomalies_pb2.Anomalies, split: str, config: dict) -> list[dict]:
+def blocking_anomalies(anomalies: anomalies_pb2.Anomalies, split: str, config: DataGateConfig) -> list[dict]:
     """The anomalies of one split that stop the run, as plain dicts."""
-    fail_on = config.get("fail_on", "any")
-    exempt = set(config.get("exempt_features", []))
+    fail_on = config.fail_on
+    exempt = set(config.exempt_features)
     found = []
     for feature, info in sorted(anomalies.anomaly_info.items()):
         if feature in exempt:

@@ -16,6 +16,7 @@ from tfx.utils import path_utils
 
 from components.common import io, payloads, serving_dir
 from components.common.features import CLASSIFICATION, FeaturePlan, first_values_of
+from components.common.configs import EvaluatorConfig
 from components.common.io import CONFIG_KEY
 from components.evaluator import metrics as m
 from components.serving_state import executor as serving_state
@@ -24,7 +25,7 @@ from components.serving_state import executor as serving_state
 
 class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
-        cfg = json.loads(exec_properties[CONFIG_KEY])
+        cfg = EvaluatorConfig.model_validate_json(exec_properties[CONFIG_KEY])
         model_path = path_utils.serving_model_path(input_dict["model"][0].uri)
         plan = _plan(model_path)
         records = eval_files(input_dict["examples"])
@@ -89,14 +90,17 @@ def evaluate_saved_model(path: str, files: list[str], plan: FeaturePlan, chunk: 
     return m.regression_metrics(labels[keep], predicted)
 
 
-def bless(candidate: dict, baseline: dict | None, cfg: dict, task: str) -> dict:
+def bless(candidate: dict, baseline: dict | None, cfg: EvaluatorConfig | dict, task: str) -> dict:
     """The blessing: every threshold met and, on `compare_metric`, not worse than the serving
-    model beyond `compare_tolerance` (or forced), with one reason per metric."""
-    names = cfg.get("metrics", "auto")
+    model beyond `compare_tolerance` (or forced), with one reason per metric. `cfg`: the
+    Evaluator's config (a dict: the evaluator section's keys, the spec's defaults for the rest)."""
+    if isinstance(cfg, dict):
+        cfg = EvaluatorConfig.model_validate_json(json.dumps(cfg))
+    names = cfg.metrics
     if names == "auto":
         names = list(m.CLASSIFICATION_METRICS if task == CLASSIFICATION else m.REGRESSION_METRICS)
-    thresholds = cfg.get("thresholds", {})
-    compared = cfg.get("compare_metric", "auto")
+    thresholds = {name: t.model_dump() for name, t in cfg.thresholds.items()}
+    compared = cfg.compare_metric
     if compared == "auto":
         compared = "accuracy" if task == CLASSIFICATION else "r2"
     names = list(dict.fromkeys(list(names) + list(thresholds) + ([compared] if compared else [])))
@@ -107,12 +111,12 @@ def bless(candidate: dict, baseline: dict | None, cfg: dict, task: str) -> dict:
                          f"{', '.join(allowed)} in evaluator.metrics, evaluator.thresholds and evaluator.compare_metric")
     reasons, passed = {}, True
     for name in names:
-        tolerance = cfg.get("compare_tolerance", 0.001) if name == compared else None
+        tolerance = cfg.compare_tolerance if name == compared else None
         ok, reason = m.judge(name, candidate[name], thresholds.get(name, {}),
                              baseline[name] if baseline else None, tolerance)
         passed &= ok
         reasons[name] = ("OK: " if ok else "FAILED: ") + reason
-    forced = bool(cfg.get("force_bless")) and not passed
+    forced = cfg.force_bless and not passed
     return {
         "blessed": passed or forced,
         "forced": forced,

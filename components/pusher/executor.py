@@ -7,7 +7,6 @@ decide "push" for one model, nor take the same version number."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -16,17 +15,18 @@ from tfx.dsl.components.base import base_executor
 from tfx.utils import path_utils
 
 from components.common import io, payloads, serving_dir, serving_layout
+from components.common.configs import PusherConfig
 from components.common.io import CONFIG_KEY
 from components.serving_state import executor as serving_state
 
 
 class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
-        cfg = json.loads(exec_properties[CONFIG_KEY])
+        cfg = PusherConfig.model_validate_json(exec_properties[CONFIG_KEY])
         model = input_dict["model"][0]
         blessing = input_dict["model_blessing"][0]
         pushed = output_dict["pushed_model"][0]
-        destination = cfg["destination"]
+        destination = cfg.destination
         verdict = payloads.read_blessing(blessing.uri)
         compared = serving_state.read(input_dict["serving_state"])
         model_path = path_utils.serving_model_path(model.uri)
@@ -50,7 +50,7 @@ class Executor(base_executor.BaseExecutor):
                 "data_span": verdict.get("span"),
                 "pushed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
-            version = serving_dir.publish(model_path, destination, metadata, cfg["keep_versions"])
+            version = serving_dir.publish(model_path, destination, metadata, cfg.keep_versions)
             _record_fingerprint(pushed, destination)
         pushed.set_int_custom_property("pushed", 1)
         pushed.set_int_custom_property("pushed_version", version)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from absl import logging
 from tfx.components.schema_gen import executor as tfx_schema_gen
 
 from components.common import io, serving_dir
+from components.common.configs import DestinationConfig
 from components.common.io import CONFIG_KEY
 
 SCHEMA_FILE = "schema.pbtxt"  # TFX's name, in the Schema artifact and in a pushed model's assets.extra
@@ -23,9 +23,9 @@ def serving_schema(destination: str) -> str | None:
 
 class Executor(tfx_schema_gen.Executor):
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
-        cfg = json.loads(exec_properties[CONFIG_KEY])
+        cfg = DestinationConfig.model_validate_json(exec_properties[CONFIG_KEY])
         schema = output_dict["schema"][0]
-        kept = serving_schema(cfg["destination"])
+        kept = serving_schema(cfg.destination)
         if kept:
             io.copy_file(kept, io.join(schema.uri, SCHEMA_FILE))
             source = f"kept with the serving model: {kept}"

@@ -3,19 +3,19 @@ files, the rollback record) and write it as `serving_state.json`."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from absl import logging
 from tfx.dsl.components.base import base_executor
 
 from components.common import payloads, serving_dir
+from components.common.configs import DestinationConfig
 from components.common.io import CONFIG_KEY
 
 
 class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
-        destination = json.loads(exec_properties[CONFIG_KEY])["destination"]
+        destination = DestinationConfig.model_validate_json(exec_properties[CONFIG_KEY]).destination
         state = serving_dir.state(destination)
         artifact = output_dict["serving_state"][0]
         payloads.write_serving_state(artifact.uri, state)

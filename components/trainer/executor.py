@@ -14,11 +14,12 @@ from absl import logging
 from tfx.dsl.components.base import base_executor
 from tfx.utils import path_utils
 
-from components.batching.executor import COUNTS_FILE, PLAN_FILE, SCHEMA_FILE, STATISTICS_FILE
-from components.common import io, serving_dir
+from components.common import io, payloads, serving_dir
 from components.common.features import FeaturePlan
 from components.common.io import CONFIG_KEY
+from components.common.configs import TrainerConfig
 from components.common.serving_dir import FINGERPRINT_FILE, WEIGHTS_FILE
+from components.common.payloads import BATCHES_SCHEMA_FILE, BATCHES_STATISTICS_FILE, COUNTS_FILE
 from components.common.serving_dir import PLAN_FILE as PLAN_FILE_IN_MODEL
 from components.trainer import backend, hyperparameters
 from components.trainer import callbacks as cb
@@ -28,7 +29,6 @@ from components.trainer.export import export_serving_model, fingerprint
 from components.trainer.model import Head, build_model, compile_model, resolve_head
 from components.trainer.registry import get_optimizer
 
-HISTORY_FILE = "history.json"
 CURVE_FILE = "learning_curve.png"
 
 
@@ -38,7 +38,8 @@ class TrainingError(RuntimeError):
 
 class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
-        cfg = json.loads(exec_properties[CONFIG_KEY])
+        # typed and complete (components/common/configs.py): every key is there, with the spec's value
+        cfg = TrainerConfig.model_validate_json(exec_properties[CONFIG_KEY]).model_dump(mode="json")
         tuned = None
         if input_dict.get("hyperparameters"):  # the Tuner's best values replace the spec's
             uri = input_dict["hyperparameters"][0].uri
@@ -46,7 +47,7 @@ class Executor(base_executor.BaseExecutor):
             cfg = hyperparameters.apply(cfg, tuned["values"])
             logging.info("Trainer: hyper-parameters from the Tuner: %s", json.dumps(tuned["values"]))
         batches_uri = input_dict["batches"][0].uri
-        plan = FeaturePlan.from_json(io.read_text(io.join(batches_uri, PLAN_FILE)))
+        plan = FeaturePlan.from_json(payloads.read_plan_json(batches_uri))
         head = resolve_head(plan, cfg)
         run_dir = output_dict["model_run"][0].uri
         model, history, stop = train(cfg, plan, head, batches_uri, run_dir)
@@ -55,14 +56,15 @@ class Executor(base_executor.BaseExecutor):
         for name, text in ((FINGERPRINT_FILE, fingerprint(model, plan)), (PLAN_FILE_IN_MODEL, plan.to_json())):
             io.write_text(io.join(model_dir, name), text)
         save_weights(model, io.join(model_dir, WEIGHTS_FILE))  # for warm starts of later runs
-        for source, target in ((SCHEMA_FILE, serving_dir.SCHEMA_FILE), (STATISTICS_FILE, serving_dir.STATISTICS_FILE)):
+        for source, target in ((BATCHES_SCHEMA_FILE, serving_dir.SCHEMA_FILE),
+                               (BATCHES_STATISTICS_FILE, serving_dir.STATISTICS_FILE)):
             io.copy_file(io.join(batches_uri, source), io.join(model_dir, target))
         if plan.task != "classification":  # losses and mae/mse are of the standardized label
             stop["label_units"] = (f"standardized label units: (label - {plan.label_mean:.6g}) / "
                                    f"{plan.label_std:.6g}")
         stop["hyperparameters"] = tuned or "the spec's (no Tuner stage)"
         stop |= split_decisions(batches_uri, cfg, tuned is not None)
-        io.write_json(io.join(run_dir, HISTORY_FILE), {"epochs": history, **stop})
+        payloads.write_history(run_dir, {"epochs": history, **stop})
         plot_learning_curve(history, io.join(run_dir, CURVE_FILE), stop.get("restored_epoch"),
                             standardized=plan.task != "classification")
         logging.info("Trainer: %s", stop["stop_reason"])
@@ -106,7 +108,7 @@ def split_decisions(batches_uri: str, cfg: dict, tuned: bool) -> dict:
     """history.json's account of the splits: their sizes (rows actually used, and rows dropped)
     and which split each training decision watched (the "val_" metrics are the validation
     split's)."""
-    counts = io.read_json(io.join(batches_uri, COUNTS_FILE))
+    counts = payloads.read_counts(batches_uri)
     early = cfg.get("early_stopping")
     decisions = {"val_ metrics": "validation",
                  "early_stopping": f"validation ({early['monitor']})" if early else "off",

@@ -9,7 +9,6 @@ import json
 from components.common import io
 
 BEST_FILE = "best_hyperparameters.txt"  # TFX's Tuner writes and TFX's Trainer reads this name
-RESULTS_FILE = "tuner_results.json"  # TFX's TunerResults file
 
 # searched name -> the path of the trainer config field it sets
 FIELDS = {

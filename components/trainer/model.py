@@ -42,7 +42,7 @@ def resolve_head(plan: FeaturePlan, cfg: dict) -> Head:
     else:
         units, coding = classes, "one_hot"
     units = model.get("output_units") or units
-    metrics = cfg.get("metrics", "auto")
+    metrics = cfg["metrics"]
     if metrics == "auto":
         metrics = ["accuracy"] if classification else ["mae"]
     return Head(loss, activation, units, coding, tuple(metrics))
@@ -51,7 +51,7 @@ def resolve_head(plan: FeaturePlan, cfg: dict) -> Head:
 def build_model(width: int, head: Head, cfg: dict) -> keras.Model:
     """Dense layers on the preprocessed feature vector; compiled with the spec's loss."""
     model_cfg = cfg["model"]
-    seed = cfg.get("seed", 0)
+    seed = cfg["seed"]
     inputs = keras.Input((width,), name="features")
     hidden = inputs
     for i, units in enumerate(model_cfg["hidden_units"]):
@@ -62,7 +62,7 @@ def build_model(width: int, head: Head, cfg: dict) -> keras.Model:
             hidden = keras.layers.BatchNormalization(name=f"batch_norm_{i}")(hidden)
         if model_cfg.get("dropout"):
             hidden = keras.layers.Dropout(model_cfg["dropout"], seed=seed + i, name=f"dropout_{i}")(hidden)
-    if model_cfg.get("wide", False):  # Wide & Deep: the features also reach the output directly
+    if model_cfg["wide"]:  # Wide & Deep: the features also reach the output directly
         hidden = keras.layers.Concatenate(name="wide_and_deep")([hidden, inputs])
     outputs = keras.layers.Dense(head.units, activation=get_activation(head.activation),
                                  kernel_initializer=keras.initializers.GlorotUniform(seed + 100),

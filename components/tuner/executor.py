@@ -14,24 +14,24 @@ import keras_tuner as kt
 from absl import logging
 from tfx.dsl.components.base import base_executor
 
-from components.batching.executor import PLAN_FILE
-from components.common import io, progress
+from components.common import io, payloads, progress
 from components.common.features import FeaturePlan
+from components.common.configs import TunerConfig
 from components.common.io import CONFIG_KEY
 from components.trainer import callbacks as cb
 from components.trainer.backend import keras
 from components.trainer.executor import read_batches
-from components.trainer.hyperparameters import BEST_FILE, RESULTS_FILE, apply, decode
+from components.trainer.hyperparameters import BEST_FILE, apply, decode
 from components.trainer.model import build_model, compile_model, resolve_head
 from components.trainer.registry import get_optimizer
 
 
 class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
-        cfg = json.loads(exec_properties[CONFIG_KEY])
+        cfg = TunerConfig.model_validate_json(exec_properties[CONFIG_KEY]).model_dump(mode="json")
         trainer, search = cfg["trainer"], cfg["tuner"]
         batches_uri = input_dict["batches"][0].uri
-        plan = FeaturePlan.from_json(io.read_text(io.join(batches_uri, PLAN_FILE)))
+        plan = FeaturePlan.from_json(payloads.read_plan_json(batches_uri))
         hypermodel = TrainerModel(trainer, search, plan, batches_uri)
         direction = cb.monitor_mode(search["objective"], "auto")
         common = {"objective": kt.Objective(search["objective"], direction), "seed": search["seed"],
@@ -54,7 +54,7 @@ class Executor(base_executor.BaseExecutor):
         results = [{"rank": i + 1, "trial": t.trial_id, search["objective"]: t.score,
                     "values": decode(t.hyperparameters.values)} for i, t in enumerate(trials)]
         io.write_text(io.join(output_dict["best_hyperparameters"][0].uri, BEST_FILE), json.dumps(best.get_config()))
-        io.write_json(io.join(output_dict["tuner_results"][0].uri, RESULTS_FILE), results)
+        payloads.write_tuner_results(output_dict["tuner_results"][0].uri, results)
         io.write_text(io.join(output_dict["tuner_results"][0].uri, "trials.txt"), trials_table(results,
                                                                                                 search["objective"]))
         logging.info("Tuner: best of %d trials: %s", len(results), json.dumps(results[0]))
@@ -100,15 +100,15 @@ class TrainerModel(kt.HyperModel):
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         cfg = apply(self.trainer, self.values(hp))
-        keras.utils.set_random_seed(cfg.get("seed", 0))
+        keras.utils.set_random_seed(cfg["seed"])
         model = build_model(self.plan.width, self.head, cfg)
         compile_model(model, self.head, get_optimizer(cfg["optimizer"]))
         return model
 
     def fit(self, hp: kt.HyperParameters, model: keras.Model, *args, callbacks=None, epochs=None, **kwargs):
         cfg = apply(self.trainer, self.values(hp))
-        train = read_batches(self.batches_uri, "train", self.plan, self.head, shuffle_seed=cfg.get("seed", 0),
-                             batch_size=cfg.get("batch_size"), drop_remainder=cfg.get("drop_remainder", False))
+        train = read_batches(self.batches_uri, "train", self.plan, self.head, shuffle_seed=cfg["seed"],
+                             batch_size=cfg["batch_size"], drop_remainder=cfg["drop_remainder"])
         if self.eval_data is None:
             self.eval_data = read_batches(self.batches_uri, "validation", self.plan, self.head)
         callbacks = list(callbacks or [])

@@ -1,0 +1,85 @@
+"""One typed config per custom stage: what the compiler (pipelines/compiler.py) hands each
+executor as its `config` execution parameter, and what the executor reads back with
+`model_validate_json`. TF-free (pydantic only).
+
+Each model is the spec's section (pipelines/spec/models.py: the only defaults there are) plus the
+fields the compiler adds, which have no default: a field renamed on one side fails when the
+pipeline is compiled (and in tests/test_stage_configs.py), not minutes into a Beam run.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+from pydantic import BaseModel, ConfigDict
+
+from pipelines.spec.models import (BatchingSection, EvaluatorSection, PusherSection, TrainerSection, TunerSection,
+                                   ValidationSection)
+
+
+class StageConfig(BaseModel):
+    """Base of the configs that are not a spec section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+
+
+class DestinationConfig(StageConfig):
+    """SchemaGen (the serving model's schema) and ServingState: the push destination, resolved
+    against the run root."""
+
+    destination: str
+
+
+class PusherConfig(StageConfig):
+    destination: str
+    keep_versions: PusherSection.model_fields["keep_versions"].annotation  # type: ignore[valid-type]
+
+
+class DataGateConfig(ValidationSection):
+    """validation: plus the destination (the serving model's statistics are the drift reference)
+    and data.exclude (excluded columns are not gated)."""
+
+    destination: str
+    exclude: list[str]
+
+
+class BatchingConfig(BatchingSection):
+    """batching: plus what the feature plan needs of data: and trainer:."""
+
+    label: str
+    exclude: list[str]
+    task: TrainerSection.model_fields["task"].annotation  # type: ignore[valid-type]
+    loss: TrainerSection.model_fields["loss"].annotation  # type: ignore[valid-type]
+    validation_fraction: float
+    drop_unlabeled: bool
+
+
+class TrainerConfig(TrainerSection):
+    """trainer: plus the batch layout and, with warm_start, the destination whose serving
+    model's weights it starts from (None without warm_start)."""
+
+    batch_size: int
+    drop_remainder: bool
+    destination: Optional[str]
+
+
+class TunerConfig(StageConfig):
+    trainer: TrainerConfig
+    tuner: TunerSection
+
+
+EvaluatorConfig = EvaluatorSection
+
+# component id -> its config model (the compiler's stages with a `config` parameter)
+STAGE_CONFIGS: dict[str, type[BaseModel]] = {
+    "SchemaGen": DestinationConfig, "DataGate": DataGateConfig, "Batching": BatchingConfig, "Tuner": TunerConfig,
+    "Trainer": TrainerConfig, "ServingState": DestinationConfig, "Evaluator": EvaluatorConfig,
+    "Pusher": PusherConfig,
+}
+
+
+def encode(model: type[BaseModel], values: dict) -> str:
+    """The config JSON of `values`, validated against `model` as the executor will read it (a
+    ValidationError names the field)."""
+    return model.model_validate_json(json.dumps(values)).model_dump_json()
