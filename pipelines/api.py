@@ -110,7 +110,8 @@ def load(spec_or_path: PipelineSpec | str | Path) -> PipelineSpec:
         return spec_or_path
     if isinstance(spec_or_path, (str, Path)):
         return load_spec(spec_or_path)
-    raise TypeError(f"expected a PipelineSpec or the path of a pipeline YAML, got {type(spec_or_path).__name__}")
+    raise TypeError("expected a PipelineSpec or the path of a pipeline YAML, got "
+                    f"{type(spec_or_path).__name__}")
 
 
 def version() -> str:

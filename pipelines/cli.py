@@ -1,7 +1,8 @@
 """The `tfx-yaml` command: one entry point for the runners.
 
     tfx-yaml --version                                   the package version
-    tfx-yaml run [--config X.yaml] [--root DIR] [--no-wait] [--log-level L] [--quiet]  run here (local_runner.py)
+    tfx-yaml run [--config X.yaml] [--root DIR] [--no-wait]   run on this machine (local_runner.py)
+                 [--log-level L] [--quiet]
     tfx-yaml check X.yaml                                validate a spec, run nothing
     tfx-yaml rollback --config X.yaml [--root DIR]       withdraw the newest pushed version (for good)
     tfx-yaml runs [--config X.yaml] [--root DIR] [--json]  the run history of a root (ML Metadata)
@@ -45,16 +46,19 @@ def main(argv: list[str] | None = None) -> int:
     report = commands.add_parser("report", help="write the HTML report of a run (default: the newest)")
     report.add_argument("--config", default=str(local_runner.DEFAULT_CONFIG))
     report.add_argument("--root")
-    report.add_argument("--run", help="the run id (as `tfx-yaml runs --json` lists them; default: the newest)")
+    report.add_argument("--run",
+                        help="the run id (as `tfx-yaml runs --json` lists them; default: the newest)")
     report.add_argument("--open", action="store_true", help="open it in the web browser")
-    schema = commands.add_parser("schema", help="schema freeze: write the schema in use to a file for curation")
+    schema = commands.add_parser("schema",
+                                 help="schema freeze: write the schema in use to a file for curation")
     schema.add_argument("action", choices=["freeze"])
     schema.add_argument("--config", default=str(local_runner.DEFAULT_CONFIG))
     schema.add_argument("--root")
     schema.add_argument("--output", help="where to write it (default: schemas/<name>/schema.pbtxt)")
     commands.add_parser("compile", help="compile for Kubeflow Pipelines (see kubeflow_runner.py --help)",
                         add_help=False)
-    commands.add_parser("schedule", help="retrain on a schedule here (see scheduler.py --help)", add_help=False)
+    commands.add_parser("schedule", help="retrain on a schedule here (see scheduler.py --help)",
+                        add_help=False)
     args, rest = parser.parse_known_args(argv)
     if args.command == "compile":
         from pipelines import kubeflow_runner
@@ -105,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     paths = RunPaths.of(spec, args.root)
     destination = paths.destination
     try:
-        with hold_root(paths.root, "tfx-yaml rollback", wait=not args.no_wait), serving_dir.push_lock(destination):
+        with hold_root(paths.root, "tfx-yaml rollback", wait=not args.no_wait), \
+                serving_dir.push_lock(destination):
             withdrawn, serving = serving_dir.rollback(destination)
     except (ValueError, RootLocked) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -165,8 +170,9 @@ def freeze_schema(spec, root: str | None, output: str | None) -> int:
     paths = RunPaths.of(spec, root)
     source = serving_schema(paths.destination) or _last_schema_artifact(paths.store, spec.name)
     if source is None:
-        print(f"error: no schema to freeze for {spec.name!r}: no model serves at {paths.destination} and no run "
-              f"of it recorded in {paths.store.describe()} made a schema; run the pipeline first", file=sys.stderr)
+        print(f"error: no schema to freeze for {spec.name!r}: no model serves at {paths.destination} and no "
+              f"run of it recorded in {paths.store.describe()} made a schema; run the pipeline first",
+              file=sys.stderr)
         return local_runner.EXIT_FAILED
     target = output or str(Path("schemas") / spec.name / "schema.pbtxt")
     io.copy_file(source, target)

@@ -51,7 +51,8 @@ def deployment_problems(spec: PipelineSpec) -> list[str]:
     name = image.split("@", 1)[0].rsplit("/", 1)[-1]
     if "@" not in image and (":" not in name or name.endswith(":latest")):
         problems.append(f"key 'kubeflow.image': {image!r} is a mutable tag (what was pushed last runs, not "
-                        "what was compiled against); name a version tag (name:0.1.0) or a digest (name@sha256:...)")
+                        "what was compiled against); name a version tag (name:0.1.0) or a digest "
+                        "(name@sha256:...)")
     return problems
 
 
@@ -109,7 +110,8 @@ def compile_to_file(spec: PipelineSpec, output: str, pipeline_root: str | None =
         if platform:
             raise SpecError(spec.source, [
                 "key 'kubeflow.object_store.credentials_secret': a Kubernetes secret cannot be used in a "
-                "Vertex AI PipelineJob (.json output); compile to .yaml for Kubeflow Pipelines, or remove it"])
+                "Vertex AI PipelineJob (.json output); compile to .yaml for Kubeflow Pipelines, or remove "
+                "it"])
         text = json.dumps(job, sort_keys=True, indent=1)
     if not io.is_remote(output):
         io.makedirs(os.path.dirname(os.path.abspath(output)))
@@ -154,14 +156,16 @@ def to_kfp_cron(cron: str) -> str:
         return "0 " + cron
     if len(fields) == 6:
         return cron
-    raise ValueError(f"cron expression {cron!r} has {len(fields)} fields; expected 5 (minute hour day month weekday)")
+    raise ValueError(f"cron expression {cron!r} has {len(fields)} fields; expected 5 (minute hour day month "
+                     "weekday)")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="pipeline YAML")
     parser.add_argument("--output", default="pipeline.yaml", help="compiled KFP v2 spec (.yaml or .json)")
-    parser.add_argument("--pipeline-root", help="artifact root on the cluster (default: kubeflow.pipeline_root)")
+    parser.add_argument("--pipeline-root",
+                        help="artifact root on the cluster (default: kubeflow.pipeline_root)")
     parser.add_argument("--schedule", action="store_true", help="create a recurring run on --host")
     parser.add_argument("--host", help="KFP API endpoint, for --schedule")
     parser.add_argument("--cron", help="five-field cron expression (default: schedule.cron of the spec)")
@@ -184,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         kubeflow_paths(spec, args.pipeline_root)
         problems = deployment_problems(spec)
         if problems and args.strict:
-            raise SpecError(spec.source, [*problems, "(--strict: these are refused; without it, warned about)"])
+            raise SpecError(spec.source, [*problems,
+                                          "(--strict: these are refused; without it, warned about)"])
         for problem in problems:
             print(f"warning: {problem}", file=sys.stderr)
         if kubeflow_name(spec.name) != spec.name:

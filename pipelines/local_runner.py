@@ -2,7 +2,8 @@
 
     python pipelines/local_runner.py                    # the bundled penguin pipeline
     python pipelines/local_runner.py --config my.yaml   # yours
-    python pipelines/local_runner.py --quiet            # only the summary (--log-level WARNING: also the warnings)
+    python pipelines/local_runner.py --quiet            # only the summary
+    python pipelines/local_runner.py --log-level WARNING  # also the warnings (all are in run.log)
 
 Embedded defaults: SQLite ML Metadata and every artifact under one directory (runtime.root,
 "runs/<name>" by default, or --root). Prints each stage as it starts and ends, then a summary.
@@ -29,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ log lines
 warnings.filterwarnings("ignore", category=FutureWarning)  # Google Cloud clients on Python 3.10
 
 from pipelines.redaction import PrivateFileHandler, Redact, redact  # noqa: E402
-from pipelines.spec import SpecError, load_spec  # noqa: E402
+from pipelines.spec import SpecError  # noqa: E402
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "penguin" / "pipeline.yaml"
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -69,7 +70,8 @@ class StageProgress(logging.Handler):
             print(f"[{time.strftime('%H:%M:%S')}] {stage:<17} started", file=self.out, flush=True)
         elif not self.quiet:
             seconds = time.perf_counter() - self.started.get(stage, time.perf_counter())
-            print(f"[{time.strftime('%H:%M:%S')}] {stage:<17} done in {seconds:.1f}s", file=self.out, flush=True)
+            print(f"[{time.strftime('%H:%M:%S')}] {stage:<17} done in {seconds:.1f}s", file=self.out,
+                  flush=True)
 
 
 def run(config=DEFAULT_CONFIG, root: str | None = None, out=sys.stdout, wait: bool = True,
@@ -77,7 +79,8 @@ def run(config=DEFAULT_CONFIG, root: str | None = None, out=sys.stdout, wait: bo
     """Load, compile and run one pipeline; returns the exit code. One run per root at a time:
     a second run waits for the first (or, with wait=False, exits 1 at once). `config`: a path or a
     PipelineSpec. The Python API (pipelines.api.run) returns the whole RunResult."""
-    return execute(config, root, out=out, wait=wait, log_level=log_level, quiet=quiet, own_console=True).exit_code
+    result = execute(config, root, out=out, wait=wait, log_level=log_level, quiet=quiet, own_console=True)
+    return result.exit_code
 
 
 def execute(config=DEFAULT_CONFIG, root: str | None = None, out=None, wait: bool = True,
@@ -154,8 +157,8 @@ def _unchanged(spec, paths, out, stamp: str):
         return None
     if summary is None:
         return None
-    print(f"pipeline {spec.name!r}: nothing changed since run {last['run_id']} (same spec, code, data, schema "
-          "and serving versions): nothing ran, nothing was pushed. Its summary:", file=out)
+    print(f"pipeline {spec.name!r}: nothing changed since run {last['run_id']} (same spec, code, data, "
+          "schema and serving versions): nothing ran, nothing was pushed. Its summary:", file=out)
     for line in summary.lines():
         print(line, file=out)
     from pipelines.api import RunResult
@@ -229,7 +232,8 @@ def _run_locked(spec, paths, pipeline, console: Console, before: str | None):
             seconds = time.perf_counter() - started
             from pipelines.summary import run_summary
 
-            summary = run_summary(paths.store, run_id, paths.pipeline)  # while its log lines still go to run.log
+            # while its log lines still go to run.log
+            summary = run_summary(paths.store, run_id, paths.pipeline)
             report_line, report_file = _write_report(paths, run_id)
         except Exception as error:  # the run failed: report the cause in the user's terms
             stage = progress.current or "the pipeline"
@@ -241,7 +245,8 @@ def _run_locked(spec, paths, pipeline, console: Console, before: str | None):
             print(report_line, file=out)
             return RunResult(status="failed", exit_code=EXIT_FAILED, run_id=run_id, root=paths.root,
                              report=report_file, error=f"{stage}: {message}")
-    pushed = summary.serving_fingerprint if summary and summary.executions.get("Pusher") == "COMPLETE" else None
+    pushed = (summary.serving_fingerprint if summary and summary.executions.get("Pusher") == "COMPLETE"
+              else None)
     rerun.record(paths, rerun.covered(before, paths, pushed), run_id)
     print(f"\nfinished in {seconds:.1f}s", file=out)
     for line in summary.lines() if summary else []:
@@ -258,7 +263,8 @@ def _write_report(paths, run_id: str, failure: str | None = None) -> tuple[str, 
     from pipelines import report
 
     try:
-        path = report.write_report(paths.root, paths.store, paths.destination, run_id, failure, paths.pipeline)
+        path = report.write_report(paths.root, paths.store, paths.destination, run_id, failure,
+                                   paths.pipeline)
     except Exception as error:  # noqa: BLE001 (the run itself is done; say why there is no report)
         logging.getLogger(__name__).exception("report of run %s", run_id)
         return f"report: not written ({type(error).__name__}: {error}; see run.log)", None
@@ -363,8 +369,10 @@ def _user_message(error: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="pipeline YAML (default: the penguin pipeline)")
-    parser.add_argument("--root", help="directory of artifacts and metadata (default: runtime.root or runs/<name>)")
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG),
+                        help="pipeline YAML (default: the penguin pipeline)")
+    parser.add_argument("--root",
+                        help="directory of artifacts and metadata (default: runtime.root or runs/<name>)")
     parser.add_argument("--no-wait", action="store_true",
                         help="exit 1 at once when another run holds the root (default: wait for it)")
     add_console_flags(parser)
@@ -384,7 +392,8 @@ def add_console_flags(parser: argparse.ArgumentParser, version: bool = True) -> 
     parser.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS,
                         help="also show log records at this level and above (default: none; all are in "
                              "<root>/run.log)")
-    parser.add_argument("--quiet", action="store_true", help="show only the summary, not the stages' progress")
+    parser.add_argument("--quiet", action="store_true",
+                        help="show only the summary, not the stages' progress")
 
 
 def exit_now(code: int) -> None:

@@ -85,12 +85,14 @@ def test_check_returns_the_plan_or_raises_with_every_problem(tmp_path):
 
 
 def test_compile_turns_the_name_into_a_kubeflow_name(tmp_path):
-    spec = load_spec(write_spec(tmp_path, f"name: Penguin_Daily\ndata: {{path: {PENGUIN_DATA}, label: species, "
-                                          f"exclude: [year]}}\nschema: {{path: {PENGUIN_SCHEMA}}}\n"
+    spec = load_spec(write_spec(tmp_path, f"name: Penguin_Daily\n"
+                                          f"data: {{path: {PENGUIN_DATA}, label: species, exclude: [year]}}\n"
+                                          f"schema: {{path: {PENGUIN_SCHEMA}}}\n"
                                           f"kubeflow: {{pipeline_root: gs://bucket/root}}\n"))
     job = pipelines.compile(spec, str(tmp_path / "p.json"))
     assert job["pipelineSpec"]["pipelineInfo"]["name"] == "penguin-daily"
-    assert json.loads((tmp_path / "p.json").read_text())["pipelineSpec"]["pipelineInfo"]["name"] == "penguin-daily"
+    written = json.loads((tmp_path / "p.json").read_text())
+    assert written["pipelineSpec"]["pipelineInfo"]["name"] == "penguin-daily"
     assert spec.name == "Penguin_Daily"  # the caller's spec is not changed
     assert kubeflow_runner.kubeflow_name("A__b--c_") == "a-b-c"
 
@@ -99,8 +101,9 @@ def _kubeflow_cli(tmp_path, spec_text: str, *flags: str) -> subprocess.Completed
     """kubeflow_runner.main in a fresh process, which also says whether TFX was imported."""
     path = write_spec(tmp_path, spec_text)
     code = ("import sys; from pipelines import kubeflow_runner; "
-            f"code = kubeflow_runner.main(['--config', {str(path)!r}, '--output', {str(tmp_path / 'p.yaml')!r}, "
-            f"*{list(flags)!r}]); print('tfx imported:', 'tfx' in sys.modules); sys.exit(code)")
+            f"code = kubeflow_runner.main(['--config', {str(path)!r}, "
+            f"'--output', {str(tmp_path / 'p.yaml')!r}, *{list(flags)!r}]); "
+            "print('tfx imported:', 'tfx' in sys.modules); sys.exit(code)")
     return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
@@ -109,21 +112,21 @@ def test_kubeflow_compile_checks_the_spec_before_importing_tfx(tmp_path):
     done = _kubeflow_cli(tmp_path, spec)  # no pipeline_root
     assert done.returncode == 2 and "kubeflow.pipeline_root" in done.stderr
     assert "tfx imported: False" in done.stdout
-    strict = _kubeflow_cli(tmp_path, spec + "kubeflow: {pipeline_root: gs://b/r, image: 'reg.io/img:latest'}\n",
-                           "--strict")
+    kubeflow = "kubeflow: {{pipeline_root: gs://b/r, image: '{}'}}\n"
+    strict = _kubeflow_cli(tmp_path, spec + kubeflow.format("reg.io/img:latest"), "--strict")
     assert strict.returncode == 2 and "tfx imported: False" in strict.stdout, strict.stderr
     assert f"key 'data.path': {PENGUIN_DATA} is a local path" in strict.stderr
     assert "key 'kubeflow.image': 'reg.io/img:latest' is a mutable tag" in strict.stderr
     assert not (tmp_path / "p.yaml").exists()
-    untagged = _kubeflow_cli(tmp_path, spec + "kubeflow: {pipeline_root: gs://b/r, image: 'reg.io:5000/img'}\n",
-                             "--strict")
+    untagged = _kubeflow_cli(tmp_path, spec + kubeflow.format("reg.io:5000/img"), "--strict")
     assert "key 'kubeflow.image': 'reg.io:5000/img' is a mutable tag" in untagged.stderr
 
 
 @pytest.mark.slow
 def test_kubeflow_compile_warns_and_says_the_kubeflow_name(tmp_path):
     spec = (f"name: my_pipe\ndata: {{path: {PENGUIN_DATA}, label: species, exclude: [year]}}\n"
-            f"schema: {{path: {PENGUIN_SCHEMA}}}\nkubeflow: {{pipeline_root: gs://b/r, image: 'img:latest'}}\n")
+            f"schema: {{path: {PENGUIN_SCHEMA}}}\n"
+            "kubeflow: {pipeline_root: gs://b/r, image: 'img:latest'}\n")
     done = _kubeflow_cli(tmp_path, spec)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "warning: key 'data.path'" in done.stderr and "warning: key 'kubeflow.image'" in done.stderr

@@ -39,7 +39,8 @@ def _compiled_configs(spec, tmp_path, target="local") -> dict[str, str]:
 
     paths = RunPaths.of(spec, str(tmp_path / "root")) if target == "local" else kubeflow_paths(spec, "gs://b/r")
     pipeline = compile_pipeline(spec, paths, target=target)
-    return {c.id: c.exec_properties[CONFIG_KEY] for c in pipeline.components if CONFIG_KEY in c.exec_properties}
+    return {c.id: c.exec_properties[CONFIG_KEY] for c in pipeline.components
+            if CONFIG_KEY in c.exec_properties}
 
 
 def _specs(tmp_path):
@@ -59,7 +60,8 @@ def test_every_stage_config_validates_against_its_model(tmp_path, target):
         for stage, text in found.items():
             model = configs.STAGE_CONFIGS[stage]
             parsed = model.model_validate_json(text)  # what the executor does
-            assert set(json.loads(text)) == set(type(parsed).model_fields), (name, stage)  # nothing unmodelled
+            # nothing unmodelled: the JSON's keys are the model's fields
+            assert set(json.loads(text)) == set(type(parsed).model_fields), (name, stage)
             seen.add(stage)
     expected = set(configs.STAGE_CONFIGS) - ({"Tuner", "SchemaGen"} if target == "kubeflow" else set())
     assert seen >= expected, set(configs.STAGE_CONFIGS) - seen

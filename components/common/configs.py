@@ -14,8 +14,14 @@ from typing import Optional
 
 from pydantic import BaseModel, ConfigDict
 
-from pipelines.spec.models import (BatchingSection, EvaluatorSection, PusherSection, TrainerSection, TunerSection,
-                                   ValidationSection)
+from pipelines.spec.models import (BatchingSection, EvaluatorSection, PusherSection, TrainerSection,
+                                   TunerSection, ValidationSection)
+
+
+# the spec's types of the fields the compiler copies from another section
+KeepVersions = PusherSection.model_fields["keep_versions"].annotation
+Task = TrainerSection.model_fields["task"].annotation
+Loss = TrainerSection.model_fields["loss"].annotation
 
 
 class StageConfig(BaseModel):
@@ -33,7 +39,7 @@ class DestinationConfig(StageConfig):
 
 class PusherConfig(StageConfig):
     destination: str
-    keep_versions: PusherSection.model_fields["keep_versions"].annotation  # type: ignore[valid-type]
+    keep_versions: KeepVersions  # type: ignore[valid-type]
 
 
 class DataGateConfig(ValidationSection):
@@ -49,8 +55,8 @@ class BatchingConfig(BatchingSection):
 
     label: str
     exclude: list[str]
-    task: TrainerSection.model_fields["task"].annotation  # type: ignore[valid-type]
-    loss: TrainerSection.model_fields["loss"].annotation  # type: ignore[valid-type]
+    task: Task  # type: ignore[valid-type]
+    loss: Loss  # type: ignore[valid-type]
     validation_fraction: float
     drop_unlabeled: bool
 
@@ -73,9 +79,9 @@ EvaluatorConfig = EvaluatorSection
 
 # component id -> its config model (the compiler's stages with a `config` parameter)
 STAGE_CONFIGS: dict[str, type[BaseModel]] = {
-    "SchemaGen": DestinationConfig, "DataGate": DataGateConfig, "Batching": BatchingConfig, "Tuner": TunerConfig,
-    "Trainer": TrainerConfig, "ServingState": DestinationConfig, "Evaluator": EvaluatorConfig,
-    "Pusher": PusherConfig,
+    "SchemaGen": DestinationConfig, "DataGate": DataGateConfig, "Batching": BatchingConfig,
+    "Tuner": TunerConfig, "Trainer": TrainerConfig, "ServingState": DestinationConfig,
+    "Evaluator": EvaluatorConfig, "Pusher": PusherConfig,
 }
 
 

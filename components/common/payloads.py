@@ -21,7 +21,7 @@ VERDICT_FILE = "verdict.json"  # DataGate -> DataGateResult: {"passed", "anomali
 GATE_REPORT_FILE = "report.txt"  # DataGate -> DataGateResult: the anomalies in words
 PLAN_FILE = "plan.json"  # Batching -> Batches: the feature plan (components.common.features.FeaturePlan)
 COUNTS_FILE = "counts.json"  # Batching -> Batches: examples and batches per split, rows lost
-HISTORY_FILE = "history.json"  # Trainer -> ModelRun: per-epoch metrics, learning rate, restored epoch, stop reason
+HISTORY_FILE = "history.json"  # Trainer -> ModelRun: per-epoch metrics and learning rate, why it stopped
 TUNER_RESULTS_FILE = "tuner_results.json"  # Tuner -> TunerResults: the trials, best first
 BATCHES_SCHEMA_FILE = "schema.pbtxt"  # Batching -> Batches: the pipeline's schema (kept with the model)
 BATCHES_STATISTICS_FILE = "train_statistics.pb"  # Batching -> Batches: the train split's statistics (drift)
@@ -32,9 +32,9 @@ class PayloadMissing(FileNotFoundError):
     """A payload file that its artifact should hold is not there."""
 
     def __init__(self, uri: str, name: str):
-        super().__init__(f"{name} is missing from the artifact at {uri}: the stage that made the artifact did "
-                         f"not write it (or wrote it under another name; components/common/payloads.py names "
-                         "every payload file)")
+        super().__init__(f"{name} is missing from the artifact at {uri}: the stage that made the artifact "
+                         "did not write it (or wrote it under another name; components/common/payloads.py "
+                         "names every payload file)")
 
 
 def lenient() -> bool:
