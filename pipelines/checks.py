@@ -132,36 +132,37 @@ class _Profile:
         self.partial = set()  # text only after numbers in earlier blocks: the distinct count is a floor
 
     def add(self, block) -> None:  # noqa: ANN001 (a pyarrow RecordBatch of strings)
+        import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
 
         self.rows += block.num_rows
         names = block.schema.names
         for column in self.columns:
-            values = pc.utf8_trim_whitespace(block.column(names.index(column)))
-            values = values.filter(pc.not_equal(values, ""))
+            values = _non_empty(block.column(names.index(column)), trim=False)
+            numbers, trimmed = None, False
+            if self.kind[column] != "string" and len(values):
+                numbers = _numbers(values, self.kind[column])
+                if numbers is None:  # cells with spaces around the number? ExampleGen trims them
+                    values, trimmed = _non_empty(values, trim=True), True
+                    numbers = _numbers(values, self.kind[column])
+            elif len(values):
+                values, trimmed = _non_empty(values, trim=True), True
             self.present[column] += len(values)
             if not len(values):
                 continue
+            if numbers is not None:
+                kind, array = numbers
+                self.kind[column] = kind if self.kind[column] in ("unknown", "int") else "float"
+                floats = array.to_numpy(zero_copy_only=False).astype(np.float64)
+                n, total, squares = self.sums[column]
+                self.sums[column] = [n + len(floats), total + float(floats.sum()), squares + float(floats @ floats)]
+                continue
             if self.kind[column] != "string":
-                try:
-                    numbers = pc.cast(values, pa.float64())
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                    if self.kind[column] != "unknown":
-                        self.partial.add(column)
-                    self.kind[column] = "string"
-                else:
-                    n, total, squares = self.sums[column]
-                    self.sums[column] = [n + len(numbers), total + pc.sum(numbers).as_py(),
-                                         squares + pc.sum(pc.multiply(numbers, numbers)).as_py()]
-                    if self.kind[column] in ("unknown", "int"):
-                        try:
-                            pc.cast(values, pa.int64())
-                            self.kind[column] = "int"
-                        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                            self.kind[column] = "float"
-                    continue
-            self._count(column, pc.unique(values))
+                if self.kind[column] != "unknown":
+                    self.partial.add(column)
+                self.kind[column] = "string"
+            self._count(column, pc.unique(values if trimmed else _non_empty(values, trim=True)))
 
     def _count(self, column: str, unique) -> None:  # noqa: ANN001
         import pyarrow as pa
@@ -206,6 +207,33 @@ class _Profile:
         self.partial |= other.partial
         self.rows += other.rows
         return self
+
+
+def _non_empty(values, trim: bool):  # noqa: ANN001, ANN202 (pyarrow arrays)
+    """The cells of a string column that hold a value (trimmed when `trim`, as ExampleGen does)."""
+    import pyarrow.compute as pc
+
+    if trim:
+        values = pc.utf8_trim_whitespace(values)
+    empty = pc.equal(values, "")
+    return values.filter(pc.invert(empty)) if pc.any(empty).as_py() else values
+
+
+def _numbers(values, kind: str):  # noqa: ANN001, ANN202
+    """("int" or "float", the values as numbers) when every cell parses (int tried first while
+    the column has been integers so far), else None."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for name, target in (("int", pa.int64()), ("float", pa.float64())):
+        if name == "int" and kind not in ("unknown", "int"):
+            continue
+        try:  # a failing cast still parses every value: a sample first makes most failures cheap
+            pc.cast(values[:1000], target)
+            return name, pc.cast(values, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    return None
 
 
 def _column_plan(spec: PipelineSpec, profile: _Profile, files: list[str]) -> list[str]:
