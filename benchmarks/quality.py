@@ -4,11 +4,16 @@ ship inside scikit-learn (breast cancer, wine, digits, iris, diabetes) and on th
     .venv/bin/python benchmarks/quality.py [--work DIR] [--only NAME ...]
 
 For each dataset: export it to CSV, run the pipeline with a four-line spec (name, data.path,
-data.label, the root) as a user would (a fresh process), then fit a StandardScaler + logistic
-regression (classification) or + ridge (regression) on exactly the train split that ExampleGen
-made and score it on the same eval split. Prints the table and whether every row is within the
-bounds: 0.01 accuracy, 0.02 r² (and the penguins >= 0.97). The defaults are the same for every
-dataset: nothing here is tuned per dataset.
+data.label, the root) as a user would (a fresh process): the Trainer makes every training
+decision (early stopping, the restored epoch, LR reduction) on a validation split carved from the
+train rows, and the Evaluator scores ExampleGen's eval split, which nothing else saw. Then fit
+two baselines on exactly ExampleGen's train split, tuned there only (StandardScaler +
+LogisticRegressionCV / RidgeCV by 5-fold cross-validation; HistGradientBoosting at its defaults),
+and score them once on the same eval split. Prints the table and whether every row is within
+the bounds of the linear baseline: 0.01 accuracy, 0.02 r² (and the penguins >= 0.97); rows
+where we lose are printed like the others. The defaults are the same for every dataset: nothing
+here is tuned per dataset. Timings depend on the machine's load; the quality figures do not
+(seeded runs, deterministic splits).
 """
 
 from __future__ import annotations
@@ -86,12 +91,19 @@ def split_frames(root: Path):
     return frames["train"], frames["eval"]
 
 
-def baseline(train, evaluation, label: str, task: str) -> float:
-    """Standardized logistic regression / ridge on the train split, scored on the eval split."""
+def baselines(train, evaluation, label: str, task: str) -> tuple[float, float]:
+    """(linear, gradient boosting) scores on the eval split, both fitted on the train split only
+    (ExampleGen's train split: the rows our model trained on plus the validation rows carved from
+    them) and tuned there by 5-fold cross-validation (LogisticRegressionCV over 10 values of C,
+    RidgeCV over 13 alphas) or left at scikit-learn's defaults (HistGradientBoosting, which
+    carves its own early-stopping split from the train rows above 10,000 rows). The eval split
+    is touched once, to score."""
+    import numpy as np
     import pandas as pd
     from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
     from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.linear_model import LogisticRegressionCV, RidgeCV
     from sklearn.metrics import accuracy_score, r2_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
@@ -100,17 +112,33 @@ def baseline(train, evaluation, label: str, task: str) -> float:
     features = [c for c in train.columns if c != label]
     numeric = [c for c in features if pd.api.types.is_numeric_dtype(train[c])]
     categorical = [c for c in features if c not in numeric]
-    prepare = ColumnTransformer([
-        ("numeric", make_pipeline(SimpleImputer(), StandardScaler()), numeric),
-        ("categorical", make_pipeline(SimpleImputer(strategy="most_frequent"),
-                                      OneHotEncoder(handle_unknown="ignore")), categorical)])
+
+    def prepare():
+        return ColumnTransformer([
+            ("numeric", make_pipeline(SimpleImputer(), StandardScaler()), numeric),
+            ("categorical", make_pipeline(SimpleImputer(strategy="most_frequent"),
+                                          OneHotEncoder(handle_unknown="ignore", sparse_output=False)), categorical)])
+
+    scores = []
     if task == "classification":
-        model = make_pipeline(prepare, LogisticRegression(max_iter=10_000))
-        model.fit(train[features], train[label].astype(str))
-        return accuracy_score(evaluation[label].astype(str), model.predict(evaluation[features]))
-    model = make_pipeline(prepare, Ridge())
-    model.fit(train[features], train[label])
-    return r2_score(evaluation[label], model.predict(evaluation[features]))
+        y, y_eval = train[label].astype(str), evaluation[label].astype(str)
+        for model in (LogisticRegressionCV(Cs=10, cv=5, max_iter=10_000), HistGradientBoostingClassifier(random_state=0)):
+            fitted = make_pipeline(prepare(), model).fit(train[features], y)
+            scores.append(accuracy_score(y_eval, fitted.predict(evaluation[features])))
+    else:
+        y, y_eval = train[label].astype(float), evaluation[label].astype(float)
+        for model in (RidgeCV(alphas=np.logspace(-3, 3, 13)), HistGradientBoostingRegressor(random_state=0)):
+            fitted = make_pipeline(prepare(), model).fit(train[features], y)
+            scores.append(r2_score(y_eval, fitted.predict(evaluation[features])))
+    return scores[0], scores[1]
+
+
+def validation_rows(root: Path) -> int | None:
+    """The rows the Trainer carved from the train split for its decisions (history.json)."""
+    found = list((root / "pipeline" / "Trainer" / "model_run").glob("*/history.json"))
+    if not found:
+        return None
+    return json.loads(found[0].read_text()).get("splits", {}).get("validation")
 
 
 def main() -> int:
@@ -131,19 +159,24 @@ def main() -> int:
         metric = "r2" if "r2" in ours else "accuracy"
         task = "regression" if metric == "r2" else "classification"
         train, evaluation = split_frames(root)
-        theirs = baseline(train, evaluation, label, task)
+        linear, boosted = baselines(train, evaluation, label, task)
         bound = BOUNDS[metric]
-        ok = ours[metric] >= theirs - bound and (name != "penguin" or ours[metric] >= 0.97)
+        ok = ours[metric] >= linear - bound and (name != "penguin" or ours[metric] >= 0.97)
         within &= ok
-        rows.append((name, task, len(train), len(evaluation), metric, ours[metric], theirs, seconds, ok))
+        rows.append((name, task, len(train), validation_rows(root), len(evaluation), metric, ours[metric], linear,
+                     boosted, seconds, ok))
         print(f"done: {name} ({seconds:.0f} s)", file=sys.stderr, flush=True)
-    print(f"{'dataset':<14}{'task':<15}{'train':>6}{'eval':>6}  {'metric':<9}{'ours':>7}{'baseline':>10}"
-          f"{'ours-base':>10}{'bound':>7}{'seconds':>9}  within")
-    for name, task, n_train, n_eval, metric, ours, theirs, seconds, ok in rows:
-        print(f"{name:<14}{task:<15}{n_train:>6}{n_eval:>6}  {metric:<9}{ours:>7.4f}{theirs:>10.4f}"
-              f"{ours - theirs:>+10.4f}{-BOUNDS[metric]:>+7.2f}{seconds:>9.1f}  {'yes' if ok else 'NO'}")
-    print(f"\nbaselines: scikit-learn StandardScaler + LogisticRegression / Ridge on the same splits; "
-          f"every row within its bound: {'yes' if within else 'NO'}")
+    print(f"{'dataset':<14}{'task':<15}{'train':>6}{'(val)':>6}{'eval':>6}  {'metric':<9}{'ours':>7}{'linear':>8}"
+          f"{'hgb':>8}{'ours-lin':>9}{'ours-hgb':>9}{'bound':>7}{'seconds':>9}  within")
+    for name, task, n_train, n_val, n_eval, metric, ours, linear, boosted, seconds, ok in rows:
+        print(f"{name:<14}{task:<15}{n_train:>6}{n_val if n_val is not None else '?':>6}{n_eval:>6}  {metric:<9}"
+              f"{ours:>7.4f}{linear:>8.4f}{boosted:>8.4f}{ours - linear:>+9.4f}{ours - boosted:>+9.4f}"
+              f"{-BOUNDS[metric]:>+7.2f}{seconds:>9.1f}  {'yes' if ok else 'NO'}")
+    print("\nscored on ExampleGen's eval split, which no training decision saw (early stopping, the restored epoch "
+          "and LR reduction watch the validation rows carved from the train split: '(val)', part of 'train'); "
+          "baselines fitted on the train split only: linear = StandardScaler + LogisticRegressionCV / RidgeCV "
+          "(5-fold CV on the train split), hgb = HistGradientBoosting (defaults); 'within' compares with the "
+          f"linear baseline; every row within its bound: {'yes' if within else 'NO'}")
     return 0 if within else 1
 
 
