@@ -79,21 +79,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return local_runner.EXIT_BAD_INPUT
     if args.command == "check":  # everything `run` checks before it starts, and nothing written
-        from pipelines.compiler import RunPaths, check_inputs
+        from pipelines import api
         from pipelines.metadata import MetadataError
 
         try:
-            check_inputs(spec)
-            paths = RunPaths.of(spec, args.root)
-            local_runner.check_writable(spec, paths)
-            paths.store.check()
+            plan = api.check(spec, args.root)
         except (SpecError, MetadataError) as error:
             print(f"error: {error}", file=sys.stderr)
             return local_runner.EXIT_BAD_INPUT
         print(f"{args.config}: OK (pipeline {spec.name!r}: spec, data files, schema, label, destinations)")
-        from pipelines import checks
-
-        for line in checks.INFERRED.get(id(spec), []):  # the task and why, from the CSV files' label
+        for line in plan:  # the task and why, from the CSV files' label
             print(f"plan: {line}")
         return local_runner.EXIT_OK
     if args.command == "schema":
