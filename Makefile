@@ -18,9 +18,10 @@ test: setup-test
 test-fast: setup-test
 	$(PY) -m pytest -q -m "not slow"
 
-benchmark: setup  # the penguin pipeline against TFX's example, then the pipeline at 100k, 1M and 4M rows
+benchmark: setup  # the penguin pipeline against TFX's example, the pipeline at 100k, 1M and 4M rows, against the bare script
 	$(PY) benchmarks/penguin_vs_reference.py
 	$(PY) benchmarks/scale.py
+	$(PY) benchmarks/vs_script.py
 
 quality: setup  # the default model against scikit-learn baselines on six datasets
 	$(PY) benchmarks/quality.py
