@@ -1,11 +1,12 @@
 """The pipeline at scale: N generated rows end to end, per stage, with peak memory, and TFX's own
 CsvExampleGen + StatisticsGen on the same file, side by side in one run.
 
-    .venv/bin/python benchmarks/scale.py [--sizes 100000 1000000 4000000] [--work DIR] [--no-tfx]
+    .venv/bin/python benchmarks/scale.py [--sizes 100000 1000000 4000000] [--runs 3] [--work DIR] [--no-tfx]
 
 Each size: a CSV of N rows (6 numeric columns, 4 categorical, a binary label; 11 columns), the
 pipeline run as a user runs it (a fresh process: imports included) with 2 epochs, batch size
-1024. Prints seconds per stage (from ML Metadata), the whole run's wall seconds, rows/s, the peak
+1024, --runs times each (3; the sizes in alternating order), each figure the median (min-max of
+wall and peak shown). Prints seconds per stage (from ML Metadata), the whole run's wall seconds, rows/s, the peak
 RSS of the run's process tree, and the targets: 1M rows <= 60 s, time(4M)/time(1M) <= 4.5, peak
 RSS <= 2.5 GB at 1M and at most 20 % more at 4M; ingestion + statistics >= 8x faster than TFX's.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -110,19 +112,32 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 4_000_000])
     parser.add_argument("--work", type=Path, default=Path(tempfile.mkdtemp(prefix="bench-scale-")))
     parser.add_argument("--no-tfx", action="store_true", help="skip TFX's CsvExampleGen + StatisticsGen")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each size; figures are medians (min-max)")
     args = parser.parse_args()
-    results = {}
-    for rows in args.sizes:
-        csv = generate(rows, args.work / f"data-{rows}" / "data.csv")
-        results[rows] = run_ours(csv, args.work / f"ours-{rows}")
-        print(f"done: {rows:,} rows in {results[rows]['wall']:.1f} s", file=sys.stderr, flush=True)
+    results, every = {}, {}
+    csvs = {rows: generate(rows, args.work / f"data-{rows}" / "data.csv") for rows in args.sizes}
+    for i in range(args.runs):  # the sizes in alternating order, a fresh root each run
+        for rows in (args.sizes if i % 2 == 0 else list(reversed(args.sizes))):
+            every.setdefault(rows, []).append(run_ours(csvs[rows], args.work / f"ours-{rows}-{i}"))
+            print(f"done: {rows:,} rows in {every[rows][-1]['wall']:.1f} s", file=sys.stderr, flush=True)
+    for rows in args.sizes:  # medians per figure
+        runs = every[rows]
+        results[rows] = {"wall": statistics.median(r["wall"] for r in runs),
+                         "peak": statistics.median(r["peak"] for r in runs),
+                         "stages": {s: statistics.median(r["stages"].get(s, 0.0) for r in runs) for s in STAGES},
+                         "wall_range": (min(r["wall"] for r in runs), max(r["wall"] for r in runs)),
+                         "peak_range": (min(r["peak"] for r in runs), max(r["peak"] for r in runs))}
     short = {"ExampleGen": "ExGen", "StatisticsGen": "Stats", "SchemaGen": "Schema", "ExampleValidator": "Valid",
              "DataGate": "Gate", "Batching": "Batch", "Trainer": "Train", "Evaluator": "Eval", "Pusher": "Push"}
     print(f"{'rows':>10}" + "".join(f"{short[s]:>7}" for s in STAGES) + f"{'wall s':>8}{'rows/s':>9}{'peak GB':>9}")
     for rows, r in results.items():
         print(f"{rows:>10,}" + "".join(f"{r['stages'].get(s, 0):>7.1f}" for s in STAGES)
               + f"{r['wall']:>8.1f}{rows / r['wall']:>9,.0f}{r['peak']:>9.2f}")
-    print("(stage seconds from ML Metadata; wall = the whole process, imports included)")
+    print(f"(medians of {args.runs} runs; stage seconds from ML Metadata; wall = the whole process, imports "
+          "included)")
+    for rows, r in results.items():
+        print(f"{rows:>10,}: wall min-max {r['wall_range'][0]:.1f}-{r['wall_range'][1]:.1f} s, peak min-max "
+              f"{r['peak_range'][0]:.2f}-{r['peak_range'][1]:.2f} GB")
     million = results.get(1_000_000)
     if million:
         print(f"\n1M rows end to end: {million['wall']:.1f} s (target <= 60), peak {million['peak']:.2f} GB "
