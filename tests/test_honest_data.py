@@ -174,3 +174,25 @@ def test_training_decisions_use_the_validation_split_and_the_sizes_add_up(visits
     assert metrics["candidate"]["examples"] == splits["eval"]  # the Evaluator scored the rows it said it used
     report = next((root / "reports").glob("*.html")).read_text(encoding="utf-8")
     assert f"<b>validation</b> {splits['validation']:,}" in report and "validation loss" in report
+
+
+def test_check_profiles_columns_as_example_gen_types_them(tmp_path, monkeypatch, capsys):
+    """Over blocks of a file larger than the check's 1 MiB read blocks: spaces around numbers are
+    trimmed (ExampleGen does), a column of integers with one fractional value is numeric, and a
+    column whose numbers turn to text late is a category (the count of distinct values then a
+    floor, never an ID-like refusal on it)."""
+    monkeypatch.chdir(tmp_path)
+    rows = ["y,padded,mixed,late,kind"]
+    for i in range(120_000):
+        late = str(i % 7) if i < 119_000 else f"code-{i % 5}"
+        rows.append(f"{'yes' if i % 3 else 'no'}, {i % 11} ,{i % 9 if i != 5 else 2.5},{late},{'ab'[i % 2]}")
+    data = tmp_path / "rows.csv"
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert data.stat().st_size > 3 << 19  # more than one 1 MiB block; the text comes in the last one
+    spec = write_spec(tmp_path, f"name: rows\ndata: {{path: {data}, label: y}}\n")
+    assert cli.main(["check", str(spec)]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert re.search(r"plan:   padded: numeric, standardized \(mean 5, std 3\.16\d\)", out), out
+    assert "plan:   mixed: numeric, standardized" in out
+    assert "plan:   late: categorical, one-hot over 12 values" in out and "(some cells are numbers)" in out
+    assert "plan:   kind: categorical, one-hot over 2 values" in out
