@@ -1,4 +1,5 @@
-"""Parquet and TFRecord inputs work end to end (small files made from the penguin CSV)."""
+"""Parquet and TFRecord inputs, and UTF-16 (with a BOM) and cp1252 CSV files, work end to end (small
+files made from the penguin CSV); a CSV file under data.format: parquet is refused by check."""
 
 from __future__ import annotations
 
