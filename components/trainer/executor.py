@@ -150,10 +150,10 @@ def save_weights(model: keras.Model, path: str) -> None:
 
 RESHUFFLE_BUFFER = 20_000  # examples: the whole train split up to this size, a window beyond
 # A train split whose encoded rows (float32, before one-hot) take at most this many bytes is read
-# once and held in memory (1M rows of 11 columns: 44 MB; 6M rows of 10 columns + label: 264 MB
-# stream): each epoch is then a permutation of row indices and one gather per mini-batch, as
-# Keras' own fit on arrays, instead of parsing every record and reshuffling example by example.
-HOLD_BYTES = 256 << 20
+# once and held in memory (1M rows of 11 columns: 44 MB; 2M rows and more stream, so memory stays
+# flat in the data's size): each epoch is then a permutation of row indices and one gather per
+# mini-batch, as Keras' own fit on arrays, instead of parsing every record again.
+HOLD_BYTES = 64 << 20
 
 
 def read_batches(uri: str, split: str, plan: FeaturePlan, head: Head, shuffle_seed: int | None = None,
@@ -234,10 +234,14 @@ def _window_shuffled(records, parse_raw, record_rows: int, seed: int, batch_size
 def _held(files: list[str], parse_raw, examples: int, seed: int, batch_size: int, drop_remainder: bool):
     """The split's rows read once into two tensors; each epoch (each new iterator) a new seeded
     permutation of the row indices, cut into mini-batches, each gathered at once."""
-    parts = list(tf.data.TFRecordDataset(sorted(files)).map(parse_raw).as_numpy_iterator())
-    x = tf.constant(np.concatenate([p[0] for p in parts]))
-    y = tf.constant(np.concatenate([p[1] for p in parts]))
-    n = int(y.shape[0])
+    rows, labels, n = None, np.empty(examples, np.float32), 0
+    for part_x, part_y in tf.data.TFRecordDataset(sorted(files)).map(parse_raw).as_numpy_iterator():
+        if rows is None:  # filled in place: the rows once in numpy, once in TensorFlow
+            rows = np.empty((examples, part_x.shape[1]), np.float32)
+        rows[n:n + len(part_y)], labels[n:n + len(part_y)] = part_x, part_y
+        n += len(part_y)
+    x, y = tf.constant(rows[:n]), tf.constant(labels[:n])
+    del rows, labels
     full = n // batch_size * batch_size
     steps = n // batch_size if drop_remainder else math.ceil(n / batch_size)
 
