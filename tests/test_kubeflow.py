@@ -46,7 +46,7 @@ def test_compiled_spec_has_every_stage_and_no_resolver(compiled):
     _, spec = compiled
     tasks = spec["root"]["dag"]["tasks"]
     assert set(tasks) == {"ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataGate",
-                          "Batching", "Trainer", "Evaluator", "Pusher"}
+                          "Batching", "Trainer", "ServingState", "Evaluator", "Pusher"}
     executors = spec["deploymentSpec"]["executors"].values()
     assert all(set(e) == {"container"} for e in executors)  # no resolver, no importer
     assert "Resolver" not in json.dumps(spec)
