@@ -149,3 +149,24 @@ def test_quiet_and_log_level_flags_are_accepted_and_checked(tmp_path):
     assert bad.returncode == 2 and "--log-level" in bad.stderr
     help_text = run_cli("--help", timeout=120).stdout
     assert "--quiet" in help_text and "--log-level" in help_text
+
+
+@pytest.mark.parametrize("quiet, log_level", [(False, None), (True, None), (True, "WARNING")])
+def test_what_the_console_shows_with_quiet_and_log_level(tmp_path, quiet, log_level):
+    from pipelines.local_runner import PLAN_LOGGER, Console, captured_logs
+
+    out = text_io.StringIO()
+    log = tmp_path / "run.log"
+    with captured_logs(str(log), Console(out, log_level, quiet), secrets=["hunter2"]):
+        logging.getLogger("absl").info("Component Trainer is running.")
+        logging.getLogger(PLAN_LOGGER).info("plan: task: classification")
+        logging.getLogger("tfx.something").info("an INFO line of TFX")
+        logging.getLogger("tfx.something").warning("a warning with hunter2 in it")
+        logging.getLogger("absl").info("Component Trainer is finished.")
+    shown = out.getvalue()
+    assert ("Trainer           started" in shown) is not quiet and ("plan: task" in shown) is not quiet
+    assert "an INFO line of TFX" not in shown
+    assert ("a warning with" in shown) is (log_level == "WARNING") and "hunter2" not in shown
+    written = log.read_text()
+    assert "an INFO line of TFX" in written and "Component Trainer is finished." in written
+    assert "hunter2" not in written
