@@ -1,6 +1,6 @@
 """The Trainer's input pipeline against `model.fit` on the same tensors held in memory.
 
-    .venv/bin/python benchmarks/input_pipeline.py [--rows 100000] [--epochs 2] [--batch-sizes 32 256 1024]
+    .venv/bin/python benchmarks/input_pipeline.py [--rows 100000] [--epochs 2] [--batch-sizes 32 256 1024] [--repeats 3]
 
 Writes synthetic rows (8 numeric columns, 2 categorical ones of 5 and 20 values, a binary label)
 as mini-batches in the Batching stage's record format (`serialize_batch`), at each batch size,
@@ -97,6 +97,7 @@ def main() -> None:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 256, 1024])
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs (after one untimed)")
     parser.add_argument("--no-input-only", action="store_true", help="skip the input-only comparison")
+    parser.add_argument("--repeats", type=int, default=3, help="measurements of each; medians are printed")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     numeric = rng.normal(size=(args.rows, NUMERIC)).astype(np.float32)
@@ -129,23 +130,26 @@ def main() -> None:
             data = tf.data.Dataset.from_tensor_slices((expanded, labels)).shuffle(args.rows, seed=0)
             return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
-        result = {}
-        order = ("ours", "stream", "memory") if i % 2 == 0 else ("memory", "stream", "ours")
-        for who in order:
-            if not args.no_input_only:
-                source = {"ours": ours_data, "stream": stream_data, "memory": memory_data}[who]
-                result["input", who] = batches_per_second(source(), args.epochs)
-            if who in ("ours", "stream"):
-                result["fit", who] = fit_steps_per_second(plan, ours_data() if who == "ours" else stream_data(),
-                                                          args.epochs, steps)
-            else:
-                result["fit", who] = fit_steps_per_second(plan, (expanded, labels), args.epochs, steps,
-                                                          batch_size=batch_size, shuffle=True)
+        measured: dict = {}
+        for repeat in range(args.repeats):
+            order = ("ours", "stream", "memory") if (i + repeat) % 2 == 0 else ("memory", "stream", "ours")
+            for who in order:
+                if not args.no_input_only:
+                    source = {"ours": ours_data, "stream": stream_data, "memory": memory_data}[who]
+                    measured.setdefault(("input", who), []).append(batches_per_second(source(), args.epochs))
+                if who in ("ours", "stream"):
+                    data = ours_data() if who == "ours" else stream_data()
+                    value = fit_steps_per_second(plan, data, args.epochs, steps)
+                else:
+                    value = fit_steps_per_second(plan, (expanded, labels), args.epochs, steps,
+                                                 batch_size=batch_size, shuffle=True)
+                measured.setdefault(("fit", who), []).append(value)
+        result = {key: float(np.median(values)) for key, values in measured.items()}
         inputs = " ".join(f"{result.get(('input', who), float('nan')):>8.0f}" for who in ("ours", "stream", "memory"))
         fits = " ".join(f"{result['fit', who]:>{w}.0f}" for who, w in (("ours", 9), ("stream", 9), ("memory", 8)))
         print(f"{batch_size:>6} {steps:>6} {inputs} {fits} {result['fit', 'memory'] / result['fit', 'ours']:>9.2f} "
               f"{result['fit', 'memory'] / result['fit', 'stream']:>9.2f}", flush=True)
-    print("(in: batches/s of the input alone; fit: steps/s of input + fit. ours: read_batches as the Trainer "
+    print(f"(medians of {args.repeats} measurements each; in: batches/s of the input alone; fit: steps/s of input + fit. ours: read_batches as the Trainer "
           "calls it (this size is held in memory, HOLD_BYTES); strm: read_batches(hold=False), the path of "
           "splits over HOLD_BYTES; mem: in-memory tf.data / model.fit on arrays. Target: mem/ours <= 1.2)")
 
