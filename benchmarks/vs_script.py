@@ -156,7 +156,9 @@ def run_pipeline(csv: Path, label: str, root: Path, generated: bool) -> dict:
     accuracy = next((float(part.split("=")[1]) for line in result.stdout.splitlines()
                      if line.startswith("metrics:") for part in line[8:].replace(",", " ").split()
                      if part.startswith("accuracy=")), float("nan"))
-    return {"wall": wall, "peak": peak, "stages": stage_seconds(root), "accuracy": accuracy}
+    history = next(root.glob("pipeline/Trainer/model_run/*/history.json"), None)
+    epochs = len(json.loads(history.read_text())["epochs"]) if history else float("nan")
+    return {"wall": wall, "peak": peak, "stages": stage_seconds(root), "accuracy": accuracy, "epochs": epochs}
 
 
 def run_script(csv: Path, label: str, out: Path, generated: bool) -> dict:
@@ -166,7 +168,8 @@ def run_script(csv: Path, label: str, out: Path, generated: bool) -> dict:
     wall, peak, result = measured([sys.executable, __file__, "--bare", str(csv), "--label", label,
                                    "--batch-size", str(batch_size), "--epochs", str(epochs), "--out", str(out)])
     report = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("{")))
-    return {"wall": wall, "peak": peak, "stages": report["times"], "accuracy": report["accuracy"]}
+    return {"wall": wall, "peak": peak, "stages": report["times"], "accuracy": report["accuracy"],
+            "epochs": report["epochs"]}
 
 
 def spread(values: list[float]) -> str:
@@ -208,13 +211,14 @@ def main() -> int:
         results[key] = runs
     print(f"runs: {args.runs} each, alternating order; median [min-max]; wall = the whole process, imports "
           "included; peak = the process tree's RSS")
-    print(f"{'data':>10} {'run':<9} {'wall s':>18} {'peak GB':>8} {'accuracy':>9}")
+    print(f"{'data':>10} {'run':<9} {'wall s':>18} {'peak GB':>8} {'accuracy':>9} {'epochs':>7}")
     for key, runs in results.items():
         name = f"{key:,}" if isinstance(key, int) else key
         for who, measured in runs.items():
             print(f"{name:>10} {who:<9} {spread([r['wall'] for r in measured]):>18} "
                   f"{statistics.median(r['peak'] for r in measured):>8.2f} "
-                  f"{statistics.median(r['accuracy'] for r in measured):>9.4f}")
+                  f"{statistics.median(r['accuracy'] for r in measured):>9.4f} "
+                  f"{statistics.median(r['epochs'] for r in measured):>7.0f}")
     print("\nstage seconds (median of the runs): the pipeline from ML Metadata, the script from its own clock")
     for key, runs in results.items():
         name = f"{key:,}" if isinstance(key, int) else key
