@@ -1,12 +1,14 @@
 """The pipeline at scale: N generated rows end to end, per stage, with peak memory, and TFX's own
 CsvExampleGen + StatisticsGen on the same file, side by side in one run.
 
-    .venv/bin/python benchmarks/scale.py [--sizes 100000 1000000 4000000] [--runs 3] [--work DIR] [--no-tfx]
+    .venv/bin/python benchmarks/scale.py [--sizes 100000 1000000 4000000] [--runs 3] [--multi-processing 4000000]
+                                         [--work DIR] [--no-tfx]
 
 Each size: a CSV of N rows (6 numeric columns, 4 categorical, a binary label; 11 columns), the
 pipeline run as a user runs it (a fresh process: imports included) with 2 epochs, batch size
 1024, --runs times each (3; the sizes in alternating order), each figure the median (min-max of
-wall and peak shown). Prints seconds per stage (from ML Metadata), the whole run's wall seconds, rows/s, the peak
+wall and peak shown); the sizes in --multi-processing (4M) also with the Beam stages in SDK worker
+processes (--direct_running_mode=multi_processing --direct_num_workers=2). Prints seconds per stage (from ML Metadata), the whole run's wall seconds, rows/s, the peak
 RSS of the run's process tree, and the targets: 1M rows <= 60 s, time(4M)/time(1M) <= 4.5, peak
 RSS <= 2.5 GB at 1M and at most 20 % more at 4M; ingestion + statistics >= 8x faster than TFX's.
 """
@@ -14,6 +16,7 @@ RSS <= 2.5 GB at 1M and at most 20 % more at 4M; ingestion + statistics >= 8x fa
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -74,11 +77,15 @@ def stage_seconds(root: Path) -> dict[str, float]:
     return {name: (e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000 for name, e in nodes.items()}
 
 
-def run_ours(csv: Path, root: Path) -> dict:
+MULTI_PROCESSING = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+
+
+def run_ours(csv: Path, root: Path, beam_args: list[str] | None = None) -> dict:
     spec = root.parent / f"{root.name}.yaml"
+    beam = f", beam_pipeline_args: {json.dumps(beam_args)}" if beam_args else ""
     spec.write_text(f"name: scale\ndata: {{path: {csv}, label: label}}\n"
                     "batching: {batch_size: 1024, eval_batch_size: 8192}\n"
-                    f"trainer: {{max_epochs: 2}}\nruntime: {{root: {root}}}\n", encoding="utf-8")
+                    f"trainer: {{max_epochs: 2}}\nruntime: {{root: {root}{beam}}}\n", encoding="utf-8")
     wall, peak, _ = measured([sys.executable, str(REPO / "pipelines" / "local_runner.py"), "--config", str(spec)])
     return {"wall": wall, "peak": peak, "stages": stage_seconds(root)}
 
@@ -113,14 +120,21 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path(tempfile.mkdtemp(prefix="bench-scale-")))
     parser.add_argument("--no-tfx", action="store_true", help="skip TFX's CsvExampleGen + StatisticsGen")
     parser.add_argument("--runs", type=int, default=3, help="runs of each size; figures are medians (min-max)")
+    parser.add_argument("--multi-processing", type=int, nargs="*", default=[4_000_000], metavar="ROWS",
+                        help="sizes (of --sizes) also run with Beam's SDK worker processes: " + " ".join(MULTI_PROCESSING))
     args = parser.parse_args()
     results, every = {}, {}
     csvs = {rows: generate(rows, args.work / f"data-{rows}" / "data.csv") for rows in args.sizes}
+    both = [rows for rows in args.sizes if rows in args.multi_processing]
     for i in range(args.runs):  # the sizes in alternating order, a fresh root each run
         for rows in (args.sizes if i % 2 == 0 else list(reversed(args.sizes))):
-            every.setdefault(rows, []).append(run_ours(csvs[rows], args.work / f"ours-{rows}-{i}"))
-            print(f"done: {rows:,} rows in {every[rows][-1]['wall']:.1f} s", file=sys.stderr, flush=True)
-    for rows in args.sizes:  # medians per figure
+            modes = ("in_memory", "multi_processing") if rows in both else ("in_memory",)
+            for mode in (modes if i % 2 == 0 else tuple(reversed(modes))):
+                key = rows if mode == "in_memory" else (rows, mode)
+                every.setdefault(key, []).append(run_ours(
+                    csvs[rows], args.work / f"ours-{rows}-{mode}-{i}", MULTI_PROCESSING if mode != "in_memory" else None))
+                print(f"done: {rows:,} rows ({mode}) in {every[key][-1]['wall']:.1f} s", file=sys.stderr, flush=True)
+    for rows in list(args.sizes) + [(rows, "multi_processing") for rows in both]:  # medians per figure
         runs = every[rows]
         results[rows] = {"wall": statistics.median(r["wall"] for r in runs),
                          "peak": statistics.median(r["peak"] for r in runs),
@@ -130,13 +144,17 @@ def main() -> int:
     short = {"ExampleGen": "ExGen", "StatisticsGen": "Stats", "SchemaGen": "Schema", "ExampleValidator": "Valid",
              "DataGate": "Gate", "Batching": "Batch", "Trainer": "Train", "Evaluator": "Eval", "Pusher": "Push"}
     print(f"{'rows':>10}" + "".join(f"{short[s]:>7}" for s in STAGES) + f"{'wall s':>8}{'rows/s':>9}{'peak GB':>9}")
-    for rows, r in results.items():
-        print(f"{rows:>10,}" + "".join(f"{r['stages'].get(s, 0):>7.1f}" for s in STAGES)
+    label = lambda key: f"{key:,}" if isinstance(key, int) else f"{key[0]:,} mp"  # noqa: E731
+    for key, r in results.items():
+        rows = key if isinstance(key, int) else key[0]
+        print(f"{label(key):>10}" + "".join(f"{r['stages'].get(s, 0):>7.1f}" for s in STAGES)
               + f"{r['wall']:>8.1f}{rows / r['wall']:>9,.0f}{r['peak']:>9.2f}")
     print(f"(medians of {args.runs} runs; stage seconds from ML Metadata; wall = the whole process, imports "
           "included)")
-    for rows, r in results.items():
-        print(f"{rows:>10,}: wall min-max {r['wall_range'][0]:.1f}-{r['wall_range'][1]:.1f} s, peak min-max "
+    if both:
+        print("(mp: " + " ".join(MULTI_PROCESSING) + ", the Beam stages in SDK worker processes)")
+    for key, r in results.items():
+        print(f"{label(key):>10}: wall min-max {r['wall_range'][0]:.1f}-{r['wall_range'][1]:.1f} s, peak min-max "
               f"{r['peak_range'][0]:.2f}-{r['peak_range'][1]:.2f} GB")
     million = results.get(1_000_000)
     if million:
