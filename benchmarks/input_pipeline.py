@@ -32,15 +32,15 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-from components.batching.executor import COUNTS_FILE, serialize_batch  # noqa: E402
-from components.common.features import CategoricalFeature, FeaturePlan, NumericFeature  # noqa: E402
-from components.trainer.backend import keras  # noqa: E402
-from components.trainer.executor import read_batches  # noqa: E402
-from components.trainer.model import Head, build_model, compile_model  # noqa: E402
-from components.trainer.registry import get_optimizer  # noqa: E402
+from components.batching.executor import COUNTS_FILE, serialize_batch
+from components.common.features import CategoricalFeature, FeaturePlan, NumericFeature
+from components.trainer.backend import keras
+from components.trainer.executor import read_batches
+from components.trainer.model import Head, build_model, compile_model
+from components.trainer.registry import get_optimizer
 
 NUMERIC, VOCABULARIES = 8, (5, 20)
 
@@ -120,13 +120,13 @@ def main() -> None:
         write_batches(root, x, y, batch_size)
         steps = -(-args.rows // batch_size)
 
-        def ours_data():
+        def ours_data(root=root, batch_size=batch_size):
             return read_batches(root, "train", plan, head, shuffle_seed=0, batch_size=batch_size)
 
-        def stream_data():  # the Trainer's path for splits over HOLD_BYTES (read again each epoch)
+        def stream_data(root=root, batch_size=batch_size):  # the path of splits over HOLD_BYTES (read each epoch)
             return read_batches(root, "train", plan, head, shuffle_seed=0, batch_size=batch_size, hold=False)
 
-        def memory_data():
+        def memory_data(batch_size=batch_size):
             data = tf.data.Dataset.from_tensor_slices((expanded, labels)).shuffle(args.rows, seed=0)
             return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 

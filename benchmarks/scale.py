@@ -144,7 +144,7 @@ def main() -> int:
     short = {"ExampleGen": "ExGen", "StatisticsGen": "Stats", "SchemaGen": "Schema", "ExampleValidator": "Valid",
              "DataGate": "Gate", "Batching": "Batch", "Trainer": "Train", "Evaluator": "Eval", "Pusher": "Push"}
     print(f"{'rows':>10}" + "".join(f"{short[s]:>7}" for s in STAGES) + f"{'wall s':>8}{'rows/s':>9}{'peak GB':>9}")
-    label = lambda key: f"{key:,}" if isinstance(key, int) else f"{key[0]:,} mp"  # noqa: E731
+    label = lambda key: f"{key:,}" if isinstance(key, int) else f"{key[0]:,} mp"
     for key, r in results.items():
         rows = key if isinstance(key, int) else key[0]
         print(f"{label(key):>10}" + "".join(f"{r['stages'].get(s, 0):>7.1f}" for s in STAGES)

@@ -56,7 +56,7 @@ runtime:
     stages["StatisticsGen"].executor_spec = executor_spec.BeamExecutorSpec(BeamOnlyExecutor)
     keep = ["ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataGate", "Batching"]
     for name in keep:  # the stages after Batching are not run
-        stages[name]._downstream_nodes = {n for n in stages[name]._downstream_nodes if n.id in keep}  # noqa: SLF001
+        stages[name]._downstream_nodes = {n for n in stages[name]._downstream_nodes if n.id in keep}
     use_installed_tfx_on_direct_runner()
     LocalDagRunner().run(tfx_pipeline.Pipeline(
         pipeline_name=full.pipeline_info.pipeline_name, pipeline_root=full.pipeline_info.pipeline_root,

@@ -60,7 +60,7 @@ def test_every_row_once_per_epoch_in_a_new_seeded_order(written, hold, batch_siz
             assert len(ids) == ROWS // batch_size * batch_size
         expected = np.eye(4)[x[ys.astype(np.int64), 2].astype(np.int64)]
         np.testing.assert_array_equal(xs[:, 2:], expected)
-    order = lambda batches: np.concatenate([by for _, by in batches])[:, 0]  # noqa: E731
+    order = lambda batches: np.concatenate([by for _, by in batches])[:, 0]
     assert not np.array_equal(order(first), order(second))  # reshuffled every epoch
     again, _ = epochs(7)
     np.testing.assert_array_equal(order(first), order(again))  # the same on every run
