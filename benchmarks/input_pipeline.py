@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -145,6 +146,7 @@ def main() -> None:
                                                  batch_size=batch_size, shuffle=True)
                 measured.setdefault(("fit", who), []).append(value)
         result = {key: float(np.median(values)) for key, values in measured.items()}
+        shutil.rmtree(root)
         inputs = " ".join(f"{result.get(('input', who), float('nan')):>8.0f}" for who in ("ours", "stream", "memory"))
         fits = " ".join(f"{result['fit', who]:>{w}.0f}" for who, w in (("ours", 9), ("stream", 9), ("memory", 8)))
         print(f"{batch_size:>6} {steps:>6} {inputs} {fits} {result['fit', 'memory'] / result['fit', 'ours']:>9.2f} "
