@@ -17,10 +17,10 @@ from tfx.utils import path_utils
 
 from components.common import io, payloads, serving_dir
 from components.common.features import FeaturePlan
-from components.common.io import CONFIG_KEY
 from components.common.configs import TrainerConfig
-from components.common.serving_dir import FINGERPRINT_FILE, WEIGHTS_FILE
+from components.common.io import CONFIG_KEY
 from components.common.payloads import BATCHES_SCHEMA_FILE, BATCHES_STATISTICS_FILE, COUNTS_FILE
+from components.common.serving_dir import FINGERPRINT_FILE, WEIGHTS_FILE
 from components.common.serving_dir import PLAN_FILE as PLAN_FILE_IN_MODEL
 from components.trainer import backend, hyperparameters
 from components.trainer import callbacks as cb
