@@ -69,14 +69,15 @@ def test_a_single_class_label_is_refused_before_training(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_five_row_file_is_refused_with_the_row_counts_of_each_split(tmp_path):
+def test_a_five_row_file_is_refused_before_any_work_with_the_counts(tmp_path):
     write_rows(tmp_path / "data" / "penguins.csv", lambda rows: [rows[0], rows[1], rows[200], rows[201], rows[300]])
     result = run_cli("--config", penguin_spec(tmp_path, tmp_path / "data"), "--root", str(tmp_path / "root"))
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert re.search(r"FAILED in Batching: the (train|eval) split\(s\) got no labelled rows \(train: \d, eval: \d",
-                     result.stdout), result.stdout
-    assert "change data.splits" in result.stdout
+    assert result.returncode == 2, result.stdout + result.stderr  # refused before any work
+    assert ("label 'species' has 3 classes (3 distinct value(s)) for 5 rows of the data: fewer than 10 rows "
+            "per class") in result.stderr
+    assert "add rows" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+    assert not (tmp_path / "root").exists()
 
 
 @pytest.mark.parametrize("where", ["root_is_a_file", "read_only_root", "destination_is_a_file"])

@@ -50,7 +50,8 @@ runtime: {{root: {tmp_path / 'root'}}}
     # the epoch lines say their units: mae in grams as well as standardized (issue 18)
     import re
 
-    line = next(x for x in result.stdout.splitlines() if "Trainer: epoch 1/80" in x)
+    log = (tmp_path / "root" / "run.log").read_text(encoding="utf-8")  # every epoch (the console: after 2 s)
+    line = next(x for x in log.splitlines() if "Trainer: epoch 1/80" in x)
     assert "(standardized label)" in line and re.search(r"val_mae [\d.e-]+ \(x [\d.]+ = [\d.]+ in label units\)",
                                                         line), line
 
