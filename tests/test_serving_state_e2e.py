@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -34,7 +35,7 @@ data: {{path: {data}, label: species}}
 
 def tfx_yaml(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, check=False)
 
 
 class Scenario:
@@ -53,7 +54,7 @@ class Scenario:
     def _keep(self, step, result, root):
         assert result.returncode == 0, step + result.stdout + result.stderr
         self.out[step] = result
-        run_id = re.search(r"^run (\S+):", result.stdout, re.M).group(1)
+        run_id = re.search(r"^run (\S+):", result.stdout, re.MULTILINE).group(1)
         self.summaries[step] = run_summary(str(root / "metadata.sqlite"), run_id)
 
 
@@ -152,5 +153,5 @@ def test_after_a_rollback_the_next_run_compares_with_the_version_serving_now(sce
 def test_the_report_lists_the_withdrawn_version(scenario):
     assert scenario.report.returncode == 0, scenario.report.stderr
     path = re.search(r"(\S+\.html)", scenario.report.stdout).group(1)
-    page = open(path, encoding="utf-8").read()
+    page = Path(path).read_text(encoding="utf-8")
     assert re.search(r"<ul id='withdrawn-versions'><li>version 4 withdrawn at ", page), page[-2000:]

@@ -15,12 +15,11 @@ from tfx.types import standard_artifact_utils
 from tfx.utils import path_utils
 
 from components.common import io, payloads, serving_dir
-from components.common.features import CLASSIFICATION, FeaturePlan, first_values_of
 from components.common.configs import EvaluatorConfig
+from components.common.features import CLASSIFICATION, FeaturePlan, first_values_of
 from components.common.io import CONFIG_KEY
 from components.evaluator import metrics as m
 from components.serving_state import executor as serving_state
-
 
 
 class Executor(base_executor.BaseExecutor):
