@@ -107,9 +107,9 @@ def private_dir(path: str) -> None:
 def open_private(path: str, mode: str = "w"):  # noqa: ANN201 (a text file)
     """Open a local file for writing ("w" or "a"), created 0600 (an existing one becomes 0600)."""
     flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode.startswith("a") else os.O_TRUNC)
-    fd = os.open(path, flags, PRIVATE_FILE)
-    os.fchmod(fd, PRIVATE_FILE)
-    return os.fdopen(fd, mode, encoding="utf-8")
+    fd = os.open(path, flags, PRIVATE_FILE)  # local-only: run.log and reports live in the local root
+    os.fchmod(fd, PRIVATE_FILE)  # local-only: the same file descriptor
+    return os.fdopen(fd, mode, encoding="utf-8")  # local-only: the same file descriptor
 
 
 class PrivateFileHandler(logging.FileHandler):
