@@ -69,8 +69,8 @@ def measured(command: list[str]) -> tuple[float, float, subprocess.CompletedProc
 
 
 def stage_seconds(root: Path) -> dict[str, float]:
-    from pipelines.metadata import Store
-    from pipelines.summary import find_run, node_states
+    from pipelines.runs.metadata import Store
+    from pipelines.runs.summary import find_run, node_states
 
     store = Store(sqlite=str(root / "metadata.sqlite")).connect()
     nodes = node_states(store, find_run(store).id)

@@ -47,7 +47,7 @@ class RunResult:
 
     @classmethod
     def of_summary(cls, status: str, summary: Any, root: str | None, report: str | None) -> RunResult:
-        """From a pipelines.summary.RunSummary (None: a run with nothing recorded)."""
+        """From a pipelines.runs.summary.RunSummary (None: a run with nothing recorded)."""
         import os
 
         if summary is None:
@@ -71,7 +71,7 @@ def run(spec_or_path: PipelineSpec | str | Path, root: str | None = None, wait: 
     once). `out`: where progress and the summary go (default sys.stdout). `log_level`: log records
     at this level and above also go to `out` (default: none; everything is in <root>/run.log).
     `quiet`: only the summary."""
-    from pipelines import local_runner
+    from pipelines.local import runner as local_runner
 
     return local_runner.execute(spec_or_path, root, out=out, wait=wait, log_level=log_level, quiet=quiet)
 
@@ -81,9 +81,10 @@ def check(spec_or_path: PipelineSpec | str | Path, root: str | None = None) -> l
     against the task, the Beam arguments, the root and destination), running and writing nothing.
     Raises SpecError (or MetadataError for the metadata server) naming each problem; returns the
     plan: what was inferred from the data (the task and why), one line each."""
-    from pipelines import checks, local_runner
-    from pipelines.compiler import check_inputs
-    from pipelines.paths import RunPaths
+    from pipelines.build import checks
+    from pipelines.build.compiler import check_inputs
+    from pipelines.local import runner as local_runner
+    from pipelines.runs.paths import RunPaths
 
     spec = load(spec_or_path)
     check_inputs(spec)
@@ -97,7 +98,7 @@ def compile(spec_or_path: PipelineSpec | str | Path, output: str,  # noqa: A001 
             pipeline_root: str | None = None) -> dict:
     """Compile for Kubeflow Pipelines v2: write the spec to `output` (.yaml for KFP, .json for a
     Vertex AI PipelineJob) and return the job. Raises SpecError (pipeline_root missing, ...)."""
-    from pipelines import kubeflow_runner
+    from pipelines.kubeflow import runner as kubeflow_runner
 
     return kubeflow_runner.compile_to_file(load(spec_or_path), str(output), pipeline_root)
 

@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipelines import local_runner
+from pipelines.local import runner as local_runner
 from pipelines.spec import SpecError, load_spec
 
 
@@ -61,11 +61,11 @@ def main(argv: list[str] | None = None) -> int:
                         add_help=False)
     args, rest = parser.parse_known_args(argv)
     if args.command == "compile":
-        from pipelines import kubeflow_runner
+        from pipelines.kubeflow import runner as kubeflow_runner
 
         return kubeflow_runner.main(rest)
     if args.command == "schedule":
-        from pipelines import scheduler
+        from pipelines.local import scheduler
 
         return scheduler.main(rest)
     if rest:
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         return local_runner.EXIT_BAD_INPUT
     if args.command == "check":  # everything `run` checks before it starts, and nothing written
         from pipelines import api
-        from pipelines.metadata import MetadataError
+        from pipelines.runs.metadata import MetadataError
 
         try:
             plan = api.check(spec, args.root)
@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         return write_report(spec, args.root, args.run, args.open)
     from components.common import serving_dir
-    from pipelines.compiler import RunPaths
-    from pipelines.locks import RootLocked, hold_root
+    from pipelines.build.compiler import RunPaths
+    from pipelines.local.locks import RootLocked, hold_root
 
     paths = RunPaths.of(spec, args.root)
     destination = paths.destination
@@ -117,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
 def print_runs(spec, root: str | None, as_json: bool) -> int:
     import json
 
-    from pipelines.paths import RunPaths
-    from pipelines.summary import history_lines, run_history
+    from pipelines.runs.paths import RunPaths
+    from pipelines.runs.summary import history_lines, run_history
 
     paths = RunPaths.of(spec, root)
     history = run_history(paths.store, spec.name)  # this pipeline's runs only (a store may be shared)
@@ -132,9 +132,9 @@ def print_runs(spec, root: str | None, as_json: bool) -> int:
 
 
 def write_report(spec, root: str | None, run_id: str | None, open_it: bool) -> int:
-    from pipelines import report
-    from pipelines.metadata import MetadataError
-    from pipelines.paths import RunPaths
+    from pipelines.runs import report
+    from pipelines.runs.metadata import MetadataError
+    from pipelines.runs.paths import RunPaths
 
     paths = RunPaths.of(spec, root)
     try:
@@ -160,7 +160,7 @@ def freeze_schema(spec, root: str | None, output: str | None) -> int:
     SchemaGen output) to a file, for curation as `schema.path`."""
     from components.common import io
     from components.schema_gen.executor import serving_schema
-    from pipelines.compiler import RunPaths
+    from pipelines.build.compiler import RunPaths
 
     paths = RunPaths.of(spec, root)
     source = serving_schema(paths.destination) or _last_schema_artifact(paths.store, spec.name)
@@ -178,7 +178,7 @@ def freeze_schema(spec, root: str | None, output: str | None) -> int:
 def _last_schema_artifact(metadata, pipeline: str | None = None) -> str | None:
     """The newest schema that the pipeline named `pipeline` made (a store may hold several pipelines)."""
     from components.common import io
-    from pipelines.lineage import artifacts_of
+    from pipelines.runs.lineage import artifacts_of
 
     store = metadata.connect()
     if store is None:

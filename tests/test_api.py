@@ -13,7 +13,7 @@ import sys
 import pytest
 
 import pipelines
-from pipelines import kubeflow_runner
+from pipelines.kubeflow import runner as kubeflow_runner
 from pipelines.spec import SpecError, load_spec
 from tests.conftest import PENGUIN_YAML, REPO, run_cli, write_spec
 
@@ -153,7 +153,7 @@ def test_quiet_and_log_level_flags_are_accepted_and_checked(tmp_path):
 
 @pytest.mark.parametrize("quiet, log_level", [(False, None), (True, None), (True, "WARNING")])
 def test_what_the_console_shows_with_quiet_and_log_level(tmp_path, quiet, log_level):
-    from pipelines.local_runner import PLAN_LOGGER, Console, captured_logs
+    from pipelines.local.runner import PLAN_LOGGER, Console, captured_logs
 
     out = text_io.StringIO()
     log = tmp_path / "run.log"

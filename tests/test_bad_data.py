@@ -97,7 +97,7 @@ def test_the_fast_check_agrees_with_the_line_by_line_check(name, tmp_path):
     """Arrow's block-wise check (which keeps memory flat on a 4M-row file) either hands the file to
     the line-by-line check, or finds exactly what that check finds: no problem, the same header,
     the same label values."""
-    from pipelines import checks
+    from pipelines.build import checks
     from pipelines.spec import load_spec
     from tests.conftest import PENGUIN_CSV
 

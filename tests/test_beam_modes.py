@@ -30,8 +30,8 @@ def run_beam_stages(tmp_path: Path, mode: str) -> Path:
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from components.common.beam import use_installed_tfx_on_direct_runner
-    from pipelines.compiler import compile_pipeline
-    from pipelines.paths import RunPaths
+    from pipelines.build.compiler import compile_pipeline
+    from pipelines.runs.paths import RunPaths
     from pipelines.spec import load_spec
     from tests.test_example_gen import BeamOnlyExecutor
 

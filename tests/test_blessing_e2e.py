@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 from components.common import serving_dir
-from pipelines.summary import latest_run
+from pipelines.runs.summary import latest_run
 from tests.conftest import REPO, run_cli, write_spec
 from tests.test_data_gate import write_rows
 

@@ -6,7 +6,7 @@ import csv
 
 import pytest
 
-from pipelines.summary import latest_run
+from pipelines.runs.summary import latest_run
 from tests.conftest import PENGUIN_CSV, REPO, run_cli, write_spec
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from components.common import serving_dir
-from pipelines.compiler import STAGES
-from pipelines.summary import latest_run
+from pipelines.build.compiler import STAGES
+from pipelines.runs.summary import latest_run
 from tests.conftest import run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
 from tfx.dsl.components.base import executor_spec
 
 from components.statistics_gen import executor as statistics_executor
@@ -22,11 +21,10 @@ def run_both(data_dir, root) -> dict:
     {("statistics", generator): statistics} of this project's examples by both StatisticsGens."""
     import tensorflow as tf
     from tfx.components import CsvExampleGen as TfxCsvExampleGen
+    from tfx.components import StatisticsGen as TfxStatisticsGen
     from tfx.orchestration import metadata
     from tfx.orchestration import pipeline as tfx_pipeline
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
-
-    from tfx.components import StatisticsGen as TfxStatisticsGen
 
     from components.example_gen.component import CsvExampleGen
 

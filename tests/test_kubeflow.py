@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from components.common import serving_dir
-from pipelines import kubeflow_runner
+from pipelines.kubeflow import runner as kubeflow_runner
 from pipelines.spec import SpecError, load_spec
 from tests.conftest import REPO, write_spec
 from tests.kfp_launcher import load_pipeline_spec, run_pipeline_spec

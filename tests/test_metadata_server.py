@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.lineage import pushed_versions
-from pipelines.metadata import Store
+from pipelines.runs.lineage import pushed_versions
+from pipelines.runs.metadata import Store
 from tests.conftest import REPO, run_cli, write_spec
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -178,7 +178,7 @@ runtime:
     monkeypatch.setenv(mariadb.password_env, mariadb.password)
     store = Store(host=mariadb.host, port=mariadb.port, database="mlmd_two_pipelines", user=mariadb.user,
                   password_env=mariadb.password_env)
-    from pipelines.summary import run_history
+    from pipelines.runs.summary import run_history
 
     assert len(run_history(store)) == 2  # one store, both pipelines' runs in it
 

@@ -17,7 +17,7 @@ import sys
 import pytest
 import yaml
 
-from pipelines import kubeflow_runner
+from pipelines.kubeflow import runner as kubeflow_runner
 from tests.conftest import REPO, write_spec
 from tests.kfp_launcher import load_pipeline_spec, load_platform_spec, run_pipeline_spec
 from tests.test_data_gate import write_rows

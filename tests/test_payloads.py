@@ -59,7 +59,7 @@ def test_the_contract_imports_no_tensorflow_and_producers_do_not_import_batching
     assert done.stdout.strip() == "[]", done.stderr
     for module in ("components/trainer/executor.py", "components/tuner/executor.py"):
         assert "components.batching" not in (REPO / module).read_text(), module
-    for module in ("pipelines/report.py", "pipelines/summary.py", "components/data_gate/executor.py"):
+    for module in ("pipelines/runs/report.py", "pipelines/runs/summary.py", "components/data_gate/executor.py"):
         text = (REPO / module).read_text()
         for name in ("verdict.json", "report.txt", "counts.json", "history.json", "tuner_results.json"):
             assert f'"{name}"' not in text, (module, name)  # the name is payloads.py's alone

@@ -172,7 +172,7 @@ def test_without_a_curated_schema_the_serving_models_schema_and_data_hold_the_ga
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_kill_9_in_every_stage_never_leaves_a_partial_version_and_the_next_run_completes(tmp_path):
-    from pipelines.compiler import STAGES
+    from pipelines.build.compiler import STAGES
 
     root = tmp_path / "root"
     serving = root / "serving"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components.common import serving_dir
-from pipelines.summary import latest_run
+from pipelines.runs.summary import latest_run
 from tests.conftest import PENGUIN_CSV, run_cli, write_spec
 from tests.test_e2e_penguin import tf_example
 

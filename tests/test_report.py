@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipelines import cli
-from pipelines.summary import latest_run
+from pipelines.runs.summary import latest_run
 from tests.conftest import PENGUIN_YAML
 
 pytestmark = [pytest.mark.e2e]
@@ -62,7 +62,7 @@ def test_report_of_a_penguin_run_in_a_browser(penguin_run, browser, tmp_path):
                          .read_text())
     assert page.locator("#stop-reason").inner_text() == history["stop_reason"]
     assert page.locator("#serving-versions").inner_text() == "1"
-    from pipelines.compiler import STAGES
+    from pipelines.build.compiler import STAGES
 
     assert page.locator("#stages tr.state-complete").count() == len(STAGES) == 10
     assert "name: penguin" in page.locator("#spec").inner_text()  # the spec as run, defaults filled in

@@ -66,7 +66,7 @@ def test_unchanged_reruns_skip_and_every_change_runs(tmp_path):
 
 def fingerprint_of(spec_path, root, env: dict | None = None) -> str:
     """rerun.fingerprint of a spec at a root, computed in a fresh process (as a run computes it)."""
-    code = ("import sys; sys.path.insert(0, %r); from pipelines import rerun; from pipelines.paths import RunPaths; "
+    code = ("import sys; sys.path.insert(0, %r); from pipelines import rerun; from pipelines.runs.paths import RunPaths; "
             "from pipelines.spec import load_spec; s = load_spec(%r); print(rerun.fingerprint(s, RunPaths.of(s, %r)))"
             % (str(REPO), str(spec_path), str(root)))
     import os

@@ -9,9 +9,9 @@ import json
 import pytest
 
 from components.common import serving_dir
-from pipelines import cron
-from pipelines.lineage import pushed_versions
-from pipelines.scheduler import Scheduler, SchedulerLocked, spans
+from pipelines.local import cron
+from pipelines.local.scheduler import Scheduler, SchedulerLocked, spans
+from pipelines.runs.lineage import pushed_versions
 from pipelines.spec import SpecError, load_spec
 from tests.conftest import REPO, write_spec
 from tests.test_blessing_e2e import shuffled_labels
@@ -138,7 +138,7 @@ def test_four_span_retraining_scenario(tmp_path):
 
 
 def test_span_window_ingests_the_latest_spans(tmp_path):
-    from pipelines.compiler import RunPaths, compile_pipeline
+    from pipelines.build.compiler import RunPaths, compile_pipeline
 
     for span in (1, 2, 3):
         add_span(tmp_path, span, lambda rows: rows[::10])

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines import checks, cli
+from pipelines import cli
+from pipelines.build import checks
 from tests.conftest import REPO
 
 PENGUIN = REPO / "pipelines" / "penguin"
@@ -168,7 +169,7 @@ def test_rmtree_unlinks_links_and_never_follows_them(tmp_path):
     ("0 0 30 2 *", "never fires"),
 ])
 def test_a_bad_cron_on_the_command_line_is_a_clear_error(tmp_path, monkeypatch, capsys, expression, says):
-    from pipelines import kubeflow_runner
+    from pipelines.kubeflow import runner as kubeflow_runner
 
     monkeypatch.chdir(tmp_path)
     spec = _spec(tmp_path)
@@ -194,7 +195,7 @@ def test_the_scheduler_cli_refuses_a_zero_step_in_a_fresh_process(tmp_path):
 def test_cron_next_time_agrees_with_the_fields_it_parses():
     import datetime as dt
 
-    from pipelines import cron
+    from pipelines.local import cron
 
     start = dt.datetime(2026, 1, 1)
     for expression in ("0 3 * * *", "*/7 1-5 * * 1-5", "30 9 1,15 * *", "0 0 29 2 *", "15 10 * 6 0"):
@@ -236,7 +237,7 @@ def test_run_log_never_holds_the_password_in_any_form_tfx_writes(tmp_path, passw
 
     from google.protobuf import text_format
 
-    from pipelines.redaction import PRIVATE_FILE, PrivateFileHandler, Redact
+    from pipelines.local.redaction import PRIVATE_FILE, PrivateFileHandler, Redact
 
     config = _real_connection_config(password)
     log = tmp_path / "run.log"
@@ -268,7 +269,7 @@ def test_run_log_never_holds_the_password_in_any_form_tfx_writes(tmp_path, passw
 
 
 def test_redaction_by_field_needs_no_value():
-    from pipelines.redaction import redact
+    from pipelines.local.redaction import redact
 
     for line, kept in [('mysql { user: "u" password: "whatever\\"it\\\\is" }', 'user: "u"'),
                        ('{"user": "u", "password": "x y z"}', '"user": "u"'),
@@ -282,8 +283,9 @@ def test_a_run_root_is_private(tmp_path):
     """A real run's root (created by the runner's lock) is 0700; run.log and the report files are
     0600. The spec is refused by the data check before any stage runs, which still writes nothing
     else; so the report files are checked through the report module itself."""
-    from pipelines import locks, report
-    from pipelines.redaction import PRIVATE_DIR, PRIVATE_FILE
+    from pipelines.local import locks
+    from pipelines.local.redaction import PRIVATE_DIR, PRIVATE_FILE
+    from pipelines.runs import report
 
     root = tmp_path / "runs" / "sec"
     with locks.hold_root(str(root), "test"):
@@ -341,8 +343,8 @@ def test_a_schema_path_that_is_not_a_schema_is_not_echoed(tmp_path, monkeypatch,
 
 
 def test_the_schedulers_root_is_private(tmp_path):
-    from pipelines.redaction import PRIVATE_DIR
-    from pipelines.scheduler import Scheduler
+    from pipelines.local.redaction import PRIVATE_DIR
+    from pipelines.local.scheduler import Scheduler
 
     root = tmp_path / "scheduled"
     with Scheduler(str(_spec(tmp_path)), str(root), cron_expression="0 3 * * *", on_new_span=False):
@@ -410,7 +412,7 @@ def test_the_confusion_matrix_of_many_classes_is_capped_not_dense():
 
 
 def test_the_reports_class_tables_are_capped():
-    from pipelines import report
+    from pipelines.runs import report
 
     per_class = {f"c{i}": {"count": 1000 - i if i < 300 else 1, "predicted": 3, "precision": 0.5, "recall": 0.5,
                            "auc": 0.5} for i in range(300)}
@@ -471,7 +473,7 @@ def test_a_malformed_row_deep_in_a_large_file_is_found_in_bounded_memory(tmp_pat
     spec = _spec(tmp_path, data=data)
     script = f"""
 import json, sys, tracemalloc
-from pipelines import checks
+from pipelines.build import checks
 from pipelines.spec import load_spec
 spec = load_spec({str(spec)!r})
 fast = checks._well_formed_csv(spec, {str(data / 'big.csv')!r})

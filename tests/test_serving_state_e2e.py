@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from components.common import serving_dir
-from pipelines.summary import run_summary
+from pipelines.runs.summary import run_summary
 from tests.conftest import PENGUIN_CSV, REPO, run_cli, write_spec
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]

@@ -115,7 +115,7 @@ def test_json_schema_in_schemas_is_up_to_date():
 
 
 def test_runner_refuses_a_bad_spec_before_writing_anything(tmp_path, capsys):
-    from pipelines import local_runner
+    from pipelines.local import runner as local_runner
 
     path = write_spec(tmp_path, MINIMAL + "trainer:\n  optimizer: {name: adamm}\n")
     assert local_runner.run(path, root=str(tmp_path / "root")) == local_runner.EXIT_BAD_INPUT

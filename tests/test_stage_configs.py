@@ -33,9 +33,9 @@ trainer: {{max_epochs: 2}}
 
 
 def _compiled_configs(spec, tmp_path, target="local") -> dict[str, str]:
-    from pipelines.compiler import compile_pipeline
-    from pipelines.kubeflow_runner import kubeflow_paths
-    from pipelines.paths import RunPaths
+    from pipelines.build.compiler import compile_pipeline
+    from pipelines.kubeflow.runner import kubeflow_paths
+    from pipelines.runs.paths import RunPaths
 
     paths = RunPaths.of(spec, str(tmp_path / "root")) if target == "local" else kubeflow_paths(spec, "gs://b/r")
     pipeline = compile_pipeline(spec, paths, target=target)

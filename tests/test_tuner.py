@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.summary import latest_run
+from pipelines.runs.summary import latest_run
 from tests.conftest import PENGUIN_CSV, run_cli, write_spec
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]

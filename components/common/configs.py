@@ -1,4 +1,4 @@
-"""One typed config per custom stage: what the compiler (pipelines/compiler.py) hands each
+"""One typed config per custom stage: what the compiler (pipelines/build/compiler.py) hands each
 executor as its `config` execution parameter, and what the executor reads back with
 `model_validate_json`. TF-free (pydantic only).
 

@@ -2,7 +2,7 @@
 
 `serving_dir.py` publishes, prunes and rolls back (through the file layer, so also on object
 stores); this module only names things and reads a local destination with the standard library,
-so that the unchanged-run fast path (pipelines/rerun.py) and run summaries stay light.
+so that the unchanged-run fast path (pipelines/local/rerun.py) and run summaries stay light.
 
     <destination>/<version>/saved_model.pb           a version counts once this exists
     <destination>/<version>/push_metadata.json       who pushed it, with which blessing

@@ -871,7 +871,7 @@ class ScheduleSection(Section):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, expression: Optional[str]) -> Optional[str]:
-        from pipelines import cron  # plain Python: the same rules as the scheduler's
+        from pipelines.local import cron  # plain Python: the same rules as the scheduler's
 
         if expression is not None:
             try:
@@ -885,7 +885,7 @@ class PipelineSpec(Section):
     """One pipeline, as declared in a YAML file."""
 
     # A folder name (runs/<name>, schemas/<name>) within TFX's 63 characters; the Kubeflow compiler
-    # turns it into a Kubeflow name (pipelines.kubeflow_runner.kubeflow_name).
+    # turns it into a Kubeflow name (pipelines.kubeflow.runner.kubeflow_name).
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
     description: str = ""
     data: DataSection

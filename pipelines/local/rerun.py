@@ -28,12 +28,12 @@ from importlib import metadata
 from pathlib import Path
 
 from components.common import serving_layout
-from pipelines.paths import RunPaths
+from pipelines.runs.paths import RunPaths
 from pipelines.spec import PipelineSpec
 from pipelines.spec.loader import is_uri
 
 STAMP_FILE = ".last_run.json"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # The installed distributions whose versions change what a run computes.
 STACK = ("tfx-yaml-pipelines", "tensorflow", "keras", "tf-keras", "tfx", "tfx-bsl", "apache-beam",
          "tensorflow-data-validation", "tensorflow-metadata", "ml-metadata", "numpy", "pyarrow")

@@ -8,7 +8,7 @@ import os
 from ml_metadata.proto import metadata_store_pb2
 
 from components.common import payloads, serving_layout
-from pipelines.metadata import Store, as_store
+from pipelines.runs.metadata import Store, as_store
 
 
 @dataclasses.dataclass
@@ -25,7 +25,7 @@ class RunSummary:
     data: list[str] = dataclasses.field(default_factory=list)  # rows used and lost per split; the weak class
     pushed_to: str = ""
     destination: str = ""  # the push destination (from ServingState)
-    serving_fingerprint: str = ""  # a local destination as the Pusher left it (see pipelines/rerun.py)
+    serving_fingerprint: str = ""  # a local destination as the Pusher left it (see pipelines/local/rerun.py)
 
     def lines(self) -> list[str]:
         out = [f"run {self.run_id}: " + ", ".join(f"{k} {v.lower()}" for k, v in self.executions.items())]

@@ -31,7 +31,7 @@ def _holder(handle) -> str:
 def hold_root(root: str, purpose: str, wait: bool = True, out=sys.stderr, poll_seconds: float = 0.5):
     """Hold the root's run lock for the `with` block. Waits for the holder (saying who it is and
     since when) or, with wait=False, raises RootLocked naming it."""
-    from pipelines.redaction import private_dir
+    from pipelines.local.redaction import private_dir
 
     private_dir(root)  # 0700 when created: the runner's root is local (SQLite, lock, logs)
     path = os.path.join(root, LOCK_FILE)

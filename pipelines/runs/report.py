@@ -19,9 +19,9 @@ import os
 
 from ml_metadata.proto import metadata_store_pb2
 
-from pipelines.metadata import Store, as_store
+from pipelines.runs.metadata import Store, as_store
 from components.common import payloads, serving_layout
-from pipelines.summary import _status, find_run, node_states, state_name, withdrawn_versions
+from pipelines.runs.summary import _status, find_run, node_states, state_name, withdrawn_versions
 
 REPORTS_DIR = "reports"
 _OUTPUT = metadata_store_pb2.Event.OUTPUT
@@ -37,7 +37,7 @@ def save_run_inputs(root: str, run_id: str, spec) -> None:
     shows what this run was asked to do, even after the YAML changed."""
     import yaml
 
-    from pipelines.redaction import open_private, private_dir
+    from pipelines.local.redaction import open_private, private_dir
 
     path = report_path(root, run_id)[: -len(".html")] + ".spec.yaml"
     private_dir(os.path.dirname(path))  # 0700 and files 0600: the local run's root
@@ -56,7 +56,7 @@ def write_report(root: str, metadata: Store | str, destination: str, run_id: str
         return None
     path = report_path(root, run.name)
     base = path[: -len(".html")]
-    from pipelines.redaction import open_private, private_dir
+    from pipelines.local.redaction import open_private, private_dir
 
     private_dir(os.path.dirname(path))  # 0700 and files 0600: the local run's root
     if failure:
@@ -505,7 +505,7 @@ def _serving_versions(destination: str) -> list[int]:
 
 
 def _lineage(store, pipeline: str) -> str:
-    from pipelines.lineage import pushed_versions_in
+    from pipelines.runs.lineage import pushed_versions_in
 
     pushes = pushed_versions_in(store, pipeline if pipeline != "?" else None)
     rows = "".join(f"<tr><td class='num'>{p['version']}</td><td class='num'>{p['span'] if p['span'] is not None else '-'}"

@@ -1,12 +1,12 @@
 """Where a local run writes: kept apart from the compiler so that deciding whether a run is
-needed at all (pipelines/rerun.py) does not import TFX."""
+needed at all (pipelines/local/rerun.py) does not import TFX."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
 
-from pipelines.metadata import Store
+from pipelines.runs.metadata import Store
 from pipelines.spec import PipelineSpec
 from pipelines.spec.loader import is_uri
 

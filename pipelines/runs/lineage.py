@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ml_metadata.proto import metadata_store_pb2
 
-from pipelines.metadata import Store, as_store
+from pipelines.runs.metadata import Store, as_store
 
 _INPUT, _OUTPUT = metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.OUTPUT
 
@@ -56,7 +56,7 @@ def artifacts_of(store, type_name: str, pipeline: str | None = None) -> list:
     pipeline's when None): TFX attributes each output to its pipeline's context."""
     if pipeline is None:
         return list(store.get_artifacts_by_type(type_name))
-    from pipelines.summary import pipeline_context
+    from pipelines.runs.summary import pipeline_context
 
     context = pipeline_context(store, pipeline)
     if context is None:

@@ -1,0 +1,405 @@
+"""Run a pipeline YAML on this machine with TFX's LocalDagRunner.
+
+    python pipelines/local_runner.py                    # the bundled penguin pipeline
+    python pipelines/local_runner.py --config my.yaml   # yours
+    python pipelines/local_runner.py --quiet            # only the summary
+    python pipelines/local_runner.py --log-level WARNING  # also the warnings (all are in run.log)
+
+Embedded defaults: SQLite ML Metadata and every artifact under one directory (runtime.root,
+"runs/<name>" by default, or --root). Prints each stage as it starts and ends, then a summary.
+Exit code 0: success; 1: the run failed (for example data validation); 2: bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime as dt
+import logging
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ log lines go nowhere useful
+warnings.filterwarnings("ignore", category=FutureWarning)  # Google Cloud clients on Python 3.10
+
+from pipelines.local.redaction import PrivateFileHandler, Redact, redact  # noqa: E402
+from pipelines.spec import SpecError  # noqa: E402
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "penguin" / "pipeline.yaml"
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+PROGRESS_LOGGER = "tfx_yaml.progress"  # components.common.progress.LOGGER_NAME (not imported: TF-free here)
+PLAN_LOGGER = "tfx_yaml.plan"  # components.common.progress.PLAN_LOGGER_NAME
+QUIET_SECONDS = 2.0  # a stage's own progress lines show only once it has run this long
+
+
+class StageProgress(logging.Handler):
+    """Turns LocalDagRunner's "Component X is running/finished." log lines into progress lines,
+    and shows the stages' own progress lines (rows/s, epochs) once a stage runs for 2 seconds."""
+
+    def __init__(self, out=sys.stdout, quiet: bool = False):
+        super().__init__(logging.INFO)
+        self.out, self.started, self.current, self.quiet = out, {}, None, quiet
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if self.quiet and record.name in (PLAN_LOGGER, PROGRESS_LOGGER):
+            return
+        if record.name == PLAN_LOGGER:  # what was inferred and what was dropped: always shown
+            print(f"[{time.strftime('%H:%M:%S')}]   {message}", file=self.out, flush=True)
+            return
+        if record.name == PROGRESS_LOGGER:
+            if self.current and time.perf_counter() - self.started[self.current] >= QUIET_SECONDS:
+                print(f"[{time.strftime('%H:%M:%S')}]   {message}", file=self.out, flush=True)
+            return
+        if not message.startswith("Component ") or not message.endswith((" is running.", " is finished.")):
+            return
+        stage = message.split(" ")[1]
+        if message.endswith("running."):
+            self.started[stage], self.current = time.perf_counter(), stage
+            if self.quiet:
+                return
+            print(f"[{time.strftime('%H:%M:%S')}] {stage:<17} started", file=self.out, flush=True)
+        elif not self.quiet:
+            seconds = time.perf_counter() - self.started.get(stage, time.perf_counter())
+            print(f"[{time.strftime('%H:%M:%S')}] {stage:<17} done in {seconds:.1f}s", file=self.out,
+                  flush=True)
+
+
+def run(config=DEFAULT_CONFIG, root: str | None = None, out=sys.stdout, wait: bool = True,
+        log_level: int | str | None = None, quiet: bool = False) -> int:
+    """Load, compile and run one pipeline; returns the exit code. One run per root at a time:
+    a second run waits for the first (or, with wait=False, exits 1 at once). `config`: a path or a
+    PipelineSpec. The Python API (pipelines.api.run) returns the whole RunResult."""
+    result = execute(config, root, out=out, wait=wait, log_level=log_level, quiet=quiet, own_console=True)
+    return result.exit_code
+
+
+def execute(config=DEFAULT_CONFIG, root: str | None = None, out=None, wait: bool = True,
+            log_level: int | str | None = None, quiet: bool = False, own_console: bool = False):
+    """run(), returning a pipelines.api.RunResult. `own_console`: this process is the command
+    line's, so the handlers already on the root logger (absl's, basicConfig's) are set aside for the
+    run (they would copy every line to the console); otherwise (the API) they stay and get only
+    what they got before the run."""
+    from pipelines.api import RunResult, load
+
+    out = out if out is not None else sys.stdout
+
+    def bad_input(error: Exception) -> RunResult:
+        print(f"error: {error}", file=sys.stderr)
+        return RunResult(status="bad_input", exit_code=EXIT_BAD_INPUT, error=str(error))
+
+    try:
+        spec = load(config)
+    except SpecError as error:
+        return bad_input(error)
+    from pipelines.runs.paths import RunPaths
+
+    paths = RunPaths.of(spec, root)
+    from pipelines.local import rerun
+
+    before = rerun.fingerprint(spec, paths) if spec.runtime.enable_cache else None  # before anything is read
+    if before:
+        unchanged = _unchanged(spec, paths, out, before)
+        if unchanged:
+            return unchanged
+    # TFX imports take seconds: only once the spec is good and there is work to do.
+    from pipelines.build.compiler import compile_pipeline
+    from pipelines.runs.metadata import MetadataError
+
+    try:
+        check_writable(spec, paths)  # before compiling: TFX creates the metadata folder
+        paths.store.check()
+        pipeline = compile_pipeline(spec, paths)
+    except (SpecError, MetadataError) as error:
+        return bad_input(error)
+    except Exception as error:  # a bug of ours: one line, the traceback on request
+        if os.environ.get("TFX_YAML_DEBUG"):
+            raise
+        message = (f"could not build the pipeline of {spec.source}: {type(error).__name__}: {error} "
+                   "(a bug: set TFX_YAML_DEBUG=1 for the traceback and report it)")
+        print(f"error: {message}", file=sys.stderr)
+        return RunResult(status="failed", exit_code=EXIT_FAILED, root=paths.root, error=message)
+    from pipelines.local.locks import RootLocked, hold_root
+
+    console = Console(out, log_level, quiet, own_console)
+    try:
+        with hold_root(paths.root, "tfx-yaml run", wait=wait, out=out):
+            return _run_locked(spec, paths, pipeline, console, before)
+    except RootLocked as error:
+        print(f"error: {error}", file=sys.stderr)
+        return RunResult(status="failed", exit_code=EXIT_FAILED, root=paths.root, error=str(error))
+
+
+def _unchanged(spec, paths, out, stamp: str):
+    """The RunResult of the last successful run of this root (after printing why) when it covers
+    this one (`stamp`: this run's fingerprint); None otherwise."""
+    from pipelines.local import rerun
+    from pipelines.runs.metadata import MetadataError
+    from pipelines.runs.summary import run_summary
+
+    last = rerun.last_run(paths)
+    if not last or stamp != last.get("fingerprint"):
+        return None
+    try:
+        summary = run_summary(paths.store, last["run_id"], paths.pipeline)
+    except (MetadataError, RuntimeError):  # the store is not usable: the run's own check says why
+        return None
+    if summary is None:
+        return None
+    print(f"pipeline {spec.name!r}: nothing changed since run {last['run_id']} (same spec, code, data, "
+          "schema and serving versions): nothing ran, nothing was pushed. Its summary:", file=out)
+    for line in summary.lines():
+        print(line, file=out)
+    from pipelines.api import RunResult
+    from pipelines.runs.report import report_path
+
+    report = report_path(paths.root, last["run_id"])
+    report = report if os.path.exists(report) else None  # local-only
+    if report:
+        print(f"report: {report}", file=out)
+    return RunResult.of_summary("unchanged", summary, paths.root, report)
+
+
+def check_writable(spec, paths) -> None:
+    """The run root and a local push destination must be writable folders: found before any work."""
+    from components.common import io
+
+    problems = []
+    for key, path in (("runtime.root (or --root)", paths.root), ("pusher.destination", paths.destination)):
+        if io.is_remote(path):
+            continue
+        problem = _unwritable(path)
+        if problem:
+            problems.append(f"key {key!r}: {path} {problem}")
+    if problems:
+        raise SpecError(spec.source, problems)
+
+
+def _unwritable(path: str) -> str:
+    """Why a folder cannot be created or written, or ""."""
+    existing = path
+    while not os.path.exists(existing):  # local-only: the closest existing parent of a local folder
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):  # local-only
+        return f"cannot be a folder: {existing} is a file; choose another path"
+    if existing.startswith(("/proc", "/sys", "/dev")) or not os.access(existing, os.W_OK):
+        return f"is not writable ({existing} is read-only for this user); choose a writable folder"
+    return ""
+
+
+def _run_locked(spec, paths, pipeline, console: Console, before: str | None):
+    from pipelines.api import RunResult
+    from pipelines.local import rerun
+    from pipelines.runs import report
+
+    out = console.out
+    rerun.forget(paths)
+    secrets = paths.store.secrets()
+    where = paths.root if paths.store.sqlite else f"{paths.root}, ML Metadata at {paths.store.describe()}"
+    run_id = dt.datetime.now().isoformat(timespec="microseconds") + f"-pid{os.getpid()}"
+    with captured_logs(os.path.join(paths.root, "run.log"), console, secrets) as progress:
+        if not console.quiet:
+            print(f"pipeline {spec.name!r}: artifacts and ML Metadata under {where}", file=out)
+        started = time.perf_counter()
+        report.save_run_inputs(paths.root, run_id, spec)
+        try:
+            from tfx.dsl.compiler import constants
+            from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+            from tfx.orchestration.portable import runtime_parameter_utils
+            from tfx.orchestration.portable.tfx_runner import _make_pipeline_proto
+
+            from components.common.beam import use_installed_tfx_on_direct_runner
+
+            use_installed_tfx_on_direct_runner()
+            from pipelines.build.compiler import runtime_parameters
+
+            ir = _make_pipeline_proto(pipeline)
+            runtime_parameter_utils.substitute_runtime_parameter(
+                ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id, **runtime_parameters(paths)})
+            LocalDagRunner().run_with_ir(ir)
+            seconds = time.perf_counter() - started
+            from pipelines.runs.summary import run_summary
+
+            # while its log lines still go to run.log
+            summary = run_summary(paths.store, run_id, paths.pipeline)
+            report_line, report_file = _write_report(paths, run_id)
+        except Exception as error:  # the run failed: report the cause in the user's terms
+            stage = progress.current or "the pipeline"
+            logging.getLogger(__name__).exception("run %s failed in %s", run_id, stage)
+            message = redact(_user_message(error), secrets)  # the console, failure.txt and the report too
+            print(f"\nFAILED in {stage}: {message}", file=out)
+            print(f"(full log: {os.path.join(paths.root, 'run.log')})", file=out)
+            report_line, report_file = _write_report(paths, run_id, failure=f"{stage}: {message}")
+            print(report_line, file=out)
+            return RunResult(status="failed", exit_code=EXIT_FAILED, run_id=run_id, root=paths.root,
+                             report=report_file, error=f"{stage}: {message}")
+    pushed = (summary.serving_fingerprint if summary and summary.executions.get("Pusher") == "COMPLETE"
+              else None)
+    rerun.record(paths, rerun.covered(before, paths, pushed), run_id)
+    print(f"\nfinished in {seconds:.1f}s", file=out)
+    for line in summary.lines() if summary else []:
+        print(line, file=out)
+    print(report_line, file=out)
+    result = RunResult.of_summary("succeeded", summary, paths.root, report_file)
+    result.run_id = run_id
+    return result
+
+
+def _write_report(paths, run_id: str, failure: str | None = None) -> tuple[str, str | None]:
+    """Write the run's HTML report; (the line to print, its path or None). A report that cannot
+    be written is said, never a failed run."""
+    from pipelines.runs import report
+
+    try:
+        path = report.write_report(paths.root, paths.store, paths.destination, run_id, failure,
+                                   paths.pipeline)
+    except Exception as error:  # noqa: BLE001 (the run itself is done; say why there is no report)
+        logging.getLogger(__name__).exception("report of run %s", run_id)
+        return f"report: not written ({type(error).__name__}: {error}; see run.log)", None
+    if not path:
+        return "report: none (no stage of this run was recorded in ML Metadata)", None
+    return f"report: {path}", path
+
+
+@dataclasses.dataclass
+class Console:
+    """What a run shows on `out`: the stages' progress unless `quiet`; log records at `log_level`
+    and above when set. `own_console`: see execute()."""
+
+    out: Any
+    log_level: int | str | None = None
+    quiet: bool = False
+    own_console: bool = False
+
+
+# Loggers whose handlers and levels a run changes and puts back: the root's, absl's (TFX logs
+# through it) and TensorFlow's (it adds a handler of its own when the root logger has none).
+TOUCHED_LOGGERS = ("", "absl", "tensorflow")
+
+
+class _AtLeast(logging.Filter):
+    """Lets through what a handler of the caller would have received before the run raised the
+    root logger to INFO."""
+
+    def __init__(self, level: int):
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self.level
+
+
+@contextlib.contextmanager
+def captured_logs(log_file: str, console: Console, secrets: list[str] = ()):
+    """For the run: everything logged goes to `log_file` (0600, redacted); the console gets the
+    stage progress (yields the StageProgress handler). After it, the loggers' handlers, levels and
+    absl's setLevel are as they were: a notebook or a program keeps its logging."""
+    loggers = [logging.getLogger(name) for name in TOUCHED_LOGGERS]
+    saved = [(logger, list(logger.handlers), logger.level) for logger in loggers]
+    root, absl_logger, tf_logger = loggers
+    absl_set_level = absl_logger.__dict__.get("setLevel")  # an instance attribute: a run already inside
+    previous_level = root.getEffectiveLevel()
+    set_aside = list(root.handlers) + list(tf_logger.handlers)
+    filters = []
+    if console.own_console:  # the command line: absl's and basicConfig's would copy every line to the console
+        for logger in (root, tf_logger):
+            for handler in list(logger.handlers):
+                logger.removeHandler(handler)
+    else:  # the caller's handlers get what they got before, not TFX's INFO lines
+        for handler in set_aside:
+            handler.addFilter(at_least := _AtLeast(previous_level))
+            filters.append((handler, at_least))
+    root.setLevel(logging.INFO)
+    file_handler = PrivateFileHandler(log_file)  # 0600: run.log is for the root's owner only
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    file_handler.addFilter(Redact(list(secrets)))
+    progress = StageProgress(console.out, quiet=console.quiet)
+    ours = [file_handler, progress]
+    if console.log_level is not None:
+        shown = logging.StreamHandler(console.out)
+        shown.setLevel(console.log_level)
+        shown.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        shown.addFilter(Redact(list(secrets)))
+        ours.append(shown)
+    for handler in ours:
+        root.addHandler(handler)
+    absl_logger.setLevel(logging.INFO)
+    # tf.saved_model.save raises the absl logger to WARNING mid-run, which would hide the
+    # "Component X is finished." lines of every later stage: keep it at INFO for the run.
+    absl_logger.setLevel = lambda level: None  # type: ignore[method-assign]
+    try:
+        yield progress
+    finally:
+        if absl_set_level is None:
+            del absl_logger.setLevel
+        else:
+            absl_logger.setLevel = absl_set_level  # type: ignore[method-assign]
+        for logger, handlers, level in saved:  # what the run added (ours, TFX's, absl's) goes
+            for handler in list(logger.handlers):
+                logger.removeHandler(handler)
+            for handler in handlers:
+                logger.addHandler(handler)
+            logger.setLevel(level)
+        for handler, at_least in filters:
+            handler.removeFilter(at_least)
+        file_handler.close()
+
+
+def _user_message(error: BaseException) -> str:
+    """The innermost error of our own (data validation, training), else the error itself."""
+    seen = error
+    while seen is not None:
+        if type(seen).__module__.startswith("components."):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return f"{type(error).__name__}: {error}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(DEFAULT_CONFIG),
+                        help="pipeline YAML (default: the penguin pipeline)")
+    parser.add_argument("--root",
+                        help="directory of artifacts and metadata (default: runtime.root or runs/<name>)")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="exit 1 at once when another run holds the root (default: wait for it)")
+    add_console_flags(parser)
+    args = parser.parse_args(argv)
+    return run(args.config, args.root, wait=not args.no_wait, log_level=args.log_level, quiet=args.quiet)
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def add_console_flags(parser: argparse.ArgumentParser, version: bool = True) -> None:
+    """--log-level and --quiet (a run's console), --version."""
+    if version:
+        from pipelines.api import version as package_version
+
+        parser.add_argument("--version", action="version", version=f"tfx-yaml-pipelines {package_version()}")
+    parser.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS,
+                        help="also show log records at this level and above (default: none; all are in "
+                             "<root>/run.log)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="show only the summary, not the stages' progress")
+
+
+def exit_now(code: int) -> None:
+    """End the process with `code` once its output is flushed. A run is over when its summary is
+    printed and everything it wrote is closed; Python's own shutdown of TensorFlow's and Beam's
+    threads and modules after that takes about 2 s of a penguin run, and does nothing for the user."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    exit_now(main())
