@@ -13,7 +13,14 @@ from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx.utils import io_utils
 from tfx_bsl.coders import example_coder
 
-from components.batching.executor import WriteBatches, parse_batch
+from components.batching.executor import (
+    EncodeSplit,
+    WriteBatches,
+    WriteBlocks,
+    encode_in_memory,
+    parse_batch,
+    write_blocks_in_memory,
+)
 from components.common.features import FeaturePlan, build_plan
 from tests.conftest import REPO
 
@@ -25,7 +32,8 @@ def inputs(penguin_run):
     pipeline = penguin_run.root / "pipeline"
     examples = glob.glob(str(pipeline / "ExampleGen" / "examples" / "*" / "Split-train" / "*"))
     stats_file = glob.glob(str(pipeline / "StatisticsGen" / "statistics" / "*" / "Split-train" / "FeatureStats.pb"))[0]
-    stats = statistics_pb2.DatasetFeatureStatisticsList.FromString(open(stats_file, "rb").read())
+    with open(stats_file, "rb") as f:
+        stats = statistics_pb2.DatasetFeatureStatisticsList.FromString(f.read())
     schema = io_utils.SchemaReader().read(str(REPO / "schemas" / "penguin" / "schema.pbtxt"))
     plan = build_plan(schema, stats.datasets[0], "species", ["year"])
     records = [r.numpy() for r in tf.data.TFRecordDataset(examples, compression_type="GZIP")]
@@ -56,8 +64,8 @@ def test_global_shuffle_is_seeded_and_batches_have_a_fixed_size(tmp_path, inputs
     sizes = sorted(len(y) for _, y in first)
     assert sizes[1:] == [16] * (len(sizes) - 1) and 1 <= sizes[0] <= 16
     assert sum(sizes) == count
-    key = lambda table: table[np.lexsort(table.T)]  # noqa: E731
-    ordered = lambda bs: rows(sorted(bs, key=lambda b: tuple(b[1])))  # noqa: E731
+    key = lambda table: table[np.lexsort(table.T)]
+    ordered = lambda bs: rows(sorted(bs, key=lambda b: tuple(b[1])))
     np.testing.assert_array_equal(ordered(first), ordered(again))  # same seed, same batches
     assert not np.array_equal(ordered(first), ordered(other))  # another seed, other batches
     np.testing.assert_array_equal(key(rows(first)), key(rows(other)))  # ... of the same examples
@@ -72,7 +80,7 @@ def test_the_batches_do_not_depend_on_how_many_buckets_the_sort_used(tmp_path, i
     straddle two buckets and are joined again; they must be the very batches one bucket gives."""
     one, count = write(tmp_path, inputs, drop_remainder=drop_remainder)
     eight, _ = write(tmp_path, inputs, drop_remainder=drop_remainder, rows_hint=8 * 65536 - 1)
-    by_first_row = lambda bs: sorted(bs, key=lambda b: tuple(b[0][0]))  # noqa: E731
+    by_first_row = lambda bs: sorted(bs, key=lambda b: tuple(b[0][0]))
     assert len(one) == len(eight) == (count // 16 if drop_remainder else -(-count // 16))
     for (x1, y1), (x8, y8) in zip(by_first_row(one), by_first_row(eight)):
         np.testing.assert_array_equal(x1, x8)
@@ -82,6 +90,30 @@ def test_the_batches_do_not_depend_on_how_many_buckets_the_sort_used(tmp_path, i
 def test_drop_remainder(tmp_path, inputs):
     batches, count = write(tmp_path, inputs, batch_size=50, drop_remainder=True)
     assert all(len(y) == 50 for _, y in batches) and len(batches) == count // 50
+
+
+@pytest.mark.parametrize("rows_hint,drop_remainder", [(0, False), (8 * 65536 - 1, False), (8 * 65536 - 1, True)])
+def test_in_memory_batching_writes_the_beam_paths_files_byte_for_byte(tmp_path, inputs, rows_hint, drop_remainder):
+    """Small data is batched without a Beam pipeline (Executor.IN_MEMORY_BYTES): the same DoFns on
+    the same blocks must write the same files, straddling batches (8 buckets) and the validation
+    carve included."""
+    pattern, schema, plan, _ = inputs
+    beam_root, memory_root = tmp_path / "beam", tmp_path / "memory"
+    with beam.Pipeline() as pipeline:
+        encoded = pipeline | EncodeSplit(pattern, plan, schema.SerializeToString(), 42, validation_fraction=0.2)
+        for split in ("train", "validation"):
+            _ = encoded[split] | f"Write[{split}]" >> WriteBlocks(str(beam_root / split), plan.columns, 16, 42,
+                                                                  drop_remainder, rows_hint=rows_hint)
+    encoded, lost = encode_in_memory(pattern, plan, schema.SerializeToString(), 42, 0.2)
+    assert lost == (0, 0)
+    for split in ("train", "validation"):
+        write_blocks_in_memory(encoded[split], str(memory_root / split), plan.columns, 16, 42, drop_remainder,
+                               rows_hint=rows_hint)
+    files = lambda root: sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    assert files(beam_root) == files(memory_root)
+    assert any("straddling" in name for name in files(beam_root)) == bool(rows_hint)
+    for name in files(beam_root):
+        assert (beam_root / name).read_bytes() == (memory_root / name).read_bytes(), name
 
 
 def test_numpy_batches_and_the_serving_graph_preprocess_alike(inputs):

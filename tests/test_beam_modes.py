@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from components.batching import executor as batching_executor
 from tests.conftest import PENGUIN_CSV, REPO, write_spec
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -23,8 +24,8 @@ MODES = {"in_memory": ["--direct_running_mode=in_memory"],
 
 
 def run_beam_stages(tmp_path: Path, mode: str) -> Path:
-    """The spec's stages up to Batching through LocalDagRunner, in this process; StatisticsGen on
-    its Beam path (the penguin data is small enough for its in-memory one)."""
+    """The spec's stages up to Batching through LocalDagRunner, in this process; StatisticsGen and
+    Batching on their Beam paths (the penguin data is small enough for their in-memory ones)."""
     from tfx.dsl.components.base import executor_spec
     from tfx.orchestration import pipeline as tfx_pipeline
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
@@ -54,6 +55,7 @@ runtime:
     stages = {c.id: c for c in full.components}
     assert list(full.beam_pipeline_args) == MODES[mode]
     stages["StatisticsGen"].executor_spec = executor_spec.BeamExecutorSpec(BeamOnlyExecutor)
+    stages["Batching"].executor_spec = executor_spec.BeamExecutorSpec(BeamOnlyBatching)
     keep = ["ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataGate", "Batching"]
     for name in keep:  # the stages after Batching are not run
         stages[name]._downstream_nodes = {n for n in stages[name]._downstream_nodes if n.id in keep}
@@ -64,6 +66,10 @@ runtime:
         metadata_connection_config=full.metadata_connection_config,
         beam_pipeline_args=list(full.beam_pipeline_args)))
     return Path(full.pipeline_info.pipeline_root)
+
+
+class BeamOnlyBatching(batching_executor.Executor):
+    IN_MEMORY_BYTES = -1  # the Beam pipeline whatever the data's size
 
 
 def outputs(pipeline_root: Path) -> dict:

@@ -55,7 +55,7 @@ def test_two_runs_on_one_root_run_one_after_the_other_and_push_once(tmp_path):
 
 def penguin_spec(tmp_path, data, extra: str = "") -> str:
     text = PENGUIN_YAML.read_text().replace("path: data", f"path: {data}").replace(
-        "path: ../../schemas/penguin/schema.pbtxt", f"path: {REPO / 'schemas' / 'penguin' / 'schema.pbtxt'}")
+        "path: schema.pbtxt", f"path: {REPO / 'schemas' / 'penguin' / 'schema.pbtxt'}")
     return str(write_spec(tmp_path, text + extra, "spec.yaml"))
 
 
@@ -141,7 +141,7 @@ def test_without_a_curated_schema_the_serving_models_schema_and_data_hold_the_ga
     """The first run's inferred schema is kept with the model it pushed; later runs are validated
     against it and checked for drift against its data, so bad data stops before training."""
     text = "\n".join(line for line in PENGUIN_YAML.read_text().splitlines()
-                     if "schemas/penguin/schema.pbtxt" not in line and not line.startswith("schema:"))
+                     if "schema.pbtxt" not in line and not line.startswith("schema:"))
     spec = str(write_spec(tmp_path, text.replace("path: data", f"path: {tmp_path / 'data'}"), "spec.yaml"))
     root = tmp_path / "root"
     write_rows(tmp_path / "data" / "penguins.csv", lambda rows: rows)

@@ -11,11 +11,18 @@ examples go into
 key-range buckets, each bucket is sorted, bucket sizes give every example its global rank, and
 rank // batch_size is its batch. The order is the same on any runner and any number of workers,
 and batches have exactly batch_size examples (but the last).
+
+Small data stays small: when the encoded rows of all splits (rows x columns x 4 bytes, the rows
+counted by StatisticsGen) are at most IN_MEMORY_BYTES, the same DoFns run in this process on numpy
+arrays, without a Beam pipeline (`batch_in_memory`), and write the same files byte for byte:
+building and running the Beam graph (3 splits, 2 GroupByKeys and side inputs each) cost a fixed
+3 to 4 s, most of a penguin run's Batching. `tests/test_batching.py` compares both paths.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
@@ -29,13 +36,12 @@ from tfx.types import standard_artifact_utils
 from tfx.utils import io_utils
 from tfx_bsl.coders import example_coder
 
-from components.common import io, payloads
-from components.common.examples import BLOCK, ReadRecordBlocks
-from components.common.progress import CountRows
-from components.common import progress
-from components.common.features import CLASSIFICATION, FeaturePlan, build_plan, first_values
+from components.common import io, payloads, progress
 from components.common.configs import BatchingConfig
+from components.common.examples import BLOCK, ReadRecordBlocks
+from components.common.features import CLASSIFICATION, FeaturePlan, build_plan, first_values
 from components.common.io import CONFIG_KEY
+from components.common.progress import CountRows
 
 # the payload files of a Batches artifact (named in components/common/payloads.py)
 PLAN_FILE, COUNTS_FILE = payloads.PLAN_FILE, payloads.COUNTS_FILE
@@ -62,6 +68,11 @@ class DroppedRowsError(DegenerateDataError):
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
+    # encoded rows of all splits (float32, label included): 1M rows of 10 features are 44 MB, about
+    # 0.2 GB of this process's memory at the peak (the rows, their sorted copy, the serialized
+    # batches of one bucket); larger data goes through Beam, whose memory does not grow with it
+    IN_MEMORY_BYTES = 64 << 20
+
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
         config = BatchingConfig.model_validate_json(exec_properties[CONFIG_KEY])
         schema = io_utils.SchemaReader().read(
@@ -82,19 +93,32 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         sizes = {"train": config.batch_size, "validation": config.eval_batch_size,
                  "eval": config.eval_batch_size}
         drop = {split: config.drop_remainder and split == "train" for split in SPLITS}
+        if sum(rows.values()) * (plan.columns + 1) * 4 <= self.IN_MEMORY_BYTES:
+            batch_in_memory(input_dict["examples"], batches.uri, plan, schema.SerializeToString(), config.shuffle_seed,
+                            fraction, sizes, drop, rows)
+        else:
+            self._batch_on_beam(input_dict["examples"], batches.uri, plan, schema.SerializeToString(),
+                                config.shuffle_seed, fraction, sizes, drop, rows)
+        self._finish(batches, plan, config, sizes, drop, rows)
+
+    def _batch_on_beam(self, examples: list, target: str, plan: FeaturePlan, schema: bytes, seed: int,
+                       fraction: float, sizes: dict[str, int], drop: dict[str, bool], rows: dict[str, int]) -> None:
         with self._make_beam_pipeline() as pipeline:
             for source in SOURCES:
-                uri = standard_artifact_utils.get_split_uri(input_dict["examples"], source)
+                uri = standard_artifact_utils.get_split_uri(examples, source)
                 encoded = pipeline | f"Encode[{source}]" >> EncodeSplit(
-                    io.join(uri, "*"), plan, schema.SerializeToString(), config.shuffle_seed,
-                    validation_fraction=fraction if source == "train" else 0.0)
+                    io.join(uri, "*"), plan, schema, seed, validation_fraction=fraction if source == "train" else 0.0)
                 _ = encoded[EncodeSplit.LOST] | f"Lost[{source}]" >> _WriteLost(
-                    io.join(batches.uri, f"Split-{source}", LOST_FILE))
-                for split in ("train", "validation") if source == "train" else ("eval",):
-                    hint = int(rows[source] * (fraction if split == "validation" else 1))
+                    io.join(target, f"Split-{source}", LOST_FILE))
+                for split in _outputs(source):
                     _ = encoded[split] | f"Batches[{split}]" >> WriteBlocks(
-                        io.join(batches.uri, f"Split-{split}"), plan.columns, sizes[split], config.shuffle_seed,
-                        drop_remainder=drop[split], rows_hint=hint)
+                        io.join(target, f"Split-{split}"), plan.columns, sizes[split], seed,
+                        drop_remainder=drop[split], rows_hint=_hint(rows, source, split, fraction))
+
+    def _finish(self, batches, plan: FeaturePlan, config: BatchingConfig, sizes: dict[str, int],
+                drop: dict[str, bool], rows: dict[str, int]) -> None:
+        """The counts (from the splits' count and lost files), the checks on them, the summary lines."""
+        fraction = config.validation_fraction
         counts = {}
         for split in SPLITS:
             examples = int(io.read_text(io.join(batches.uri, f"Split-{split}", "count.txt")).strip() or 0)
@@ -129,6 +153,76 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                       f"{counts['train']['examples']:,}", f"{counts['validation']['examples']:,}", fraction,
                       f"{counts['eval']['examples']:,}")
         batches.set_string_custom_property("task", plan.task)
+
+
+def _outputs(source: str) -> tuple[str, ...]:
+    """The batch folders an ExampleGen split feeds."""
+    return ("train", "validation") if source == "train" else ("eval",)
+
+
+def _hint(rows: dict[str, int], source: str, split: str, fraction: float) -> int:
+    """About how many rows `split` gets (sets the number of shuffle buckets)."""
+    return int(rows[source] * (fraction if split == "validation" else 1))
+
+
+def batch_in_memory(examples: list, target: str, plan: FeaturePlan, schema: bytes, seed: int, fraction: float,
+                    sizes: dict[str, int], drop: dict[str, bool], rows: dict[str, int]) -> None:
+    """The Beam pipeline of `Executor._batch_on_beam`, in this process: the same DoFns on the same
+    blocks, the same files (bucket files, the straddling batches' file, count.txt, lost.txt)."""
+    for source in SOURCES:
+        uri = standard_artifact_utils.get_split_uri(examples, source)
+        encoded, lost = encode_in_memory(io.join(uri, "*"), plan, schema, seed,
+                                         fraction if source == "train" else 0.0)
+        io.write_text(io.join(target, f"Split-{source}", LOST_FILE), f"{lost[0]},{lost[1]}\n")
+        for split in _outputs(source):
+            write_blocks_in_memory(encoded[split], io.join(target, f"Split-{split}"), plan.columns, sizes[split],
+                                   seed, drop[split], _hint(rows, source, split, fraction))
+
+
+def encode_in_memory(pattern: str, plan: FeaturePlan, schema: bytes, seed: int, fraction: float = 0.0
+                     ) -> tuple[dict[str, list[tuple[np.ndarray, np.ndarray]]], tuple[int, int]]:
+    """`EncodeSplit` in this process: its blocks per output, and the (no label, unknown class) sums."""
+    encoder, carve = _EncodeRows(plan.to_json(), schema, seed), _Carve(fraction)
+    encoder.setup()
+    outputs: dict[str, list] = {"train": [], "validation": []} if fraction else {"eval": []}
+    lost = []
+    for path in sorted(io.glob(pattern)):
+        for records in ReadRecordBlocks(_READ_BLOCK).process(path):
+            for element in encoder.process(records):
+                if isinstance(element, beam.pvalue.TaggedOutput):
+                    lost.append(element.value)
+                elif not fraction:
+                    outputs["eval"].append(element)
+                else:
+                    for part in carve.process(element):
+                        tagged = isinstance(part, beam.pvalue.TaggedOutput)
+                        outputs[part.tag if tagged else "train"].append(part.value if tagged else part)
+    return outputs, _sum_pairs(lost)
+
+
+def write_blocks_in_memory(blocks: list[tuple[np.ndarray, np.ndarray]], target: str, columns: int, batch_size: int,
+                           seed: int, drop_remainder: bool, rows_hint: int = 0) -> None:
+    """`WriteBlocks` in this process: the same key-range buckets (a bucket's rows sorted by their
+    shuffle key), the same batch files, without the _shuffle files."""
+    bits = _bits(rows_hint)
+    keys = np.concatenate([k for k, _ in blocks]) if blocks else np.zeros(0, np.uint64)
+    rows = np.concatenate([r for _, r in blocks]) if blocks else np.zeros((0, columns + 1), np.float32)
+    bucket = keys >> np.uint64(64 - bits) if bits else np.zeros(len(keys), dtype=np.uint64)
+    numbers, counts = np.unique(bucket, return_counts=True)
+    bucket_sizes = {int(b): int(n) for b, n in zip(numbers, counts)}
+    order = np.argsort(bucket, kind="stable")
+    starts = np.r_[0, np.cumsum(counts)]
+    cut, straddling = _Cut(target, batch_size, drop_remainder), defaultdict(list)
+    io.makedirs(target)
+    for index, start, end in zip(numbers, starts[:-1], starts[1:]):
+        for output in cut.process(_sort_rows(int(index), rows[order[start:end]], seed), bucket_sizes):
+            if isinstance(output, beam.pvalue.TaggedOutput):
+                number, piece = output.value
+                straddling[number].append(piece)
+    _write_straddling([batch for number, pieces in straddling.items()
+                       for batch in _assemble((number, pieces), batch_size, drop_remainder)],
+                      io.join(target, "batches-straddling.tfrecord"))
+    io.write_text(io.join(target, "count.txt"), f"{len(rows)}\n")
 
 
 def lost_rows_message(plan: FeaturePlan, lost: dict[str, dict[str, int]], rows: dict[str, int]) -> str:
@@ -378,7 +472,11 @@ def _read_rows(path: str, start: int, end: int, columns: int) -> np.ndarray:
 def _sort_bucket(bucket, columns: int, seed: int):
     """(bucket, its rows read back and sorted by shuffle key, computed again from their content)."""
     index, pieces = bucket
-    rows = np.concatenate([_read_rows(*piece, columns) for piece in sorted(pieces)])
+    return _sort_rows(index, np.concatenate([_read_rows(*piece, columns) for piece in sorted(pieces)]), seed)
+
+
+def _sort_rows(index: int, rows: np.ndarray, seed: int) -> tuple[int, np.ndarray]:
+    """A bucket's rows in the global order (rows with equal keys are equal rows: their order is moot)."""
     return index, rows[np.argsort(shuffle_keys(rows, seed), kind="stable")]
 
 
@@ -448,7 +546,8 @@ def serialize_batch(x: np.ndarray, y: np.ndarray) -> bytes:
         "y": tf.train.Feature(bytes_list=tf.train.BytesList(value=[np.ascontiguousarray(y, "<f4").tobytes()])),
         "n": tf.train.Feature(int64_list=tf.train.Int64List(value=[len(y)])),
     }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    # deterministic: the features in key order (a map's order otherwise varies from one process to the next)
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
 
 
 def parse_batch(record: bytes, columns: int) -> tuple[np.ndarray, np.ndarray]:
