@@ -49,13 +49,13 @@ def test_the_wheel_runs_the_bundled_pipeline_from_any_folder(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TF_USE_LEGACY_KERAS")}
-    where = subprocess.run([python, "-c", "import pipelines, components; print(pipelines.__file__); "
-                            "print(components.__file__)"], cwd=elsewhere, env=env, check=True,
-                           capture_output=True, text=True).stdout.split()
+    imported = "import pipelines, components; print(pipelines.__file__); print(components.__file__)"
+    where = subprocess.run([python, "-c", imported], cwd=elsewhere, env=env, check=True, capture_output=True,
+                           text=True).stdout.split()
     assert all(path.startswith(site) for path in where), where  # the installed copy, not the checkout
 
     result = subprocess.run([venv / "bin" / "tfx-yaml", "run", "--root", "root"], cwd=elsewhere, env=env,
-                            capture_output=True, text=True, timeout=600)
+                            check=False, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     serving = elsewhere / "root" / "serving"
     assert f"pushed: {serving / '1'}" in result.stdout
