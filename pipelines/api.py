@@ -81,26 +81,77 @@ def check(spec_or_path: PipelineSpec | str | Path, root: str | None = None) -> l
     against the task, the Beam arguments, the root and destination), running and writing nothing.
     Raises SpecError (or MetadataError for the metadata server) naming each problem; returns the
     plan: what was inferred from the data (the task and why), one line each."""
-    from pipelines.build import checks
-    from pipelines.build.compiler import check_inputs
-    from pipelines.local import runner as local_runner
+    from pipelines.build.preflight import preflight
     from pipelines.runs.paths import RunPaths
 
     spec = load(spec_or_path)
-    check_inputs(spec)
-    paths = RunPaths.of(spec, root)
-    local_runner.check_writable(spec, paths)
-    paths.store.check()
-    return list(checks.INFERRED.get(id(spec), []))
+    return preflight(spec, RunPaths.of(spec, root))
 
 
-def compile(spec_or_path: PipelineSpec | str | Path, output: str,  # noqa: A001 (the API's word)
+def compile(spec_or_path: PipelineSpec | str | Path, output: str,
             pipeline_root: str | None = None) -> dict:
     """Compile for Kubeflow Pipelines v2: write the spec to `output` (.yaml for KFP, .json for a
     Vertex AI PipelineJob) and return the job. Raises SpecError (pipeline_root missing, ...)."""
     from pipelines.kubeflow import runner as kubeflow_runner
 
     return kubeflow_runner.compile_to_file(load(spec_or_path), str(output), pipeline_root)
+
+
+def rollback(spec_or_path: PipelineSpec | str | Path, root: str | None = None, wait: bool = True) -> tuple[int, int]:
+    """Withdraw the newest pushed version of the pipeline's destination, for good; returns
+    (withdrawn, serving now). Holds the root's lock and the destination's push lock. Raises
+    ValueError (nothing to roll back to) or RootLocked (wait=False and a run holds the root)."""
+    from components.common import serving_dir
+    from pipelines.local.locks import hold_root
+    from pipelines.runs.paths import RunPaths
+
+    spec = load(spec_or_path)
+    paths = RunPaths.of(spec, root)
+    with hold_root(paths.root, "tfx-yaml rollback", wait=wait), serving_dir.push_lock(paths.destination):
+        return serving_dir.rollback(paths.destination)
+
+
+def history(spec_or_path: PipelineSpec | str | Path, root: str | None = None) -> list[dict]:
+    """The pipeline's runs recorded in its ML Metadata store, newest first (a store may hold
+    several pipelines: only this one's)."""
+    from pipelines.runs.paths import RunPaths
+    from pipelines.runs.summary import run_history
+
+    spec = load(spec_or_path)
+    return run_history(RunPaths.of(spec, root).store, spec.name)
+
+
+def report(spec_or_path: PipelineSpec | str | Path, root: str | None = None, run_id: str | None = None) -> str | None:
+    """Write the HTML report of run `run_id` (default: the newest); returns its path, or None when
+    the store has no such run. Raises MetadataError when the store cannot be read."""
+    from pipelines.runs import report as reports
+    from pipelines.runs.paths import RunPaths
+
+    spec = load(spec_or_path)
+    paths = RunPaths.of(spec, root)
+    return reports.write_report(paths.root, paths.store, paths.destination, run_id, pipeline=spec.name)
+
+
+def freeze_schema(spec_or_path: PipelineSpec | str | Path, root: str | None = None,
+                  output: str | None = None) -> tuple[str, str]:
+    """Copy the schema the pipeline validates against (the serving model's, else the newest one a
+    run of it made) to `output` (default schemas/<name>/schema.pbtxt), for curation as
+    `schema.path`; returns (written, source). Raises FileNotFoundError when there is none yet."""
+    from components.common import io
+    from components.schema_gen.executor import serving_schema
+    from pipelines.runs.lineage import newest_schema
+    from pipelines.runs.paths import RunPaths
+
+    spec = load(spec_or_path)
+    paths = RunPaths.of(spec, root)
+    source = serving_schema(paths.destination) or newest_schema(paths.store, spec.name)
+    if source is None:
+        raise FileNotFoundError(
+            f"no schema to freeze for {spec.name!r}: no model serves at {paths.destination} and no run of it "
+            f"recorded in {paths.store.describe()} made a schema; run the pipeline first")
+    target = output or str(Path("schemas") / spec.name / "schema.pbtxt")
+    io.copy_file(source, target)
+    return target, source
 
 
 def load(spec_or_path: PipelineSpec | str | Path) -> PipelineSpec:

@@ -1,4 +1,5 @@
-"""The `tfx-yaml` command: one entry point for the runners.
+"""The `tfx-yaml` command: parses the arguments, calls the Python API (pipelines/api.py) or a runner,
+and turns the result into messages and an exit code.
 
     tfx-yaml --version                                   the package version
     tfx-yaml run [--config X.yaml] [--root DIR] [--no-wait]   run on this machine (local_runner.py)
@@ -16,17 +17,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
+from pipelines import api
+from pipelines.api import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from pipelines.local import runner as local_runner
+from pipelines.runs.paths import RunPaths
 from pipelines.spec import SpecError, load_spec
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tfx-yaml", description=__doc__.splitlines()[0])
-    from pipelines.api import version
-
-    parser.add_argument("--version", action="version", version=f"tfx-yaml-pipelines {version()}")
+    parser.add_argument("--version", action="version", version=f"tfx-yaml-pipelines {api.version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a pipeline on this machine")
     check = commands.add_parser("check", help="validate a pipeline YAML without running it")
@@ -77,118 +78,76 @@ def main(argv: list[str] | None = None) -> int:
         spec = load_spec(args.config)
     except SpecError as error:
         print(f"error: {error}", file=sys.stderr)
-        return local_runner.EXIT_BAD_INPUT
+        return EXIT_BAD_INPUT
     if args.command == "check":  # everything `run` checks before it starts, and nothing written
-        from pipelines import api
         from pipelines.runs.metadata import MetadataError
 
         try:
             plan = api.check(spec, args.root)
         except (SpecError, MetadataError) as error:
             print(f"error: {error}", file=sys.stderr)
-            return local_runner.EXIT_BAD_INPUT
+            return EXIT_BAD_INPUT
         print(f"{args.config}: OK (pipeline {spec.name!r}: spec, data files, schema, label, destinations)")
         for line in plan:  # the task and why, from the CSV files' label
             print(f"plan: {line}")
-        return local_runner.EXIT_OK
+        return EXIT_OK
     if args.command == "schema":
-        return freeze_schema(spec, args.root, args.output)
+        try:
+            target, source = api.freeze_schema(spec, args.root, args.output)
+        except FileNotFoundError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_FAILED
+        print(f"wrote {target} (from {source}); set schema.path to it in the pipeline YAML to curate it")
+        return EXIT_OK
+    paths = RunPaths.of(spec, args.root)  # for the messages: where the store and the destination are
     if args.command == "runs":
-        return print_runs(spec, args.root, args.json)
+        return print_runs(api.history(spec, args.root), spec, paths, args.json)
     if args.command == "report":
-        return write_report(spec, args.root, args.run, args.open)
-    from components.common import serving_dir
-    from pipelines.build.compiler import RunPaths
-    from pipelines.local.locks import RootLocked, hold_root
+        return write_report(spec, paths, args.root, args.run, args.open)
+    from pipelines.local.locks import RootLocked
 
-    paths = RunPaths.of(spec, args.root)
-    destination = paths.destination
     try:
-        with hold_root(paths.root, "tfx-yaml rollback", wait=not args.no_wait), \
-                serving_dir.push_lock(destination):
-            withdrawn, serving = serving_dir.rollback(destination)
+        withdrawn, serving = api.rollback(spec, args.root, wait=not args.no_wait)
     except (ValueError, RootLocked) as error:
         print(f"error: {error}", file=sys.stderr)
-        return local_runner.EXIT_FAILED
-    print(f"rolled back {destination}: version {withdrawn} withdrawn, version {serving} serves now")
-    return local_runner.EXIT_OK
+        return EXIT_FAILED
+    print(f"rolled back {paths.destination}: version {withdrawn} withdrawn, version {serving} serves now")
+    return EXIT_OK
 
 
-def print_runs(spec, root: str | None, as_json: bool) -> int:
+def print_runs(history: list[dict], spec, paths, as_json: bool) -> int:
     import json
 
-    from pipelines.runs.paths import RunPaths
-    from pipelines.runs.summary import history_lines, run_history
+    from pipelines.runs.summary import history_lines
 
-    paths = RunPaths.of(spec, root)
-    history = run_history(paths.store, spec.name)  # this pipeline's runs only (a store may be shared)
     if as_json:
         print(json.dumps(history, indent=1))
     elif not history:
         print(f"no runs of pipeline {spec.name!r} recorded in {paths.store.describe()}")
     else:
         print("\n".join(history_lines(history)))
-    return local_runner.EXIT_OK
+    return EXIT_OK
 
 
-def write_report(spec, root: str | None, run_id: str | None, open_it: bool) -> int:
-    from pipelines.runs import report
+def write_report(spec, paths, root: str | None, run_id: str | None, open_it: bool) -> int:
     from pipelines.runs.metadata import MetadataError
-    from pipelines.runs.paths import RunPaths
 
-    paths = RunPaths.of(spec, root)
     try:
-        path = report.write_report(paths.root, paths.store, paths.destination, run_id, pipeline=spec.name)
+        path = api.report(spec, root, run_id)
     except MetadataError as error:
         print(f"error: {error}", file=sys.stderr)
-        return local_runner.EXIT_BAD_INPUT
+        return EXIT_BAD_INPUT
     if path is None:
         which = f"run {run_id!r}" if run_id else "any run"
         print(f"error: no record of {which} of pipeline {spec.name!r} in {paths.store.describe()}; "
               "`tfx-yaml runs` lists the runs of this pipeline", file=sys.stderr)
-        return local_runner.EXIT_FAILED
+        return EXIT_FAILED
     print(f"report: {path}")
     if open_it:
         import webbrowser
 
         webbrowser.open("file://" + path)
-    return local_runner.EXIT_OK
-
-
-def freeze_schema(spec, root: str | None, output: str | None) -> int:
-    """Write the schema the pipeline validates against (the serving model's, or the last run's
-    SchemaGen output) to a file, for curation as `schema.path`."""
-    from components.common import io
-    from components.schema_gen.executor import serving_schema
-    from pipelines.build.compiler import RunPaths
-
-    paths = RunPaths.of(spec, root)
-    source = serving_schema(paths.destination) or _last_schema_artifact(paths.store, spec.name)
-    if source is None:
-        print(f"error: no schema to freeze for {spec.name!r}: no model serves at {paths.destination} and no "
-              f"run of it recorded in {paths.store.describe()} made a schema; run the pipeline first",
-              file=sys.stderr)
-        return local_runner.EXIT_FAILED
-    target = output or str(Path("schemas") / spec.name / "schema.pbtxt")
-    io.copy_file(source, target)
-    print(f"wrote {target} (from {source}); set schema.path to it in the pipeline YAML to curate it")
-    return local_runner.EXIT_OK
-
-
-def _last_schema_artifact(metadata, pipeline: str | None = None) -> str | None:
-    """The newest schema that the pipeline named `pipeline` made (a store may hold several pipelines)."""
-    from components.common import io
-    from pipelines.runs.lineage import artifacts_of
-
-    store = metadata.connect()
-    if store is None:
-        return None
-    schemas = artifacts_of(store, "Schema", pipeline)
-    for artifact in sorted(schemas, key=lambda a: a.create_time_since_epoch, reverse=True):
-        path = io.join(artifact.uri, "schema.pbtxt")
-        if io.exists(path):
-            return path
-    return None
+    return EXIT_OK
 
 
 def entry() -> None:

@@ -66,7 +66,7 @@ def test_spans_are_found_from_the_pattern(tmp_path):
 def test_two_schedulers_cannot_hold_the_same_root(tmp_path):
     path = spec_file(tmp_path)
     with Scheduler(str(path)):
-        with pytest.raises(SchedulerLocked, match="another scheduler \\(pid \\d+ since .*\\) is running on"):
+        with pytest.raises(SchedulerLocked, match="another scheduler \\(pid \\d+ \\(scheduler\\) since .*\\) is running on"):
             with Scheduler(str(path)):
                 pass
     with Scheduler(str(path)):  # released when the first one stops
@@ -138,7 +138,8 @@ def test_four_span_retraining_scenario(tmp_path):
 
 
 def test_span_window_ingests_the_latest_spans(tmp_path):
-    from pipelines.build.compiler import RunPaths, compile_pipeline
+    from pipelines.build.compiler import compile_pipeline
+    from pipelines.runs.paths import RunPaths
 
     for span in (1, 2, 3):
         add_span(tmp_path, span, lambda rows: rows[::10])

@@ -126,16 +126,11 @@ def push_lock(destination: str):
     if io.is_remote(destination):
         yield
         return
-    import fcntl
+    from components.common.locks import file_lock
 
     io.makedirs(destination)
-    # local-only: an fcntl lock needs a real file descriptor
-    with open(os.path.join(destination, LOCK_FILE), "a+", encoding="utf-8") as handle:  # noqa: SIM115
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(os.path.join(destination, LOCK_FILE), "push", poll_seconds=0.05):
+        yield
 
 
 def publish(model_dir: str, destination: str, metadata: dict, keep: int) -> int:

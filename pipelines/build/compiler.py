@@ -35,11 +35,11 @@ from components.schema_gen.component import PipelineSchemaGen
 from components.serving_state.component import ServingState
 from components.statistics_gen.component import StatisticsGen
 from components.trainer.component import Trainer
-from pipelines.build import checks
+from pipelines.build import checks, spans
 from pipelines.runs.paths import RunPaths
 from pipelines.spec import PipelineSpec, SpecError
-from pipelines.spec.models import KUBEFLOW_COMPONENTS
 from pipelines.spec.loader import is_uri
+from pipelines.spec.models import KUBEFLOW_COMPONENTS
 
 # Component ids, as they appear in ML Metadata and in the runner's progress lines.
 STAGES = tuple(c for c in KUBEFLOW_COMPONENTS if c != "Tuner")  # the stages of a spec without a tuner section
@@ -54,11 +54,13 @@ def runtime_parameters(paths: RunPaths) -> dict[str, str]:
     return {SERVING_DIGEST_PARAMETER: serving_dir.state_digest(paths.destination)}
 
 
-def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local") -> tfx_pipeline.Pipeline:
+def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local",
+                     checked: bool = False) -> tfx_pipeline.Pipeline:
     """The TFX pipeline of `spec`, for target "local" (SQLite ML Metadata under paths.root) or
     "kubeflow" (no metadata connection: Kubeflow has its own; what only Kubeflow needs, such as the
     Trainer's strategy and per-task resources, is added by pipelines/kubeflow/container.py)."""
-    check_inputs(spec, remote=target == "local")
+    if not checked:  # `checked`: pipelines/build/preflight.py has just checked this very spec
+        check_inputs(spec, remote=target == "local")
     example_gen = _example_gen(spec)
     import tensorflow_data_validation as tfdv
 
@@ -142,7 +144,7 @@ def _example_gen(spec: PipelineSpec):
             example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=spec.data.splits.eval),
         ]))
     range_config = None
-    if "{SPAN}" in pattern and spec.data.span_window > 1:
+    if spans.has_spans(pattern) and spec.data.span_window > 1:
         range_config = range_config_pb2.RangeConfig(
             rolling_range=range_config_pb2.RollingRange(num_spans=spec.data.span_window))
     if spec.data.format == "csv":
@@ -187,44 +189,18 @@ def check_inputs(spec: PipelineSpec, remote: bool = True) -> None:
     if remote or not is_uri(spec.data.path):
         base, pattern = _input_base_and_pattern(spec)
         patterns = list(spec.data.split_patterns.values()) if spec.data.split_patterns else [pattern]
-        files = sorted({f for p in patterns for f in _data_files(base, p)})
+        files = sorted({f for p in patterns for f in spans.data_files(base, p)})
         escaped = checks.outside_data_path(base, files)  # before anything reads them
         if escaped:
             problems += escaped
         elif not io.isdir(base):
             problems.append(f"key 'data.path': {spec.data.path} does not exist; expected a directory or file of data")
-        elif not files or not all(_data_files(base, p) for p in patterns):
-            empty = [p for p in patterns if not _data_files(base, p)]
+        elif not files or not all(spans.data_files(base, p) for p in patterns):
+            empty = [p for p in patterns if not spans.data_files(base, p)]
             problems.append(f"key 'data.path': no files match {', '.join(map(repr, empty))} under {base}")
         elif spec.data.format == "csv":
-            problems += checks.csv_problems(spec, _latest_span(files, patterns))
+            problems += checks.csv_problems(spec, spans.latest_span(files, patterns))
         elif spec.data.format == "parquet":  # every file's footer, before any work
-            problems += checks.parquet_problems(spec, _latest_span(files, patterns))
+            problems += checks.parquet_problems(spec, spans.latest_span(files, patterns))
     if problems:
         raise SpecError(spec.source, problems)
-
-
-def _latest_span(files: list[str], patterns: list[str]) -> list[str]:
-    """With a {SPAN} pattern ExampleGen reads the latest span(s): check those (older spans may be
-    long gone or have been fixed by a newer one)."""
-    import re
-
-    if not any("{SPAN}" in p for p in patterns):
-        return files
-    spans = {}
-    for path in files:
-        numbers = re.findall(r"(\d+)", path)
-        spans[path] = int(numbers[-1]) if numbers else 0
-    for pattern in patterns:
-        regex = re.escape(pattern).replace(re.escape("{SPAN}"), r"(\d+)").replace(r"\*", "[^/]*")
-        for path in files:
-            match = re.search(regex + "$", path)
-            if match:
-                spans[path] = int(match.group(1))
-    newest = max(spans.values())
-    return [f for f in files if spans[f] == newest]
-
-
-def _data_files(base: str, pattern: str) -> list[str]:
-    glob_pattern = pattern.replace("{SPAN}", "*").replace("{VERSION}", "*")
-    return [f for f in io.glob(io.join(base, glob_pattern)) if not io.isdir(f)]

@@ -27,8 +27,8 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ log lines go nowhere useful
 warnings.filterwarnings("ignore", category=FutureWarning)  # Google Cloud clients on Python 3.10
 
-from pipelines.local.redaction import PrivateFileHandler, Redact, redact  # noqa: E402
-from pipelines.spec import SpecError  # noqa: E402
+from pipelines.local.redaction import PrivateFileHandler, Redact, redact
+from pipelines.spec import SpecError
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "penguin" / "pipeline.yaml"
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -111,12 +111,12 @@ def execute(config=DEFAULT_CONFIG, root: str | None = None, out=None, wait: bool
             return unchanged
     # TFX imports take seconds: only once the spec is good and there is work to do.
     from pipelines.build.compiler import compile_pipeline
+    from pipelines.build.preflight import preflight
     from pipelines.runs.metadata import MetadataError
 
     try:
-        check_writable(spec, paths)  # before compiling: TFX creates the metadata folder
-        paths.store.check()
-        pipeline = compile_pipeline(spec, paths)
+        preflight(spec, paths)  # before compiling: TFX creates the metadata folder
+        pipeline = compile_pipeline(spec, paths, checked=True)
     except (SpecError, MetadataError) as error:
         return bad_input(error)
     except Exception as error:  # a bug of ours: one line, the traceback on request
@@ -165,33 +165,6 @@ def _unchanged(spec, paths, out, stamp: str):
     if report:
         print(f"report: {report}", file=out)
     return RunResult.of_summary("unchanged", summary, paths.root, report)
-
-
-def check_writable(spec, paths) -> None:
-    """The run root and a local push destination must be writable folders: found before any work."""
-    from components.common import io
-
-    problems = []
-    for key, path in (("runtime.root (or --root)", paths.root), ("pusher.destination", paths.destination)):
-        if io.is_remote(path):
-            continue
-        problem = _unwritable(path)
-        if problem:
-            problems.append(f"key {key!r}: {path} {problem}")
-    if problems:
-        raise SpecError(spec.source, problems)
-
-
-def _unwritable(path: str) -> str:
-    """Why a folder cannot be created or written, or ""."""
-    existing = path
-    while not os.path.exists(existing):  # local-only: the closest existing parent of a local folder
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):  # local-only
-        return f"cannot be a folder: {existing} is a file; choose another path"
-    if existing.startswith(("/proc", "/sys", "/dev")) or not os.access(existing, os.W_OK):
-        return f"is not writable ({existing} is read-only for this user); choose a writable folder"
-    return ""
 
 
 def _run_locked(spec, paths, pipeline, console: Console, before: str | None):
@@ -260,7 +233,7 @@ def _write_report(paths, run_id: str, failure: str | None = None) -> tuple[str, 
     try:
         path = report.write_report(paths.root, paths.store, paths.destination, run_id, failure,
                                    paths.pipeline)
-    except Exception as error:  # noqa: BLE001 (the run itself is done; say why there is no report)
+    except Exception as error:
         logging.getLogger(__name__).exception("report of run %s", run_id)
         return f"report: not written ({type(error).__name__}: {error}; see run.log)", None
     if not path:

@@ -13,11 +13,10 @@ ingests the latest span (or the last `data.span_window` spans). What was run is 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
-import fcntl
 import json
 import os
-import re
 import sys
 import time
 
@@ -35,19 +34,9 @@ class SchedulerLocked(RuntimeError):
 
 def spans(spec: PipelineSpec) -> list[int]:
     """The span numbers present under data.path, oldest first."""
-    pattern = spec.data.pattern or ""
-    if "{SPAN}" not in pattern:
-        return []
-    from components.common import io
+    from pipelines.build.spans import spans as spans_under
 
-    regex = re.compile(re.escape(io.join(spec.data.path, pattern)).replace(re.escape("{SPAN}"), r"(\d+)")
-                       .replace(r"\*", "[^/]*").replace(re.escape("{VERSION}"), r"\d+"))
-    found = set()
-    for path in io.glob(io.join(spec.data.path, pattern.replace("{SPAN}", "*").replace("{VERSION}", "*"))):
-        match = regex.fullmatch(path)
-        if match:
-            found.add(int(match.group(1)))
-    return sorted(found)
+    return spans_under(spec.data.path, spec.data.pattern)
 
 
 class Scheduler:
@@ -57,7 +46,7 @@ class Scheduler:
                  on_new_span: bool | None = None, out=sys.stdout):
         self.config, self.out = config, out
         self.spec = load_spec(config)
-        from pipelines.build.compiler import RunPaths
+        from pipelines.runs.paths import RunPaths
 
         self.root = RunPaths.of(self.spec, root).root
         self.cron = cron_expression or self.spec.schedule.cron
@@ -75,30 +64,22 @@ class Scheduler:
     # -- the lock ----------------------------------------------------------------------------
 
     def __enter__(self) -> Scheduler:
+        from components.common.locks import Locked, file_lock
         from pipelines.local.redaction import private_dir
 
         private_dir(self.root)  # 0700 when created, as a run's root: the scheduler's root is local
         path = os.path.join(self.root, LOCK_FILE)
-        # local-only: an fcntl lock needs a local file descriptor (the scheduler's root is local)
-        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115
+        held = contextlib.ExitStack()
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise SchedulerLocked(f"another scheduler ({holder}) is running on {self.root}; "
+            held.enter_context(file_lock(path, "scheduler", wait=False))
+        except Locked as locked:
+            raise SchedulerLocked(f"another scheduler ({locked.holder}) is running on {self.root}; "
                                   f"stop it first (lock: {path})") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} since {dt.datetime.now().isoformat(timespec='seconds')}")
-        handle.flush()
-        self._lock = handle
+        self._lock = held
         return self
 
     def __exit__(self, *exc) -> None:
         if self._lock:
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
             self._lock = None
 

@@ -63,3 +63,19 @@ def artifacts_of(store, type_name: str, pipeline: str | None = None) -> list:
         return []
     type_ids = {t.id for t in store.get_artifact_types() if t.name == type_name}
     return [a for a in store.get_artifacts_by_context(context.id) if a.type_id in type_ids]
+
+
+def newest_schema(metadata: Store, pipeline: str | None = None) -> str | None:
+    """The schema file of the newest Schema artifact that the pipeline named `pipeline` made (a
+    store may hold several pipelines); None when there is none."""
+    from components.common import io
+
+    store = metadata.connect()
+    if store is None:
+        return None
+    for artifact in sorted(artifacts_of(store, "Schema", pipeline), key=lambda a: a.create_time_since_epoch,
+                           reverse=True):
+        path = io.join(artifact.uri, "schema.pbtxt")
+        if io.exists(path):
+            return path
+    return None
