@@ -23,8 +23,8 @@ import warnings
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 warnings.filterwarnings("ignore", category=FutureWarning)
 
-from pipelines.local.runner import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK  # noqa: E402
-from pipelines.spec import PipelineSpec, SpecError, load_spec  # noqa: E402
+from pipelines.local.runner import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
+from pipelines.spec import PipelineSpec, SpecError, load_spec
 
 
 def kubeflow_name(name: str) -> str:
@@ -54,16 +54,14 @@ def deployment_problems(spec: PipelineSpec) -> list[str]:
 
 
 def kubeflow_paths(spec: PipelineSpec, pipeline_root: str | None):
-    from pipelines.runs.paths import RunPaths
+    from pipelines.runs.paths import RunPaths, resolve_destination
 
     root = pipeline_root or spec.kubeflow.pipeline_root
     if not root:
         raise SpecError(spec.source, ["key 'kubeflow.pipeline_root': required to compile for Kubeflow "
                                     "(for example gs://bucket/pipelines), or pass --pipeline-root"])
-    destination = spec.pusher.destination
-    if not os.path.isabs(destination) and "://" not in destination:
-        destination = f"{root.rstrip('/')}/{destination}"
-    return RunPaths(root=root, pipeline_root=root, metadata="", destination=destination)
+    return RunPaths(root=root, pipeline_root=root, metadata="",
+                    destination=resolve_destination(spec.pusher.destination, root))
 
 
 def compile_to_file(spec: PipelineSpec, output: str, pipeline_root: str | None = None) -> dict:

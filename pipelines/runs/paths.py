@@ -25,9 +25,15 @@ class RunPaths:
     @classmethod
     def of(cls, spec: PipelineSpec, root: str | None = None) -> RunPaths:
         root = os.path.abspath(root or spec.runtime.root or os.path.join("runs", spec.name))
-        destination = spec.pusher.destination
-        if not os.path.isabs(destination) and not is_uri(destination):
-            destination = os.path.join(root, destination)
+        destination = resolve_destination(spec.pusher.destination, root)
         store = Store.of(spec.runtime.metadata, root)
-        return cls(root, os.path.join(root, "pipeline"), os.path.join(root, "metadata.sqlite"), destination, store,
-                   spec.name)
+        return cls(root, os.path.join(root, "pipeline"), os.path.join(root, "metadata.sqlite"), destination,
+                   store, spec.name)
+
+
+def resolve_destination(destination: str, root: str) -> str:
+    """`pusher.destination` as a run uses it: absolute paths and URIs as they are, a relative path
+    under the run's root (a local folder, or the pipeline root on an object store for Kubeflow)."""
+    if os.path.isabs(destination) or is_uri(destination):
+        return destination
+    return f"{root.rstrip('/')}/{destination}" if is_uri(root) else os.path.join(root, destination)
