@@ -17,16 +17,16 @@ import time
 
 STARTED = time.perf_counter()
 
-import hashlib  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-from pathlib import Path  # noqa: E402
+import hashlib
+import json
+import os
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import keras
+import numpy as np
+import pandas as pd
 
 DATA = Path(__file__).resolve().parents[1] / "pipelines" / "penguin" / "data" / "penguins_raw.csv"
 
@@ -34,7 +34,8 @@ DATA = Path(__file__).resolve().parents[1] / "pipelines" / "penguin" / "data" / 
 def main() -> None:
     frame = pd.read_csv(DATA)
     frame = frame[frame["species"].notna()]
-    is_eval = frame.apply(lambda row: int(hashlib.sha256(row.to_json().encode()).hexdigest(), 16) % 3 == 2, axis=1)
+    is_eval = frame.apply(lambda row: int(hashlib.sha256(row.to_json().encode()).hexdigest(), 16) % 3 == 2,
+                          axis=1)
     train, evaluation = frame[~is_eval], frame[is_eval]
     numeric = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
     categorical = ["island", "sex"]
@@ -47,7 +48,8 @@ def main() -> None:
             vocabulary = sorted(train[name].dropna().unique())
             columns.append(np.stack([(part[name] == v).to_numpy() for v in vocabulary]
                                     + [~part[name].isin(vocabulary).to_numpy()], axis=1))
-        return np.concatenate(columns, axis=1).astype("float32"), part["species"].map(classes.index).to_numpy()
+        features = np.concatenate(columns, axis=1).astype("float32")
+        return features, part["species"].map(classes.index).to_numpy()
 
     (x_train, y_train), (x_eval, y_eval) = encode(train), encode(evaluation)
     keras.utils.set_random_seed(42)
@@ -55,7 +57,8 @@ def main() -> None:
     hidden = inputs
     for units in (16, 8):
         hidden = keras.layers.Dropout(0.2)(keras.layers.Dense(units, activation="relu")(hidden))
-    outputs = keras.layers.Dense(len(classes), activation="softmax")(keras.layers.Concatenate()([hidden, inputs]))
+    merged = keras.layers.Concatenate()([hidden, inputs])
+    outputs = keras.layers.Dense(len(classes), activation="softmax")(merged)
     model = keras.Model(inputs, outputs)
     model.compile(keras.optimizers.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x_train, y_train, batch_size=16, epochs=60, validation_data=(x_eval, y_eval), verbose=0,

@@ -124,7 +124,8 @@ def main() -> None:
         def ours_data(root=root, batch_size=batch_size):
             return read_batches(root, "train", plan, head, shuffle_seed=0, batch_size=batch_size)
 
-        def stream_data(root=root, batch_size=batch_size):  # the path of splits over HOLD_BYTES (read each epoch)
+        # the path of splits over HOLD_BYTES (read each epoch)
+        def stream_data(root=root, batch_size=batch_size):
             return read_batches(root, "train", plan, head, shuffle_seed=0, batch_size=batch_size, hold=False)
 
         def memory_data(batch_size=batch_size):
@@ -147,8 +148,10 @@ def main() -> None:
                 measured.setdefault(("fit", who), []).append(value)
         result = {key: float(np.median(values)) for key, values in measured.items()}
         shutil.rmtree(root)
-        inputs = " ".join(f"{result.get(('input', who), float('nan')):>8.0f}" for who in ("ours", "stream", "memory"))
-        fits = " ".join(f"{result['fit', who]:>{w}.0f}" for who, w in (("ours", 9), ("stream", 9), ("memory", 8)))
+        inputs = " ".join(f"{result.get(('input', who), float('nan')):>8.0f}"
+                          for who in ("ours", "stream", "memory"))
+        fits = " ".join(f"{result['fit', who]:>{w}.0f}"
+                        for who, w in (("ours", 9), ("stream", 9), ("memory", 8)))
         print(f"{batch_size:>6} {steps:>6} {inputs} {fits} {result['fit', 'memory'] / result['fit', 'ours']:>9.2f} "
               f"{result['fit', 'memory'] / result['fit', 'stream']:>9.2f}", flush=True)
     print(f"(medians of {args.repeats} measurements each; in: batches/s of the input alone; fit: steps/s of input + fit. ours: read_batches as the Trainer "

@@ -31,7 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def timed(command: list[str]) -> tuple[float, subprocess.CompletedProcess]:
     started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    result = subprocess.run(command, capture_output=True, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     if result.returncode != 0:
         sys.exit(f"failed: {' '.join(command)}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return time.perf_counter() - started, result
@@ -77,7 +78,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference", type=Path, default=REPO.parent / "shared" / "reference")
     parser.add_argument("--work", type=Path, default=Path(tempfile.mkdtemp(prefix="bench-penguin-")))
-    parser.add_argument("--runs", type=int, default=3, help="runs of each; figures are medians with min and max")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="runs of each; figures are medians with min and max")
     args = parser.parse_args()
     names = ("reference cold", "reference re-run", "ours cold", "ours re-run", "bare Keras script")
     runs: dict[str, list[dict]] = {name: [] for name in names}

@@ -43,7 +43,8 @@ def export(name: str, folder: Path) -> Path:
     from sklearn import datasets
 
     bunch = getattr(datasets, f"load_{name}")()
-    columns = [re.sub(r"\W+", "_", str(c)).strip("_").lower() or f"f{i}" for i, c in enumerate(bunch.feature_names)]
+    columns = [re.sub(r"\W+", "_", str(c)).strip("_").lower() or f"f{i}"
+               for i, c in enumerate(bunch.feature_names)]
     frame = pd.DataFrame(bunch.data, columns=columns)
     frame[LABEL] = bunch.target.astype(float if name == "diabetes" else int)
     path = folder / name / f"{name}.csv"
@@ -58,7 +59,8 @@ def run_pipeline(name: str, csv: Path, label: str, root: Path, extra: str = "") 
     spec.write_text(f"name: {name.replace('_', '-')}\ndata: {{path: {csv}, label: {label}}}\n"
                     f"runtime: {{root: {root}}}\n{extra}\n", encoding="utf-8")
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, str(REPO / "pipelines" / "local_runner.py"), "--config", str(spec)],
+    result = subprocess.run([sys.executable, str(REPO / "pipelines" / "local_runner.py"),
+                             "--config", str(spec)],
                             capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     if result.returncode != 0:
         sys.exit(f"{name}: the pipeline failed\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
@@ -77,7 +79,8 @@ def split_frames(root: Path):
 
     frames = {}
     for split in ("train", "eval"):
-        files = sorted(str(p) for p in (root / "pipeline" / "ExampleGen" / "examples").glob(f"*/Split-{split}/*"))
+        files = sorted(str(p)
+                       for p in (root / "pipeline" / "ExampleGen" / "examples").glob(f"*/Split-{split}/*"))
         rows = []
         for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
             example = tf.train.Example.FromString(record.numpy())
@@ -85,7 +88,8 @@ def split_frames(root: Path):
             for key, feature in example.features.feature.items():
                 kind = feature.WhichOneof("kind")
                 values = getattr(feature, kind).value if kind else []
-                row[key] = (values[0].decode() if isinstance(values[0], bytes) else values[0]) if values else None
+                first = values[0] if values else None
+                row[key] = first.decode() if isinstance(first, bytes) else first
             rows.append(row)
         frames[split] = pd.DataFrame(rows)
     return frames["train"], frames["eval"]
@@ -117,12 +121,14 @@ def baselines(train, evaluation, label: str, task: str) -> tuple[float, float]:
         return ColumnTransformer([
             ("numeric", make_pipeline(SimpleImputer(), StandardScaler()), numeric),
             ("categorical", make_pipeline(SimpleImputer(strategy="most_frequent"),
-                                          OneHotEncoder(handle_unknown="ignore", sparse_output=False)), categorical)])
+                                          OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+                                          categorical)])
 
     scores = []
     if task == "classification":
         y, y_eval = train[label].astype(str), evaluation[label].astype(str)
-        for model in (LogisticRegressionCV(Cs=10, cv=5, max_iter=10_000), HistGradientBoostingClassifier(random_state=0)):
+        for model in (LogisticRegressionCV(Cs=10, cv=5, max_iter=10_000),
+                      HistGradientBoostingClassifier(random_state=0)):
             fitted = make_pipeline(prepare(), model).fit(train[features], y)
             scores.append(accuracy_score(y_eval, fitted.predict(evaluation[features])))
     else:
@@ -145,7 +151,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path(tempfile.mkdtemp(prefix="bench-quality-")))
     parser.add_argument("--only", nargs="*", help="run these datasets only")
-    parser.add_argument("--extra", default="", help="YAML added to every spec (to try a setting on all datasets)")
+    parser.add_argument("--extra", default="",
+                        help="YAML added to every spec (to try a setting on all datasets)")
     args = parser.parse_args()
     cases = [(name, export(name, args.work / "data"), LABEL) for name in DATASETS]
     cases.append(("penguin", REPO / "pipelines" / "penguin" / "data" / "penguins_raw.csv", "species"))
@@ -163,8 +170,8 @@ def main() -> int:
         bound = BOUNDS[metric]
         ok = ours[metric] >= linear - bound and (name != "penguin" or ours[metric] >= 0.97)
         within &= ok
-        rows.append((name, task, len(train), validation_rows(root), len(evaluation), metric, ours[metric], linear,
-                     boosted, seconds, ok))
+        rows.append((name, task, len(train), validation_rows(root), len(evaluation), metric, ours[metric],
+                     linear, boosted, seconds, ok))
         print(f"done: {name} ({seconds:.0f} s)", file=sys.stderr, flush=True)
     print(f"{'dataset':<14}{'task':<15}{'train':>6}{'(val)':>6}{'eval':>6}  {'metric':<9}{'ours':>7}{'linear':>8}"
           f"{'hgb':>8}{'ours-lin':>9}{'ours-hgb':>9}{'bound':>7}{'seconds':>9}  within")

@@ -74,7 +74,8 @@ def stage_seconds(root: Path) -> dict[str, float]:
 
     store = Store(sqlite=str(root / "metadata.sqlite")).connect()
     nodes = node_states(store, find_run(store).id)
-    return {name: (e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000 for name, e in nodes.items()}
+    return {name: (e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000
+            for name, e in nodes.items()}
 
 
 MULTI_PROCESSING = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
@@ -86,7 +87,8 @@ def run_ours(csv: Path, root: Path, beam_args: list[str] | None = None) -> dict:
     spec.write_text(f"name: scale\ndata: {{path: {csv}, label: label}}\n"
                     "batching: {batch_size: 1024, eval_batch_size: 8192}\n"
                     f"trainer: {{max_epochs: 2}}\nruntime: {{root: {root}{beam}}}\n", encoding="utf-8")
-    wall, peak, _ = measured([sys.executable, str(REPO / "pipelines" / "local_runner.py"), "--config", str(spec)])
+    wall, peak, _ = measured([sys.executable, str(REPO / "pipelines" / "local_runner.py"),
+                              "--config", str(spec)])
     return {"wall": wall, "peak": peak, "stages": stage_seconds(root)}
 
 
@@ -119,9 +121,11 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 4_000_000])
     parser.add_argument("--work", type=Path, default=Path(tempfile.mkdtemp(prefix="bench-scale-")))
     parser.add_argument("--no-tfx", action="store_true", help="skip TFX's CsvExampleGen + StatisticsGen")
-    parser.add_argument("--runs", type=int, default=3, help="runs of each size; figures are medians (min-max)")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="runs of each size; figures are medians (min-max)")
     parser.add_argument("--multi-processing", type=int, nargs="*", default=[4_000_000], metavar="ROWS",
-                        help="sizes (of --sizes) also run with Beam's SDK worker processes: " + " ".join(MULTI_PROCESSING))
+                        help="sizes (of --sizes) also run with Beam's SDK worker processes: "
+                        + " ".join(MULTI_PROCESSING))
     args = parser.parse_args()
     results, every = {}, {}
     csvs = {rows: generate(rows, args.work / f"data-{rows}" / "data.csv") for rows in args.sizes}
@@ -132,18 +136,23 @@ def main() -> int:
             for mode in (modes if i % 2 == 0 else tuple(reversed(modes))):
                 key = rows if mode == "in_memory" else (rows, mode)
                 every.setdefault(key, []).append(run_ours(
-                    csvs[rows], args.work / f"ours-{rows}-{mode}-{i}", MULTI_PROCESSING if mode != "in_memory" else None))
-                print(f"done: {rows:,} rows ({mode}) in {every[key][-1]['wall']:.1f} s", file=sys.stderr, flush=True)
+                    csvs[rows], args.work / f"ours-{rows}-{mode}-{i}",
+                    MULTI_PROCESSING if mode != "in_memory" else None))
+                print(f"done: {rows:,} rows ({mode}) in {every[key][-1]['wall']:.1f} s", file=sys.stderr,
+                      flush=True)
     for rows in list(args.sizes) + [(rows, "multi_processing") for rows in both]:  # medians per figure
         runs = every[rows]
         results[rows] = {"wall": statistics.median(r["wall"] for r in runs),
                          "peak": statistics.median(r["peak"] for r in runs),
-                         "stages": {s: statistics.median(r["stages"].get(s, 0.0) for r in runs) for s in STAGES},
+                         "stages": {s: statistics.median(r["stages"].get(s, 0.0) for r in runs)
+                                    for s in STAGES},
                          "wall_range": (min(r["wall"] for r in runs), max(r["wall"] for r in runs)),
                          "peak_range": (min(r["peak"] for r in runs), max(r["peak"] for r in runs))}
-    short = {"ExampleGen": "ExGen", "StatisticsGen": "Stats", "SchemaGen": "Schema", "ExampleValidator": "Valid",
-             "DataGate": "Gate", "Batching": "Batch", "Trainer": "Train", "Evaluator": "Eval", "Pusher": "Push"}
-    print(f"{'rows':>10}" + "".join(f"{short[s]:>7}" for s in STAGES) + f"{'wall s':>8}{'rows/s':>9}{'peak GB':>9}")
+    short = {"ExampleGen": "ExGen", "StatisticsGen": "Stats", "SchemaGen": "Schema",
+             "ExampleValidator": "Valid", "DataGate": "Gate", "Batching": "Batch", "Trainer": "Train",
+             "Evaluator": "Eval", "Pusher": "Push"}
+    print(f"{'rows':>10}" + "".join(f"{short[s]:>7}" for s in STAGES)
+          + f"{'wall s':>8}{'rows/s':>9}{'peak GB':>9}")
     label = lambda key: f"{key:,}" if isinstance(key, int) else f"{key[0]:,} mp"
     for key, r in results.items():
         rows = key if isinstance(key, int) else key[0]

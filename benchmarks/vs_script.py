@@ -80,7 +80,8 @@ def bare_script(csv: str, label: str, batch_size: int, epochs: int, out: str) ->
         for c in categorical:
             codes = pd.Categorical(part[c], categories=vocabularies[c]).codes  # -1: missing or unknown
             columns.append(np.eye(len(vocabularies[c]) + 1, dtype=np.float32)[codes])
-        return np.concatenate(columns, axis=1), pd.Categorical(part[label], categories=classes).codes.astype(np.int32)
+        codes = pd.Categorical(part[label], categories=classes).codes.astype(np.int32)
+        return np.concatenate(columns, axis=1), codes
 
     x_all, y_all = encode(train)
     x_train, y_train = x_all[~in_validation], y_all[~in_validation]
@@ -109,7 +110,8 @@ def bare_script(csv: str, label: str, batch_size: int, epochs: int, out: str) ->
     callbacks = [keras.callbacks.EarlyStopping(stopping.monitor, patience=stopping.patience,
                                                restore_best_weights=stopping.restore_best_weights)]
     fit = model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, shuffle=True,
-                    validation_data=(x_valid, y_valid), validation_batch_size=256, callbacks=callbacks, verbose=0)
+                    validation_data=(x_valid, y_valid), validation_batch_size=256, callbacks=callbacks,
+                    verbose=0)
     times["fit"] = time.perf_counter() - clock
     clock = time.perf_counter()
     accuracy = float(model.evaluate(x_eval, y_eval, batch_size=256, verbose=0)[1])
@@ -166,7 +168,8 @@ def run_script(csv: Path, label: str, out: Path, generated: bool) -> dict:
 
     batch_size, epochs = (GENERATED["batch_size"], GENERATED["epochs"]) if generated else (32, 200)
     wall, peak, result = measured([sys.executable, __file__, "--bare", str(csv), "--label", label,
-                                   "--batch-size", str(batch_size), "--epochs", str(epochs), "--out", str(out)])
+                                   "--batch-size", str(batch_size), "--epochs", str(epochs),
+                                   "--out", str(out)])
     report = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("{")))
     return {"wall": wall, "peak": peak, "stages": report["times"], "accuracy": report["accuracy"],
             "epochs": report["epochs"]}
@@ -207,7 +210,8 @@ def main() -> int:
                     runs[who].append(run_pipeline(csv, label, work / f"root-{key}-{i}", generated))
                 else:
                     runs[who].append(run_script(csv, label, work / f"script-{key}-{i}", generated))
-                print(f"done: {size} {who} run {i + 1}: {runs[who][-1]['wall']:.1f} s", file=sys.stderr, flush=True)
+                print(f"done: {size} {who} run {i + 1}: {runs[who][-1]['wall']:.1f} s", file=sys.stderr,
+                      flush=True)
         results[key] = runs
     print(f"runs: {args.runs} each, alternating order; median [min-max]; wall = the whole process, imports "
           "included; peak = the process tree's RSS")
@@ -224,7 +228,8 @@ def main() -> int:
         name = f"{key:,}" if isinstance(key, int) else key
         stages = [s for s in STAGES if any(s in r["stages"] for r in runs["pipeline"])]
         print(f"{name:>10} pipeline: " + ", ".join(
-            f"{s} {statistics.median(r['stages'].get(s, 0.0) for r in runs['pipeline']):.1f}" for s in stages))
+            f"{s} {statistics.median(r['stages'].get(s, 0.0) for r in runs['pipeline']):.1f}"
+            for s in stages))
         parts = list(runs["script"][0]["stages"])
         print(f"{'':>10} script:   " + ", ".join(
             f"{p} {statistics.median(r['stages'].get(p, 0.0) for r in runs['script']):.1f}" for p in parts))

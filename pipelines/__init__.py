@@ -12,4 +12,5 @@ from pipelines.api import (
     version,
 )
 
-__all__ = ["RunResult", "check", "compile", "freeze_schema", "history", "report", "rollback", "run", "version"]
+__all__ = ["RunResult", "check", "compile", "freeze_schema", "history", "report", "rollback", "run",
+           "version"]

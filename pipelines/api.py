@@ -97,7 +97,8 @@ def compile(spec_or_path: PipelineSpec | str | Path, output: str,
     return kubeflow_runner.compile_to_file(load(spec_or_path), str(output), pipeline_root)
 
 
-def rollback(spec_or_path: PipelineSpec | str | Path, root: str | None = None, wait: bool = True) -> tuple[int, int]:
+def rollback(spec_or_path: PipelineSpec | str | Path, root: str | None = None,
+             wait: bool = True) -> tuple[int, int]:
     """Withdraw the newest pushed version of the pipeline's destination, for good; returns
     (withdrawn, serving now). Holds the root's lock and the destination's push lock. Raises
     ValueError (nothing to roll back to) or RootLocked (wait=False and a run holds the root)."""
@@ -121,7 +122,8 @@ def history(spec_or_path: PipelineSpec | str | Path, root: str | None = None) ->
     return run_history(RunPaths.of(spec, root).store, spec.name)
 
 
-def report(spec_or_path: PipelineSpec | str | Path, root: str | None = None, run_id: str | None = None) -> str | None:
+def report(spec_or_path: PipelineSpec | str | Path, root: str | None = None,
+           run_id: str | None = None) -> str | None:
     """Write the HTML report of run `run_id` (default: the newest); returns its path, or None when
     the store has no such run. Raises MetadataError when the store cannot be read."""
     from pipelines.runs import report as reports

@@ -12,7 +12,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: imports resolve against the repository, not this folder
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from pipelines.local.runner import exit_now, main  # noqa: E402
+from pipelines.local.runner import exit_now, main
 
 if __name__ == "__main__":
     exit_now(main())

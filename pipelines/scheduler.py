@@ -11,7 +11,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: imports resolve against the repository, not this folder
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from pipelines.local.scheduler import main  # noqa: E402
+from pipelines.local.scheduler import main
 
 if __name__ == "__main__":
     sys.exit(main())

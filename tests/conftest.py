@@ -206,7 +206,8 @@ def mariadb():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    tls = _tls_files(folder / "tls")  # TLS offered (not required) to every user; tests add users that require it
+    # TLS offered (not required) to every user; tests add users that require it
+    tls = _tls_files(folder / "tls")
     process = subprocess.Popen([server, "--no-defaults", f"--datadir={folder / 'data'}", f"--port={port}",
                                 "--bind-address=127.0.0.1", f"--socket={folder / 'sock'}", f"--user={user}",
                                 f"--pid-file={folder / 'pid'}", f"--log-error={folder / 'error.log'}",

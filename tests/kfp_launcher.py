@@ -77,11 +77,12 @@ def run_pipeline_spec(spec: dict, root: str | Path, env: dict | None = None, log
             workdir, outputs_dir = Path(scratch, "workdir"), Path(scratch, "kfp_outputs")
             workdir.mkdir()
             outputs_dir.mkdir()
-            executor_input = _executor_input(name, task, component, produced, f"{str(root).rstrip('/')}/{name}",
-                                             outputs_dir)
+            executor_input = _executor_input(name, task, component, produced,
+                                             f"{str(root).rstrip('/')}/{name}", outputs_dir)
             pre = container.get("lifecycle", {}).get("preCacheCheck")
             if pre:
-                _run(name + " (driver)", pre["command"] + _fill(pre["args"], executor_input), pod_env, log, workdir)
+                _run(name + " (driver)", pre["command"] + _fill(pre["args"], executor_input), pod_env, log,
+                     workdir)
                 _take_driver_parameters(executor_input)
             _run(name, container["command"] + _fill(container["args"], executor_input), pod_env, log, workdir)
             produced[name] = _read_outputs(executor_input, component)
@@ -101,7 +102,8 @@ def _take_driver_parameters(executor_input: dict) -> None:
     path.unlink()
     for key, artifacts in output.get("artifacts", {}).items():  # e.g. the examples' span property
         declared = executor_input["outputs"]["artifacts"][key]["artifacts"][0]
-        declared["metadata"] = {**declared.get("metadata", {}), **artifacts["artifacts"][0].get("metadata", {})}
+        declared["metadata"] = {**declared.get("metadata", {}),
+                                **artifacts["artifacts"][0].get("metadata", {})}
     for key, value in output.get("parameterValues", {}).items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             typed = {"intValue": str(int(value))} if float(value).is_integer() else {"doubleValue": value}
@@ -123,7 +125,8 @@ def _secret_env(executor_platform: dict, secrets: dict) -> dict:
 def _executor_input(name: str, task: dict, component: dict, produced: dict, task_dir: str,
                     outputs_dir: Path) -> dict:
     inputs = task.get("inputs", {})
-    parameters = {key: value["runtimeValue"]["constantValue"] for key, value in inputs.get("parameters", {}).items()}
+    parameters = {key: value["runtimeValue"]["constantValue"]
+                  for key, value in inputs.get("parameters", {}).items()}
     artifacts = {}
     for key, value in inputs.get("artifacts", {}).items():
         source = value["taskOutputArtifact"]

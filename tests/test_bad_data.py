@@ -76,7 +76,8 @@ def test_tricky_but_valid_files_pass_the_checks(name, tmp_path, monkeypatch, cap
 
 @pytest.mark.slow
 def test_run_refuses_a_broken_file_with_the_same_message_and_writes_nothing(tmp_path):
-    result = run_cli("--config", spec_for(tmp_path, CORPUS / "ragged_row.csv"), "--root", str(tmp_path / "root"))
+    result = run_cli("--config", spec_for(tmp_path, CORPUS / "ragged_row.csv"), "--root",
+                     str(tmp_path / "root"))
     assert result.returncode == 2
     assert re.search(BROKEN["ragged_row.csv"], result.stderr) and "Traceback" not in result.stderr
     assert not (tmp_path / "root").exists()
@@ -92,7 +93,8 @@ def test_a_bom_crlf_file_and_a_semicolon_file_train_and_push(name, tmp_path):
     assert re.search(r"accuracy=(0\.[89]\d|1\.0)", result.stdout), result.stdout
 
 
-@pytest.mark.parametrize("name", sorted((set(BROKEN) | set(VALID)) - {"other_header_in_second_file"}) + ["penguins"])
+@pytest.mark.parametrize("name",
+                         sorted((set(BROKEN) | set(VALID)) - {"other_header_in_second_file"}) + ["penguins"])
 def test_the_fast_check_agrees_with_the_line_by_line_check(name, tmp_path):
     """Arrow's block-wise check (which keeps memory flat on a 4M-row file) either hands the file to
     the line-by-line check, or finds exactly what that check finds: no problem, the same header,
@@ -103,7 +105,7 @@ def test_the_fast_check_agrees_with_the_line_by_line_check(name, tmp_path):
 
     data = PENGUIN_CSV if name == "penguins" else CORPUS / name
     spec = load_spec(spec_for(tmp_path, data, VALID.get(name, "")))
-    fast, slow = checks._well_formed_csv(spec, str(data)), checks._csv_line_by_line(spec, str(data))  # noqa: SLF001
+    fast, slow = checks._well_formed_csv(spec, str(data)), checks._csv_line_by_line(spec, str(data))
     if name in BROKEN:
         assert fast is None or name == "single_class.csv", fast  # a class count is _label_problems' to judge
     else:

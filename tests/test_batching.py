@@ -92,18 +92,21 @@ def test_drop_remainder(tmp_path, inputs):
     assert all(len(y) == 50 for _, y in batches) and len(batches) == count // 50
 
 
-@pytest.mark.parametrize("rows_hint,drop_remainder", [(0, False), (8 * 65536 - 1, False), (8 * 65536 - 1, True)])
-def test_in_memory_batching_writes_the_beam_paths_files_byte_for_byte(tmp_path, inputs, rows_hint, drop_remainder):
+@pytest.mark.parametrize("rows_hint,drop_remainder",
+                         [(0, False), (8 * 65536 - 1, False), (8 * 65536 - 1, True)])
+def test_in_memory_batching_writes_the_beam_paths_files_byte_for_byte(tmp_path, inputs, rows_hint,
+                                                                      drop_remainder):
     """Small data is batched without a Beam pipeline (Executor.IN_MEMORY_BYTES): the same DoFns on
     the same blocks must write the same files, straddling batches (8 buckets) and the validation
     carve included."""
     pattern, schema, plan, _ = inputs
     beam_root, memory_root = tmp_path / "beam", tmp_path / "memory"
     with beam.Pipeline() as pipeline:
-        encoded = pipeline | EncodeSplit(pattern, plan, schema.SerializeToString(), 42, validation_fraction=0.2)
+        encoded = pipeline | EncodeSplit(pattern, plan, schema.SerializeToString(), 42,
+                                         validation_fraction=0.2)
         for split in ("train", "validation"):
-            _ = encoded[split] | f"Write[{split}]" >> WriteBlocks(str(beam_root / split), plan.columns, 16, 42,
-                                                                  drop_remainder, rows_hint=rows_hint)
+            _ = encoded[split] | f"Write[{split}]" >> WriteBlocks(str(beam_root / split), plan.columns, 16,
+                                                                  42, drop_remainder, rows_hint=rows_hint)
     encoded, lost = encode_in_memory(pattern, plan, schema.SerializeToString(), 42, 0.2)
     assert lost == (0, 0)
     for split in ("train", "validation"):

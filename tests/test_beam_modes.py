@@ -102,7 +102,8 @@ def outputs(pipeline_root: Path) -> dict:
         # straddling ones), and no _shuffle files left behind in either mode
         assert not (folder / "_shuffle").exists()
         files = sorted(str(p) for p in folder.glob("batches-*"))
-        found["batches", split] = [parse_batch(r.numpy(), plan.columns) for r in tf.data.TFRecordDataset(files)]
+        records = tf.data.TFRecordDataset(files)
+        found["batches", split] = [parse_batch(r.numpy(), plan.columns) for r in records]
         found["count", split] = (folder / "count.txt").read_text()
     return found
 

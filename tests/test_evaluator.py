@@ -85,7 +85,8 @@ def test_without_thresholds_a_worse_model_is_not_blessed_and_every_reason_shows_
 def test_the_default_comparison_tolerates_its_tolerance_and_can_be_turned_off():
     slightly = {**BASELINE, "accuracy": 0.9495}  # 0.0005 worse: within 0.001
     assert bless(slightly, BASELINE, {"thresholds": {}}, "classification")["blessed"]
-    assert not bless({**BASELINE, "accuracy": 0.948}, BASELINE, {"thresholds": {}}, "classification")["blessed"]
+    assert not bless({**BASELINE, "accuracy": 0.948}, BASELINE, {"thresholds": {}},
+                     "classification")["blessed"]
     assert bless(CANDIDATE, BASELINE, {"thresholds": {}, "compare_metric": None}, "classification")["blessed"]
     assert bless(CANDIDATE, None, {"thresholds": {}}, "classification")["blessed"]  # nothing serving
     regression = {"mse": 1.0, "rmse": 1.0, "mae": 1.0, "r2": 0.5}
@@ -134,7 +135,8 @@ def test_macro_metrics_match_scikit_learn_on_edge_cases(case):
     assert got["recall"] == pytest.approx(
         sk.recall_score(labels, predicted, labels=seen, average="macro", zero_division=0))
     present = sorted(set(labels))
-    assert got["auc"] == pytest.approx(np.mean([sk.roc_auc_score(labels == c, probabilities[:, c]) for c in present]))
+    assert got["auc"] == pytest.approx(np.mean([sk.roc_auc_score(labels == c, probabilities[:, c])
+                                                for c in present]))
     if case != "absent_class":  # every class present: scikit-learn's own multi-class AUC
         assert got["auc"] == pytest.approx(sk.roc_auc_score(labels, probabilities, multi_class="ovr"))
 

@@ -35,12 +35,14 @@ def run_both(data_dir, root) -> dict:
                   StatisticsGen(examples=ours.outputs["examples"]).with_id("ours_statistics"),
                   BeamStatisticsGen(examples=ours.outputs["examples"]).with_id("beam_statistics")]
     LocalDagRunner().run(tfx_pipeline.Pipeline(
-        pipeline_name="compare", pipeline_root=str(root), components=[theirs, ours, *statistics], enable_cache=False,
+        pipeline_name="compare", pipeline_root=str(root), components=[theirs, ours, *statistics],
+        enable_cache=False,
         metadata_connection_config=metadata.sqlite_metadata_connection_config(str(root / "metadata.sqlite"))))
 
     def parsed(record: bytes) -> str:
         example = tf.train.Example.FromString(record)
-        return str(sorted((name, feature.WhichOneof("kind"), list(getattr(feature, feature.WhichOneof("kind")).value)
+        return str(sorted((name, feature.WhichOneof("kind"),
+                           list(getattr(feature, feature.WhichOneof("kind")).value)
                            if feature.WhichOneof("kind") else None)
                           for name, feature in example.features.feature.items()))
 
@@ -51,13 +53,15 @@ def run_both(data_dir, root) -> dict:
             records = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
             found[node, split] = sorted(parsed(r) for r in records)
             if node == "ours":  # written in protobuf's canonical form (what the split hash is taken of)
-                assert all(tf.train.Example.FromString(r).SerializeToString(deterministic=True) == r for r in records)
+                assert all(tf.train.Example.FromString(r).SerializeToString(deterministic=True) == r
+                           for r in records)
     from tensorflow_metadata.proto.v0 import statistics_pb2
 
     for node in ("tfx", "ours", "beam"):
         for split in ("train", "eval"):
             path = next((root / f"{node}_statistics" / "statistics").glob(f"*/Split-{split}/FeatureStats.pb"))
-            found["statistics", node, split] = statistics_pb2.DatasetFeatureStatisticsList.FromString(path.read_bytes())
+            parsed = statistics_pb2.DatasetFeatureStatisticsList.FromString(path.read_bytes())
+            found["statistics", node, split] = parsed
     return found
 
 
@@ -129,7 +133,8 @@ def test_wire_format_is_protobufs_canonical_serialization():
     floats[:3] = ["1e-40", "-0.0", "3.4e38"]
     strings = [None if rng.random() < 0.1 else "é" * int(rng.integers(0, 100)) for _ in range(n)]
     strings[:3] = ["", "x" * 20000, "a,b"]
-    names, kinds = ["b_int", "a_float", "é_str", "zz_empty"], [wire.INT, wire.FLOAT, wire.STRING, wire.UNKNOWN]
+    names, kinds = ["b_int", "a_float", "é_str", "zz_empty"], [wire.INT, wire.FLOAT, wire.STRING,
+                                                               wire.UNKNOWN]
     columns = [pa.array(ints, pa.string()), pa.array(floats, pa.string()), pa.array(strings, pa.string()),
                pa.nulls(n, pa.string())]
     got = wire.serialize_examples(names, kinds, columns).to_pylist()

@@ -28,7 +28,8 @@ def test_task_inference_rules():
     assert infer_task("y", "int", 15, 1000)[0] == "classification"
     assert infer_task("y", "string", 40, 1000)[0] == "classification"
     assert infer_task("y", "float", 0, 100)[0] == "regression"
-    with pytest.raises(PlanError, match=r"label 'visits' has 78 classes .* for 500 train rows: fewer than 10 rows"):
+    with pytest.raises(PlanError,
+                       match=r"label 'visits' has 78 classes .* for 500 train rows: fewer than 10 rows"):
         infer_task("visits", "int", 78, 500, task="classification", low=0, high=77)
     with pytest.raises(PlanError, match=r"'mse' is a regression loss, but label 'species' holds text"):
         infer_task("species", "string", 3, 300, loss="mse")
@@ -73,7 +74,8 @@ def test_check_prints_each_columns_encoding(tmp_path, monkeypatch, capsys):
     assert out.index("plan: task") < out.index("plan:   sex")
 
 
-def test_an_id_like_column_already_excluding_others_names_the_whole_exclude_line(tmp_path, monkeypatch, capsys):
+def test_an_id_like_column_already_excluding_others_names_the_whole_exclude_line(tmp_path, monkeypatch,
+                                                                                 capsys):
     monkeypatch.chdir(tmp_path)
     code, _, err = _check(tmp_path, capsys, ", drop_unlabeled: true, exclude: [sex]")
     assert code == 2
@@ -105,7 +107,8 @@ def test_batching_applies_the_same_id_like_rule_to_the_train_statistics():
                                         r"identifiers.*\(data: \{exclude: \[year, date\]\}\)"):
         build_plan(schema, stats, "visits", ["year"])
     plan = build_plan(schema, stats, "visits", ["date"])
-    assert plan.encodings == {"age": "numeric, standardized (mean 40, std 12)", "date": "excluded (data.exclude)"}
+    assert plan.encodings == {"age": "numeric, standardized (mean 40, std 12)",
+                              "date": "excluded (data.exclude)"}
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,8 @@ def penguins():
 
 
 def spec(tmp_path, data, data_format: str) -> str:
-    return str(write_spec(tmp_path, f"name: penguin-{data_format}\ndata:\n  path: {data}\n  format: {data_format}\n"
+    return str(write_spec(tmp_path,
+                          f"name: penguin-{data_format}\ndata:\n  path: {data}\n  format: {data_format}\n"
                                     "  label: species\n  exclude: [year]\ntrainer: {max_epochs: 30}\n"))
 
 
@@ -76,8 +77,8 @@ def assert_check_passes(config: str, shown: str) -> None:
     import subprocess
     import sys
 
-    check = subprocess.run([sys.executable, "-m", "pipelines.cli", "check", config], cwd=REPO, capture_output=True,
-                           text=True, encoding="utf-8", timeout=300)
+    check = subprocess.run([sys.executable, "-m", "pipelines.cli", "check", config], cwd=REPO,
+                           capture_output=True, text=True, encoding="utf-8", timeout=300)
     assert check.returncode == 0, check.stdout + check.stderr
     assert shown in check.stdout, check.stdout
 
@@ -86,7 +87,8 @@ def encoded_spec(tmp_path, encoding: str, data_bytes: bytes) -> str:
     data = tmp_path / "data"
     data.mkdir()
     (data / "penguins.csv").write_bytes(data_bytes)
-    return str(write_spec(tmp_path, f"name: penguin-{encoding}\ndata:\n  path: {data}\n  encoding: {encoding}\n"
+    return str(write_spec(tmp_path,
+                          f"name: penguin-{encoding}\ndata:\n  path: {data}\n  encoding: {encoding}\n"
                                     "  label: species\n  exclude: [year]\ntrainer: {max_epochs: 30}\n"))
 
 
@@ -114,7 +116,8 @@ def test_cp1252_trains_and_pushes(tmp_path):
     run_and_check(tmp_path, config)
     plan = next((tmp_path / "root" / "pipeline" / "Batching").rglob("plan.json")).read_text(encoding="utf-8")
     assert "Adélie" in json.loads(plan)["classes"], plan
-    assert "Torgersen’s" in next(f for f in json.loads(plan)["categorical"] if f["name"] == "island")["vocabulary"]
+    assert "Torgersen’s" in next(f for f in json.loads(plan)["categorical"]
+                                 if f["name"] == "island")["vocabulary"]
 
 
 def test_parquet_format_on_a_csv_file_is_refused_at_check_with_the_file(tmp_path, capsys, monkeypatch):

@@ -35,7 +35,8 @@ kubeflow:
 def compiled(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("kfp")
     path = write_spec(tmp, SPEC.format(data=REPO / "pipelines" / "penguin" / "data",
-                                       schema=REPO / "schemas" / "penguin" / "schema.pbtxt", root=tmp / "root"),
+                                       schema=REPO / "schemas" / "penguin" / "schema.pbtxt",
+                                       root=tmp / "root"),
                       "spec.yaml")
     output = tmp / "pipeline.yaml"
     assert kubeflow_runner.main(["--config", str(path), "--output", str(output)]) == 0
@@ -67,12 +68,14 @@ def test_trainer_resources_and_matching_distribution(compiled):
 def test_mismatched_distribution_is_refused(tmp_path):
     path = write_spec(tmp_path, "name: x\ndata: {path: ., label: y}\ntrainer: {distribution: tpu}\n"
                                 "kubeflow: {resources: {Trainer: {accelerator_type: nvidia.com/gpu}}}\n")
-    with pytest.raises(SpecError, match="trainer.distribution is tpu but the Trainer's accelerator is nvidia.com/gpu"):
+    with pytest.raises(SpecError,
+                       match="trainer.distribution is tpu but the Trainer's accelerator is nvidia.com/gpu"):
         load_spec(path)
 
 
 def test_compiling_needs_a_pipeline_root(tmp_path, capsys):
-    path = write_spec(tmp_path, f"name: x\ndata: {{path: {REPO / 'pipelines' / 'penguin' / 'data'}, label: species}}\n")
+    path = write_spec(tmp_path,
+                      f"name: x\ndata: {{path: {REPO / 'pipelines' / 'penguin' / 'data'}, label: species}}\n")
     assert kubeflow_runner.main(["--config", str(path), "--output", str(tmp_path / "p.yaml")]) == 2
     assert "kubeflow.pipeline_root" in capsys.readouterr().err
     assert not (tmp_path / "p.yaml").exists()
@@ -101,9 +104,12 @@ def test_compiled_pipeline_runs_task_by_task_and_pushes_a_blessed_model(compiled
 def test_multi_worker_is_refused_for_kubeflow_with_what_works_there(tmp_path, capsys):
     """One KFP task is one pod: a spec that says multi_worker must not compile into one worker."""
     path = write_spec(tmp_path, SPEC.format(data=REPO / "pipelines" / "penguin" / "data",
-                                            schema=REPO / "schemas" / "penguin" / "schema.pbtxt", root=tmp_path / "root")
-                      .replace("trainer: {max_epochs: 30}", "trainer: {max_epochs: 30, distribution: multi_worker}")
-                      .replace("accelerator_type: nvidia.com/gpu, accelerator_count: 2", "accelerator_count: 2"))
+                                            schema=REPO / "schemas" / "penguin" / "schema.pbtxt",
+                                            root=tmp_path / "root")
+                      .replace("trainer: {max_epochs: 30}",
+                               "trainer: {max_epochs: 30, distribution: multi_worker}")
+                      .replace("accelerator_type: nvidia.com/gpu, accelerator_count: 2",
+                               "accelerator_count: 2"))
     assert kubeflow_runner.main(["--config", str(path), "--output", str(tmp_path / "p.json")]) == 2
     error = capsys.readouterr().err
     assert "key 'trainer.distribution': multi_worker cannot be compiled for Kubeflow Pipelines" in error
@@ -148,13 +154,14 @@ class _KfpApi(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self):  # noqa: N802 (http.server's names)
+    def do_GET(self):
         self._reply({})
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         self.requests.append((self.path, body))
-        self._reply({"experiment_id": "exp-1"} if "experiments" in self.path else {"recurring_run_id": "rr-1"})
+        self._reply({"experiment_id": "exp-1"} if "experiments" in self.path
+                    else {"recurring_run_id": "rr-1"})
 
     def log_message(self, *args):
         pass
@@ -165,7 +172,8 @@ def test_schedule_creates_a_kfp_recurring_run_with_the_kfp_client(compiled):
     server = HTTPServer(("127.0.0.1", 0), _KfpApi)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        code = kubeflow_runner.main(["--config", str(tmp / "spec.yaml"), "--output", str(tmp / "scheduled.yaml"),
+        code = kubeflow_runner.main(["--config", str(tmp / "spec.yaml"), "--output",
+                                     str(tmp / "scheduled.yaml"),
                                      "--schedule", "--host", f"http://127.0.0.1:{server.server_port}",
                                      "--cron", "0 3 * * *"])
     finally:

@@ -33,8 +33,8 @@ runtime:
 def tfx_yaml(*args: str, env: dict) -> subprocess.CompletedProcess:
     import os
 
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=300)
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO, capture_output=True,
+                          text=True, env={**os.environ, **env}, timeout=300)
 
 
 def test_two_runs_share_a_mariadb_store(tmp_path, mariadb, monkeypatch):
@@ -46,7 +46,8 @@ def test_two_runs_share_a_mariadb_store(tmp_path, mariadb, monkeypatch):
 
     # another trainer setting: the data stages come from the server's cache, the Trainer runs, and
     # the Evaluator compares with version 1, which serves now
-    second = run_cli("--config", str(spec(tmp_path, mariadb.section("mlmd_shared"), max_epochs=40, name="b.yaml")),
+    second = run_cli("--config",
+                     str(spec(tmp_path, mariadb.section("mlmd_shared"), max_epochs=40, name="b.yaml")),
                      env=env)
     assert second.returncode == 0, second.stdout + second.stderr
     run_line = next(line for line in second.stdout.splitlines() if line.startswith("run "))
@@ -103,7 +104,8 @@ def test_wrong_password_or_no_server_is_exit_2_before_anything_runs(tmp_path, ma
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]
-    nowhere = str(spec(tmp_path, mariadb.section("mlmd_x").replace(f"port: {mariadb.port}", f"port: {closed}"),
+    nowhere = str(spec(tmp_path,
+                       mariadb.section("mlmd_x").replace(f"port: {mariadb.port}", f"port: {closed}"),
                        name="nowhere.yaml"))
     absent = run_cli("--config", nowhere, env=mariadb.env())
     assert absent.returncode == 2
@@ -129,7 +131,8 @@ def test_a_password_with_quotes_backslashes_non_ascii_and_a_newline_is_in_no_fil
     client = [shutil.which("mariadb") or "mysql", "--no-defaults", f"--socket={mariadb.socket}", "-uroot",
               "--default-character-set=utf8mb4"]
     subprocess.run([*client, "-e", f"CREATE USER 'hostile'@'127.0.0.1' IDENTIFIED BY '{literal}'; "
-                                   "GRANT ALL ON *.* TO 'hostile'@'127.0.0.1';"], check=True, capture_output=True)
+                                   "GRANT ALL ON *.* TO 'hostile'@'127.0.0.1';"], check=True,
+                                   capture_output=True)
     section = (f"{{type: mysql, host: {mariadb.host}, port: {mariadb.port}, database: mlmd_hostile, user: hostile, "
                f"password_env: {mariadb.password_env}}}")
     env = {mariadb.password_env: password}
@@ -207,7 +210,8 @@ runtime:
         freeze = tfx_yaml("schema", "freeze", "--config", configs[name], "--output", str(frozen), env=env)
         assert freeze.returncode == 0, freeze.stderr
         assert f"(from {roots[name] / 'pipeline' / 'SchemaGen'}" in freeze.stdout, freeze.stdout
-        assert frozen.read_text().startswith(("feature", "#", "string_domain")) or "feature {" in frozen.read_text()
+        assert frozen.read_text().startswith(("feature", "#",
+                                              "string_domain")) or "feature {" in frozen.read_text()
 
     assert set(seen["penguin-a"]).isdisjoint(seen["penguin-b"])
     # a run of the other pipeline is not this one's: `report --run` says there is no such run of it
@@ -264,14 +268,17 @@ def test_a_connection_over_tls_with_a_client_certificate(tmp_path, mariadb, monk
     assert opened.get_context_type("tls_probe").name == "tls_probe"
 
     # verification is the default, and reaches the connection config
-    verified = config(f"{{ca: {tls / 'ca.pem'}, cert: {tls / 'client.pem'}, key: {tls / 'client.key'}}}", "v.yaml")
-    assert Store.of(load_spec(str(verified)).runtime.metadata, "r").config().mysql.ssl_options.verify_server_cert
+    verified = config(f"{{ca: {tls / 'ca.pem'}, cert: {tls / 'client.pem'}, key: {tls / 'client.key'}}}",
+                      "v.yaml")
+    assert Store.of(load_spec(str(verified)).runtime.metadata,
+                    "r").config().mysql.ssl_options.verify_server_cert
 
     without_cert = config(f"{{ca: {tls / 'ca.pem'}, verify_server_cert: false}}", "no-cert.yaml")
     refused = tfx_yaml("check", str(without_cert), env=mariadb.env())
     assert refused.returncode == 2 and "refused user 'mlmd_tls'" in refused.stderr, refused.stderr
     assert "with TLS (runtime.metadata.ssl)" in refused.stderr
-    no_tls = spec(tmp_path, f"{{type: mysql, host: {mariadb.host}, port: {mariadb.port}, database: mlmd_tls, user: "
+    no_tls = spec(tmp_path,
+                  f"{{type: mysql, host: {mariadb.host}, port: {mariadb.port}, database: mlmd_tls, user: "
                             f"mlmd_tls, password_env: {mariadb.password_env}}}", name="no-tls.yaml")
     plain = tfx_yaml("check", str(no_tls), env=mariadb.env())
     assert plain.returncode == 2 and "if the server requires TLS, set runtime.metadata.ssl" in plain.stderr

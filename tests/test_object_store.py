@@ -124,7 +124,8 @@ def test_compiled_pipeline_on_an_object_store_pushes_there_and_retrains_on_a_new
         Bucket=bucket, Key="pipelines/run-3/Evaluator/blessing/blessing.json")["Body"].read())
     assert verdict["baseline"] == f"serving model s3://{bucket}/serving/2"
     assert _decision(third)["pushed_destination"] == f"s3://{bucket}/serving/3"
-    metadata = json.loads(store.client().get_object(Bucket=bucket, Key="serving/3/push_metadata.json")["Body"].read())
+    metadata = json.loads(store.client().get_object(Bucket=bucket,
+                                                    Key="serving/3/push_metadata.json")["Body"].read())
     assert metadata["data_span"] == 2 and metadata["version"] == 3
 
     # The pushed model loads from the store and classifies (a fresh process, as TF Serving would).

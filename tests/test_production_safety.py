@@ -19,8 +19,8 @@ from tests.test_data_gate import write_rows
 
 def start_run(*args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": ""}
-    return subprocess.Popen([sys.executable, str(REPO / "pipelines" / "local_runner.py"), *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, str(REPO / "pipelines" / "local_runner.py"), *args], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 @pytest.mark.slow
@@ -44,12 +44,13 @@ def test_two_runs_on_one_root_run_one_after_the_other_and_push_once(tmp_path):
     assert second.returncode == 0, second_out + second_err
     assert f"in use by pid {first.pid}" in second_out  # it said whom it waited for
     assert serving_dir.versions(str(root / "serving")) == [1]  # one push, not two
-    first_run = re.search(r"^run (\S+):", first_out, re.M).group(1)
-    second_run = re.search(r"^run (\S+):", second_out, re.M).group(1)
+    first_run = re.search(r"^run (\S+):", first_out, re.MULTILINE).group(1)
+    second_run = re.search(r"^run (\S+):", second_out, re.MULTILINE).group(1)
     assert first_run != second_run  # each process reports the run it started
     assert f"pid{first.pid}" in first_run and f"pid{second.pid}" in second_run
     # The second run found the first one's push: it compared the (cached) model with it.
-    assert re.search(r"^run \S+: .*Trainer cached, ServingState complete, Evaluator complete", second_out, re.M)
+    assert re.search(r"^run \S+: .*Trainer cached, ServingState complete, Evaluator complete", second_out,
+                     re.MULTILINE)
     assert f"not pushed: identical to the serving version {root / 'serving' / '1'}" in second_out
 
 
@@ -70,7 +71,8 @@ def test_a_single_class_label_is_refused_before_training(tmp_path):
 
 @pytest.mark.slow
 def test_a_five_row_file_is_refused_before_any_work_with_the_counts(tmp_path):
-    write_rows(tmp_path / "data" / "penguins.csv", lambda rows: [rows[0], rows[1], rows[200], rows[201], rows[300]])
+    write_rows(tmp_path / "data" / "penguins.csv",
+               lambda rows: [rows[0], rows[1], rows[200], rows[201], rows[300]])
     result = run_cli("--config", penguin_spec(tmp_path, tmp_path / "data"), "--root", str(tmp_path / "root"))
     assert result.returncode == 2, result.stdout + result.stderr  # refused before any work
     assert ("label 'species' has 3 classes (3 distinct value(s)) for 5 rows of the data: fewer than 10 rows "
@@ -108,7 +110,8 @@ def test_an_unwritable_root_or_destination_is_found_before_any_work(tmp_path, wh
             subprocess.run(["umount", str(tmp_path / "ro")], check=False)
     assert result.returncode == 2, result.stdout + result.stderr
     key = "pusher.destination" if where == "destination_is_a_file" else "runtime.root"
-    assert f"key '{key}" in result.stderr and ("is a file" in result.stderr or "not writable" in result.stderr)
+    assert f"key '{key}" in result.stderr and ("is a file" in result.stderr
+                                               or "not writable" in result.stderr)
     assert "Traceback" not in result.stderr
     if where != "root_is_a_file":
         assert not (root / "run.log").exists()
@@ -184,7 +187,8 @@ def test_kill_9_in_every_stage_never_leaves_a_partial_version_and_the_next_run_c
                 break
         process.wait(timeout=600)
         assert process.returncode == -signal.SIGKILL, f"the run ended before {stage} started"
-        partial = [p.name for p in serving.iterdir() if p.name.isdigit() and not (p / "saved_model.pb").exists()] \
+        partial = [p.name for p in serving.iterdir()
+                   if p.name.isdigit() and not (p / "saved_model.pb").exists()] \
             if serving.exists() else []
         assert partial == [], f"killed in {stage}: partial versions {partial}"
         assert not (root / ".run.lock").exists() or "pid" in (root / ".run.lock").read_text()

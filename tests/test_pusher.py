@@ -119,7 +119,8 @@ def test_a_full_disk_during_a_push_removes_the_partial_copy_and_names_the_path(t
     """A real full file system: a 2 MiB tmpfs (needs root and mount; skipped elsewhere)."""
     disk = tmp_path / "small"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
+                             capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
     try:
@@ -149,7 +150,8 @@ def test_same_fingerprint_is_not_pushed_again(tmp_path):
     dest = tmp_path / "serving"
     serving_dir.publish(str(fake_model(tmp_path / "m1", "same")), str(dest), {}, keep=5)
     blessed = {"blessed": True, "reasons": {}}
-    assert decide(blessed, fake_model(tmp_path / "m2", "same"), dest).startswith("identical to the serving version")
+    assert decide(blessed, fake_model(tmp_path / "m2", "same"),
+                  dest).startswith("identical to the serving version")
     assert decide(blessed, fake_model(tmp_path / "m3", "other"), dest) == "push"
     not_blessed = {"blessed": False, "reasons": {"accuracy": "FAILED: accuracy 0.5 < 0.9 (absolute)"}}
     assert decide(not_blessed, tmp_path / "m3", dest) == "not blessed: FAILED: accuracy 0.5 < 0.9 (absolute)"
@@ -167,7 +169,8 @@ def test_a_blessing_against_a_serving_state_that_changed_since_is_not_pushed(tmp
     serving_dir.publish(str(fake_model(tmp_path / "m1", "first")), str(dest), {}, keep=5)
     compared = serving_dir.state(str(dest))
     assert compared["serving_version"] == 1 and compared["versions"][0]["fingerprint"] == "first"
-    serving_dir.publish(str(fake_model(tmp_path / "m2", "other root")), str(dest), {}, keep=5)  # pushed meanwhile
+    # pushed meanwhile
+    serving_dir.publish(str(fake_model(tmp_path / "m2", "other root")), str(dest), {}, keep=5)
     decision = decide({"blessed": True, "reasons": {}}, fake_model(tmp_path / "m3", "mine"), dest, compared)
     assert decision.startswith(f"the serving directory {dest} changed after the Evaluator compared")
     assert f"then: {dest / '1'}; now: {dest / '2'}" in decision
@@ -196,7 +199,8 @@ def test_rollback_restores_the_previous_version(tmp_path, capsys):
     dest = tmp_path / "root" / "serving"
     for _ in range(3):
         serving_dir.publish(str(model), str(dest), {}, keep=5)
-    spec = write_spec(tmp_path, f"name: demo\ndata: {{path: ., label: y}}\nruntime: {{root: {tmp_path / 'root'}}}\n")
+    spec = write_spec(tmp_path,
+                      f"name: demo\ndata: {{path: ., label: y}}\nruntime: {{root: {tmp_path / 'root'}}}\n")
     assert cli.main(["rollback", "--config", str(spec)]) == 0
     assert "version 3 withdrawn, version 2 serves now" in capsys.readouterr().out
     assert serving_dir.versions(str(dest)) == [1, 2]

@@ -118,9 +118,11 @@ def test_a_data_edit_made_while_a_run_goes_is_not_recorded_as_covered(tmp_path):
 
     csv = tmp_path / "data" / "p.csv"
     write_rows(csv, lambda rows: rows[::2])
-    spec = write_spec(tmp_path, SPEC.format(data=tmp_path / "data", schema=REPO / "schemas" / "penguin" / "schema.pbtxt",
+    spec = write_spec(tmp_path, SPEC.format(data=tmp_path / "data",
+                                            schema=REPO / "schemas" / "penguin" / "schema.pbtxt",
                                             keep=5).replace('pattern: "span-{SPAN}/*.csv", ', ""))
-    run = subprocess.Popen([sys.executable, str(REPO / "pipelines" / "local_runner.py"), "--config", str(spec),
+    run = subprocess.Popen([sys.executable, str(REPO / "pipelines" / "local_runner.py"), "--config",
+                            str(spec),
                             "--root", str(tmp_path / "root")], cwd=REPO, env={**os.environ, "PYTHONPATH": ""},
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     edited = False

@@ -37,7 +37,8 @@ schedule: {{on_new_span: true}}
 
 
 def spec_file(tmp_path):
-    return write_spec(tmp_path, SPEC.format(data=tmp_path / "data", schema=REPO / "schemas" / "penguin" / "schema.pbtxt",
+    return write_spec(tmp_path, SPEC.format(data=tmp_path / "data",
+                                            schema=REPO / "schemas" / "penguin" / "schema.pbtxt",
                                             root=tmp_path / "root"))
 
 
@@ -66,7 +67,8 @@ def test_spans_are_found_from_the_pattern(tmp_path):
 def test_two_schedulers_cannot_hold_the_same_root(tmp_path):
     path = spec_file(tmp_path)
     with Scheduler(str(path)):
-        with pytest.raises(SchedulerLocked, match="another scheduler \\(pid \\d+ \\(scheduler\\) since .*\\) is running on"):
+        with pytest.raises(SchedulerLocked,
+                           match="another scheduler \\(pid \\d+ \\(scheduler\\) since .*\\) is running on"):
             with Scheduler(str(path)):
                 pass
     with Scheduler(str(path)):  # released when the first one stops

@@ -317,7 +317,8 @@ def test_a_link_out_of_the_data_folder_is_refused_without_showing_its_target(tmp
     # a folder of data that is itself a link is fine: its files are inside its real path
     (tmp_path / "linked_data").symlink_to(data, target_is_directory=True)
     (data / "more.csv").unlink()
-    assert cli.main(["check", str(_spec(tmp_path, data=tmp_path / "linked_data"))]) == 0, capsys.readouterr().err
+    assert cli.main(["check",
+                     str(_spec(tmp_path, data=tmp_path / "linked_data"))]) == 0, capsys.readouterr().err
 
 
 def test_a_one_column_file_is_not_echoed(tmp_path, monkeypatch, capsys):
@@ -388,7 +389,8 @@ def test_the_confusion_matrix_of_many_classes_is_capped_not_dense():
     predicted = np.where(rng.random(n) < 0.6, labels, rng.integers(0, k, size=n))
     classes = [f"c{i}" for i in range(k)]
     names, matrix = capped_confusion(labels, predicted, classes)
-    assert len(names) == len(matrix) == CONFUSION_CLASSES + 1 and all(len(r) == CONFUSION_CLASSES + 1 for r in matrix)
+    assert len(names) == len(matrix) == CONFUSION_CLASSES + 1 and all(len(r) == CONFUSION_CLASSES + 1
+                                                                      for r in matrix)
     assert names[-1] == "others (1,950 classes)"
     dense = sk.confusion_matrix(labels, predicted, labels=range(k))
     kept = [int(name[1:]) for name in names[:-1]]
@@ -414,8 +416,8 @@ def test_the_confusion_matrix_of_many_classes_is_capped_not_dense():
 def test_the_reports_class_tables_are_capped():
     from pipelines.runs import report
 
-    per_class = {f"c{i}": {"count": 1000 - i if i < 300 else 1, "predicted": 3, "precision": 0.5, "recall": 0.5,
-                           "auc": 0.5} for i in range(300)}
+    per_class = {f"c{i}": {"count": 1000 - i if i < 300 else 1, "predicted": 3, "precision": 0.5,
+                           "recall": 0.5, "auc": 0.5} for i in range(300)}
     shown, rest = report.top_classes(per_class)
     assert list(shown) == [f"c{i}" for i in range(report.REPORT_CLASSES)]
     assert rest == {"classes": 250, "count": sum(1000 - i for i in range(50, 300)), "predicted": 750}
@@ -442,7 +444,8 @@ def test_a_line_over_the_bound_is_refused_with_its_line_number(tmp_path, monkeyp
     data = tmp_path / "data"
     data.mkdir()
     lines = _penguin_rows(20)
-    lines[7] = lines[7] + ",x" * (checks.MAX_LINE_BYTES // 2 + 10)  # ~1 MiB and a bit: one absurd row at line 8
+    # ~1 MiB and a bit: one absurd row at line 8
+    lines[7] = lines[7] + ",x" * (checks.MAX_LINE_BYTES // 2 + 10)
     (data / "long.csv").write_text("\n".join(lines) + "\n")
     monkeypatch.chdir(tmp_path)
     assert cli.main(["check", str(_spec(tmp_path, data=data))]) == 2
@@ -453,7 +456,8 @@ def test_a_line_over_the_bound_is_refused_with_its_line_number(tmp_path, monkeyp
     (data / "long.csv").write_bytes(b"a," * (3 * checks.MAX_LINE_BYTES))
     from pipelines.spec import load_spec
 
-    problems, *_ = checks._csv_line_by_line(load_spec(str(_spec(tmp_path, data=data))), str(data / "long.csv"))
+    problems, *_ = checks._csv_line_by_line(load_spec(str(_spec(tmp_path, data=data))),
+                                            str(data / "long.csv"))
     assert len(problems) == 1 and "line 1 is longer than 1,048,576 bytes" in problems[0], problems
 
 
@@ -482,7 +486,8 @@ problems, header, values, labelled = checks._csv_line_by_line(spec, {str(data / 
 print(json.dumps({{"fast": fast, "problems": problems, "values": values, "labelled": labelled,
                   "peak": tracemalloc.get_traced_memory()[1]}}))
 """
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     got = json.loads(done.stdout.strip().splitlines()[-1])
     assert got["fast"] is None  # Arrow gives up on the ragged row: the line-by-line check runs
@@ -502,8 +507,8 @@ def test_a_row_of_very_many_fields_is_refused_not_a_crash(tmp_path, monkeypatch,
     lines[12] = lines[12] + ",x" * 340_000
     (data / "wide.csv").write_text("\n".join(lines) + "\n")
     spec = _spec(tmp_path, data=data)
-    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "check", str(spec)], cwd=REPO, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "check", str(spec)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 2, done.stderr[-3000:]
     assert f"data file {data / 'wide.csv'}: line 13 has 340008 field(s), the header has 8" in done.stderr
 
@@ -516,14 +521,16 @@ def test_the_image_runs_as_a_non_root_user_and_the_default_tag_is_this_version()
     from pipelines.spec.models import KubeflowSection
 
     dockerfile = (REPO / "Dockerfile").read_text()
-    instructions = [line.split(None, 1) for line in dockerfile.splitlines() if line and not line.startswith("#")]
+    instructions = [line.split(None, 1) for line in dockerfile.splitlines()
+                    if line and not line.startswith("#")]
     users = [args.strip() for word, args in instructions if word == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0"), users
     words = [word for word, _ in instructions]
     assert "RUN" in words[:len(words) - words[::-1].index("USER")]  # the install runs before the switch...
     assert "RUN" not in words[len(words) - words[::-1].index("USER"):]  # ...and nothing after it
     base = re.search(r"(?m)^ARG BASE_IMAGE=(\S+)$", dockerfile).group(1)
-    assert "@sha256:" in base or "must be pinned by digest" in dockerfile  # pinned, or the reason it is not yet
+    # pinned, or the reason it is not yet
+    assert "@sha256:" in base or "must be pinned by digest" in dockerfile
     assert ":latest" not in base
 
     version = re.search(r'(?m)^version = "([^"]+)"', (REPO / "pyproject.toml").read_text()).group(1)

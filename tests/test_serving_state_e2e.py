@@ -34,8 +34,8 @@ data: {{path: {data}, label: species}}
 
 
 def tfx_yaml(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=300, check=False)
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=300, check=False)
 
 
 class Scenario:

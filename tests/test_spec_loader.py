@@ -77,12 +77,14 @@ def test_out_of_range_value_names_the_value():
 
 
 @pytest.mark.parametrize(("trainer", "reason"), [
-    ("task: regression\n  loss: sparse_categorical_crossentropy", "needs class labels, but the task is regression"),
+    ("task: regression\n  loss: sparse_categorical_crossentropy",
+     "needs class labels, but the task is regression"),
     ("loss: kl_divergence\n  model: {output_activation: sigmoid}", "does not produce one"),
     ("loss: categorical_crossentropy\n  model: {output_activation: relu}", "does not produce one"),
     ("model: {output_activation: softmax, output_units: 1}", "softmax on a single output unit"),
     ("task: regression\n  model: {output_activation: softmax}", "not a regression value"),
-    ("optimizer: {name: adam, nesterov: true}", "'trainer.optimizer.nesterov' \(line 7\): applies to the 'momentum' optimizer only"),
+    ("optimizer: {name: adam, nesterov: true}",
+     r"'trainer.optimizer.nesterov' \(line 7\): applies to the 'momentum' optimizer only"),
     ("reduce_lr_on_plateau: {}\n  plateau_restarts: {}", "keep one of them"),
 ])
 def test_combinations_that_cannot_train_are_refused_at_load(trainer, reason):
@@ -91,8 +93,10 @@ def test_combinations_that_cannot_train_are_refused_at_load(trainer, reason):
 
 
 def test_evaluator_metric_of_the_wrong_task_is_refused():
-    with pytest.raises(SpecError, match="key 'evaluator.thresholds'.*metric 'r2' does not apply to classification"):
-        parse_spec(MINIMAL + "trainer: {task: classification}\nevaluator:\n  thresholds: {r2: {lower_bound: 0.5}}\n")
+    with pytest.raises(SpecError,
+                       match="key 'evaluator.thresholds'.*metric 'r2' does not apply to classification"):
+        parse_spec(MINIMAL
+                   + "trainer: {task: classification}\nevaluator:\n  thresholds: {r2: {lower_bound: 0.5}}\n")
 
 
 def test_invalid_yaml_and_non_mapping():
@@ -124,7 +128,8 @@ def test_runner_refuses_a_bad_spec_before_writing_anything(tmp_path, capsys):
 
 
 def test_monitor_must_be_a_compiled_metric_or_loss():
-    with pytest.raises(SpecError, match=r"trainer.early_stopping.monitor' \(line \d+\): 'val_acc' is not a compiled metric or loss; "
+    with pytest.raises(SpecError,
+                       match=r"trainer.early_stopping.monitor' \(line \d+\): 'val_acc' is not a compiled metric or loss; "
                                          r"expected one of: val_loss, loss, val_accuracy.*did you mean 'val_accuracy'\?"):
         parse_spec(MINIMAL + "trainer:\n  task: classification\n  early_stopping: {monitor: val_acc}\n")
     spec = parse_spec(MINIMAL + "trainer:\n  metrics: [mse]\n  early_stopping: {monitor: val_mse}\n")

@@ -37,7 +37,8 @@ def _compiled_configs(spec, tmp_path, target="local") -> dict[str, str]:
     from pipelines.kubeflow.runner import kubeflow_paths
     from pipelines.runs.paths import RunPaths
 
-    paths = RunPaths.of(spec, str(tmp_path / "root")) if target == "local" else kubeflow_paths(spec, "gs://b/r")
+    paths = RunPaths.of(spec, str(tmp_path / "root")) if target == "local" else kubeflow_paths(spec,
+                                                                                               "gs://b/r")
     pipeline = compile_pipeline(spec, paths, target=target)
     return {c.id: c.exec_properties[CONFIG_KEY] for c in pipeline.components
             if CONFIG_KEY in c.exec_properties}

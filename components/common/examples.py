@@ -11,7 +11,8 @@ from collections.abc import Iterable
 
 import apache_beam as beam
 
-BLOCK = 2048  # records per block: tfx_bsl decodes blocks of a few thousand fastest (3.5 µs a row; 6.5 at 8192)
+# records per block: tfx_bsl decodes blocks of a few thousand fastest (3.5 µs a row; 6.5 at 8192)
+BLOCK = 2048
 
 
 class ReadRecordBlocks(beam.DoFn):

@@ -94,7 +94,7 @@ def size_and_mtime(path: str) -> tuple[int, int]:
     return int(stat.length), int(getattr(stat, "mtime_nsec", 0) or 0)
 
 
-def open_file(path: str, mode: str = "r"):  # noqa: ANN201 (a GFile)
+def open_file(path: str, mode: str = "r"):
     return fileio.open(path, mode)
 
 
@@ -105,13 +105,13 @@ def open_stream(path: str) -> pyio.BufferedReader:
 
 
 class _RawGFile(pyio.RawIOBase):
-    def __init__(self, gfile):  # noqa: ANN001
+    def __init__(self, gfile):
         self._gfile = gfile
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # noqa: ANN001
+    def readinto(self, buffer) -> int:
         data = self._gfile.read(len(buffer))
         buffer[:len(data)] = data
         return len(data)
@@ -133,7 +133,8 @@ def first_line(path: str, encoding: str, limit: int = 1 << 20) -> str:
     with fileio.open(path, "rb") as f:
         if encoding.replace("_", "-").lower() not in ("utf-16", "utf16"):
             first = f.readline()[:limit]
-            return first.decode("utf-8-sig" if encoding == "utf-8" else encoding).lstrip("\ufeff").rstrip("\r\n")
+            return first.decode("utf-8-sig" if encoding == "utf-8"
+                                else encoding).lstrip("\ufeff").rstrip("\r\n")
         decoder, text, read = codecs.getincrementaldecoder("utf-16")(), "", 0
         while read < limit:
             chunk = f.read(min(1 << 12, limit - read))
@@ -226,7 +227,7 @@ def _local_rmtree(path: str) -> None:
         return
     assert shutil.rmtree.avoids_symlink_attacks  # the fd-based walk: links inside are unlinked
 
-    def gone_already(function, name, info) -> None:  # noqa: ANN001 (a concurrent removal is fine)
+    def gone_already(function, name, info) -> None:
         if not issubclass(info[0], FileNotFoundError):
             raise info[1]
 

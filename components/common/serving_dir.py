@@ -84,7 +84,8 @@ def withdrawn_version(destination: str, fingerprint: str | None) -> dict | None:
     """The withdrawal entry of a model with this fingerprint, if it was rolled back."""
     if not fingerprint:
         return None
-    return next((w for w in read_record(destination)["withdrawn"] if w.get("fingerprint") == fingerprint), None)
+    return next((w for w in read_record(destination)["withdrawn"] if w.get("fingerprint") == fingerprint),
+                None)
 
 
 def state(destination: str) -> dict:
@@ -197,7 +198,8 @@ def _withdraw(destination: str, version: int, archive: str | None = None) -> Non
         io.rmtree(path)
         return
     # Rename first so that a half-deleted version is never visible under its number.
-    doomed = archive or io.join(destination, f"{TMP_PREFIX}delete-{version}-{_owner()}-{uuid.uuid4().hex[:8]}")
+    doomed = archive or io.join(destination,
+                                f"{TMP_PREFIX}delete-{version}-{_owner()}-{uuid.uuid4().hex[:8]}")
     io.makedirs(os.path.dirname(doomed))
     io.rename(path, doomed)
     if not archive:

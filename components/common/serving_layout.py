@@ -87,4 +87,5 @@ def local_versions(destination: str) -> list[int]:
     except OSError:
         return []
     return sorted(int(n) for n in names
-                  if n.isdigit() and os.path.exists(os.path.join(destination, n, SAVED_MODEL_FILE)))  # local-only
+                  if n.isdigit()
+                  and os.path.exists(os.path.join(destination, n, SAVED_MODEL_FILE)))  # local-only

@@ -42,5 +42,5 @@ class DataGate(base_component.BaseComponent):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
     def __init__(self, anomalies, statistics, schema, config: str):
-        super().__init__(spec=DataGateSpec(anomalies=anomalies, statistics=statistics, schema=schema, config=config,
-                                           result=Channel(type=DataGateResult)))
+        super().__init__(spec=DataGateSpec(anomalies=anomalies, statistics=statistics, schema=schema,
+                                           config=config, result=Channel(type=DataGateResult)))

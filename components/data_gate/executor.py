@@ -18,14 +18,16 @@ class DataValidationError(RuntimeError):
 
 
 class Executor(base_executor.BaseExecutor):
-    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
+    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list],
+           exec_properties: dict[str, Any]) -> None:
         config = DataGateConfig.model_validate_json(exec_properties[CONFIG_KEY])
         anomalies = input_dict["anomalies"]
         splits = standard_artifact_utils.decode_split_names(anomalies[0].split_names)
         findings = drift_findings(input_dict["statistics"][0], input_dict["schema"][0], config)
         for split in splits:
             path = io.join(standard_artifact_utils.get_split_uri(anomalies, split), "SchemaDiff.pb")
-            findings += blocking_anomalies(anomalies_pb2.Anomalies.FromString(io.read_bytes(path)), split, config)
+            findings += blocking_anomalies(anomalies_pb2.Anomalies.FromString(io.read_bytes(path)), split,
+                                           config)
         result_uri = output_dict["result"][0].uri
         report = format_report(findings)
         payloads.write_verdict(result_uri, not findings, findings, report)

@@ -33,7 +33,8 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray, classe
     predicted = probabilities.argmax(axis=1)
     per_class = {}
     hits = np.bincount(labels[predicted == labels], minlength=len(classes))
-    predicted_n, actual_n = np.bincount(predicted, minlength=len(classes)), np.bincount(labels, minlength=len(classes))
+    predicted_n = np.bincount(predicted, minlength=len(classes))
+    actual_n = np.bincount(labels, minlength=len(classes))
     for k, name in enumerate(classes):
         tp, predicted_k, actual_k = int(hits[k]), int(predicted_n[k]), int(actual_n[k])
         per_class[name] = {

@@ -21,7 +21,8 @@ from components.serving_state import executor as serving_state
 
 
 class Executor(base_executor.BaseExecutor):
-    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
+    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list],
+           exec_properties: dict[str, Any]) -> None:
         cfg = PusherConfig.model_validate_json(exec_properties[CONFIG_KEY])
         model = input_dict["model"][0]
         blessing = input_dict["model_blessing"][0]
@@ -54,7 +55,8 @@ class Executor(base_executor.BaseExecutor):
             _record_fingerprint(pushed, destination)
         pushed.set_int_custom_property("pushed", 1)
         pushed.set_int_custom_property("pushed_version", version)
-        pushed.set_string_custom_property("pushed_destination", serving_dir.version_path(destination, version))
+        pushed.set_string_custom_property("pushed_destination",
+                                          serving_dir.version_path(destination, version))
         pushed.set_string_custom_property("serving_path", serving_dir.version_path(destination, version))
         logging.info("Pusher: pushed version %d to %s", version, destination)
 
@@ -63,7 +65,8 @@ def _record_fingerprint(pushed, destination: str) -> None:
     """What a local destination looks like as this Pusher leaves it (under the push lock): the
     runner's fast path may cover the serving directory only if it still looks like this."""
     if not io.is_remote(destination):
-        pushed.set_string_custom_property("serving_fingerprint", serving_layout.local_fingerprint(destination))
+        pushed.set_string_custom_property("serving_fingerprint",
+                                          serving_layout.local_fingerprint(destination))
 
 
 def push_decision(verdict: dict, model_path: str, destination: str, compared: dict, now: dict) -> str:

@@ -22,7 +22,8 @@ def serving_schema(destination: str) -> str | None:
 
 
 class Executor(tfx_schema_gen.Executor):
-    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
+    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list],
+           exec_properties: dict[str, Any]) -> None:
         cfg = DestinationConfig.model_validate_json(exec_properties[CONFIG_KEY])
         schema = output_dict["schema"][0]
         kept = serving_schema(cfg.destination)

@@ -26,7 +26,8 @@ DIGEST_KEY = "state_digest"
 
 
 class ServingStateSpec(ComponentSpec):
-    PARAMETERS = {CONFIG_KEY: ExecutionParameter(type=str), DIGEST_KEY: ExecutionParameter(type=str)}  # noqa: RUF012
+    PARAMETERS = {CONFIG_KEY: ExecutionParameter(type=str),
+                  DIGEST_KEY: ExecutionParameter(type=str)}  # noqa: RUF012
     INPUTS = {}  # noqa: RUF012
     OUTPUTS = {STATE_KEY: ChannelParameter(type=ServingStateArtifact)}  # noqa: RUF012
 

@@ -14,7 +14,8 @@ from components.common.io import CONFIG_KEY
 
 
 class Executor(base_executor.BaseExecutor):
-    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
+    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list],
+           exec_properties: dict[str, Any]) -> None:
         destination = DestinationConfig.model_validate_json(exec_properties[CONFIG_KEY]).destination
         state = serving_dir.state(destination)
         artifact = output_dict["serving_state"][0]

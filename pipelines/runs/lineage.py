@@ -39,7 +39,8 @@ def _upstream(store, types: dict, artifact_id: int, chain: list[str]):
     """Follow producer executions' inputs along `chain` of artifact type names."""
     artifact = None
     for type_name in chain:
-        producers = [e.execution_id for e in store.get_events_by_artifact_ids([artifact_id]) if e.type == _OUTPUT]
+        producers = [e.execution_id for e in store.get_events_by_artifact_ids([artifact_id])
+                     if e.type == _OUTPUT]
         if not producers:
             return None
         inputs = [e.artifact_id for e in store.get_events_by_execution_ids(producers[:1]) if e.type == _INPUT]

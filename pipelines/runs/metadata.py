@@ -45,7 +45,8 @@ class Store:
         ssl = section.ssl
         tls = {} if ssl is None else {
             "tls": True, "ssl_verify": ssl.verify_server_cert,
-            **{f"ssl_{k}": os.path.abspath(getattr(ssl, k)) for k in ("ca", "cert", "key") if getattr(ssl, k)}}
+            **{f"ssl_{k}": os.path.abspath(getattr(ssl, k)) for k in ("ca", "cert", "key")
+               if getattr(ssl, k)}}
         return cls(host=section.host, port=section.port, database=section.database, user=section.user,
                    password_env=section.password_env, **tls)
 
@@ -62,8 +63,8 @@ class Store:
         config = metadata_store_pb2.ConnectionConfig()
         if self.sqlite:
             config.sqlite.filename_uri = self.sqlite
-            config.sqlite.connection_mode = (metadata_store_pb2.SqliteMetadataSourceConfig.READONLY if readonly
-                                             else metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE)
+            modes = metadata_store_pb2.SqliteMetadataSourceConfig
+            config.sqlite.connection_mode = modes.READONLY if readonly else modes.READWRITE_OPENCREATE
             return config
         config.mysql.host, config.mysql.port = self.host, self.port
         config.mysql.database, config.mysql.user = self.database, self.user
@@ -79,7 +80,8 @@ class Store:
                     continue
                 if not os.path.isfile(path):  # local-only: the client reads its PEM files itself
                     raise MetadataError(f"runtime.metadata.ssl.{key}: {path} is not a file; give the path of the "
-                                        + {"ca": "certificate authority's certificate", "cert": "client certificate",
+                                        + {"ca": "certificate authority's certificate",
+                                           "cert": "client certificate",
                                            "key": "client certificate's private key"}[key] + " (PEM)")
                 setattr(config.mysql.ssl_options, key, path)
             config.mysql.ssl_options.verify_server_cert = self.ssl_verify
@@ -110,7 +112,8 @@ class Store:
                                 "use that database"
                                 + ("; with TLS (runtime.metadata.ssl): that ca signed the server's certificate "
                                    "and names the host, and that cert and key are the client's the server expects"
-                                   if self.tls else "; if the server requires TLS, set runtime.metadata.ssl")) from None
+                                   if self.tls
+                                   else "; if the server requires TLS, set runtime.metadata.ssl")) from None
 
     def connect(self) -> metadata_store.MetadataStore | None:
         """The store for reading, or None when a SQLite store has not been created yet."""

@@ -39,7 +39,8 @@ class RunSummary:
             out.append(f"blessed: {'yes' if self.blessed else 'no'}{' (forced)' if self.forced else ''}"
                        f" (baseline: {self.baseline})")
             out += [f"  {name}: {reason}" for name, reason in self.reasons.items()]
-        withdrawn = {w.get("version"): w for w in withdrawn_versions(self.destination)} if self.destination else {}
+        withdrawn = {w.get("version"): w
+                     for w in withdrawn_versions(self.destination)} if self.destination else {}
         pushed_version = int(os.path.basename(self.pushed_to)) if os.path.basename(self.pushed_to).isdigit() else None
         note = (f" (withdrawn by a rollback at {withdrawn[pushed_version].get('at', '?')})"
                 if pushed_version in withdrawn else "")
@@ -125,7 +126,8 @@ def find_run(store, run_id: str | None = None, pipeline: str | None = None):
     return max(runs, key=lambda c: c.create_time_since_epoch) if runs else None
 
 
-def run_summary(metadata: Store | str, run_id: str | None = None, pipeline: str | None = None) -> RunSummary | None:
+def run_summary(metadata: Store | str, run_id: str | None = None,
+                pipeline: str | None = None) -> RunSummary | None:
     """The summary of pipeline run `run_id` (default: the newest) of `pipeline` in the store."""
     store = as_store(metadata).connect()
     if store is None:
@@ -155,7 +157,8 @@ def run_summary(metadata: Store | str, run_id: str | None = None, pipeline: str 
 
 
 def _read_blessing(summary: RunSummary, uri: str, missing_ok: bool = True) -> None:
-    verdict = payloads.read_blessing(uri, missing_ok)  # local runs: no TensorFlow for an unchanged re-run's summary
+    # local runs: no TensorFlow for an unchanged re-run's summary
+    verdict = payloads.read_blessing(uri, missing_ok)
     if verdict is None:
         return
     summary.blessed, summary.forced = verdict["blessed"], verdict["forced"]
@@ -183,8 +186,8 @@ def data_lines(kind: str, uri: str, missing_ok: bool = True) -> list[str]:
         if "validation" not in found:
             return []
         lost = found.get("lost", {})
-        dropped = [f"{s} {n['no_label'] + n['unknown_class']:,}" for s, n in sorted(lost.items(), reverse=True)
-                   if n["no_label"] + n["unknown_class"]]
+        dropped = [f"{s} {n['no_label'] + n['unknown_class']:,}"
+                   for s, n in sorted(lost.items(), reverse=True) if n["no_label"] + n["unknown_class"]]
         return [f"rows used: train {found['train']['examples']:,}, validation {found['validation']['examples']:,} "
                 f"(training decisions), eval {found['eval']['examples']:,} (metrics)"
                 + (f"; rows dropped without a usable label (data.drop_unlabeled): {', '.join(dropped)}"
@@ -233,7 +236,8 @@ def run_history(metadata: Store | str, pipeline: str | None = None) -> list[dict
             elif kind == "PushedModel" and props.get("pushed") and props["pushed"].int_value == 1:
                 entry["pushed_version"] = props["pushed_version"].int_value
                 destination = os.path.dirname(props["pushed_destination"].string_value.rstrip("/"))
-                withdrawn = [w for w in withdrawn_versions(destination) if w.get("version") == entry["pushed_version"]]
+                withdrawn = [w for w in withdrawn_versions(destination)
+                             if w.get("version") == entry["pushed_version"]]
                 entry["withdrawn_at"] = withdrawn[0].get("at") if withdrawn else None
         history.append(entry)
     return history

@@ -49,7 +49,8 @@ def load_spec(path: str | Path) -> PipelineSpec:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data[:error.start].count(b"\n") + 1
-        raise SpecError(str(path), [f"not UTF-8 text: byte 0x{data[error.start]:02x} at line {line}; save the "
+        raise SpecError(str(path),
+                        [f"not UTF-8 text: byte 0x{data[error.start]:02x} at line {line}; save the "
                                     "file as UTF-8"]) from None
     spec = parse_spec(text, source=str(path), base_dir=path.resolve().parent)
     spec._source = str(path)
@@ -61,7 +62,7 @@ class _Loader(yaml.SafeLoader):
 
     depth = 0
 
-    def compose_node(self, parent, index):  # noqa: ANN001, ANN201 (PyYAML's signature)
+    def compose_node(self, parent, index):
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
