@@ -37,13 +37,14 @@ def main() -> None:
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * args.cpus)
     from components.batching.executor import PLAN_FILE
+    from components.common.configs import TrainerConfig
     from components.common.features import FeaturePlan
     from components.trainer.executor import train
     from components.trainer.model import resolve_head
-    from pipelines.spec.models import TrainerSection
 
-    cfg = TrainerSection(max_epochs=15, early_stopping=None, distribution=args.distribution,
-                         optimizer={"name": "adam", "learning_rate": 0.01}).model_dump()
+    cfg = TrainerConfig(max_epochs=15, early_stopping=None, distribution=args.distribution,
+                        optimizer={"name": "adam", "learning_rate": 0.01},
+                        batch_size=16, drop_remainder=False, destination=None)  # the penguin spec's batches
     plan = FeaturePlan.from_json(Path(args.batches, PLAN_FILE).read_text())
     head = resolve_head(plan, cfg)
     _, history, stop = train(cfg, plan, head, args.batches, tempfile.mkdtemp())

@@ -26,8 +26,7 @@ GRADS = [np.array([0.1, -0.2, 0.3]), np.array([-0.4, 0.05, 0.2]), np.array([0.3,
 
 def keras_steps(name: str, **options) -> np.ndarray:
     """The weights after applying GRADS, one step each, with the registry's optimizer."""
-    cfg = OptimizerSection(name=name, **options).model_dump()
-    optimizer = get_optimizer(cfg)
+    optimizer = get_optimizer(OptimizerSection(name=name, **options))
     var = keras.Variable(W0.astype(np.float32))
     for g in GRADS:
         optimizer.apply_gradients([(keras.ops.convert_to_tensor(g.astype(np.float32)), var)])
@@ -160,7 +159,7 @@ def test_activation_equals_its_formula(name, expected):
 
 def test_unknown_names_list_the_valid_ones():
     with pytest.raises(ValueError, match=r"unknown optimizer 'adamm'.*did you mean 'adam'\?"):
-        get_optimizer({"name": "adamm", "learning_rate": 0.1})
+        get_optimizer(OptimizerSection.model_construct(name="adamm", learning_rate=0.1))
 
 
 # Every hyper-parameter at a non-default value, through the spec -> registry path, against the
@@ -268,8 +267,8 @@ def test_learning_rate_schedules_change_the_step_as_written(schedule, expected):
     """Plain SGD with a schedule: each step moves the weight by lr(t) * g, so a schedule that was
     ignored (a constant rate) fails."""
     lr, g = 0.1, np.array([1.0, 1.0, 1.0])
-    cfg = OptimizerSection(name="sgd", learning_rate=lr, schedule=schedule, decay_steps=4, decay_rate=0.5).model_dump()
-    optimizer = get_optimizer(cfg)
+    optimizer = get_optimizer(OptimizerSection(name="sgd", learning_rate=lr, schedule=schedule, decay_steps=4,
+                                               decay_rate=0.5))
     var = keras.Variable(W0.astype(np.float32))
     w = W0.copy()
     for t in range(6):
@@ -282,7 +281,7 @@ def _model(**model):
     from components.trainer.model import build_model
     from pipelines.spec.models import TrainerSection
 
-    cfg = TrainerSection(task="regression", model={"hidden_units": [8], **model}).model_dump()
+    cfg = TrainerSection(task="regression", model={"hidden_units": [8], **model})
     head = type("Head", (), {"units": 1, "activation": "linear", "loss": "mse", "label_coding": "value"})()
     return build_model(3, head, cfg)
 

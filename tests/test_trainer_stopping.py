@@ -32,7 +32,7 @@ class WeightsPerEpoch(keras.callbacks.Callback):
 
 
 def fit(curve, tmp_path, key="val_loss", **trainer):
-    cfg = TrainerSection(max_epochs=len(curve), **trainer).model_dump()
+    cfg = TrainerSection(max_epochs=len(curve), **trainer)
     callbacks, stoppers = make_callbacks(cfg, str(tmp_path))
     recorder = WeightsPerEpoch()
     keras.utils.set_random_seed(0)

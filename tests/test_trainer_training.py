@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from components.batching.executor import PLAN_FILE
+from components.common.configs import TrainerConfig
 from components.common.features import FeaturePlan
 from components.trainer.executor import TrainingError, train
 from components.trainer.model import resolve_head
-from pipelines.spec.models import TrainerSection
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,8 @@ def batches(penguin_run) -> str:
 
 
 def train_with(batches: str, tmp_path, **trainer):
-    cfg = TrainerSection(**trainer).model_dump()
+    # batch_size: the penguin spec's, which made `batches`
+    cfg = TrainerConfig(**trainer, batch_size=16, drop_remainder=False, destination=None)
     plan = FeaturePlan.from_json(Path(batches, PLAN_FILE).read_text())
     head = resolve_head(plan, cfg)
     return train(cfg, plan, head, batches, str(tmp_path))

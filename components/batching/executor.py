@@ -85,7 +85,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         io.write_text(io.join(batches.uri, SCHEMA_FILE), text_format.MessageToString(schema))
         io.write_bytes(io.join(batches.uri, STATISTICS_FILE), stats.SerializeToString())
         plan = build_plan(schema, stats.datasets[0], config.label, config.exclude,
-                          config.task, config.loss)
+                          config.task, config.loss, config.task_reason)
         payloads.write_plan(batches.uri, plan.to_json())
         for line in plan.describe():
             progress.tell("plan: %s", line)

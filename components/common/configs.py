@@ -5,18 +5,29 @@ executor as its `config` execution parameter, and what the executor reads back w
 Each model is the spec's section (pipelines/spec/models.py: the only defaults there are) plus the
 fields the compiler adds, which have no default: a field renamed on one side fails when the
 pipeline is compiled (and in tests/test_stage_configs.py), not minutes into a Beam run.
+
+"auto" is decided once: when the compiler reads the label (local data), it records the task, the
+loss, the metrics, the output activation and the Evaluator's metrics and compare_metric in these
+configs (TrainerSection.for_task, EvaluatorSection.for_task). When it cannot (data on an object
+store, Parquet, TFRecord), they stay "auto": Batching infers the task with the same function
+(components.common.features.infer_task) and the Trainer, Tuner and Evaluator apply the same
+`for_task` to it.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 from pydantic import BaseModel, ConfigDict
 
-from pipelines.spec.models import (BatchingSection, EvaluatorSection, PusherSection, TrainerSection,
-                                   TunerSection, ValidationSection)
-
+from pipelines.spec.models import (
+    BatchingSection,
+    EvaluatorSection,
+    PusherSection,
+    TrainerSection,
+    TunerSection,
+    ValidationSection,
+)
 
 # the spec's types of the fields the compiler copies from another section
 KeepVersions = PusherSection.model_fields["keep_versions"].annotation
@@ -51,11 +62,14 @@ class DataGateConfig(ValidationSection):
 
 
 class BatchingConfig(BatchingSection):
-    """batching: plus what the feature plan needs of data: and trainer:."""
+    """batching: plus what the feature plan needs of data: and trainer:. `task_reason`: why the
+    compiler inferred the task from the data (the plan's words), None when the spec set it or
+    Batching infers it."""
 
     label: str
     exclude: list[str]
     task: Task  # type: ignore[valid-type]
+    task_reason: str | None
     loss: Loss  # type: ignore[valid-type]
     validation_fraction: float
     drop_unlabeled: bool
@@ -67,12 +81,17 @@ class TrainerConfig(TrainerSection):
 
     batch_size: int
     drop_remainder: bool
-    destination: Optional[str]
+    destination: str | None
 
 
 class TunerConfig(StageConfig):
     trainer: TrainerConfig
     tuner: TunerSection
+
+    @property
+    def trial_epochs(self) -> int:
+        """The most epochs of one trial: tuner.epochs, by default trainer.max_epochs."""
+        return self.tuner.epochs or self.trainer.max_epochs
 
 
 EvaluatorConfig = EvaluatorSection

@@ -312,8 +312,10 @@ def build_plan(
     exclude: list[str],
     task: str = "auto",
     loss: str = "auto",
+    task_reason: str | None = None,
 ) -> FeaturePlan:
-    """The plan of the features in `schema`, with constants from the train split's statistics."""
+    """The plan of the features in `schema`, with constants from the train split's statistics.
+    `task_reason`: why the compiler inferred `task` from the data (said instead of the spec's)."""
     from tensorflow_metadata.proto.v0 import schema_pb2
 
     stats = {s.path.step[0]: s for s in statistics.features if s.path.step}
@@ -364,6 +366,7 @@ def build_plan(
     else:
         values = 0
     task, why = infer_task(label, kind, values, rows, task, loss, low=low, high=high)
+    why = task_reason or why
     classes: list[str] = []
     label_mean, label_std = 0.0, 1.0
     if task == REGRESSION and label_stats is not None and label_stats.HasField("num_stats"):

@@ -92,17 +92,14 @@ def evaluate_saved_model(path: str, files: list[str], plan: FeaturePlan, chunk: 
 def bless(candidate: dict, baseline: dict | None, cfg: EvaluatorConfig | dict, task: str) -> dict:
     """The blessing: every threshold met and, on `compare_metric`, not worse than the serving
     model beyond `compare_tolerance` (or forced), with one reason per metric. `cfg`: the
-    Evaluator's config (a dict: the evaluator section's keys, the spec's defaults for the rest)."""
+    Evaluator's config (or a dict: the evaluator section's keys, the spec's defaults for the rest),
+    with any "auto" the compiler left (it could not read the label) decided for `task` here."""
     if isinstance(cfg, dict):
         cfg = EvaluatorConfig.model_validate_json(json.dumps(cfg))
-    names = cfg.metrics
-    if names == "auto":
-        names = list(m.CLASSIFICATION_METRICS if task == CLASSIFICATION else m.REGRESSION_METRICS)
+    cfg = cfg.for_task(task)
     thresholds = {name: t.model_dump() for name, t in cfg.thresholds.items()}
     compared = cfg.compare_metric
-    if compared == "auto":
-        compared = "accuracy" if task == CLASSIFICATION else "r2"
-    names = list(dict.fromkeys(list(names) + list(thresholds) + ([compared] if compared else [])))
+    names = list(dict.fromkeys(list(cfg.metrics) + list(thresholds) + ([compared] if compared else [])))
     unknown = [n for n in names if n not in candidate]
     if unknown:
         allowed = m.CLASSIFICATION_METRICS if task == CLASSIFICATION else m.REGRESSION_METRICS

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from components.common import progress
 from components.trainer.backend import keras
+from pipelines.spec.models import EarlyStoppingSection
 
 
 class NonFiniteLoss(keras.callbacks.Callback):
@@ -80,7 +81,8 @@ class EpochProgress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         progress.say("Trainer: epoch %d/%d%s: %s", epoch + 1, self.max_epochs,
-                     " (standardized label)" if self.label_std else "", epoch_line(logs or {}, self.label_std))
+                     " (standardized label)" if self.label_std else "",
+                     epoch_line(logs or {}, self.label_std))
 
 
 def epoch_line(logs: dict, label_std: float | None = None) -> str:
@@ -108,12 +110,12 @@ class LearningRateLog(keras.callbacks.Callback):
             logs["learning_rate"] = learning_rate(self.model)
 
 
-def early_stopping(early: dict) -> keras.callbacks.EarlyStopping:
+def early_stopping(early: EarlyStoppingSection) -> keras.callbacks.EarlyStopping:
     """Keras' EarlyStopping from the spec's trainer.early_stopping section (Trainer and Tuner)."""
     return keras.callbacks.EarlyStopping(
-        monitor=early["monitor"], mode=monitor_mode(early["monitor"], early["mode"]), patience=early["patience"],
-        min_delta=early["min_delta"], restore_best_weights=early["restore_best_weights"],
-        start_from_epoch=early["start_from_epoch"])
+        monitor=early.monitor, mode=monitor_mode(early.monitor, early.mode), patience=early.patience,
+        min_delta=early.min_delta, restore_best_weights=early.restore_best_weights,
+        start_from_epoch=early.start_from_epoch)
 
 
 def learning_rate(model) -> float:
@@ -125,4 +127,5 @@ def monitor_mode(monitor: str, mode: str) -> str:
     if mode != "auto":
         return mode
     name = monitor.removeprefix("val_")
-    return "max" if name in ("accuracy", "auc", "precision", "recall", "r2") or name.endswith("accuracy") else "min"
+    higher_is_better = name in ("accuracy", "auc", "precision", "recall", "r2") or name.endswith("accuracy")
+    return "max" if higher_is_better else "min"

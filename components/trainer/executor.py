@@ -16,8 +16,8 @@ from tfx.dsl.components.base import base_executor
 from tfx.utils import path_utils
 
 from components.common import io, payloads, serving_dir
-from components.common.features import FeaturePlan
 from components.common.configs import TrainerConfig
+from components.common.features import FeaturePlan
 from components.common.io import CONFIG_KEY
 from components.common.payloads import BATCHES_SCHEMA_FILE, BATCHES_STATISTICS_FILE, COUNTS_FILE
 from components.common.serving_dir import FINGERPRINT_FILE, WEIGHTS_FILE
@@ -29,6 +29,7 @@ from components.trainer.distribution import make_strategy
 from components.trainer.export import export_serving_model, fingerprint
 from components.trainer.model import Head, build_model, compile_model, resolve_head
 from components.trainer.registry import get_optimizer
+from pipelines.spec.models import EarlyStoppingSection, TrainerSection
 
 CURVE_FILE = "learning_curve.png"
 
@@ -38,9 +39,10 @@ class TrainingError(RuntimeError):
 
 
 class Executor(base_executor.BaseExecutor):
-    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
-        # typed and complete (components/common/configs.py): every key is there, with the spec's value
-        cfg = TrainerConfig.model_validate_json(exec_properties[CONFIG_KEY]).model_dump(mode="json")
+    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list],
+           exec_properties: dict[str, Any]) -> None:
+        # typed and complete (components/common/configs.py): every field is there, with the spec's value
+        cfg = TrainerConfig.model_validate_json(exec_properties[CONFIG_KEY])
         tuned = None
         if input_dict.get("hyperparameters"):  # the Tuner's best values replace the spec's
             uri = input_dict["hyperparameters"][0].uri
@@ -49,12 +51,13 @@ class Executor(base_executor.BaseExecutor):
             logging.info("Trainer: hyper-parameters from the Tuner: %s", json.dumps(tuned["values"]))
         batches_uri = input_dict["batches"][0].uri
         plan = FeaturePlan.from_json(payloads.read_plan_json(batches_uri))
-        head = resolve_head(plan, cfg)
+        head = resolve_head(plan, cfg)  # and any "auto" the compiler left (it could not read the label)
         run_dir = output_dict["model_run"][0].uri
         model, history, stop = train(cfg, plan, head, batches_uri, run_dir)
         model_dir = path_utils.serving_model_dir(output_dict["model"][0].uri)
         export_serving_model(model, plan, head, model_dir)
-        for name, text in ((FINGERPRINT_FILE, fingerprint(model, plan)), (PLAN_FILE_IN_MODEL, plan.to_json())):
+        for name, text in ((FINGERPRINT_FILE, fingerprint(model, plan)),
+                           (PLAN_FILE_IN_MODEL, plan.to_json())):
             io.write_text(io.join(model_dir, name), text)
         save_weights(model, io.join(model_dir, WEIGHTS_FILE))  # for warm starts of later runs
         for source, target in ((BATCHES_SCHEMA_FILE, serving_dir.SCHEMA_FILE),
@@ -71,27 +74,28 @@ class Executor(base_executor.BaseExecutor):
         logging.info("Trainer: %s", stop["stop_reason"])
 
 
-def train(cfg: dict, plan: FeaturePlan, head: Head, batches_uri: str, run_dir: str):
+def train(cfg: TrainerConfig, plan: FeaturePlan, head: Head, batches_uri: str, run_dir: str):
     """Train the model; returns it, the per-epoch history and why training stopped."""
-    if cfg.get("distribution") == "multi_worker" and not backend.LEGACY:
+    if cfg.distribution == "multi_worker" and not backend.LEGACY:
         raise TrainingError(
             "distribution multi_worker needs TF_USE_LEGACY_KERAS=1 in the Trainer's environment: Keras 3 "
             "cannot train under MultiWorkerMirroredStrategy (keras-team/keras#20585). The Kubeflow compiler "
             "sets it on the Trainer's container; for a local run, export it before starting.")
-    strategy = make_strategy(cfg.get("distribution", "auto"))  # multi_worker: before any other TF op
-    keras.utils.set_random_seed(cfg.get("seed", 0))
-    train_data = read_batches(batches_uri, "train", plan, head, shuffle_seed=cfg.get("seed", 0),
-                              batch_size=cfg.get("batch_size"), drop_remainder=cfg.get("drop_remainder", False),
-                              hold=cfg.get("distribution") != "multi_worker")
+    strategy = make_strategy(cfg.distribution)  # multi_worker: before any other TF op
+    keras.utils.set_random_seed(cfg.seed)
+    train_data = read_batches(batches_uri, "train", plan, head, shuffle_seed=cfg.seed,
+                              batch_size=cfg.batch_size, drop_remainder=cfg.drop_remainder,
+                              hold=cfg.distribution != "multi_worker")
     # Every decision during training watches the validation split (carved from the train rows by
     # Batching); the eval split is the Evaluator's alone.
     validation_data = read_batches(batches_uri, "validation", plan, head)
     with strategy.scope():
         model = build_model(plan.width, head, cfg)
-        compile_model(model, head, get_optimizer(cfg["optimizer"]))
-        warm = warm_start(model, cfg) if cfg.get("warm_start") else "no (trainer.warm_start is off)"
-    callbacks, stoppers = make_callbacks(cfg, run_dir, plan.label_std if plan.task != "classification" else None)
-    fit = model.fit(train_data, validation_data=validation_data, epochs=cfg["max_epochs"],
+        compile_model(model, head, get_optimizer(cfg.optimizer))
+        warm = warm_start(model, cfg) if cfg.warm_start else "no (trainer.warm_start is off)"
+    callbacks, stoppers = make_callbacks(cfg, run_dir,
+                                         plan.label_std if plan.task != "classification" else None)
+    fit = model.fit(train_data, validation_data=validation_data, epochs=cfg.max_epochs,
                     callbacks=callbacks, verbose=0)
     history = [{k: float(v[i]) for k, v in fit.history.items()} | {"epoch": i}
                for i in range(len(fit.history.get("loss", [])))]
@@ -101,35 +105,36 @@ def train(cfg: dict, plan: FeaturePlan, head: Head, batches_uri: str, run_dir: s
         bad = stoppers["non_finite"]
         raise TrainingError(
             f"training stopped at epoch {bad.epoch}: the loss became {bad.value} (not finite). "
-            f"Lower trainer.optimizer.learning_rate (now {cfg['optimizer']['learning_rate']}), check "
+            f"Lower trainer.optimizer.learning_rate (now {cfg.optimizer.learning_rate}), check "
             "the data for extreme values, or choose a loss that fits the label.")
     return model, history, stop
 
 
-def split_decisions(batches_uri: str, cfg: dict, tuned: bool) -> dict:
+def split_decisions(batches_uri: str, cfg: TrainerConfig, tuned: bool) -> dict:
     """history.json's account of the splits: their sizes (rows actually used, and rows dropped)
     and which split each training decision watched (the "val_" metrics are the validation
     split's)."""
     counts = payloads.read_counts(batches_uri)
-    early = cfg.get("early_stopping")
+    early = cfg.early_stopping
     decisions = {"val_ metrics": "validation",
-                 "early_stopping": f"validation ({early['monitor']})" if early else "off",
-                 "restored_epoch": "validation" if early and early.get("restore_best_weights") else "none",
-                 "reduce_lr_on_plateau": "validation" if cfg.get("reduce_lr_on_plateau") else "off",
-                 "plateau_restarts": "validation" if cfg.get("plateau_restarts") else "off",
+                 "early_stopping": f"validation ({early.monitor})" if early else "off",
+                 "restored_epoch": "validation" if early and early.restore_best_weights else "none",
+                 "reduce_lr_on_plateau": "validation" if cfg.reduce_lr_on_plateau else "off",
+                 "plateau_restarts": "validation" if cfg.plateau_restarts else "off",
                  "tuner_objective": "validation" if tuned else "no Tuner stage",
                  "evaluator": "eval (never seen by a training decision)"}
-    return {"splits": {split: counts.get(split, {}).get("examples") for split in ("train", "validation", "eval")},
+    return {"splits": {split: counts.get(split, {}).get("examples")
+                       for split in ("train", "validation", "eval")},
             "validation_fraction": counts.get("validation_fraction"),
             "rows_dropped": counts.get("lost"), "decisions": decisions}
 
 
-def warm_start(model: keras.Model, cfg: dict) -> str:
+def warm_start(model: keras.Model, cfg: TrainerConfig) -> str:
     """Start from the weights of the model now serving, when it has the same architecture."""
-    serving = serving_dir.latest_version_path(cfg.get("destination") or "")
+    serving = serving_dir.latest_version_path(cfg.destination or "")
     path = io.join(serving, WEIGHTS_FILE) if serving else None
     if not path or not io.exists(path):
-        return f"skipped: no serving model with weights at {cfg.get('destination')}"
+        return f"skipped: no serving model with weights at {cfg.destination}"
     with tempfile.TemporaryDirectory() as local:  # Keras reads weights files from a local path
         local_path = os.path.join(local, os.path.basename(WEIGHTS_FILE))
         io.copy_file(path, local_path)
@@ -182,8 +187,8 @@ def read_batches(uri: str, split: str, plan: FeaturePlan, head: Head, shuffle_se
 
     def parse_raw(record):  # Batching's serialize_batch: raw little-endian float32
         parsed = tf.io.parse_single_example(record, spec)
-        return tf.reshape(tf.io.decode_raw(parsed["x"], tf.float32), [-1, columns]), tf.io.decode_raw(parsed["y"],
-                                                                                                     tf.float32)
+        return (tf.reshape(tf.io.decode_raw(parsed["x"], tf.float32), [-1, columns]),
+                tf.io.decode_raw(parsed["y"], tf.float32))
 
     counts = io.read_json(io.join(uri, COUNTS_FILE))[split]
     batches, examples = counts["batches"], counts.get("examples")
@@ -255,35 +260,36 @@ def _held(files: list[str], parse_raw, examples: int, seed: int, batch_size: int
 
     # one draw per iteration: a new permutation every epoch, the same ones on every run
     data = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1).flat_map(epoch)
-    data = data.map(lambda rows: (tf.gather(x, rows), tf.gather(y, rows)), num_parallel_calls=tf.data.AUTOTUNE)
+    data = data.map(lambda rows: (tf.gather(x, rows), tf.gather(y, rows)),
+                    num_parallel_calls=tf.data.AUTOTUNE)
     return data.apply(tf.data.experimental.assert_cardinality(steps))
 
 
-def make_callbacks(cfg: dict, run_dir: str, label_std: float | None = None):
+def make_callbacks(cfg: TrainerSection, run_dir: str, label_std: float | None = None):
     stoppers: dict[str, Any] = {"non_finite": cb.NonFiniteLoss()}
-    callbacks = [stoppers["non_finite"], cb.LearningRateLog(), cb.EpochProgress(cfg["max_epochs"], label_std)]
-    early = cfg.get("early_stopping")
+    callbacks = [stoppers["non_finite"], cb.LearningRateLog(), cb.EpochProgress(cfg.max_epochs, label_std)]
+    early = cfg.early_stopping
     if early:
         stoppers["early"] = cb.early_stopping(early)
         callbacks.append(stoppers["early"])
-    monitor = early["monitor"] if early else "val_loss"
-    mode = cb.monitor_mode(monitor, early["mode"] if early else "auto")
-    if cfg.get("reduce_lr_on_plateau"):
-        plateau = cfg["reduce_lr_on_plateau"]
+    watched = early or EarlyStoppingSection()  # the plateau rules watch its monitor (without it, the default)
+    monitor, mode = watched.monitor, cb.monitor_mode(watched.monitor, watched.mode)
+    if cfg.reduce_lr_on_plateau:
+        plateau = cfg.reduce_lr_on_plateau
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
-            monitor=monitor, mode=mode, factor=plateau["factor"], patience=plateau["patience"],
-            cooldown=plateau["cooldown"], min_lr=plateau["min_lr"]))
-    if cfg.get("plateau_restarts"):
-        restarts = cfg["plateau_restarts"]
-        stoppers["restarts"] = cb.PlateauRestarts(monitor, mode, restarts["patience"], restarts["factor"],
-                                                  restarts["max_restarts"])
+            monitor=monitor, mode=mode, factor=plateau.factor, patience=plateau.patience,
+            cooldown=plateau.cooldown, min_lr=plateau.min_lr))
+    if cfg.plateau_restarts:
+        restarts = cfg.plateau_restarts
+        stoppers["restarts"] = cb.PlateauRestarts(monitor, mode, restarts.patience, restarts.factor,
+                                                  restarts.max_restarts)
         callbacks.append(stoppers["restarts"])
     callbacks.append(keras.callbacks.TensorBoard(io.join(run_dir, "tensorboard"), write_graph=False,
                                                  profile_batch=0))
     return callbacks, stoppers
 
 
-def stop_reason(cfg: dict, stoppers: dict, epochs: int) -> dict:
+def stop_reason(cfg: TrainerSection, stoppers: dict, epochs: int) -> dict:
     early, restarts = stoppers.get("early"), stoppers.get("restarts")
     if stoppers["non_finite"].epoch is not None:
         return {"stop_reason": "non-finite loss", "restored_epoch": None, "epochs_run": epochs}
@@ -295,10 +301,10 @@ def stop_reason(cfg: dict, stoppers: dict, epochs: int) -> dict:
     if early is not None and early.restore_best_weights and early.best_weights is not None:
         restored = early.best_epoch
     if early is not None and early.stopped_epoch > 0:
-        reason = (f"early stopping: {early.monitor} did not improve by more than {abs(early.min_delta):g} for "
-                  f"{early.patience} epochs (best {early.best:.4g} at epoch {early.best_epoch})")
+        reason = (f"early stopping: {early.monitor} did not improve by more than {abs(early.min_delta):g} "
+                  f"for {early.patience} epochs (best {early.best:.4g} at epoch {early.best_epoch})")
     else:
-        reason = f"max_epochs reached ({cfg['max_epochs']})"
+        reason = f"max_epochs reached ({cfg.max_epochs})"
     result = {"stop_reason": reason, "restored_epoch": restored, "epochs_run": epochs}
     if restarts is not None:
         result["restarts"] = restarts.restarts
@@ -327,8 +333,10 @@ def plot_learning_curve(history: list[dict], path: str, restored_epoch: int | No
         for epoch in changes:
             ax.axvline(epoch, linestyle=":", color="grey", linewidth=0.8)
         if restored_epoch is not None:
-            ax.axvline(restored_epoch, linestyle="--", color="black", linewidth=1, label=f"restored ({restored_epoch})")
-        ax.set_title(name + (" (standardized label units)" if standardized and name in ("loss", "mae", "mse") else ""))
+            ax.axvline(restored_epoch, linestyle="--", color="black", linewidth=1,
+                       label=f"restored ({restored_epoch})")
+        in_label_units = standardized and name in ("loss", "mae", "mse")
+        ax.set_title(name + (" (standardized label units)" if in_label_units else ""))
         ax.set_xlabel("epoch" + (" (dotted: learning rate changed)" if changes else ""))
         ax.legend()
     fig.tight_layout()

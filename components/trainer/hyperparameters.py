@@ -3,34 +3,30 @@ trainer's config: the one place that says which trainer field each searched name
 
 from __future__ import annotations
 
-import copy
 import json
 
 from components.common import io
+from components.common.configs import TrainerConfig
 
 BEST_FILE = "best_hyperparameters.txt"  # TFX's Tuner writes and TFX's Trainer reads this name
 
-# searched name -> the path of the trainer config field it sets
-FIELDS = {
-    "learning_rate": ("optimizer", "learning_rate"),
-    "optimizer": ("optimizer", "name"),
-    "hidden_units": ("model", "hidden_units"),
-    "activation": ("model", "activation"),
-    "dropout": ("model", "dropout"),
-    "batch_size": ("batch_size",),
-}
+# searched name (pipelines.spec.models.SearchSpace) -> the trainer config field it sets: a field of
+# trainer.optimizer, of trainer.model, or of the config itself
+OPTIMIZER_FIELDS = {"learning_rate": "learning_rate", "optimizer": "name"}
+MODEL_FIELDS = {"hidden_units": "hidden_units", "activation": "activation", "dropout": "dropout"}
+CONFIG_FIELDS = {"batch_size": "batch_size"}
+FIELDS = OPTIMIZER_FIELDS | MODEL_FIELDS | CONFIG_FIELDS
 
 
-def apply(trainer: dict, values: dict) -> dict:
-    """A copy of the trainer config with the searched fields set to `values`."""
-    cfg = copy.deepcopy(trainer)
-    for name, value in values.items():
-        *parents, leaf = FIELDS[name]
-        target = cfg
-        for key in parents:
-            target = target[key]
-        target[leaf] = value
-    return cfg
+def apply(trainer: TrainerConfig, values: dict) -> TrainerConfig:
+    """A copy of the trainer config with the searched fields set to `values` (searched name ->
+    value, as KerasTuner gives them)."""
+    def picked(fields: dict) -> dict:
+        return {field: values[name] for name, field in fields.items() if name in values}
+
+    return trainer.model_copy(update=picked(CONFIG_FIELDS) | {
+        "optimizer": trainer.optimizer.model_copy(update=picked(OPTIMIZER_FIELDS)),
+        "model": trainer.model.model_copy(update=picked(MODEL_FIELDS))})
 
 
 def read_best(uri: str) -> dict:

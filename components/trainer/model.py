@@ -7,8 +7,7 @@ import dataclasses
 from components.common.features import CLASSIFICATION, FeaturePlan
 from components.trainer.backend import keras
 from components.trainer.registry import get_activation, get_loss
-
-PROBABILITY_LOSSES = ("categorical_crossentropy", "kl_divergence", "sparse_categorical_crossentropy")
+from pipelines.spec.models import TrainerSection
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,47 +21,38 @@ class Head:
     metrics: tuple[str, ...]
 
 
-def resolve_head(plan: FeaturePlan, cfg: dict) -> Head:
-    """Fill in the "auto" choices of `cfg` (the spec's trainer section) for this label."""
-    classification = plan.task == CLASSIFICATION
-    loss = cfg["loss"]
-    if loss == "auto":
-        loss = "sparse_categorical_crossentropy" if classification else "mse"
-    model = cfg["model"]
+def resolve_head(plan: FeaturePlan, cfg: TrainerSection) -> Head:
+    """The output layer for this label: the loss, activation and metrics of `cfg` (the trainer's
+    config) with its "auto" choices made for the plan's task (TrainerSection.for_task: the
+    compiler has made them already when it could read the label), the units from the classes."""
+    cfg = cfg.for_task(plan.task)
     classes = len(plan.classes)
-    activation = model["output_activation"]
-    if activation == "auto":
-        activation = "sigmoid" if loss == "binary_crossentropy" else ("softmax" if classification else "linear")
-    if not classification:
+    if plan.task != CLASSIFICATION:
         units, coding = 1, "value"
-    elif loss == "sparse_categorical_crossentropy":
+    elif cfg.loss == "sparse_categorical_crossentropy":
         units, coding = classes, "ids"
-    elif loss == "binary_crossentropy" and classes == 2:
+    elif cfg.loss == "binary_crossentropy" and classes == 2:
         units, coding = 1, "binary"
     else:
         units, coding = classes, "one_hot"
-    units = model.get("output_units") or units
-    metrics = cfg["metrics"]
-    if metrics == "auto":
-        metrics = ["accuracy"] if classification else ["mae"]
-    return Head(loss, activation, units, coding, tuple(metrics))
+    return Head(cfg.loss, cfg.model.output_activation, cfg.model.output_units or units, coding,
+                tuple(cfg.metrics))
 
 
-def build_model(width: int, head: Head, cfg: dict) -> keras.Model:
+def build_model(width: int, head: Head, cfg: TrainerSection) -> keras.Model:
     """Dense layers on the preprocessed feature vector; compiled with the spec's loss."""
-    model_cfg = cfg["model"]
-    seed = cfg["seed"]
+    model_cfg, seed = cfg.model, cfg.seed
     inputs = keras.Input((width,), name="features")
     hidden = inputs
-    for i, units in enumerate(model_cfg["hidden_units"]):
-        hidden = keras.layers.Dense(units, activation=get_activation(model_cfg["activation"]),
+    for i, units in enumerate(model_cfg.hidden_units):
+        hidden = keras.layers.Dense(units, activation=get_activation(model_cfg.activation),
                                     kernel_initializer=keras.initializers.GlorotUniform(seed + i),
                                     name=f"hidden_{i}")(hidden)
-        if model_cfg.get("batch_norm"):
+        if model_cfg.batch_norm:
             hidden = keras.layers.BatchNormalization(name=f"batch_norm_{i}")(hidden)
-        if model_cfg.get("dropout"):
-            hidden = keras.layers.Dropout(model_cfg["dropout"], seed=seed + i, name=f"dropout_{i}")(hidden)
-    if model_cfg["wide"]:  # Wide & Deep: the features also reach the output directly
+        if model_cfg.dropout:
+            hidden = keras.layers.Dropout(model_cfg.dropout, seed=seed + i, name=f"dropout_{i}")(hidden)
+    if model_cfg.wide:  # Wide & Deep: the features also reach the output directly
         hidden = keras.layers.Concatenate(name="wide_and_deep")([hidden, inputs])
     outputs = keras.layers.Dense(head.units, activation=get_activation(head.activation),
                                  kernel_initializer=keras.initializers.GlorotUniform(seed + 100),

@@ -12,7 +12,7 @@ from typing import Any
 import tensorflow as tf
 
 from components.trainer.backend import keras
-from pipelines.spec.models import did_you_mean
+from pipelines.spec.models import OptimizerSection, did_you_mean
 
 
 def leaky_relu(x):
@@ -42,35 +42,24 @@ ACTIVATIONS: dict[str, Callable] = {
 }
 
 
-def _momentum(lr, cfg):
-    return keras.optimizers.SGD(lr, momentum=_or(cfg.get("momentum"), 0.9), nesterov=cfg.get("nesterov", False),
-                                weight_decay=cfg.get("weight_decay"))
-
-
-def _adamw(lr, cfg):
-    return keras.optimizers.AdamW(lr, weight_decay=_or(cfg.get("weight_decay"), 0.004), beta_1=cfg["beta_1"],
-                                  beta_2=cfg["beta_2"], epsilon=cfg["epsilon"])
-
-
-OPTIMIZERS: dict[str, Callable[[Any, dict], keras.optimizers.Optimizer]] = {
-    "sgd": lambda lr, cfg: keras.optimizers.SGD(lr, weight_decay=cfg.get("weight_decay")),
-    "momentum": _momentum,
-    "adam": lambda lr, cfg: keras.optimizers.Adam(lr, beta_1=cfg["beta_1"], beta_2=cfg["beta_2"],
-                                                  epsilon=cfg["epsilon"], weight_decay=cfg.get("weight_decay")),
-    "adamw": _adamw,
-    "adagrad": lambda lr, cfg: keras.optimizers.Adagrad(
-        lr, initial_accumulator_value=cfg["initial_accumulator_value"], epsilon=cfg["epsilon"],
-        weight_decay=cfg.get("weight_decay")),
-    "adadelta": lambda lr, cfg: keras.optimizers.Adadelta(lr, rho=_or(cfg.get("rho"), 0.95), epsilon=cfg["epsilon"],
-                                                          weight_decay=cfg.get("weight_decay")),
-    "rmsprop": lambda lr, cfg: keras.optimizers.RMSprop(
-        lr, rho=_or(cfg.get("rho"), 0.9), momentum=_or(cfg.get("momentum"), 0.0), epsilon=cfg["epsilon"],
-        weight_decay=cfg.get("weight_decay")),
+# name -> the Keras optimizer of a trainer.optimizer section whose optimizer defaults are filled in
+# (OptimizerSection.with_defaults: momentum, rho and weight_decay per optimizer)
+OPTIMIZERS: dict[str, Callable[[Any, OptimizerSection], keras.optimizers.Optimizer]] = {
+    "sgd": lambda lr, opt: keras.optimizers.SGD(lr, weight_decay=opt.weight_decay),
+    "momentum": lambda lr, opt: keras.optimizers.SGD(lr, momentum=opt.momentum, nesterov=opt.nesterov,
+                                                     weight_decay=opt.weight_decay),
+    "adam": lambda lr, opt: keras.optimizers.Adam(lr, beta_1=opt.beta_1, beta_2=opt.beta_2,
+                                                  epsilon=opt.epsilon, weight_decay=opt.weight_decay),
+    "adamw": lambda lr, opt: keras.optimizers.AdamW(lr, weight_decay=opt.weight_decay, beta_1=opt.beta_1,
+                                                    beta_2=opt.beta_2, epsilon=opt.epsilon),
+    "adagrad": lambda lr, opt: keras.optimizers.Adagrad(
+        lr, initial_accumulator_value=opt.initial_accumulator_value, epsilon=opt.epsilon,
+        weight_decay=opt.weight_decay),
+    "adadelta": lambda lr, opt: keras.optimizers.Adadelta(lr, rho=opt.rho, epsilon=opt.epsilon,
+                                                          weight_decay=opt.weight_decay),
+    "rmsprop": lambda lr, opt: keras.optimizers.RMSprop(
+        lr, rho=opt.rho, momentum=opt.momentum, epsilon=opt.epsilon, weight_decay=opt.weight_decay),
 }
-
-
-def _or(value, default):
-    return default if value is None else value
 
 
 def _lookup(kind: str, registry: dict, name: str):
@@ -88,16 +77,15 @@ def get_activation(name: str) -> Callable:
     return _lookup("activation", ACTIVATIONS, name)
 
 
-def get_optimizer(cfg: dict) -> keras.optimizers.Optimizer:
-    """An optimizer from the spec's `trainer.optimizer` section (a dict), with its schedule."""
-    factory = _lookup("optimizer", OPTIMIZERS, cfg["name"])
-    return factory(learning_rate_schedule(cfg), cfg)
+def get_optimizer(opt: OptimizerSection) -> keras.optimizers.Optimizer:
+    """An optimizer from the spec's `trainer.optimizer` section, with its schedule."""
+    factory = _lookup("optimizer", OPTIMIZERS, opt.name)
+    return factory(learning_rate_schedule(opt), opt.with_defaults())
 
 
-def learning_rate_schedule(cfg: dict):
-    lr = cfg["learning_rate"]
-    if cfg.get("schedule", "constant") == "exponential_decay":
-        return keras.optimizers.schedules.ExponentialDecay(lr, cfg["decay_steps"], cfg["decay_rate"])
-    if cfg.get("schedule") == "cosine_decay":
-        return keras.optimizers.schedules.CosineDecay(lr, cfg["decay_steps"])
-    return lr
+def learning_rate_schedule(opt: OptimizerSection):
+    if opt.schedule == "exponential_decay":
+        return keras.optimizers.schedules.ExponentialDecay(opt.learning_rate, opt.decay_steps, opt.decay_rate)
+    if opt.schedule == "cosine_decay":
+        return keras.optimizers.schedules.CosineDecay(opt.learning_rate, opt.decay_steps)
+    return opt.learning_rate

@@ -21,6 +21,9 @@ OTHER_DELIMITERS = (";", "\t", "|")
 # What `_label_problems` inferred from the label's values, per spec (id): the lines that
 # `tfx-yaml check` prints (Batching says the same, with the columns, on the train split).
 INFERRED: dict[int, list[str]] = {}
+# The task `_label_problems` inferred and why, per spec (id): what the compiler records in the stage
+# configs (pipelines/build/compiler.py, `decided_sections`).
+TASKS: dict[int, tuple[str, str]] = {}
 MAX_LISTED_LINES = 5
 
 
@@ -547,6 +550,7 @@ def _label_problems(spec: PipelineSpec, values: list[str], rows: int = 0) -> lis
             message = message.replace("holds text;", f"holds text such as {example[:40]!r};")
         return [message]
     shown = sorted(values, key=int) if kind == "int" else sorted(values)
+    TASKS[id(spec)] = (task, why)
     INFERRED[id(spec)] = [f"task: {task} ({why})"] + (
         [f"classes ({len(values)}): {', '.join(shown[:20])}{', ...' if len(values) > 20 else ''}"]
         if task == "classification" else [])
@@ -555,8 +559,7 @@ def _label_problems(spec: PipelineSpec, values: list[str], rows: int = 0) -> lis
         if classes < 2:
             problems.append(f"key 'data.label': the label {spec.data.label!r} has {classes} distinct value "
                             f"({values[0][:40]!r}) in the data; classification needs at least 2 classes")
-        problem = combination_problem(task, trainer.loss if trainer.loss != "auto" else "sparse_categorical_crossentropy",
-                                      trainer.model, n_classes=classes)
+        problem = combination_problem(task, trainer.for_task(task).loss, trainer.model, n_classes=classes)
         if problem:
             problems.append(f"key 'trainer.model.output_units': {problem}")
     wrong = REGRESSION_METRICS if task == "classification" else CLASSIFICATION_METRICS

@@ -39,7 +39,7 @@ from pipelines.build import checks, spans
 from pipelines.runs.paths import RunPaths
 from pipelines.spec import PipelineSpec, SpecError
 from pipelines.spec.loader import is_uri
-from pipelines.spec.models import KUBEFLOW_COMPONENTS
+from pipelines.spec.models import KUBEFLOW_COMPONENTS, EvaluatorSection, TrainerSection
 
 # Component ids, as they appear in ML Metadata and in the runner's progress lines.
 STAGES = tuple(c for c in KUBEFLOW_COMPONENTS if c != "Tuner")  # the stages of a spec without a tuner section
@@ -79,15 +79,16 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local",
                     config=encode(configs.DataGateConfig, {**spec.validation.model_dump(),
                                                            "destination": paths.destination,
                                                            "exclude": spec.data.exclude}))
+    trainer_section, evaluator_section, task_reason = decided_sections(spec)
     batching = Batching(
         examples=example_gen.outputs["examples"], schema=schema.outputs["schema"],
         statistics=statistics.outputs["statistics"], gate=gate.outputs["result"],
         config=encode(configs.BatchingConfig, {"label": spec.data.label, "exclude": spec.data.exclude,
-                      "task": spec.trainer.task, "loss": spec.trainer.loss,
+                      "task": trainer_section.task, "task_reason": task_reason, "loss": trainer_section.loss,
                       "validation_fraction": spec.data.validation_fraction,
                       "drop_unlabeled": spec.data.drop_unlabeled, **spec.batching.model_dump()}))
-    trainer_config = spec.trainer.model_dump() | {"batch_size": spec.batching.batch_size,
-                                                  "drop_remainder": spec.batching.drop_remainder}
+    trainer_config = trainer_section.model_dump() | {"batch_size": spec.batching.batch_size,
+                                                     "drop_remainder": spec.batching.drop_remainder}
     # with warm_start it starts from the weights of the model serving there
     trainer_config["destination"] = paths.destination if spec.trainer.warm_start else None
     tuner = None
@@ -108,7 +109,7 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local",
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
         serving_state=serving.outputs["serving_state"],
-        config=encode(configs.EvaluatorConfig, spec.evaluator.model_dump()))
+        config=encode(configs.EvaluatorConfig, evaluator_section.model_dump()))
     pusher = Pusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
         serving_state=serving.outputs["serving_state"],
@@ -124,6 +125,21 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local",
         metadata_connection_config=paths.store.config() if target == "local" else None,
         beam_pipeline_args=list(spec.runtime.beam_pipeline_args),
     )
+
+
+def decided_sections(spec: PipelineSpec) -> tuple[TrainerSection, EvaluatorSection, str | None]:
+    """The trainer and evaluator sections with every "auto" that follows the task decided
+    (TrainerSection.for_task, EvaluatorSection.for_task), and why the task, when it was inferred
+    here. The task: the one check_inputs inferred from the label's values (checks.TASKS), else the
+    spec's own. With neither (the data was not read: an object store, Parquet, TFRecord) they stay
+    "auto", for Batching (features.infer_task), the Trainer, the Tuner and the Evaluator to decide
+    with the same functions."""
+    inferred = checks.TASKS.get(id(spec))
+    task = inferred[0] if inferred else spec.trainer.task
+    if task == "auto":
+        return spec.trainer, spec.evaluator, None
+    reason = inferred[1] if inferred and spec.trainer.task == "auto" else None
+    return spec.trainer.for_task(task), spec.evaluator.for_task(task), reason
 
 
 def _json(value: dict) -> str:
@@ -178,7 +194,10 @@ def _input_base_and_pattern(spec: PipelineSpec) -> tuple[str, str]:
 def check_inputs(spec: PipelineSpec, remote: bool = True) -> None:
     """Problems with the files the spec points at and with what they hold, as one SpecError
     listing them all (see pipelines/build/checks.py). Remote data (gs://, s3://) is checked too,
-    unless `remote` is False (compiling for a cluster whose store this machine may not reach)."""
+    unless `remote` is False (compiling for a cluster whose store this machine may not reach). What
+    the label's values say (the task and why) is left in checks.INFERRED and checks.TASKS."""
+    for inferred in (checks.INFERRED, checks.TASKS):  # this check's findings only
+        inferred.pop(id(spec), None)
     problems = checks.beam_problems(list(spec.runtime.beam_pipeline_args))
     if spec.schema_.path and (remote or not is_uri(spec.schema_.path)):
         if not io.exists(spec.schema_.path) or io.isdir(spec.schema_.path):

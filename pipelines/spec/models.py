@@ -27,6 +27,14 @@ REGRESSION_METRICS = ("mse", "rmse", "mae", "r2")
 # Metrics where a lower value is better; every other metric is better when higher.
 LOWER_IS_BETTER = frozenset({"log_loss", "mse", "rmse", "mae", "loss"})
 DISTRIBUTIONS = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
+TASKS = ("classification", "regression")
+# What "auto" means once the task is known: the one home of each choice (TrainerSection.for_task,
+# EvaluatorSection.for_task). The compiler records the choices in the stage configs when it reads
+# the label; otherwise the Trainer, Tuner and Evaluator apply the same methods to Batching's task.
+AUTO_LOSS = {"classification": "sparse_categorical_crossentropy", "regression": "mse"}
+AUTO_METRICS = {"classification": ("accuracy",), "regression": ("mae",)}  # compiled into the model
+AUTO_EVALUATOR_METRICS = {"classification": CLASSIFICATION_METRICS, "regression": REGRESSION_METRICS}
+AUTO_COMPARE_METRIC = {"classification": "accuracy", "regression": "r2"}
 
 # Schemes a path in a spec may use (besides local paths): what TFX's file layer and Beam read.
 URI_SCHEMES = ("gs", "s3", "hdfs")
@@ -255,6 +263,11 @@ class BatchingSection(Section):
     max_vocabulary: int = Field(1000, ge=1, le=100_000)
 
 
+# The defaults of the optimizer fields that are None in the spec ("this optimizer's default").
+OPTIMIZER_DEFAULTS = {"momentum": {"momentum": 0.9}, "rmsprop": {"momentum": 0.0, "rho": 0.9},
+                      "adadelta": {"rho": 0.95}, "adamw": {"weight_decay": 0.004}}
+
+
 class OptimizerSection(Section):
     """An optimizer by name with its hyper-parameters (Keras' names and defaults).
 
@@ -288,6 +301,12 @@ class OptimizerSection(Section):
     schedule: Literal["constant", "exponential_decay", "cosine_decay"] = "constant"
     decay_steps: int = Field(1000, ge=1)
     decay_rate: float = Field(0.96, gt=0, le=1)
+
+    def with_defaults(self) -> OptimizerSection:
+        """A copy with this optimizer's own defaults (OPTIMIZER_DEFAULTS) for the fields left unset:
+        read by the Trainer once the optimizer is known (the Tuner may choose it)."""
+        defaults = OPTIMIZER_DEFAULTS.get(self.name, {})
+        return self.model_copy(update={k: v for k, v in defaults.items() if getattr(self, k) is None})
 
     @model_validator(mode="after")
     def _options_fit_the_optimizer(self) -> OptimizerSection:
@@ -456,10 +475,25 @@ class TrainerSection(Section):
         return self
 
     def compiled_metrics(self) -> list[str]:
-        """The metrics Keras will report (besides the loss)."""
+        """The metrics Keras will report (besides the loss); with task auto, those of either task."""
         if self.metrics != "auto":
             return list(self.metrics)
-        return {"classification": ["accuracy"], "regression": ["mae"]}.get(self.task, ["accuracy", "mae"])
+        return list(AUTO_METRICS.get(self.task, AUTO_METRICS["classification"] + AUTO_METRICS["regression"]))
+
+    def for_task(self, task: str) -> TrainerSection:
+        """A copy with the "auto" choices made for `task` (classification or regression): the task,
+        the loss, the metrics and the output activation (see AUTO_LOSS, AUTO_METRICS)."""
+        if task not in TASKS or self.task not in ("auto", task):
+            raise ValueError(f"trainer.task {self.task!r} cannot become {task!r}; expected one of: {', '.join(TASKS)}")
+        loss = AUTO_LOSS[task] if self.loss == "auto" else self.loss
+        activation = self.model.output_activation
+        if activation == "auto":
+            activation = "sigmoid" if loss == "binary_crossentropy" else (
+                "softmax" if task == "classification" else "linear")
+        return self.model_copy(update={
+            "task": task, "loss": loss,
+            "metrics": list(AUTO_METRICS[task]) if self.metrics == "auto" else self.metrics,
+            "model": self.model.model_copy(update={"output_activation": activation})})
 
 
 class FloatRange(Section):
@@ -640,6 +674,15 @@ class EvaluatorSection(Section):
     compare_metric: Optional[Literal["auto"] | Metric] = "auto"  # type: ignore[valid-type]
     compare_tolerance: float = Field(0.001, ge=0.0, le=1.0)
     force_bless: bool = False
+
+    def for_task(self, task: str) -> EvaluatorSection:
+        """A copy with the "auto" metrics and compare_metric chosen for `task` (AUTO_EVALUATOR_METRICS,
+        AUTO_COMPARE_METRIC)."""
+        if task not in TASKS:
+            raise ValueError(f"task {task!r}: expected one of: {', '.join(TASKS)}")
+        return self.model_copy(update={
+            "metrics": list(AUTO_EVALUATOR_METRICS[task]) if self.metrics == "auto" else self.metrics,
+            "compare_metric": AUTO_COMPARE_METRIC[task] if self.compare_metric == "auto" else self.compare_metric})
 
 
 class PusherSection(Section):
