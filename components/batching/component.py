@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.types import Channel, standard_artifacts
-from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from components.batching import executor
 from components.common.artifacts import Batches, DataGateResult
-from components.common.io import CONFIG_KEY
+from components.common.stage_spec import stage_spec
 
 EXAMPLES_KEY = "examples"
 SCHEMA_KEY = "schema"
@@ -17,15 +16,11 @@ GATE_KEY = "gate"
 BATCHES_KEY = "batches"
 
 
-class BatchingSpec(ComponentSpec):
-    PARAMETERS = {CONFIG_KEY: ExecutionParameter(type=str)}  # noqa: RUF012
-    INPUTS = {  # noqa: RUF012
-        EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
-        SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema),
-        STATISTICS_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics),
-        GATE_KEY: ChannelParameter(type=DataGateResult),
-    }
-    OUTPUTS = {BATCHES_KEY: ChannelParameter(type=Batches)}  # noqa: RUF012
+BatchingSpec = stage_spec(
+    "BatchingSpec", __name__,
+    inputs={EXAMPLES_KEY: standard_artifacts.Examples, SCHEMA_KEY: standard_artifacts.Schema,
+            STATISTICS_KEY: standard_artifacts.ExampleStatistics, GATE_KEY: DataGateResult},
+    outputs={BATCHES_KEY: Batches})
 
 
 class Batching(base_beam_component.BaseBeamComponent):

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import Channel, standard_artifacts
-from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from components.common.artifacts import DataGateResult
-from components.common.io import CONFIG_KEY
+from components.common.stage_spec import stage_spec
 from components.data_gate import executor
 
 ANOMALIES_KEY = "anomalies"
@@ -17,14 +16,11 @@ SCHEMA_KEY = "schema"
 RESULT_KEY = "result"
 
 
-class DataGateSpec(ComponentSpec):
-    PARAMETERS = {CONFIG_KEY: ExecutionParameter(type=str)}  # noqa: RUF012
-    INPUTS = {  # noqa: RUF012
-        ANOMALIES_KEY: ChannelParameter(type=standard_artifacts.ExampleAnomalies),
-        STATISTICS_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics),
-        SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema),
-    }
-    OUTPUTS = {RESULT_KEY: ChannelParameter(type=DataGateResult)}  # noqa: RUF012
+DataGateSpec = stage_spec(
+    "DataGateSpec", __name__,
+    inputs={ANOMALIES_KEY: standard_artifacts.ExampleAnomalies,
+            STATISTICS_KEY: standard_artifacts.ExampleStatistics, SCHEMA_KEY: standard_artifacts.Schema},
+    outputs={RESULT_KEY: DataGateResult})
 
 
 class DataGate(base_component.BaseComponent):

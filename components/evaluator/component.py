@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import Channel, standard_artifacts
-from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from components.common.artifacts import ServingState
-from components.common.io import CONFIG_KEY
+from components.common.stage_spec import stage_spec
 from components.evaluator import executor
 
 EXAMPLES_KEY = "examples"
@@ -22,17 +21,12 @@ EVALUATION_KEY = "evaluation"
 SERVING_STATE_KEY = "serving_state"
 
 
-class EvaluatorSpec(ComponentSpec):
-    PARAMETERS = {CONFIG_KEY: ExecutionParameter(type=str)}  # noqa: RUF012
-    INPUTS = {  # noqa: RUF012
-        EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
-        MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
-        SERVING_STATE_KEY: ChannelParameter(type=ServingState),
-    }
-    OUTPUTS = {  # noqa: RUF012
-        BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing),
-        EVALUATION_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation),
-    }
+EvaluatorSpec = stage_spec(
+    "EvaluatorSpec", __name__,
+    inputs={EXAMPLES_KEY: standard_artifacts.Examples, MODEL_KEY: standard_artifacts.Model,
+            SERVING_STATE_KEY: ServingState},
+    outputs={BLESSING_KEY: standard_artifacts.ModelBlessing,
+             EVALUATION_KEY: standard_artifacts.ModelEvaluation})
 
 
 class Evaluator(base_component.BaseComponent):

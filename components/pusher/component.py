@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import Channel, standard_artifacts
-from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from components.common.artifacts import ServingState
-from components.common.io import CONFIG_KEY
+from components.common.stage_spec import stage_spec
 from components.pusher import executor
 
 MODEL_KEY = "model"
@@ -16,14 +15,11 @@ PUSHED_MODEL_KEY = "pushed_model"
 SERVING_STATE_KEY = "serving_state"
 
 
-class PusherSpec(ComponentSpec):
-    PARAMETERS = {CONFIG_KEY: ExecutionParameter(type=str)}  # noqa: RUF012
-    INPUTS = {  # noqa: RUF012
-        MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
-        BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing),
-        SERVING_STATE_KEY: ChannelParameter(type=ServingState),
-    }
-    OUTPUTS = {PUSHED_MODEL_KEY: ChannelParameter(type=standard_artifacts.PushedModel)}  # noqa: RUF012
+PusherSpec = stage_spec(
+    "PusherSpec", __name__,
+    inputs={MODEL_KEY: standard_artifacts.Model, BLESSING_KEY: standard_artifacts.ModelBlessing,
+            SERVING_STATE_KEY: ServingState},
+    outputs={PUSHED_MODEL_KEY: standard_artifacts.PushedModel})
 
 
 class Pusher(base_component.BaseComponent):

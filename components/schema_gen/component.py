@@ -11,19 +11,18 @@ from __future__ import annotations
 
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import Channel, standard_artifacts
-from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
-from components.common.io import CONFIG_KEY
+from components.common.stage_spec import stage_spec
 from components.schema_gen import executor
 
 STATISTICS_KEY = "statistics"
 SCHEMA_KEY = "schema"
 
 
-class PipelineSchemaGenSpec(ComponentSpec):
-    PARAMETERS = {CONFIG_KEY: ExecutionParameter(type=str)}  # noqa: RUF012
-    INPUTS = {STATISTICS_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics)}  # noqa: RUF012
-    OUTPUTS = {SCHEMA_KEY: ChannelParameter(type=standard_artifacts.Schema)}  # noqa: RUF012
+PipelineSchemaGenSpec = stage_spec(
+    "PipelineSchemaGenSpec", __name__,
+    inputs={STATISTICS_KEY: standard_artifacts.ExampleStatistics},
+    outputs={SCHEMA_KEY: standard_artifacts.Schema})
 
 
 class PipelineSchemaGen(base_component.BaseComponent):

@@ -15,21 +15,20 @@ from __future__ import annotations
 
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import Channel
-from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from components.common.artifacts import ServingState as ServingStateArtifact
 from components.common.io import CONFIG_KEY
+from components.common.stage_spec import stage_spec
 from components.serving_state import executor
 
 STATE_KEY = "serving_state"
 DIGEST_KEY = "state_digest"
 
 
-class ServingStateSpec(ComponentSpec):
-    PARAMETERS = {CONFIG_KEY: ExecutionParameter(type=str),
-                  DIGEST_KEY: ExecutionParameter(type=str)}  # noqa: RUF012
-    INPUTS = {}  # noqa: RUF012
-    OUTPUTS = {STATE_KEY: ChannelParameter(type=ServingStateArtifact)}  # noqa: RUF012
+ServingStateSpec = stage_spec(
+    "ServingStateSpec", __name__,
+    inputs={}, outputs={STATE_KEY: ServingStateArtifact},
+    parameters=(CONFIG_KEY, DIGEST_KEY))
 
 
 class ServingState(base_component.BaseComponent):

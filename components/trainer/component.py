@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import Channel, standard_artifacts
-from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from components.common.artifacts import Batches
-from components.common.io import CONFIG_KEY
+from components.common.stage_spec import stage_spec
 from components.trainer import executor
 
 BATCHES_KEY = "batches"
@@ -16,16 +15,11 @@ MODEL_RUN_KEY = "model_run"
 HYPERPARAMETERS_KEY = "hyperparameters"
 
 
-class TrainerSpec(ComponentSpec):
-    PARAMETERS = {CONFIG_KEY: ExecutionParameter(type=str)}  # noqa: RUF012
-    INPUTS = {  # noqa: RUF012
-        BATCHES_KEY: ChannelParameter(type=Batches),
-        HYPERPARAMETERS_KEY: ChannelParameter(type=standard_artifacts.HyperParameters, optional=True),
-    }
-    OUTPUTS = {  # noqa: RUF012
-        MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
-        MODEL_RUN_KEY: ChannelParameter(type=standard_artifacts.ModelRun),
-    }
+TrainerSpec = stage_spec(
+    "TrainerSpec", __name__,
+    inputs={BATCHES_KEY: Batches, HYPERPARAMETERS_KEY: standard_artifacts.HyperParameters},
+    outputs={MODEL_KEY: standard_artifacts.Model, MODEL_RUN_KEY: standard_artifacts.ModelRun},
+    optional=(HYPERPARAMETERS_KEY,))
 
 
 class Trainer(base_component.BaseComponent):

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import Channel, standard_artifacts
-from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from components.common.artifacts import Batches
-from components.common.io import CONFIG_KEY
+from components.common.stage_spec import stage_spec
 from components.tuner import executor
 
 BATCHES_KEY = "batches"
@@ -18,13 +17,10 @@ BEST_KEY = "best_hyperparameters"
 RESULTS_KEY = "tuner_results"
 
 
-class TunerSpec(ComponentSpec):
-    PARAMETERS = {CONFIG_KEY: ExecutionParameter(type=str)}  # noqa: RUF012
-    INPUTS = {BATCHES_KEY: ChannelParameter(type=Batches)}  # noqa: RUF012
-    OUTPUTS = {  # noqa: RUF012
-        BEST_KEY: ChannelParameter(type=standard_artifacts.HyperParameters),
-        RESULTS_KEY: ChannelParameter(type=standard_artifacts.TunerResults),
-    }
+TunerSpec = stage_spec(
+    "TunerSpec", __name__,
+    inputs={BATCHES_KEY: Batches},
+    outputs={BEST_KEY: standard_artifacts.HyperParameters, RESULTS_KEY: standard_artifacts.TunerResults})
 
 
 class Tuner(base_component.BaseComponent):
