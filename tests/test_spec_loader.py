@@ -139,3 +139,37 @@ def test_monitor_must_be_a_compiled_metric_or_loss():
 def test_a_learning_rate_schedule_cannot_be_lowered_on_plateaus():
     with pytest.raises(SpecError, match="cannot lower it"):
         parse_spec(MINIMAL + "trainer:\n  optimizer: {schedule: cosine_decay}\n  reduce_lr_on_plateau: {}\n")
+
+
+def test_field_errors_and_cross_field_problems_are_reported_in_one_pass(tmp_path):
+    """Pydantic runs a section's cross-field checks only once its fields are valid; load_spec
+    validates again with the invalid values left out, so a wrong loss for the task shows with a
+    bad max_epochs in the same section, and a spec-level check with a field error elsewhere."""
+    path = write_spec(tmp_path, MINIMAL + "batching: {batch_size: 0}\n"
+                      "trainer: {max_epochs: 0, task: regression, loss: sparse_categorical_crossentropy}\n")
+    with pytest.raises(SpecError) as error:
+        load_spec(path)
+    problems = error.value.problems
+    assert len(problems) == 3, problems
+    assert "'batching.batch_size' (line 6)" in problems[0] and "'trainer.max_epochs' (line 7)" in problems[1]
+    assert "'trainer' (line 7): loss 'sparse_categorical_crossentropy' needs class labels" in problems[2]
+    # a check across sections (the whole spec's), with a field error elsewhere
+    path = write_spec(tmp_path, MINIMAL + "batching: {batch_size: 0}\ntrainer: {task: regression}\n"
+                      "evaluator: {thresholds: {accuracy: {lower_bound: 0.9}}}\n")
+    with pytest.raises(SpecError) as error:
+        load_spec(path)
+    problems = error.value.problems
+    assert len(problems) == 2 and "'batching.batch_size' (line 6)" in problems[0], problems
+    assert "'evaluator.thresholds' (line 8): metric 'accuracy' does not apply to regression" in problems[1]
+
+
+@pytest.mark.parametrize(("trainer", "field"), [
+    ("optimizer: {name: adamm, momentum: 0.5}", "trainer.optimizer.name"),  # no "momentum ... not 'adam'"
+    ("metrics: [mse2]\n  early_stopping: {monitor: val_mse}", "trainer.metrics"),  # no "monitor val_mse ..."
+])
+def test_a_value_left_out_for_the_second_pass_raises_no_false_alarm(trainer, field):
+    """A cross-field check that may depend on a left-out value (it names the key or its default)
+    is not reported in the same pass: fixing the value may settle it."""
+    with pytest.raises(SpecError) as error:
+        parse_spec(MINIMAL + "trainer:\n  " + trainer + "\n")
+    assert all(f"'{field}" in p for p in error.value.problems), error.value.problems

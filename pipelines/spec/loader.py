@@ -10,6 +10,7 @@ duplicate keys (YAML would keep the last one silently).
 
 from __future__ import annotations
 
+import re
 import typing
 from pathlib import Path
 from typing import Any
@@ -103,11 +104,70 @@ def parse_spec(text: str, source: str = "<string>", base_dir: Path | None = None
     try:
         spec = PipelineSpec.model_validate(raw)
     except ValidationError as error:
-        raise SpecError(source, list(dict.fromkeys(_describe(e, node) for e in error.errors()))) from None
+        problems = [_describe(e, node) for e in error.errors()] + _cross_field_problems(raw, error, node)
+        raise SpecError(source, list(dict.fromkeys(problems))) from None
     if base_dir is not None:
         spec = _resolve_paths(spec, base_dir)
     spec._source = source
     return spec
+
+
+def _cross_field_problems(raw: dict, error: ValidationError, node: yaml.Node) -> list[str]:
+    """The problems that only the checks comparing fields find (a section's model validator: a
+    loss against the task, a tuner objective against the metrics, ...). Pydantic runs those only
+    once every field they belong to is valid; so that one pass reports everything, the spec is
+    validated again with each invalid value left out (its default in its place). A problem found
+    then is reported unless its message names a left-out key or that key's default, which it may
+    depend on (it then shows once that value is fixed, never as a false alarm). A check across
+    sections (the whole spec's) still waits for a section's own cross-field problem to be fixed."""
+    import copy
+
+    trimmed, left_out = copy.deepcopy(raw), []
+    for problem in error.errors():
+        loc = [part for part in problem["loc"] if not _is_union_tag(part)]
+        if problem["type"] == "missing" or (problem["type"] == "value_error" and _allowed_keys(loc)):
+            continue  # nothing to leave out: a missing key, or a section's own cross-field problem
+        removed = _remove_innermost_key(trimmed, loc)
+        if removed is not None:
+            left_out.append(removed)
+    if not left_out:
+        return []
+    try:
+        PipelineSpec.model_validate(trimmed)
+    except ValidationError as second:
+        words = {word for loc in left_out for word in (str(loc[-1]), _default_repr(loc)) if word}
+        return [text for text in (_describe(e, node) for e in second.errors() if e["type"] == "value_error")
+                if not any(re.search(rf"(?<![\w']){re.escape(word)}(?![\w'])", text) or
+                           (word.startswith("'") and word in text) for word in words)]
+    return []
+
+
+def _remove_innermost_key(raw: dict, loc: list[Any]) -> list[Any] | None:
+    """Remove the innermost mapping key on the path `loc` from `raw` (an invalid list element
+    leaves out the whole list); returns the path of the removed key, or None when `loc` is not
+    there (already left out with a key above it)."""
+    node, found, path = raw, None, []
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            found, path = (node, part), [*path, part]
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node, path = node[part], [*path, part]
+        else:
+            return None
+    if found is None:
+        return None
+    mapping, key = found
+    del mapping[key]
+    return path[:len(path) - path[::-1].index(key)]
+
+
+def _default_repr(loc: list[Any]) -> str:
+    """repr() of the default of the field at `loc` when it is text ("'adam'"), else ""."""
+    fields = _allowed_fields(loc[:-1])
+    field = fields.get(str(loc[-1])) if fields else None
+    default = field.get_default(call_default_factory=True) if field is not None else None
+    return repr(default) if isinstance(default, str) else ""
 
 
 def _yaml_problem(error: yaml.MarkedYAMLError) -> str:
@@ -234,6 +294,11 @@ def _literal_values(error: dict[str, Any]) -> list[str]:
 def _allowed_keys(loc: list[Any]) -> list[str]:
     """The keys allowed in the mapping at `loc` (a section, or the value of a dict entry)."""
     annotation: Any = PipelineSpec
+    return list(_allowed_fields(loc))
+
+
+def _allowed_fields(loc: list[Any]) -> dict[str, Any]:
+    """The fields (key -> pydantic FieldInfo) of the mapping at `loc`, or {} when it is no section."""
     skip_key = False
     for part in loc:
         if skip_key:  # a key of a dict-valued field (a metric, a component id): its value's model
@@ -241,16 +306,16 @@ def _allowed_keys(loc: list[Any]) -> list[str]:
             continue
         model = _model_in(annotation)
         if model is None:
-            return []
+            return {}
         fields = {(f.alias or n): f for n, f in model.model_fields.items()}
         if part not in fields:
-            return []
+            return {}
         annotation = fields[part].annotation
         skip_key = _is_dict(annotation)
     model = _model_in(annotation)
     if model is None:
-        return []
-    return [f.alias or name for name, f in model.model_fields.items()]
+        return {}
+    return {(f.alias or name): f for name, f in model.model_fields.items()}
 
 
 def _is_dict(annotation: Any) -> bool:

@@ -7,7 +7,7 @@ refuses what cannot work. The compiler turns a `PipelineSpec` into a TFX pipelin
 from __future__ import annotations
 
 import difflib
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -43,13 +43,15 @@ PATTERN_RULES = {
     "name": "letters, digits, '_' and '-', starting with a letter or digit, at most 63 characters (TFX's "
             "limit), e.g. 'penguin_daily'; Kubeflow gets it lower-cased with '-' for '_' (penguin-daily)",
     "cpu": "a number of cores, or thousandths of a core with 'm' (Kubernetes units), e.g. '4', '0.5', '500m'",
-    "memory": "a number with an optional unit Ki, Mi, Gi, Ti (powers of 2) or K, M, G, T, e.g. '16Gi', '512Mi'",
-    "endpoint": "an http:// or https:// URL with a host and optional port, e.g. 'http://minio-service.kubeflow:9000'",
+    "memory": "a number with an optional unit Ki, Mi, Gi, Ti (powers of 2) or K, M, G, T, "
+              "e.g. '16Gi', '512Mi'",
+    "endpoint": "an http:// or https:// URL with a host and optional port, "
+                "e.g. 'http://minio-service.kubeflow:9000'",
     "credentials_secret": "a Kubernetes secret name: lower-case letters, digits, '-' and '.'",
     "database": "letters, digits, '_' and '$', at most 64 characters (MySQL's rule), e.g. 'ml_metadata'",
     "password_env": "an environment variable name that starts with 'MLMD_' (letters, digits, '_'), e.g. "
-                    "'MLMD_PASSWORD': only variables meant for ML Metadata may be sent to runtime.metadata.host, "
-                    "not any secret of the environment (AWS_SECRET_ACCESS_KEY, ...)",
+                    "'MLMD_PASSWORD': only variables meant for ML Metadata may be sent to "
+                    "runtime.metadata.host, not any secret of the environment (AWS_SECRET_ACCESS_KEY, ...)",
 }
 # Upper bounds on the numbers that size work, with the reason (by field name) for error messages:
 # a typo or a hostile spec must not ask for a billion of anything after passing `check`.
@@ -59,12 +61,13 @@ _BATCH = "a batch is held in memory at once (and on the accelerator); larger bat
 WORK_BOUNDS = {
     "batch_size": _BATCH, "eval_batch_size": _BATCH,
     "max_epochs": _EPOCHS, "epochs": _EPOCHS,
-    "hidden_units": "a dense layer of N units holds N x its inputs weights (1e9 units would need terabytes), and "
-                    "more than 32 layers do not train as a plain MLP; use at most 16384 units and 32 layers",
-    "output_units": "the output layer has one unit per class, and more than 10000 classes cannot be told apart "
-                    "by this model (or the report's per-class tables)",
-    "max_vocabulary": "each string value becomes one column of every example (one-hot); more values than this "
-                      "belong in an embedding, not here",
+    "hidden_units": "a dense layer of N units holds N x its inputs weights (1e9 units would need terabytes), "
+                    "and more than 32 layers do not train as a plain MLP; use at most 16384 units and 32 "
+                    "layers",
+    "output_units": "the output layer has one unit per class, and more than 10000 classes cannot be told "
+                    "apart by this model (or the report's per-class tables)",
+    "max_vocabulary": "each string value becomes one column of every example (one-hot); more values than "
+                      "this belong in an embedding, not here",
     "max_trials": "each trial trains a model",
     "span_window": "each span in the window is read on every run",
     "train": "hash buckets of ExampleGen's split; ratios need no more than 1000 buckets",
@@ -158,12 +161,12 @@ class DataSection(Section):
 
     path: str
     format: Literal["csv", "tfrecord", "parquet"] = "csv"
-    pattern: Optional[str] = None
+    pattern: str | None = None
     span_window: int = Field(1, ge=1, le=1000)
     label: str
     exclude: list[str] = Field(default_factory=list)
     splits: Splits = Field(default_factory=Splits)
-    split_patterns: Optional[dict[Literal["train", "eval"], str]] = None
+    split_patterns: dict[Literal["train", "eval"], str] | None = None
     delimiter: str = ","
     encoding: Literal["utf-8", "latin-1", "cp1252", "utf-16"] = "utf-8"
     validation_fraction: float = Field(0.1, gt=0, le=0.5)
@@ -174,7 +177,8 @@ class DataSection(Section):
         if self.split_patterns is not None and set(self.split_patterns) != {"train", "eval"}:
             raise ValueError("split_patterns: needs a pattern for both 'train' and 'eval'")
         if self.split_patterns and self.pattern:
-            raise ValueError("pattern: give either pattern (one input, split by hash) or split_patterns, not both")
+            raise ValueError("pattern: give either pattern (one input, split by hash) or split_patterns, "
+                             "not both")
         if self.label in self.exclude:
             raise ValueError(f"exclude: the label {self.label!r} is also listed in exclude; remove it there")
         check_uri(self.path, "path")
@@ -183,11 +187,11 @@ class DataSection(Section):
             if pattern is not None:
                 check_inside(pattern, key, "data.path")
         if self.span_window > 1 and "{SPAN}" not in (self.pattern or ""):
-            raise ValueError(f"span_window: {self.span_window} spans need a pattern with {{SPAN}}, for example "
-                             "pattern: 'span-{SPAN}/*.csv'; without one there is a single span")
+            raise ValueError(f"span_window: {self.span_window} spans need a pattern with {{SPAN}}, for "
+                             "example pattern: 'span-{SPAN}/*.csv'; without one there is a single span")
         if len(self.delimiter) != 1 or self.delimiter in ('"', "\n", "\r"):
-            raise ValueError(f"delimiter: {self.delimiter!r} must be one character (not a quote or line end), "
-                             "e.g. ',' or ';' or '\\t'")
+            raise ValueError(f"delimiter: {self.delimiter!r} must be one character (not a quote or line "
+                             "end), e.g. ',' or ';' or '\\t'")
         return self
 
 
@@ -199,11 +203,11 @@ class SchemaSection(Section):
             inferred from the statistics by SchemaGen. Defaults to None.
     """
 
-    path: Optional[str] = None
+    path: str | None = None
 
     @field_validator("path")
     @classmethod
-    def _known_scheme(cls, path: Optional[str]) -> Optional[str]:
+    def _known_scheme(cls, path: str | None) -> str | None:
         if path is not None:
             check_uri(path, "path")
         return path
@@ -240,7 +244,7 @@ class ValidationSection(Section):
 
     fail_on: Literal["any"] | list[str] = "any"
     exempt_features: list[str] = Field(default_factory=list)
-    drift: Optional[DriftSection] = Field(default_factory=DriftSection)
+    drift: DriftSection | None = Field(default_factory=DriftSection)
 
 
 class BatchingSection(Section):
@@ -290,14 +294,14 @@ class OptimizerSection(Section):
 
     name: OptimizerName = "adam"
     learning_rate: float = Field(0.003, gt=0)
-    momentum: Optional[float] = Field(None, ge=0, lt=1)
+    momentum: float | None = Field(None, ge=0, lt=1)
     nesterov: bool = False
     beta_1: float = Field(0.9, ge=0, lt=1)
     beta_2: float = Field(0.999, ge=0, lt=1)
     epsilon: float = Field(1e-7, gt=0)
-    rho: Optional[float] = Field(None, gt=0, lt=1)
+    rho: float | None = Field(None, gt=0, lt=1)
     initial_accumulator_value: float = Field(0.1, ge=0)
-    weight_decay: Optional[float] = Field(None, ge=0)
+    weight_decay: float | None = Field(None, ge=0)
     schedule: Literal["constant", "exponential_decay", "cosine_decay"] = "constant"
     decay_steps: int = Field(1000, ge=1)
     decay_rate: float = Field(0.96, gt=0, le=1)
@@ -345,7 +349,7 @@ class ModelSection(Section):
     hidden_units: list[int] = Field(default_factory=lambda: [64])
     activation: Activation = "relu"
     output_activation: Literal[("auto", *ACTIVATIONS)] = "auto"  # type: ignore[valid-type]
-    output_units: Optional[int] = Field(None, ge=1, le=10_000)
+    output_units: int | None = Field(None, ge=1, le=10_000)
     dropout: float = Field(0.2, ge=0, lt=1)
     batch_norm: bool = False
     wide: bool = True
@@ -444,9 +448,9 @@ class TrainerSection(Section):
     optimizer: OptimizerSection = Field(default_factory=OptimizerSection)
     metrics: Literal["auto"] | list[Literal["accuracy", "mae", "mse"]] = "auto"
     max_epochs: int = Field(200, ge=1, le=MAX_EPOCHS)
-    early_stopping: Optional[EarlyStoppingSection] = Field(default_factory=EarlyStoppingSection)
-    reduce_lr_on_plateau: Optional[ReduceLrSection] = None
-    plateau_restarts: Optional[PlateauRestartSection] = None
+    early_stopping: EarlyStoppingSection | None = Field(default_factory=EarlyStoppingSection)
+    reduce_lr_on_plateau: ReduceLrSection | None = None
+    plateau_restarts: PlateauRestartSection | None = None
     distribution: Literal[DISTRIBUTIONS] = "auto"  # type: ignore[valid-type]
     seed: int = Field(0, ge=0, le=MAX_SEED)
     warm_start: bool = False
@@ -466,13 +470,19 @@ class TrainerSection(Section):
                 f"optimizer.schedule {self.optimizer.schedule!r} sets the learning rate every step, so a "
                 "plateau rule cannot lower it; use schedule: constant or drop the plateau rule")
         if self.early_stopping:
-            monitor = self.early_stopping.monitor
-            allowed = [f"{prefix}{name}" for name in ["loss", *self.compiled_metrics()] for prefix in ("val_", "")]
-            if monitor not in allowed:
-                raise ValueError(
-                    f"early_stopping.monitor: {monitor!r} is not a compiled metric or loss; expected one of: "
-                    f"{', '.join(allowed)}" + did_you_mean(monitor, allowed))
+            problem = self.not_monitored(self.early_stopping.monitor)
+            if problem:
+                raise ValueError(f"early_stopping.monitor: {problem}")
         return self
+
+    def not_monitored(self, name: str) -> str:
+        """Why `name` cannot be monitored (early stopping, the Tuner's objective), or ""."""
+        allowed = [f"{prefix}{metric}" for metric in ["loss", *self.compiled_metrics()]
+                   for prefix in ("val_", "")]
+        if name in allowed:
+            return ""
+        return (f"{name!r} is not a compiled metric or loss; expected one of: {', '.join(allowed)} (the loss "
+                "and trainer.metrics, with 'val_' for the validation split)" + did_you_mean(name, allowed))
 
     def compiled_metrics(self) -> list[str]:
         """The metrics Keras will report (besides the loss); with task auto, those of either task."""
@@ -484,7 +494,8 @@ class TrainerSection(Section):
         """A copy with the "auto" choices made for `task` (classification or regression): the task,
         the loss, the metrics and the output activation (see AUTO_LOSS, AUTO_METRICS)."""
         if task not in TASKS or self.task not in ("auto", task):
-            raise ValueError(f"trainer.task {self.task!r} cannot become {task!r}; expected one of: {', '.join(TASKS)}")
+            raise ValueError(f"trainer.task {self.task!r} cannot become {task!r}; expected one of: "
+                             f"{', '.join(TASKS)}")
         loss = AUTO_LOSS[task] if self.loss == "auto" else self.loss
         activation = self.model.output_activation
         if activation == "auto":
@@ -531,19 +542,19 @@ class SearchSpace(Section):
         batch_size: the training batch size (the Trainer re-batches). Defaults to None.
     """
 
-    learning_rate: Optional[FloatRange | list[float]] = None
-    hidden_units: Optional[list[list[int]]] = None
-    activation: Optional[list[Activation]] = None
-    optimizer: Optional[list[OptimizerName]] = None
-    dropout: Optional[FloatRange | list[float]] = None
-    batch_size: Optional[list[int]] = None
+    learning_rate: FloatRange | list[float] | None = None
+    hidden_units: list[list[int]] | None = None
+    activation: list[Activation] | None = None
+    optimizer: list[OptimizerName] | None = None
+    dropout: FloatRange | list[float] | None = None
+    batch_size: list[int] | None = None
 
     @model_validator(mode="after")
     def _something_to_search(self) -> SearchSpace:
         given = {k: v for k, v in self.__dict__.items() if v is not None}
         if not given:
-            raise ValueError("name at least one of learning_rate, hidden_units, activation, optimizer, dropout, "
-                             "batch_size to search over")
+            raise ValueError("name at least one of learning_rate, hidden_units, activation, optimizer, "
+                             "dropout, batch_size to search over")
         for key, value in given.items():
             if isinstance(value, list) and not value:
                 raise ValueError(f"{key}: give at least one choice")
@@ -554,7 +565,8 @@ class SearchSpace(Section):
         if any(b < 1 for b in self.batch_size or []):
             raise ValueError(f"batch_size: {self.batch_size} must be whole numbers >= 1")
         if any(b > MAX_BATCH for b in self.batch_size or []):
-            raise ValueError(f"batch_size: {self.batch_size} must be at most {MAX_BATCH}: {WORK_BOUNDS['batch_size']}")
+            raise ValueError(f"batch_size: {self.batch_size} must be at most {MAX_BATCH}: "
+                             f"{WORK_BOUNDS['batch_size']}")
         for key in ("learning_rate", "dropout"):
             value = getattr(self, key)
             values = [value.min, value.max] if isinstance(value, FloatRange) else value or []
@@ -584,7 +596,7 @@ class TunerSection(Section):
     algorithm: Literal["random", "bayesian", "hyperband"] = "random"
     max_trials: int = Field(10, ge=1, le=1000)
     objective: str = "val_loss"
-    epochs: Optional[int] = Field(None, ge=1, le=MAX_EPOCHS)
+    epochs: int | None = Field(None, ge=1, le=MAX_EPOCHS)
     seed: int = Field(0, ge=0, le=MAX_SEED)
 
 
@@ -636,14 +648,15 @@ class Threshold(Section):
             Defaults to None.
     """
 
-    lower_bound: Optional[float] = None
-    upper_bound: Optional[float] = None
-    min_improvement: Optional[float] = None
-    min_relative_improvement: Optional[float] = None
+    lower_bound: float | None = None
+    upper_bound: float | None = None
+    min_improvement: float | None = None
+    min_relative_improvement: float | None = None
 
     @model_validator(mode="after")
     def _bounds_can_be_met(self) -> Threshold:
-        if self.lower_bound is not None and self.upper_bound is not None and self.lower_bound > self.upper_bound:
+        both = self.lower_bound is not None and self.upper_bound is not None
+        if both and self.lower_bound > self.upper_bound:
             raise ValueError(f"upper_bound: lower_bound {self.lower_bound:g} is above upper_bound "
                              f"{self.upper_bound:g}: no model could ever be blessed; swap or fix them")
         return self
@@ -671,7 +684,7 @@ class EvaluatorSection(Section):
 
     metrics: Literal["auto"] | list[Metric] = "auto"  # type: ignore[valid-type]
     thresholds: dict[Metric, Threshold] = Field(default_factory=dict)  # type: ignore[valid-type]
-    compare_metric: Optional[Literal["auto"] | Metric] = "auto"  # type: ignore[valid-type]
+    compare_metric: Literal["auto"] | Metric | None = "auto"  # type: ignore[valid-type]
     compare_tolerance: float = Field(0.001, ge=0.0, le=1.0)
     force_bless: bool = False
 
@@ -682,7 +695,8 @@ class EvaluatorSection(Section):
             raise ValueError(f"task {task!r}: expected one of: {', '.join(TASKS)}")
         return self.model_copy(update={
             "metrics": list(AUTO_EVALUATOR_METRICS[task]) if self.metrics == "auto" else self.metrics,
-            "compare_metric": AUTO_COMPARE_METRIC[task] if self.compare_metric == "auto" else self.compare_metric})
+            "compare_metric": AUTO_COMPARE_METRIC[task] if self.compare_metric == "auto"
+            else self.compare_metric})
 
 
 class PusherSection(Section):
@@ -721,17 +735,17 @@ class MetadataSSL(Section):
             is not detected (README: ML Metadata 1.16's client and verification).
     """
 
-    ca: Optional[str] = Field(None, min_length=1)
-    cert: Optional[str] = Field(None, min_length=1)
-    key: Optional[str] = Field(None, min_length=1)
+    ca: str | None = Field(None, min_length=1)
+    cert: str | None = Field(None, min_length=1)
+    key: str | None = Field(None, min_length=1)
     verify_server_cert: bool = True
 
     @model_validator(mode="after")
     def _cert_with_key(self) -> MetadataSSL:
         if (self.cert is None) != (self.key is None):
             given, missing = ("cert", "key") if self.key is None else ("key", "cert")
-            raise ValueError(f"{given} is set but {missing} is not: a client certificate needs both (cert: the "
-                             "certificate, key: its private key); set both or neither")
+            raise ValueError(f"{given} is set but {missing} is not: a client certificate needs both (cert: "
+                             "the certificate, key: its private key); set both or neither")
         if self.verify_server_cert and self.ca is None:
             raise ValueError("verify_server_cert needs ca, the certificate of the authority that signed the "
                              "server's certificate; set ca (or verify_server_cert: false for a test server)")
@@ -758,16 +772,17 @@ class MetadataSection(Section):
     """
 
     type: Literal["sqlite", "mysql"] = "sqlite"
-    host: Optional[str] = Field(None, min_length=1)
+    host: str | None = Field(None, min_length=1)
     port: int = Field(3306, ge=1, le=65535)
-    database: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9_$]{1,64}$")
-    user: Optional[str] = Field(None, min_length=1)
-    password_env: Optional[str] = Field(None, pattern=r"^MLMD_[A-Za-z0-9_]+$")
-    ssl: Optional[MetadataSSL] = None
+    database: str | None = Field(None, pattern=r"^[A-Za-z0-9_$]{1,64}$")
+    user: str | None = Field(None, min_length=1)
+    password_env: str | None = Field(None, pattern=r"^MLMD_[A-Za-z0-9_]+$")
+    ssl: MetadataSSL | None = None
 
     @model_validator(mode="after")
     def _server_settings(self) -> MetadataSection:
-        given = [k for k in ("host", "database", "user", "password_env", "ssl") if getattr(self, k) is not None]
+        given = [k for k in ("host", "database", "user", "password_env", "ssl")
+                 if getattr(self, k) is not None]
         if self.type == "mysql":
             missing = [k for k in ("host", "database", "user") if getattr(self, k) is None]
             if missing:
@@ -790,7 +805,7 @@ class RuntimeSection(Section):
         metadata: the ML Metadata store of local runs. Defaults to SQLite under root.
     """
 
-    root: Optional[str] = None
+    root: str | None = None
     metadata: MetadataSection = Field(default_factory=MetadataSection)
     enable_cache: bool = True
     beam_pipeline_args: list[str] = Field(
@@ -799,7 +814,7 @@ class RuntimeSection(Section):
 
     @field_validator("root")
     @classmethod
-    def _known_scheme(cls, root: Optional[str]) -> Optional[str]:
+    def _known_scheme(cls, root: str | None) -> str | None:
         if root is not None:
             check_uri(root, "root")
         return root
@@ -816,10 +831,10 @@ class Resources(Section):
         accelerator_count: how many accelerators. Defaults to 1 when a type is given.
     """
 
-    cpu: Optional[str] = Field(None, pattern=r"^[0-9]+(\.[0-9]+)?m?$")
-    memory: Optional[str] = Field(None, pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$")
-    accelerator_type: Optional[str] = None
-    accelerator_count: Optional[int] = Field(None, ge=1, le=64)
+    cpu: str | None = Field(None, pattern=r"^[0-9]+(\.[0-9]+)?m?$")
+    memory: str | None = Field(None, pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$")
+    accelerator_type: str | None = None
+    accelerator_count: int | None = Field(None, ge=1, le=64)
 
     @property
     def is_tpu(self) -> bool:
@@ -848,10 +863,10 @@ class ObjectStoreSection(Section):
         secret_key_key: the secret's key holding the secret access key. Defaults to "secretkey".
     """
 
-    endpoint: Optional[str] = Field(None, pattern=r"^https?://[^/\s]+/?$")
+    endpoint: str | None = Field(None, pattern=r"^https?://[^/\s]+/?$")
     region: str = "us-east-1"
     verify_ssl: bool = True
-    credentials_secret: Optional[str] = Field(None, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    credentials_secret: str | None = Field(None, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
     access_key_key: str = "accesskey"
     secret_key_key: str = "secretkey"
 
@@ -888,13 +903,13 @@ class KubeflowSection(Section):
     """
 
     image: str = f"tfx-yaml-pipelines:{package_version()}"
-    pipeline_root: Optional[str] = None
+    pipeline_root: str | None = None
     resources: dict[Literal[KUBEFLOW_COMPONENTS], Resources] = Field(default_factory=dict)  # type: ignore[valid-type]
-    object_store: Optional[ObjectStoreSection] = None
+    object_store: ObjectStoreSection | None = None
 
     @field_validator("pipeline_root")
     @classmethod
-    def _known_scheme(cls, pipeline_root: Optional[str]) -> Optional[str]:
+    def _known_scheme(cls, pipeline_root: str | None) -> str | None:
         if pipeline_root is not None:
             check_uri(pipeline_root, "pipeline_root")
         return pipeline_root
@@ -908,12 +923,12 @@ class ScheduleSection(Section):
         on_new_span: run when a new data span appears. Defaults to False.
     """
 
-    cron: Optional[str] = None
+    cron: str | None = None
     on_new_span: bool = False
 
     @field_validator("cron")
     @classmethod
-    def _valid_cron(cls, expression: Optional[str]) -> Optional[str]:
+    def _valid_cron(cls, expression: str | None) -> str | None:
         from pipelines.local import cron  # plain Python: the same rules as the scheduler's
 
         if expression is not None:
@@ -936,7 +951,7 @@ class PipelineSpec(Section):
     validation: ValidationSection = Field(default_factory=ValidationSection)
     batching: BatchingSection = Field(default_factory=BatchingSection)
     trainer: TrainerSection = Field(default_factory=TrainerSection)
-    tuner: Optional[TunerSection] = None
+    tuner: TunerSection | None = None
     evaluator: EvaluatorSection = Field(default_factory=EvaluatorSection)
     pusher: PusherSection = Field(default_factory=PusherSection)
     runtime: RuntimeSection = Field(default_factory=RuntimeSection)
@@ -957,11 +972,12 @@ class PipelineSpec(Section):
         distribution = self.trainer.distribution
         if trainer and trainer.accelerator_type:
             if trainer.is_tpu and distribution not in ("auto", "tpu"):
-                raise ValueError(f"trainer.distribution: the Trainer runs on {trainer.accelerator_type} but trainer.distribution is "
-                                 f"{distribution!r}; use tpu (or auto)")
+                raise ValueError(f"trainer.distribution: the Trainer runs on {trainer.accelerator_type} but "
+                                 f"trainer.distribution is {distribution!r}; use tpu (or auto)")
             if not trainer.is_tpu and distribution == "tpu":
-                raise ValueError(f"trainer.distribution: trainer.distribution is tpu but the Trainer's accelerator is "
-                                 f"{trainer.accelerator_type}; use a TPU type or another distribution")
+                raise ValueError(f"trainer.distribution: trainer.distribution is tpu but the Trainer's "
+                                 f"accelerator is {trainer.accelerator_type}; use a TPU type or another "
+                                 "distribution")
         return self
 
     @model_validator(mode="after")
@@ -969,13 +985,12 @@ class PipelineSpec(Section):
         if self.tuner is None:
             return self
         if self.trainer.distribution == "multi_worker":
-            raise ValueError("tuner: a Tuner stage cannot run with trainer.distribution multi_worker (KerasTuner "
-                             "needs Keras 3, multi_worker the legacy Keras); tune with another distribution")
-        objective = self.tuner.objective
-        allowed = [f"{prefix}{name}" for name in ["loss", *self.trainer.compiled_metrics()] for prefix in ("val_", "")]
-        if objective not in allowed:
-            raise ValueError(f"tuner.objective: {objective!r} is not a compiled metric or loss; expected one of: "
-                             f"{', '.join(allowed)}" + did_you_mean(objective, allowed))
+            raise ValueError("tuner: a Tuner stage cannot run with trainer.distribution multi_worker "
+                             "(KerasTuner needs Keras 3, multi_worker the legacy Keras); tune with another "
+                             "distribution")
+        problem = self.trainer.not_monitored(self.tuner.objective)
+        if problem:
+            raise ValueError(f"tuner.objective: {problem}")
         for activation in self.tuner.search.activation or []:
             model = self.trainer.model.model_copy(update={"activation": activation})
             problem = combination_problem(self.trainer.task, self.trainer.loss, model)
@@ -988,11 +1003,13 @@ class PipelineSpec(Section):
         task = self.trainer.task
         wrong = REGRESSION_METRICS if task == "classification" else CLASSIFICATION_METRICS
         if task != "auto":
-            compared = [self.evaluator.compare_metric] if self.evaluator.compare_metric not in (None, "auto") else []
+            compare = self.evaluator.compare_metric
+            compared = [compare] if compare not in (None, "auto") else []
             for name in list(self.evaluator.thresholds) + compared + (
                 [] if self.evaluator.metrics == "auto" else list(self.evaluator.metrics)
             ):
                 if name in wrong:
+                    right = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
                     raise ValueError(f"evaluator.thresholds: metric {name!r} does not apply to {task}; use "
-                                     f"{', '.join(CLASSIFICATION_METRICS if task == 'classification' else REGRESSION_METRICS)}")
+                                     f"{', '.join(right)}")
         return self
