@@ -87,6 +87,7 @@ def test_same_examples_as_tfx_csv_example_gen(tmp_path):
     found = run_both(data, tmp_path / "root")
     for split in ("train", "eval"):
         assert found["ours", split] == found["tfx", split], split
+    assert_typed_columns_decode_alike(sorted((tmp_path / "root" / "ours" / "examples").glob("*/Split-*/*")))
     assert len(found["ours", "train"]) + len(found["ours", "eval"]) == 344 + 3
     from google.protobuf import json_format
 
@@ -96,6 +97,53 @@ def test_same_examples_as_tfx_csv_example_gen(tmp_path):
             ours = found["statistics", path, split]
             assert_close(json_format.MessageToDict(ours), theirs, f"{path} {split}")
             assert ours.datasets[0].num_examples == len(found["ours", split])
+
+
+def assert_typed_columns_decode_alike(files) -> None:
+    """ExampleGen's typed columns of each examples file are the RecordBatch tfx_bsl's decoder
+    makes of the file's records (what StatisticsGen and Batching read instead of decoding)."""
+    import tensorflow as tf
+    from tfx_bsl.coders import example_coder
+
+    from components.common import columns
+
+    assert files and columns.cached([str(f) for f in files])
+    for path in files:
+        records = [r.numpy() for r in tf.data.TFRecordDataset(str(path), compression_type="GZIP")]
+        expected = example_coder.ExamplesToRecordBatchDecoder().DecodeBatch(records)
+        got = columns.decoded(str(path))
+        assert got.schema == expected.schema, path
+        assert got.equals(expected), path
+
+
+def test_typed_columns_are_what_the_decoder_makes_of_the_examples(tmp_path):
+    """Every value type of the block encoder (64-bit and padded integers, tiny, negative-zero and
+    large floats, empty, long and non-ASCII strings, empty cells), through wire.serialize_values
+    and columns.write, against tfx_bsl's decoding of the serialized examples."""
+    import numpy as np
+    import pyarrow as pa
+    import tensorflow as tf
+
+    from components.common import columns
+    from components.example_gen import wire
+
+    rng = np.random.default_rng(1)
+    n = 500
+    ints = [None if rng.random() < 0.1 else str(int(v)) for v in rng.integers(-2**63, 2**63 - 1, n)]
+    ints[:5] = ["0", "-1", " 42 ", str(2**63 - 1), str(-2**63)]
+    floats = [None if rng.random() < 0.1 else repr(float(v)) for v in rng.normal(size=n) * 1e3]
+    floats[:3] = ["1e-40", "-0.0", "3.4e38"]
+    strings = [None if rng.random() < 0.1 else "é" * int(rng.integers(0, 100)) for _ in range(n)]
+    strings[:3] = ["", "x" * 20000, "a,b"]
+    names, kinds = ["b_int", "a_float", "é_str"], [wire.INT, wire.FLOAT, wire.STRING]
+    values = wire.typed_values(kinds, [pa.array(v, pa.string()) for v in (ints, floats, strings)])
+    path = tmp_path / "examples" / "Split-train" / "data_tfrecord-00000-00000.gz"
+    path.parent.mkdir(parents=True)
+    with tf.io.TFRecordWriter(str(path), tf.io.TFRecordOptions(compression_type="GZIP")) as writer:
+        for record in wire.serialize_values(names, kinds, values).to_pylist():
+            writer.write(record)
+    columns.write(str(path), names, values)
+    assert_typed_columns_decode_alike([path])
 
 
 def assert_close(ours, theirs, where: str) -> None:

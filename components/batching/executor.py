@@ -17,6 +17,9 @@ counted by StatisticsGen) are at most IN_MEMORY_BYTES, the same DoFns run in thi
 arrays, without a Beam pipeline (`batch_in_memory`), and write the same files byte for byte:
 building and running the Beam graph (3 splits, 2 GroupByKeys and side inputs each) cost a fixed
 3 to 4 s, most of a penguin run's Batching. `tests/test_batching.py` compares both paths.
+
+The rows are read from ExampleGen's typed columns where it wrote them (components/common/columns.py:
+the RecordBatches the decoder would make, without decoding) and decoded from the records elsewhere.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
 import tensorflow as tf
 from google.protobuf import text_format
 from tfx.components.statistics_gen import stats_artifact_utils
@@ -36,7 +40,9 @@ from tfx.types import standard_artifact_utils
 from tfx.utils import io_utils
 from tfx_bsl.coders import example_coder
 
+from components.common import columns as typed_columns
 from components.common import io, payloads, progress
+from components.common.beam import in_memory_bytes
 from components.common.configs import BatchingConfig
 from components.common.examples import BLOCK, ReadRecordBlocks
 from components.common.features import CLASSIFICATION, FeaturePlan, build_plan, first_values
@@ -71,7 +77,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     # encoded rows of all splits (float32, label included): 1M rows of 10 features are 44 MB, about
     # 0.2 GB of this process's memory at the peak (the rows, their sorted copy, the serialized
     # batches of one bucket); larger data goes through Beam, whose memory does not grow with it
-    IN_MEMORY_BYTES = 64 << 20
+    IN_MEMORY_BYTES = in_memory_bytes(64 << 20)  # components.common.beam.IN_MEMORY_ENV overrides
 
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
         config = BatchingConfig.model_validate_json(exec_properties[CONFIG_KEY])
@@ -94,20 +100,22 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                  "eval": config.eval_batch_size}
         drop = {split: config.drop_remainder and split == "train" for split in SPLITS}
         if sum(rows.values()) * (plan.columns + 1) * 4 <= self.IN_MEMORY_BYTES:
-            batch_in_memory(input_dict["examples"], batches.uri, plan, schema.SerializeToString(), config.shuffle_seed,
-                            fraction, sizes, drop, rows)
+            batch_in_memory(input_dict["examples"], batches.uri, plan, schema.SerializeToString(),
+                            config.shuffle_seed, fraction, sizes, drop, rows)
         else:
             self._batch_on_beam(input_dict["examples"], batches.uri, plan, schema.SerializeToString(),
                                 config.shuffle_seed, fraction, sizes, drop, rows)
         self._finish(batches, plan, config, sizes, drop, rows)
 
     def _batch_on_beam(self, examples: list, target: str, plan: FeaturePlan, schema: bytes, seed: int,
-                       fraction: float, sizes: dict[str, int], drop: dict[str, bool], rows: dict[str, int]) -> None:
+                       fraction: float, sizes: dict[str, int], drop: dict[str, bool],
+                       rows: dict[str, int]) -> None:
         with self._make_beam_pipeline() as pipeline:
             for source in SOURCES:
                 uri = standard_artifact_utils.get_split_uri(examples, source)
                 encoded = pipeline | f"Encode[{source}]" >> EncodeSplit(
-                    io.join(uri, "*"), plan, schema, seed, validation_fraction=fraction if source == "train" else 0.0)
+                    io.join(uri, "*"), plan, schema, seed,
+                    validation_fraction=fraction if source == "train" else 0.0)
                 _ = encoded[EncodeSplit.LOST] | f"Lost[{source}]" >> _WriteLost(
                     io.join(target, f"Split-{source}", LOST_FILE))
                 for split in _outputs(source):
@@ -175,8 +183,8 @@ def batch_in_memory(examples: list, target: str, plan: FeaturePlan, schema: byte
                                          fraction if source == "train" else 0.0)
         io.write_text(io.join(target, f"Split-{source}", LOST_FILE), f"{lost[0]},{lost[1]}\n")
         for split in _outputs(source):
-            write_blocks_in_memory(encoded[split], io.join(target, f"Split-{split}"), plan.columns, sizes[split],
-                                   seed, drop[split], _hint(rows, source, split, fraction))
+            write_blocks_in_memory(encoded[split], io.join(target, f"Split-{split}"), plan.columns,
+                                   sizes[split], seed, drop[split], _hint(rows, source, split, fraction))
 
 
 def encode_in_memory(pattern: str, plan: FeaturePlan, schema: bytes, seed: int, fraction: float = 0.0
@@ -186,8 +194,10 @@ def encode_in_memory(pattern: str, plan: FeaturePlan, schema: bytes, seed: int, 
     encoder.setup()
     outputs: dict[str, list] = {"train": [], "validation": []} if fraction else {"eval": []}
     lost = []
-    for path in sorted(io.glob(pattern)):
-        for records in ReadRecordBlocks(_READ_BLOCK).process(path):
+    files = sorted(io.glob(pattern))
+    read = _ReadColumns(_READ_BLOCK) if use_columns(files, schema) else ReadRecordBlocks(_READ_BLOCK)
+    for path in files:
+        for records in read.process(path):
             for element in encoder.process(records):
                 if isinstance(element, beam.pvalue.TaggedOutput):
                     lost.append(element.value)
@@ -200,8 +210,8 @@ def encode_in_memory(pattern: str, plan: FeaturePlan, schema: bytes, seed: int, 
     return outputs, _sum_pairs(lost)
 
 
-def write_blocks_in_memory(blocks: list[tuple[np.ndarray, np.ndarray]], target: str, columns: int, batch_size: int,
-                           seed: int, drop_remainder: bool, rows_hint: int = 0) -> None:
+def write_blocks_in_memory(blocks: list[tuple[np.ndarray, np.ndarray]], target: str, columns: int,
+                           batch_size: int, seed: int, drop_remainder: bool, rows_hint: int = 0) -> None:
     """`WriteBlocks` in this process: the same key-range buckets (a bucket's rows sorted by their
     shuffle key), the same batch files, without the _shuffle files."""
     bits = _bits(rows_hint)
@@ -282,10 +292,12 @@ class EncodeSplit(beam.PTransform):
         self.fraction = validation_fraction
 
     def expand(self, pipeline):
+        files = sorted(io.glob(self.pattern))
+        read = _ReadColumns(_READ_BLOCK) if use_columns(files, self.schema) else ReadRecordBlocks(_READ_BLOCK)
         encoded = (
             pipeline
-            | "Files" >> beam.Create(sorted(io.glob(self.pattern)))
-            | "Read" >> beam.ParDo(ReadRecordBlocks(_READ_BLOCK))
+            | "Files" >> beam.Create(files)
+            | "Read" >> beam.ParDo(read)
             | "Progress" >> beam.ParDo(CountRows("Batching", batched=True))
             | "Encode" >> beam.ParDo(_EncodeRows(self.plan.to_json(), self.schema, self.seed)).with_outputs(
                 self.LOST, main="rows")
@@ -295,6 +307,27 @@ class EncodeSplit(beam.PTransform):
         parts = encoded.rows | "CarveValidation" >> beam.ParDo(_Carve(self.fraction)).with_outputs(
             "validation", main="train")
         return {"train": parts.train, "validation": parts.validation, self.LOST: encoded[self.LOST]}
+
+
+def use_columns(files: list[str], schema: bytes) -> bool:
+    """Whether to read ExampleGen's typed columns instead of decoding the records: every file has
+    them, and they have the columns and types the schema's decoder would give."""
+    if not typed_columns.cached(files):
+        return False
+    expected = example_coder.ExamplesToRecordBatchDecoder(schema).DecodeBatch([]).schema
+    return typed_columns.matches(typed_columns.decoded(files[0]), expected)
+
+
+class _ReadColumns(beam.DoFn):
+    """One examples file -> its rows, decoded (ExampleGen's typed columns), in RecordBatches of up
+    to `block` rows (as ReadRecordBlocks gives blocks of records)."""
+
+    def __init__(self, block: int):
+        self._block = block
+
+    def process(self, path: str) -> Iterable[pa.RecordBatch]:
+        batch = typed_columns.decoded(path)
+        yield from (batch.slice(start, self._block) for start in range(0, batch.num_rows, self._block))
 
 
 def in_validation(rows: np.ndarray, fraction: float) -> np.ndarray:
@@ -414,15 +447,18 @@ class _EncodeRows(beam.DoFn):
         self._plan = FeaturePlan.from_json(self._plan_json)
         self._decoder = example_coder.ExamplesToRecordBatchDecoder(self._schema)
 
-    def process(self, records: list[bytes]) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+    def process(self, records: list[bytes] | pa.RecordBatch) -> Iterable[tuple[np.ndarray, np.ndarray]]:
+        """`records`: serialized examples, or the same rows decoded (`_ReadColumns`)."""
         self._lost = [0, 0]
-        pieces = [self._encode(records[i:i + BLOCK]) for i in range(0, len(records), BLOCK)]
+        decoded = isinstance(records, pa.RecordBatch)
+        pieces = [self._encode(records.slice(i, BLOCK) if decoded
+                               else self._decoder.DecodeBatch(records[i:i + BLOCK]))
+                  for i in range(0, len(records), BLOCK)]
         rows = np.concatenate(pieces) if pieces else np.zeros((0, self._plan.columns + 1), np.float32)
         yield beam.pvalue.TaggedOutput(EncodeSplit.LOST, tuple(self._lost))
         yield shuffle_keys(rows, self._seed), rows
 
-    def _encode(self, records: list[bytes]) -> np.ndarray:
-        batch = self._decoder.DecodeBatch(records)
+    def _encode(self, batch: pa.RecordBatch) -> np.ndarray:
         x, y, keep = self._plan.encode(batch)
         if not keep.all():  # no label, or (classification) a label that is no known class
             label = batch.column(batch.schema.get_field_index(self._plan.label)) \

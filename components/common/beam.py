@@ -15,6 +15,8 @@ local runner and the Kubeflow task container.
 
 from __future__ import annotations
 
+import os
+
 DIRECT_RUNNERS = {"", "direct", "directrunner", "switchingdirectrunner", "bundlebaseddirectrunner"}
 
 
@@ -42,3 +44,14 @@ def use_installed_tfx_on_direct_runner() -> None:
 
     make_beam_dependency_flags.original = original
     dependency_utils.make_beam_dependency_flags = make_beam_dependency_flags
+
+
+# StatisticsGen and Batching work in this process, without a Beam pipeline, on data up to a bound
+# of bytes (each says of what); this variable overrides both bounds (-1: always Beam), so that a
+# benchmark can run one size both ways (benchmarks/scale.py --beam-only).
+IN_MEMORY_ENV = "TFX_YAML_IN_MEMORY_BYTES"
+
+
+def in_memory_bytes(default: int) -> int:
+    value = os.environ.get(IN_MEMORY_ENV, "").strip()
+    return int(value) if value else default

@@ -36,7 +36,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 from tfx.components.util import examples_utils
 
-from components.common import io
+from components.common import columns, io
 from components.common.progress import CountRows
 from components.example_gen import wire
 from components.example_gen.wire import FLOAT, INT, STRING, UNKNOWN
@@ -135,10 +135,16 @@ class _ReadExamples(beam.DoFn):
         self._columns, self._delimiter, self._encoding = columns, delimiter, encoding
 
     def process(self, path: str, types: list[str]) -> Iterable[list[bytes]]:
+        for _, records in self.typed(path, types):
+            yield records
+
+    def typed(self, path: str, types: list[str]) -> Iterable[tuple[list[pa.Array], list[bytes]]]:
+        """Per block: its typed columns (`wire.typed_values`) and its serialized examples."""
         for block in _blocks(path, self._columns, self._delimiter, self._encoding):
             block = _skip_blank_lines(block)
             if block.num_rows:
-                yield to_examples(block, self._columns, types).to_pylist()
+                values = wire.typed_values(types, block.columns)
+                yield values, wire.serialize_values(self._columns, types, values).to_pylist()
 
 
 def _skip_blank_lines(block: pa.RecordBatch) -> pa.RecordBatch:
@@ -167,7 +173,8 @@ def splits_of(records: list[bytes], buckets: list[int]) -> np.ndarray:
 class _WriteBlocks(beam.DoFn):
     """Per file: its examples, block by block, into gzip TFRecord files of each output split (one
     file per block and split, named by the input file and block number: a retried bundle rewrites
-    the same files). No Python object per row goes through Beam."""
+    the same files), and the same rows' typed columns beside them (components/common/columns.py;
+    none when a column has no value at all). No Python object per row goes through Beam."""
 
     def __init__(self, columns: list[str], delimiter: str, encoding: str, targets: list[str], buckets: list[int]):
         self._reader = _ReadExamples(columns, delimiter, encoding)
@@ -175,15 +182,19 @@ class _WriteBlocks(beam.DoFn):
 
     def process(self, indexed: tuple[int, str], types: list[str]) -> Iterable[int]:
         number, path = indexed
-        for block_number, records in enumerate(self._reader.process(path, types)):
+        for block_number, (values, records) in enumerate(self._reader.typed(path, types)):
             split = splits_of(records, self._buckets) if len(self._targets) > 1 else None
             for index, target in enumerate(self._targets):
-                part = records if split is None else [records[i] for i in np.flatnonzero(split == index)]
+                rows = None if split is None else np.flatnonzero(split == index)
+                part = records if rows is None else [records[i] for i in rows]
                 if part:
                     name = io.join(target, f"data_tfrecord-{number:05d}-{block_number:05d}.gz")
                     with tf.io.TFRecordWriter(name, GZIP) as writer:
                         for record in part:
                             writer.write(record)
+                    if UNKNOWN not in types:
+                        columns.write(name, self._reader._columns,
+                                      values if rows is None else [v.take(pa.array(rows)) for v in values])
             yield records  # for the progress count
 
 

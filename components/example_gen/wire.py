@@ -122,9 +122,18 @@ def feature_entries(name: str, kind: str, values: pa.Array) -> pa.BinaryArray:
 def serialize_examples(names: list[str], kinds: list[str], columns: list[pa.Array]) -> pa.BinaryArray:
     """Canonical serialized tf.Examples of a block: one feature per column, typed as `kinds` says,
     from columns of CSV cells (strings, null for an empty cell)."""
+    return serialize_values(names, kinds, typed_values(kinds, columns))
+
+
+def typed_values(kinds: list[str], columns: list[pa.Array]) -> list[pa.Array]:
+    """`values_of` each column (a column of UNKNOWN type as it is: all null)."""
+    return [values_of(column, kind) if kind != UNKNOWN else column for kind, column in zip(kinds, columns)]
+
+
+def serialize_values(names: list[str], kinds: list[str], values: list[pa.Array]) -> pa.BinaryArray:
+    """`serialize_examples` of columns already typed (`typed_values`)."""
     order = sorted(range(len(names)), key=lambda i: names[i])  # protobuf's deterministic map order
-    entries = [feature_entries(names[i], kinds[i], values_of(columns[i], kinds[i]) if kinds[i] != UNKNOWN
-                               else columns[i]) for i in order]
-    features = _join(entries) if entries else pa.array([b""] * (len(columns[0]) if columns else 0), pa.binary())
+    entries = [feature_entries(names[i], kinds[i], values[i]) for i in order]
+    features = _join(entries) if entries else pa.array([b""] * (len(values[0]) if values else 0), pa.binary())
     size = pc.binary_length(features).to_numpy().astype(np.int64)
     return _join(_field(0x0A, features, size))
