@@ -1,6 +1,7 @@
 """The Trainer's input pipeline against `model.fit` on the same tensors held in memory.
 
-    .venv/bin/python benchmarks/input_pipeline.py [--rows 100000] [--epochs 2] [--batch-sizes 32 256 1024] [--repeats 3]
+    .venv/bin/python benchmarks/input_pipeline.py [--rows 100000] [--epochs 2] [--batch-sizes 32 256 1024]
+                                                  [--repeats 3]
 
 Writes synthetic rows (8 numeric columns, 2 categorical ones of 5 and 20 values, a binary label)
 as mini-batches in the Batching stage's record format (`serialize_batch`), at each batch size,
@@ -114,8 +115,8 @@ def main() -> None:
     labels = y.astype(np.int32)
     print(f"rows {args.rows}, {x.shape[1]} encoded columns ({plan.width} after one-hot), {args.epochs} timed "
           f"epochs after one untimed; side by side in one process, alternating which goes first")
-    print(f"{'batch':>6} {'steps':>6} {'in ours':>8} {'in strm':>8} {'in mem':>8} {'fit ours':>9} {'fit strm':>9} "
-          f"{'fit mem':>8} {'mem/ours':>9} {'mem/strm':>9}")
+    print(f"{'batch':>6} {'steps':>6} {'in ours':>8} {'in strm':>8} {'in mem':>8} {'fit ours':>9} "
+          f"{'fit strm':>9} {'fit mem':>8} {'mem/ours':>9} {'mem/strm':>9}")
     for i, batch_size in enumerate(args.batch_sizes):
         root = tempfile.mkdtemp(prefix="bench-input-")
         write_batches(root, x, y, batch_size)
@@ -152,11 +153,13 @@ def main() -> None:
                           for who in ("ours", "stream", "memory"))
         fits = " ".join(f"{result['fit', who]:>{w}.0f}"
                         for who, w in (("ours", 9), ("stream", 9), ("memory", 8)))
-        print(f"{batch_size:>6} {steps:>6} {inputs} {fits} {result['fit', 'memory'] / result['fit', 'ours']:>9.2f} "
+        print(f"{batch_size:>6} {steps:>6} {inputs} {fits} "
+              f"{result['fit', 'memory'] / result['fit', 'ours']:>9.2f} "
               f"{result['fit', 'memory'] / result['fit', 'stream']:>9.2f}", flush=True)
-    print(f"(medians of {args.repeats} measurements each; in: batches/s of the input alone; fit: steps/s of input + fit. ours: read_batches as the Trainer "
-          "calls it (this size is held in memory, HOLD_BYTES); strm: read_batches(hold=False), the path of "
-          "splits over HOLD_BYTES; mem: in-memory tf.data / model.fit on arrays. Target: mem/ours <= 1.2)")
+    print(f"(medians of {args.repeats} measurements each; in: batches/s of the input alone; fit: steps/s of "
+          "input + fit. ours: read_batches as the Trainer calls it (this size is held in memory, "
+          "HOLD_BYTES); strm: read_batches(hold=False), the path of splits over HOLD_BYTES; mem: in-memory "
+          "tf.data / model.fit on arrays. Target: mem/ours <= 1.2)")
 
 
 if __name__ == "__main__":

@@ -61,7 +61,8 @@ def run_pipeline(name: str, csv: Path, label: str, root: Path, extra: str = "") 
     started = time.perf_counter()
     result = subprocess.run([sys.executable, str(REPO / "pipelines" / "local_runner.py"),
                              "--config", str(spec)],
-                            capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+                            capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+                            check=False)
     if result.returncode != 0:
         sys.exit(f"{name}: the pipeline failed\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return time.perf_counter() - started
@@ -173,17 +174,19 @@ def main() -> int:
         rows.append((name, task, len(train), validation_rows(root), len(evaluation), metric, ours[metric],
                      linear, boosted, seconds, ok))
         print(f"done: {name} ({seconds:.0f} s)", file=sys.stderr, flush=True)
-    print(f"{'dataset':<14}{'task':<15}{'train':>6}{'(val)':>6}{'eval':>6}  {'metric':<9}{'ours':>7}{'linear':>8}"
-          f"{'hgb':>8}{'ours-lin':>9}{'ours-hgb':>9}{'bound':>7}{'seconds':>9}  within")
+    print(f"{'dataset':<14}{'task':<15}{'train':>6}{'(val)':>6}{'eval':>6}  {'metric':<9}"
+          f"{'ours':>7}{'linear':>8}{'hgb':>8}{'ours-lin':>9}{'ours-hgb':>9}{'bound':>7}{'seconds':>9}  "
+          "within")
     for name, task, n_train, n_val, n_eval, metric, ours, linear, boosted, seconds, ok in rows:
-        print(f"{name:<14}{task:<15}{n_train:>6}{n_val if n_val is not None else '?':>6}{n_eval:>6}  {metric:<9}"
-              f"{ours:>7.4f}{linear:>8.4f}{boosted:>8.4f}{ours - linear:>+9.4f}{ours - boosted:>+9.4f}"
-              f"{-BOUNDS[metric]:>+7.2f}{seconds:>9.1f}  {'yes' if ok else 'NO'}")
-    print("\nscored on ExampleGen's eval split, which no training decision saw (early stopping, the restored epoch "
-          "and LR reduction watch the validation rows carved from the train split: '(val)', part of 'train'); "
-          "baselines fitted on the train split only: linear = StandardScaler + LogisticRegressionCV / RidgeCV "
-          "(5-fold CV on the train split), hgb = HistGradientBoosting (defaults); 'within' compares with the "
-          f"linear baseline; every row within its bound: {'yes' if within else 'NO'}")
+        print(f"{name:<14}{task:<15}{n_train:>6}{n_val if n_val is not None else '?':>6}{n_eval:>6}  "
+              f"{metric:<9}{ours:>7.4f}{linear:>8.4f}{boosted:>8.4f}{ours - linear:>+9.4f}"
+              f"{ours - boosted:>+9.4f}{-BOUNDS[metric]:>+7.2f}{seconds:>9.1f}  {'yes' if ok else 'NO'}")
+    print("\nscored on ExampleGen's eval split, which no training decision saw (early stopping, the restored "
+          "epoch and LR reduction watch the validation rows carved from the train split: '(val)', part of "
+          "'train'); baselines fitted on the train split only: linear = StandardScaler + "
+          "LogisticRegressionCV / RidgeCV (5-fold CV on the train split), hgb = HistGradientBoosting "
+          "(defaults); 'within' compares with the linear baseline; every row within its bound: "
+          f"{'yes' if within else 'NO'}")
     return 0 if within else 1
 
 

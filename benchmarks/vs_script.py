@@ -223,7 +223,8 @@ def main() -> int:
                   f"{statistics.median(r['peak'] for r in measured):>8.2f} "
                   f"{statistics.median(r['accuracy'] for r in measured):>9.4f} "
                   f"{statistics.median(r['epochs'] for r in measured):>7.0f}")
-    print("\nstage seconds (median of the runs): the pipeline from ML Metadata, the script from its own clock")
+    print("\nstage seconds (median of the runs): the pipeline from ML Metadata, the script from its own "
+          "clock")
     for key, runs in results.items():
         name = f"{key:,}" if isinstance(key, int) else key
         stages = [s for s in STAGES if any(s in r["stages"] for r in runs["pipeline"])]
@@ -240,7 +241,8 @@ def main() -> int:
         median = statistics.median(r["wall"] for r in runs["pipeline"]) / statistics.median(
             r["wall"] for r in runs["script"])
         target = TARGETS.get(key)
-        verdict = "" if target is None else f"  (target <= {target}: {'met' if median <= target else 'NOT met'})"
+        met = "met" if target is not None and median <= target else "NOT met"
+        verdict = "" if target is None else f"  (target <= {target}: {met})"
         print(f"{name:>10}: {median:.2f} [{min(ratios):.2f}-{max(ratios):.2f}]{verdict}")
     return 0
 

@@ -26,7 +26,8 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600,
     inherited = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
     env = {**inherited, "PYTHONPATH": "", **(env or {})}
     return subprocess.run([sys.executable, str(REPO / "pipelines" / "local_runner.py"), *args],
-                          cwd=cwd or REPO, env=env, capture_output=True, text=True, timeout=timeout)
+                          cwd=cwd or REPO, env=env, capture_output=True, text=True, timeout=timeout,
+                          check=False)
 
 
 class PipelineRun:
@@ -158,8 +159,8 @@ class MariaDB:
 
     def section(self, database: str) -> str:
         """The spec's runtime.metadata, as a YAML flow mapping."""
-        return (f"{{type: mysql, host: {self.host}, port: {self.port}, database: {database}, user: {self.user}, "
-                f"password_env: {self.password_env}}}")
+        return (f"{{type: mysql, host: {self.host}, port: {self.port}, database: {database}, "
+                f"user: {self.user}, password_env: {self.password_env}}}")
 
 
 def _tls_files(folder: Path) -> Path:
@@ -216,7 +217,7 @@ def mariadb():
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     client = [shutil.which("mariadb") or "mysql", "--no-defaults", f"--socket={folder / 'sock'}", "-uroot"]
     deadline = time.time() + 60
-    while subprocess.run([*client, "-e", "SELECT 1"], capture_output=True).returncode != 0:
+    while subprocess.run([*client, "-e", "SELECT 1"], capture_output=True, check=False).returncode != 0:
         if time.time() > deadline or process.poll() is not None:
             process.kill()
             log = (folder / "error.log").read_text() if (folder / "error.log").exists() else ""

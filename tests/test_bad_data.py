@@ -16,25 +16,30 @@ from tests.conftest import REPO, run_cli, write_spec
 CORPUS = REPO / "tests" / "data" / "bad_data"
 
 BROKEN = {
-    "not_utf8.csv": r"not_utf8.csv: not utf-8 text: byte 0xe9 at line \d+ \(column \d+\); save the file as UTF-8, "
-                    r"or set data.encoding",
+    "not_utf8.csv": r"not_utf8.csv: not utf-8 text: byte 0xe9 at line \d+ \(column \d+\); save the file as "
+                    r"UTF-8, or set data.encoding",
     "utf16.csv": r"utf16.csv: not utf-8 text: byte 0xff at line 1",
-    "ragged_row.csv": r"ragged_row.csv: line 12 has 5 field\(s\), the header has 8; a truncated or ragged row",
+    "ragged_row.csv": r"ragged_row.csv: line 12 has 5 field\(s\), the header has 8; a truncated or ragged "
+                      r"row",
     "truncated_last_row.csv": r"truncated_last_row.csv: line 59 has \d field\(s\), the header has 8",
     "header_repeated.csv": r"header_repeated.csv: the header is repeated at line 32",
-    "rows_without_label.csv": r"rows_without_label.csv: 3 row\(s\) have no value in the label column 'species' "
-                              r"\(line 5, 19, 42\); remove them, or list the label under validation.exempt_features",
-    "semicolon_delimited.csv": r"the header is one column 'species;island;.*looks ';'-delimited: set data.delimiter: ';'",
+    "rows_without_label.csv": r"rows_without_label.csv: 3 row\(s\) have no value in the label column "
+                              r"'species' \(line 5, 19, 42\); remove them, or list the label under "
+                              r"validation.exempt_features",
+    "semicolon_delimited.csv": r"the header is one column 'species;island;.*looks ';'-delimited: set "
+                               r"data.delimiter: ';'",
     "tab_delimited.csv": r"looks '\\\\t'-delimited: set data.delimiter: '\\\\t'",
     "empty.csv": r"empty.csv is empty; expected a CSV header line and rows",
     "header_only.csv": r"header_only.csv has a header but no rows",
     "blank_lines_after_header.csv": r"blank_lines_after_header.csv has a header but no rows",
-    "label_column_renamed.csv": r"key 'data.label': column 'species' is not in label_column_renamed.csv; its columns "
-                                r"are: penguin_species, island",
-    "unbalanced_quote.csv": r"unbalanced_quote.csv, line 22: a quote opened on this line is not closed before line \d+",
-    "single_class.csv": r"key 'data.label': the label 'species' has 1 distinct value \('Adelie'\) in the data; "
-                        r"classification needs at least 2 classes",
-    "other_header_in_second_file": r"b.csv: its columns differ from those of .*a.csv; files of one split need the same",
+    "label_column_renamed.csv": r"key 'data.label': column 'species' is not in label_column_renamed.csv; its "
+                                r"columns are: penguin_species, island",
+    "unbalanced_quote.csv": r"unbalanced_quote.csv, line 22: a quote opened on this line is not closed "
+                            r"before line \d+",
+    "single_class.csv": r"key 'data.label': the label 'species' has 1 distinct value \('Adelie'\) in the "
+                        r"data; classification needs at least 2 classes",
+    "other_header_in_second_file": r"b.csv: its columns differ from those of .*a.csv; files of one split "
+                                   r"need the same",
 }
 VALID = {
     "ok_bom_crlf.csv": "",

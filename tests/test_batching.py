@@ -31,7 +31,8 @@ pytestmark = pytest.mark.slow
 def inputs(penguin_run):
     pipeline = penguin_run.root / "pipeline"
     examples = glob.glob(str(pipeline / "ExampleGen" / "examples" / "*" / "Split-train" / "*"))
-    stats_file = glob.glob(str(pipeline / "StatisticsGen" / "statistics" / "*" / "Split-train" / "FeatureStats.pb"))[0]
+    statistics = pipeline / "StatisticsGen" / "statistics"
+    stats_file = glob.glob(str(statistics / "*" / "Split-train" / "FeatureStats.pb"))[0]
     with open(stats_file, "rb") as f:
         stats = statistics_pb2.DatasetFeatureStatisticsList.FromString(f.read())
     schema = io_utils.SchemaReader().read(str(REPO / "schemas" / "penguin" / "schema.pbtxt"))

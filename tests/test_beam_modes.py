@@ -83,12 +83,14 @@ def outputs(pipeline_root: Path) -> dict:
 
     found = {}
     for split in ("train", "eval"):
-        files = sorted(glob.glob(str(pipeline_root / "ExampleGen" / "examples" / "*" / f"Split-{split}" / "*")))
+        examples = pipeline_root / "ExampleGen" / "examples"
+        files = sorted(glob.glob(str(examples / "*" / f"Split-{split}" / "*")))
         records = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
         # the order of examples across files is not part of the design: compare them sorted
         found["examples", split] = sorted(json_format.MessageToJson(tf.train.Example.FromString(r),
                                                                     sort_keys=True) for r in records)
-        stats = next((pipeline_root / "StatisticsGen" / "statistics").glob(f"*/Split-{split}/FeatureStats.pb"))
+        statistics = pipeline_root / "StatisticsGen" / "statistics"
+        stats = next(statistics.glob(f"*/Split-{split}/FeatureStats.pb"))
         found["statistics", split] = json_format.MessageToDict(
             statistics_pb2.DatasetFeatureStatisticsList.FromString(stats.read_bytes()))
         for dataset in found["statistics", split]["datasets"]:  # TFDV lists features in no set order

@@ -53,7 +53,9 @@ def test_reason_reads_like_a_sentence():
 
 def test_lower_is_better_metrics_improve_downwards():
     ok, reason = judge("log_loss", 0.30, {"min_improvement": 0.0}, 0.25)
-    assert not ok and reason == "log_loss 0.3 vs serving 0.25 (+0.05, lower is better, improvement -0.05, required >= 0 FAILED)"
+    assert not ok
+    assert reason == ("log_loss 0.3 vs serving 0.25 (+0.05, lower is better, improvement -0.05, "
+                      "required >= 0 FAILED)")
     assert judge("log_loss", 0.20, {"min_improvement": 0.0}, 0.25)[0]
 
 
@@ -66,7 +68,8 @@ def test_relative_change_and_upper_bound():
 
 def test_first_run_without_baseline_is_blessed_and_says_why():
     ok, reason = judge("accuracy", 0.95, {"lower_bound": 0.9, "min_improvement": 0.0}, None)
-    assert ok and reason == "accuracy 0.95 and >= 0.9 (absolute) and min_improvement 0 not applied: no model serving"
+    assert ok
+    assert reason == "accuracy 0.95 and >= 0.9 (absolute) and min_improvement 0 not applied: no model serving"
 
 
 CANDIDATE = {"accuracy": 0.80, "auc": 0.9, "precision": 0.8, "recall": 0.8, "log_loss": 0.5}
@@ -77,7 +80,8 @@ def test_without_thresholds_a_worse_model_is_not_blessed_and_every_reason_shows_
     verdict = bless(CANDIDATE, BASELINE, {"metrics": "auto", "thresholds": {}}, "classification")
     assert not verdict["blessed"] and not verdict["forced"] and verdict["compare_metric"] == "accuracy"
     assert set(verdict["reasons"]) == {"accuracy", "auc", "precision", "recall", "log_loss"}
-    assert verdict["reasons"]["accuracy"] == "FAILED: accuracy 0.8 vs serving 0.95 (-0.15, allowed >= -0.001 FAILED)"
+    reason = verdict["reasons"]["accuracy"]
+    assert reason == "FAILED: accuracy 0.8 vs serving 0.95 (-0.15, allowed >= -0.001 FAILED)"
     assert verdict["reasons"]["auc"] == "OK: auc 0.9 vs serving 0.99 (-0.09) and no threshold"
     assert verdict["baseline_metrics"]["accuracy"] == 0.95
 
@@ -99,7 +103,8 @@ def test_a_regressed_model_is_not_blessed_unless_forced():
     cfg = {"thresholds": {"accuracy": {"min_improvement": -0.01}}}
     verdict = bless(CANDIDATE, BASELINE, cfg, "classification")
     assert not verdict["blessed"]
-    assert verdict["reasons"]["accuracy"] == "FAILED: accuracy 0.8 vs serving 0.95 (-0.15, allowed >= -0.01 FAILED)"
+    reason = verdict["reasons"]["accuracy"]
+    assert reason == "FAILED: accuracy 0.8 vs serving 0.95 (-0.15, allowed >= -0.01 FAILED)"
     forced = bless(CANDIDATE, BASELINE, {**cfg, "force_bless": True}, "classification")
     assert forced["blessed"] and forced["forced"]
     assert forced["reasons"]["accuracy"].startswith("FAILED")  # the record keeps the truth

@@ -34,7 +34,8 @@ def offenders() -> list[str]:
 
 
 def test_no_bare_file_calls_outside_the_file_layer():
-    assert offenders() == [], "use components.common.io (tfx.dsl.io.fileio) instead:\n" + "\n".join(offenders())
+    found = offenders()
+    assert found == [], "use components.common.io (tfx.dsl.io.fileio) instead:\n" + "\n".join(found)
 
 
 def test_the_checker_catches_what_it_should():

@@ -51,16 +51,17 @@ def test_check_names_the_unlabelled_rows_and_then_says_the_plan(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     code, _, err = _check(tmp_path, capsys, "")
     assert code == 2
-    assert ("visits.csv: 9 row(s) have no value in the label column 'visits' (line 6, 24, 107, 115, 127 and 4 "
-            "more); fill them in or remove them, or set data.drop_unlabeled: true") in err
+    assert ("visits.csv: 9 row(s) have no value in the label column 'visits' (line 6, 24, 107, 115, 127 and "
+            "4 more); fill them in or remove them, or set data.drop_unlabeled: true") in err
     code, out, err = _check(tmp_path, capsys, ", drop_unlabeled: true")
     assert code == 2, out
-    assert (f"data file {VISITS}: column(s) 'date' (360 distinct values in 360 rows) look like identifiers, dates or "
-            "free text") in err, err
+    assert (f"data file {VISITS}: column(s) 'date' (360 distinct values in 360 rows) look like identifiers, "
+            "dates or free text") in err, err
     assert "Add them to data.exclude in the spec (data: {exclude: [date]})" in err, err
     code, out, err = _check(tmp_path, capsys, ", drop_unlabeled: true, exclude: [date]")
     assert code == 0, err
-    assert "plan: task: regression (integer label 'visits' takes values 0..36 (37 possible classes) in 351 rows" in out
+    assert ("plan: task: regression (integer label 'visits' takes values 0..36 (37 possible classes) in 351 "
+            "rows") in out
 
 
 def test_check_prints_each_columns_encoding(tmp_path, monkeypatch, capsys):
@@ -137,33 +138,34 @@ def test_an_id_like_column_is_refused_naming_it_and_data_exclude(visits_runs):
     refused, _, _ = visits_runs
     said = refused.stdout + refused.stderr
     assert refused.returncode == 2, said  # refused before any stage, by the checks `run` shares with `check`
-    assert re.search(r"column\(s\) 'date' \(360 distinct values in 360 rows\) look like identifiers, dates or free "
-                     r"text", said), said
+    assert re.search(r"column\(s\) 'date' \(360 distinct values in 360 rows\) look like identifiers, dates "
+                     r"or free text", said), said
     assert "Add them to data.exclude in the spec (data: {exclude: [date]})" in said
     assert "Trainer           started" not in refused.stdout
 
 
 @pytest.mark.slow
 def test_the_run_says_its_plan_and_the_rows_each_split_lost(visits_runs):
-    _, done, root = visits_runs
+    _, done, _ = visits_runs
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     assert "plan: task: regression (integer label 'visits' takes values 0..36 (37 possible classes) in" in out
     assert "plan:   sex: categorical, one-hot over 2 values + 1 slot for missing or unseen ones" in out
     assert "plan:   age: numeric, standardized (mean " in out
     assert "plan:   date: excluded (data.exclude)" in out
-    assert re.search(r"plan: label 'visits' is missing \(empty, NA or NaN\) in \d of \d+ train rows and \d of \d+ "
-                     r"eval rows; dropped \(data.drop_unlabeled: true\)", out)
+    assert re.search(r"plan: label 'visits' is missing \(empty, NA or NaN\) in \d of \d+ train rows and \d "
+                     r"of \d+ eval rows; dropped \(data.drop_unlabeled: true\)", out)
     assert out.index("plan: task") < out.index("Trainer           started")  # before training
-    assert re.search(r"rows used: train \d+, validation \d+ \(training decisions\), eval \d+ \(metrics\); rows "
-                     r"dropped without a usable label \(data.drop_unlabeled\): train \d, eval \d", out)
+    assert re.search(r"rows used: train \d+, validation \d+ \(training decisions\), eval \d+ \(metrics\); "
+                     r"rows dropped without a usable label \(data.drop_unlabeled\): train \d, eval \d", out)
 
 
 @pytest.mark.slow
 def test_training_decisions_use_the_validation_split_and_the_sizes_add_up(visits_runs):
     _, done, root = visits_runs
     assert done.returncode == 0
-    history = json.loads(next((root / "pipeline" / "Trainer" / "model_run").glob("*/history.json")).read_text())
+    model_run = root / "pipeline" / "Trainer" / "model_run"
+    history = json.loads(next(model_run.glob("*/history.json")).read_text())
     splits, lost = history["splits"], history["rows_dropped"]
     assert splits["train"] + splits["validation"] + lost["train"]["no_label"] + splits["eval"] + \
         lost["eval"]["no_label"] == 360
@@ -173,7 +175,8 @@ def test_training_decisions_use_the_validation_split_and_the_sizes_add_up(visits
     assert history["decisions"]["early_stopping"] == "validation (val_loss)"
     assert history["decisions"]["restored_epoch"] == "validation"
     assert history["decisions"]["evaluator"].startswith("eval")
-    metrics = json.loads(next((root / "pipeline" / "Evaluator" / "evaluation").glob("*/metrics.json")).read_text())
+    evaluation = root / "pipeline" / "Evaluator" / "evaluation"
+    metrics = json.loads(next(evaluation.glob("*/metrics.json")).read_text())
     assert metrics["candidate"]["examples"] == splits["eval"]  # the Evaluator scored the rows it said it used
     report = next((root / "reports").glob("*.html")).read_text(encoding="utf-8")
     assert f"<b>validation</b> {splits['validation']:,}" in report and "validation loss" in report

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
 
 import pytest
 
@@ -144,7 +145,7 @@ class _KfpApi(BaseHTTPRequestHandler):
     """A loopback stand-in for the KFP v2beta1 REST API (no KFP server can run here): it records
     what the real kfp client sends and answers with ids."""
 
-    requests: list = []
+    requests: ClassVar[list] = []
 
     def _reply(self, body: dict) -> None:
         data = json.dumps(body).encode()

@@ -34,7 +34,7 @@ def tfx_yaml(*args: str, env: dict) -> subprocess.CompletedProcess:
     import os
 
     return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO, capture_output=True,
-                          text=True, env={**os.environ, **env}, timeout=300)
+                          text=True, env={**os.environ, **env}, timeout=300, check=False)
 
 
 def test_two_runs_share_a_mariadb_store(tmp_path, mariadb, monkeypatch):
@@ -69,7 +69,7 @@ def test_two_runs_share_a_mariadb_store(tmp_path, mariadb, monkeypatch):
     monkeypatch.setenv(mariadb.password_env, mariadb.password)
     store = Store(host=mariadb.host, port=mariadb.port, database="mlmd_shared", user=mariadb.user,
                   password_env=mariadb.password_env)
-    assert [p["version"] for p in pushed_versions(store)][0] == 1
+    assert next(p["version"] for p in pushed_versions(store)) == 1
 
     # the password is in no file, log, report, console output or compiled pipeline
     compiled = tmp_path / "compiled.yaml"
@@ -130,11 +130,11 @@ def test_a_password_with_quotes_backslashes_non_ascii_and_a_newline_is_in_no_fil
     literal = password.replace("\\", "\\\\").replace("'", "''").replace("\n", "\\n")
     client = [shutil.which("mariadb") or "mysql", "--no-defaults", f"--socket={mariadb.socket}", "-uroot",
               "--default-character-set=utf8mb4"]
-    subprocess.run([*client, "-e", f"CREATE USER 'hostile'@'127.0.0.1' IDENTIFIED BY '{literal}'; "
-                                   "GRANT ALL ON *.* TO 'hostile'@'127.0.0.1';"], check=True,
+    subprocess.run([*client, "-e", (f"CREATE USER 'hostile'@'127.0.0.1' IDENTIFIED BY '{literal}'; "
+                                    "GRANT ALL ON *.* TO 'hostile'@'127.0.0.1';")], check=True,
                                    capture_output=True)
-    section = (f"{{type: mysql, host: {mariadb.host}, port: {mariadb.port}, database: mlmd_hostile, user: hostile, "
-               f"password_env: {mariadb.password_env}}}")
+    section = (f"{{type: mysql, host: {mariadb.host}, port: {mariadb.port}, database: mlmd_hostile, "
+               f"user: hostile, password_env: {mariadb.password_env}}}")
     env = {mariadb.password_env: password}
     run = run_cli("--config", str(spec(tmp_path, section, max_epochs=3)), env=env)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -200,7 +200,8 @@ runtime:
         assert str(roots[other]) not in page  # no artifact, push or lineage row of the other pipeline
 
         for push in pushed_versions(store, name):
-            assert push["destination"].startswith(str(roots[name])) and push["examples"].startswith(str(roots[name]))
+            assert push["destination"].startswith(str(roots[name]))
+            assert push["examples"].startswith(str(roots[name]))
 
         # the schema from ML Metadata (no serving model to take it from): this pipeline's own
         import shutil
@@ -238,8 +239,8 @@ def test_a_connection_over_tls_with_a_client_certificate(tmp_path, mariadb, monk
     from pipelines.spec import load_spec
 
     client = [shutil.which("mariadb") or "mysql", "--no-defaults", f"--socket={mariadb.socket}", "-uroot"]
-    subprocess.run([*client, "-e", f"CREATE USER 'mlmd_tls'@'127.0.0.1' IDENTIFIED BY '{mariadb.password}' "
-                                   "REQUIRE X509; GRANT ALL ON *.* TO 'mlmd_tls'@'127.0.0.1';"],
+    subprocess.run([*client, "-e", (f"CREATE USER 'mlmd_tls'@'127.0.0.1' IDENTIFIED BY '{mariadb.password}' "
+                                    "REQUIRE X509; GRANT ALL ON *.* TO 'mlmd_tls'@'127.0.0.1';")],
                    check=True, capture_output=True)
     tls = mariadb.tls
 
@@ -254,8 +255,8 @@ def test_a_connection_over_tls_with_a_client_certificate(tmp_path, mariadb, monk
     assert checked.returncode == 0, checked.stderr
     runs = tfx_yaml("runs", "--config", str(good), env=mariadb.env())
     assert runs.returncode == 0, runs.stderr
-    assert (f"no runs of pipeline 'penguin-shared' recorded in mysql://mlmd_tls@127.0.0.1:{mariadb.port}/mlmd_tls "
-            "(TLS)") in runs.stdout
+    assert (f"no runs of pipeline 'penguin-shared' recorded in mysql://mlmd_tls@127.0.0.1:{mariadb.port}"
+            "/mlmd_tls (TLS)") in runs.stdout
 
     # the store works over that connection: write and read back
     monkeypatch.setenv(mariadb.password_env, mariadb.password)

@@ -92,7 +92,8 @@ def test_an_unwritable_root_or_destination_is_found_before_any_work(tmp_path, wh
         parent = tmp_path / "ro"
         parent.mkdir()
         subprocess.run(["mount", "--bind", "-o", "ro", str(parent), str(parent)], check=False)
-        if os.access(parent, os.W_OK) and subprocess.run(["touch", str(parent / "x")]).returncode == 0:
+        if os.access(parent, os.W_OK) and subprocess.run(
+                ["touch", str(parent / "x")], check=False).returncode == 0:
             subprocess.run(["umount", str(parent)], check=False)
             pytest.skip("cannot make a read-only folder here")
         root = parent / "root"
@@ -160,8 +161,8 @@ def test_without_a_curated_schema_the_serving_models_schema_and_data_hold_the_ga
     assert frozen.read_text() == kept.read_text()
 
     for transform, expected in ((new_island, r"feature 'island': Unexpected string values"),
-                                (grams_to_kilograms, r"feature 'body_mass_g': .*Jensen-Shannon|"
-                                                     r"COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH"),
+                                (grams_to_kilograms, (r"feature 'body_mass_g': .*Jensen-Shannon|"
+                                                      r"COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH")),
                                 (text_in_a_numeric_column, r"feature 'flipper_length_mm'")):
         write_rows(tmp_path / "data" / "penguins.csv", transform)
         result = run_cli("--config", spec, "--root", str(root))

@@ -36,10 +36,10 @@ runtime: {{root: {tmp_path / 'root'}}}
 
     version = serving_dir.latest_version_path(str(tmp_path / "root" / "serving"))
     serve = tf.saved_model.load(version).signatures["serving_default"]
-    heavy = dict(island="Biscoe", bill_length_mm=49.0, bill_depth_mm=15.5, flipper_length_mm=225.0,
-                 sex="male")
-    light = dict(island="Dream", bill_length_mm=36.0, bill_depth_mm=17.0, flipper_length_mm=185.0,
-                 sex="female")
+    heavy = {"island": "Biscoe", "bill_length_mm": 49.0, "bill_depth_mm": 15.5, "flipper_length_mm": 225.0,
+             "sex": "male"}
+    light = {"island": "Dream", "bill_length_mm": 36.0, "bill_depth_mm": 17.0, "flipper_length_mm": 185.0,
+             "sex": "female"}
     grams = serve(examples=tf.constant([tf_example(heavy), tf_example(light)]))["prediction"].numpy()
     assert 5000 < grams[0] < 6500 and 2800 < grams[1] < 4000, grams
     # the report: a residual plot with one point per eval example, losses labelled in their units
@@ -54,8 +54,8 @@ runtime: {{root: {tmp_path / 'root'}}}
 
     log = (tmp_path / "root" / "run.log").read_text(encoding="utf-8")  # every epoch (the console: after 2 s)
     line = next(x for x in log.splitlines() if "Trainer: epoch 1/80" in x)
-    assert "(standardized label)" in line and re.search(r"val_mae [\d.e-]+ \(x [\d.]+ = [\d.]+ in label units\)",
-                                                        line), line
+    assert "(standardized label)" in line
+    assert re.search(r"val_mae [\d.e-]+ \(x [\d.]+ = [\d.]+ in label units\)", line), line
 
 
 def summary_examples(tmp_path) -> int:

@@ -27,9 +27,10 @@ def ran(result) -> bool:
 
 
 def test_the_fast_path_imports_no_tensorflow():
-    code = ("import sys; sys.path.insert(0, %r); from pipelines import local_runner, rerun, summary, paths; "
-            "print('tensorflow' in sys.modules, 'tfx' in sys.modules)" % str(REPO))
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); from pipelines import local_runner; "
+            "from pipelines.local import rerun; from pipelines.runs import paths, summary; "
+            "print('tensorflow' in sys.modules, 'tfx' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.stdout.split() == ["False", "False"], result.stderr
 
 
@@ -66,13 +67,13 @@ def test_unchanged_reruns_skip_and_every_change_runs(tmp_path):
 
 def fingerprint_of(spec_path, root, env: dict | None = None) -> str:
     """rerun.fingerprint of a spec at a root, computed in a fresh process (as a run computes it)."""
-    code = ("import sys; sys.path.insert(0, %r); from pipelines import rerun; from pipelines.runs.paths import RunPaths; "
-            "from pipelines.spec import load_spec; s = load_spec(%r); print(rerun.fingerprint(s, RunPaths.of(s, %r)))"
-            % (str(REPO), str(spec_path), str(root)))
+    code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); from pipelines.local import rerun; "
+            "from pipelines.runs.paths import RunPaths; from pipelines.spec import load_spec; "
+            f"s = load_spec({str(spec_path)!r}); print(rerun.fingerprint(s, RunPaths.of(s, {str(root)!r})))")
     import os
 
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": "", **(env or {})})
+                            env={**os.environ, "PYTHONPATH": "", **(env or {})}, check=False)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
@@ -104,7 +105,8 @@ def test_the_fingerprint_sees_what_size_and_mtime_hide(tmp_path):
 
     fake = tmp_path / "site"  # an installed distribution with another version, first on the path
     (fake / "keras-99.0.0.dist-info").mkdir(parents=True)
-    (fake / "keras-99.0.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: keras\nVersion: 99.0.0\n")
+    (fake / "keras-99.0.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: keras\nVersion: 99.0.0\n")
     assert fingerprint_of(spec, root, env={"PYTHONPATH": str(fake)}) != second
 
     (version / "assets.extra" / "schema.pbtxt").write_text('feature { name: "islands" }\n')

@@ -66,11 +66,9 @@ def test_spans_are_found_from_the_pattern(tmp_path):
 
 def test_two_schedulers_cannot_hold_the_same_root(tmp_path):
     path = spec_file(tmp_path)
-    with Scheduler(str(path)):
-        with pytest.raises(SchedulerLocked,
-                           match="another scheduler \\(pid \\d+ \\(scheduler\\) since .*\\) is running on"):
-            with Scheduler(str(path)):
-                pass
+    locked = "another scheduler \\(pid \\d+ \\(scheduler\\) since .*\\) is running on"
+    with Scheduler(str(path)), pytest.raises(SchedulerLocked, match=locked), Scheduler(str(path)):
+        pass
     with Scheduler(str(path)):  # released when the first one stops
         pass
 

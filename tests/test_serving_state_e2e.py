@@ -99,7 +99,8 @@ def test_a_version_deleted_by_hand_is_pushed_again(scenario):
 def test_the_run_after_a_push_compares_with_it_and_then_everything_stays_cached(scenario):
     a3, a4 = scenario.summaries["A3"], scenario.summaries["A4"]
     assert a3.executions["Evaluator"] == "COMPLETE"
-    assert f"not pushed: identical to the serving version {scenario.serving / '2'}" in scenario.out["A3"].stdout
+    identical = f"not pushed: identical to the serving version {scenario.serving / '2'}"
+    assert identical in scenario.out["A3"].stdout
     assert set(a4.executions.values()) == {"CACHED"}, a4.executions
 
 

@@ -113,7 +113,8 @@ def test_missing_file():
 
 def test_json_schema_in_schemas_is_up_to_date():
     assert SCHEMA_PATH.read_text(encoding="utf-8") == render(), (
-        "schemas/pipeline.schema.json is stale: run `make schema` (python -m pipelines.spec.json_schema --write)")
+        "schemas/pipeline.schema.json is stale: run `make schema` (python -m pipelines.spec.json_schema "
+        "--write)")
     schema = json.loads(render())
     assert "trainer" in schema["properties"] and schema["additionalProperties"] is False
 
@@ -129,8 +130,9 @@ def test_runner_refuses_a_bad_spec_before_writing_anything(tmp_path, capsys):
 
 def test_monitor_must_be_a_compiled_metric_or_loss():
     with pytest.raises(SpecError,
-                       match=r"trainer.early_stopping.monitor' \(line \d+\): 'val_acc' is not a compiled metric or loss; "
-                                         r"expected one of: val_loss, loss, val_accuracy.*did you mean 'val_accuracy'\?"):
+                       match=r"trainer.early_stopping.monitor' \(line \d+\): 'val_acc' is not a compiled "
+                             r"metric or loss; expected one of: val_loss, loss, val_accuracy.*did you mean "
+                             r"'val_accuracy'\?"):
         parse_spec(MINIMAL + "trainer:\n  task: classification\n  early_stopping: {monitor: val_acc}\n")
     spec = parse_spec(MINIMAL + "trainer:\n  metrics: [mse]\n  early_stopping: {monitor: val_mse}\n")
     assert spec.trainer.early_stopping.monitor == "val_mse"

@@ -106,6 +106,6 @@ def test_bayesian_and_hyperband_searches_run(tmp_path, algorithm):
 
 def test_no_tuner_section_no_tuner_stage(penguin_run):
     assert "Tuner" not in latest_run(penguin_run.metadata).executions
-    history = json.loads(next((penguin_run.root / "pipeline" / "Trainer" / "model_run").glob("*/history.json"))
-                         .read_text())
+    model_run = penguin_run.root / "pipeline" / "Trainer" / "model_run"
+    history = json.loads(next(model_run.glob("*/history.json")).read_text())
     assert history["hyperparameters"] == "the spec's (no Tuner stage)"

@@ -90,9 +90,9 @@ def withdrawn_version(destination: str, fingerprint: str | None) -> dict | None:
 
 def state(destination: str) -> dict:
     """What serves at `destination` now, as the Evaluator and the Pusher take it: every complete
-    version with its model fingerprint and the names, sizes and modification times of its files, the version that
-    serves (the newest), and the record (highest number used, withdrawn models). Cheap: listings
-    and small files only, on a local disk or an object store."""
+    version with its model fingerprint and the names, sizes and modification times of its files,
+    the version that serves (the newest), and the record (highest number used, withdrawn models).
+    Cheap: listings and small files only, on a local disk or an object store."""
     found = []
     for version in versions(destination) if destination else []:
         path = version_path(destination, version)
@@ -276,7 +276,7 @@ def _age_seconds(path: str) -> float:
     try:
         stat = fileio.stat(path)
         mtime = stat.mtime_nsec / 1e9 if getattr(stat, "mtime_nsec", 0) else 0.0
-    except Exception:  # object stores have no folder objects to stat: look at a file inside
+    except Exception:  # noqa: BLE001 (an object store has no folder objects to stat: look at a file inside)
         files = io.files_under(path)
         if not files:
             return float("inf")

@@ -93,13 +93,13 @@ def blocking_anomalies(anomalies: anomalies_pb2.Anomalies, split: str, config: D
 def format_report(findings: list[dict]) -> str:
     if not findings:
         return "Data validation passed: no anomalies that stop the run.\n"
-    lines = [f"Data validation failed: {len(findings)} anomal{'y' if len(findings) == 1 else 'ies'} "
-             "stop the run before training. Nothing was trained or pushed."]
+    lines = [(f"Data validation failed: {len(findings)} anomal{'y' if len(findings) == 1 else 'ies'} "
+              "stop the run before training. Nothing was trained or pushed.")]
     for f in findings:
         lines.append(f"  - [{f['split']}] feature {f['feature']!r}: {f['summary']} ({f['kind']})")
         lines.append(f"      {f['detail']}")
-    lines.append("Fix the data, or update the schema if the change is expected (tfx-yaml schema freeze writes "
-                 "the schema in use to a file for curation), or list the feature under "
-                 "validation.exempt_features / narrow validation.fail_on / raise validation.drift's thresholds "
-                 "in the pipeline YAML.")
+    lines.append("Fix the data, or update the schema if the change is expected (tfx-yaml schema freeze "
+                 "writes the schema in use to a file for curation), or list the feature under "
+                 "validation.exempt_features / narrow validation.fail_on / raise validation.drift's "
+                 "thresholds in the pipeline YAML.")
     return "\n".join(lines) + "\n"

@@ -102,10 +102,10 @@ def _weak_class(per_class: dict, classes: list[str], n: int) -> dict:
     share = present[rare]["count"] / n
     warning = None
     if share < MINORITY_WARNING:
-        warning = (f"class {rare!r} is only {share:.1%} of the {n:,} eval labels ({present[rare]['count']:,}); "
-                   f"always predicting {majority!r} scores accuracy {present[majority]['count'] / n:.4f}, so "
-                   f"look at {rare!r}'s recall ({present[rare]['recall']:.4f}) and the worst class recall, "
-                   "not the accuracy")
+        warning = (f"class {rare!r} is only {share:.1%} of the {n:,} eval labels "
+                   f"({present[rare]['count']:,}); always predicting {majority!r} scores accuracy "
+                   f"{present[majority]['count'] / n:.4f}, so look at {rare!r}'s recall "
+                   f"({present[rare]['recall']:.4f}) and the worst class recall, not the accuracy")
         logging.getLogger(__name__).warning("Evaluator: %s", warning)
     return {"averaging": "macro", "worst_class_recall": float(present[worst]["recall"]), "worst_class": worst,
             "majority_baseline_accuracy": present[majority]["count"] / n, "majority_class": majority,
@@ -157,7 +157,8 @@ def judge(name: str, value: float, threshold: dict, baseline: float | None,
     comparable = baseline is not None and not math.isnan(baseline)
     head = f"{name} {value:.4g}"
     if comparable:
-        head += f" vs serving {baseline:.4g} ({value - baseline:+.4g}{', lower is better' if lower_is_better else ''}"
+        direction = ", lower is better" if lower_is_better else ""
+        head += f" vs serving {baseline:.4g} ({value - baseline:+.4g}{direction}"
     ok, checks = True, []
     low, high = threshold.get("lower_bound"), threshold.get("upper_bound")
     if low is not None:

@@ -14,11 +14,11 @@ def kubeflow_spec(spec: PipelineSpec) -> PipelineSpec:
     spec.trainer.distribution = trainer_distribution(spec)
     if spec.trainer.distribution == "multi_worker":
         raise SpecError(spec.source, [
-            "key 'trainer.distribution': multi_worker cannot be compiled for Kubeflow Pipelines: a KFP "
-            "task is one pod, and one pod is one worker (a multi-worker job needs a TFJob or a "
-            "Vertex custom job with several replicas and a TF_CONFIG each, which this compiler does not "
-            "make). Use mirrored with kubeflow.resources.Trainer.accelerator_count > 1 (several GPUs "
-            "on one node), or tpu with a TPU accelerator_type"])
+            ("key 'trainer.distribution': multi_worker cannot be compiled for Kubeflow Pipelines: a KFP "
+             "task is one pod, and one pod is one worker (a multi-worker job needs a TFJob or a "
+             "Vertex custom job with several replicas and a TF_CONFIG each, which this compiler does not "
+             "make). Use mirrored with kubeflow.resources.Trainer.accelerator_count > 1 (several GPUs "
+             "on one node), or tpu with a TPU accelerator_type")])
     return spec
 
 
@@ -83,7 +83,8 @@ def resource_spec(resources):
 
     spec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec()
     if resources.cpu:
-        spec.cpu_limit = float(resources.cpu[:-1]) / 1000 if resources.cpu.endswith("m") else float(resources.cpu)
+        millicores = resources.cpu.endswith("m")
+        spec.cpu_limit = float(resources.cpu[:-1]) / 1000 if millicores else float(resources.cpu)
     if resources.memory:
         spec.memory_limit = _gigabytes(resources.memory)
     if resources.accelerator_type:

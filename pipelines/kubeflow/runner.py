@@ -58,8 +58,8 @@ def kubeflow_paths(spec: PipelineSpec, pipeline_root: str | None):
 
     root = pipeline_root or spec.kubeflow.pipeline_root
     if not root:
-        raise SpecError(spec.source, ["key 'kubeflow.pipeline_root': required to compile for Kubeflow "
-                                    "(for example gs://bucket/pipelines), or pass --pipeline-root"])
+        raise SpecError(spec.source, [("key 'kubeflow.pipeline_root': required to compile for Kubeflow "
+                                     "(for example gs://bucket/pipelines), or pass --pipeline-root")])
     return RunPaths(root=root, pipeline_root=root, metadata="",
                     destination=resolve_destination(spec.pusher.destination, root))
 
@@ -112,9 +112,9 @@ def compile_to_file(spec: PipelineSpec, output: str, pipeline_root: str | None =
     else:  # the PipelineJob JSON, as Vertex AI takes it (Vertex has no Kubernetes secrets)
         if platform:
             raise SpecError(spec.source, [
-                "key 'kubeflow.object_store.credentials_secret': a Kubernetes secret cannot be used in a "
-                "Vertex AI PipelineJob (.json output); compile to .yaml for Kubeflow Pipelines, or remove "
-                "it"])
+                ("key 'kubeflow.object_store.credentials_secret': a Kubernetes secret cannot be used in a "
+                 "Vertex AI PipelineJob (.json output); compile to .yaml for Kubeflow Pipelines, or remove "
+                 "it")])
         text = json.dumps(job, sort_keys=True, indent=1)
     if not io.is_remote(output):
         io.makedirs(os.path.dirname(os.path.abspath(output)))
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     try:
         job = schedule(spec, args.output, args.host, cron, args.experiment)
-    except Exception as error:  # the server's refusal, in its words
+    except Exception as error:  # noqa: BLE001 (the server's refusal, of any type, in its words)
         print(f"error: could not create the recurring run on {args.host}: {error}", file=sys.stderr)
         return EXIT_FAILED
     print(f"recurring run {getattr(job, 'recurring_run_id', job)} created on {args.host} ({cron})")

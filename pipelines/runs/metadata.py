@@ -70,16 +70,17 @@ class Store:
         config.mysql.database, config.mysql.user = self.database, self.user
         if self.password_env:
             if self.password_env not in os.environ:
-                raise MetadataError(f"runtime.metadata.password_env: the environment variable {self.password_env} "
-                                    f"is not set; export it with the password of user {self.user!r} on "
-                                    f"{self.host}:{self.port}")
+                raise MetadataError("runtime.metadata.password_env: the environment variable "
+                                    f"{self.password_env} is not set; export it with the password of user "
+                                    f"{self.user!r} on {self.host}:{self.port}")
             config.mysql.password = os.environ[self.password_env]
         if self.tls:
             for key, path in (("ca", self.ssl_ca), ("cert", self.ssl_cert), ("key", self.ssl_key)):
                 if path is None:
                     continue
                 if not os.path.isfile(path):  # local-only: the client reads its PEM files itself
-                    raise MetadataError(f"runtime.metadata.ssl.{key}: {path} is not a file; give the path of the "
+                    raise MetadataError(f"runtime.metadata.ssl.{key}: {path} is not a file; give the "
+                                        "path of the "
                                         + {"ca": "certificate authority's certificate",
                                            "cert": "client certificate",
                                            "key": "client certificate's private key"}[key] + " (PEM)")
@@ -89,7 +90,8 @@ class Store:
 
     def secrets(self) -> list[str]:
         """What must never be written anywhere: the password, when there is one."""
-        return [os.environ[self.password_env]] if self.password_env and os.environ.get(self.password_env) else []
+        password = os.environ.get(self.password_env) if self.password_env else None
+        return [password] if password else []
 
     def check(self) -> None:
         """Connect once, before a run starts: an unreachable server or refused login is a
@@ -105,13 +107,14 @@ class Store:
         try:
             with _quiet_stderr():  # ML Metadata's C++ log adds a MySQL 8 hint that misleads here
                 metadata_store.MetadataStore(config)
-        except Exception:  # ML Metadata says only "mysql_real_connect failed"
+        except Exception:  # noqa: BLE001 (ML Metadata says only "mysql_real_connect failed")
             raise MetadataError(f"runtime.metadata: the MySQL server at {self.host}:{self.port} refused user "
                                 f"{self.user!r} for database {self.database!r}: check the password in "
-                                f"${self.password_env or '(no password_env)'} and that the user may create and "
-                                "use that database"
-                                + ("; with TLS (runtime.metadata.ssl): that ca signed the server's certificate "
-                                   "and names the host, and that cert and key are the client's the server expects"
+                                f"${self.password_env or '(no password_env)'} and that the user may create "
+                                "and use that database"
+                                + ("; with TLS (runtime.metadata.ssl): that ca signed the server's "
+                                   "certificate and names the host, and that cert and key are the client's "
+                                   "the server expects"
                                    if self.tls
                                    else "; if the server requires TLS, set runtime.metadata.ssl")) from None
 

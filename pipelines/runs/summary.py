@@ -39,9 +39,10 @@ class RunSummary:
             out.append(f"blessed: {'yes' if self.blessed else 'no'}{' (forced)' if self.forced else ''}"
                        f" (baseline: {self.baseline})")
             out += [f"  {name}: {reason}" for name, reason in self.reasons.items()]
-        withdrawn = {w.get("version"): w
-                     for w in withdrawn_versions(self.destination)} if self.destination else {}
-        pushed_version = int(os.path.basename(self.pushed_to)) if os.path.basename(self.pushed_to).isdigit() else None
+        withdrawn = ({w.get("version"): w for w in withdrawn_versions(self.destination)}
+                     if self.destination else {})
+        last = os.path.basename(self.pushed_to)
+        pushed_version = int(last) if last.isdigit() else None
         note = (f" (withdrawn by a rollback at {withdrawn[pushed_version].get('at', '?')})"
                 if pushed_version in withdrawn else "")
         if self.pushed_to and self.executions.get("Pusher") == "CACHED":
@@ -188,16 +189,18 @@ def data_lines(kind: str, uri: str, missing_ok: bool = True) -> list[str]:
         lost = found.get("lost", {})
         dropped = [f"{s} {n['no_label'] + n['unknown_class']:,}"
                    for s, n in sorted(lost.items(), reverse=True) if n["no_label"] + n["unknown_class"]]
-        return [f"rows used: train {found['train']['examples']:,}, validation {found['validation']['examples']:,} "
-                f"(training decisions), eval {found['eval']['examples']:,} (metrics)"
+        return [f"rows used: train {found['train']['examples']:,}, validation "
+                f"{found['validation']['examples']:,} (training decisions), eval "
+                f"{found['eval']['examples']:,} (metrics)"
                 + (f"; rows dropped without a usable label (data.drop_unlabeled): {', '.join(dropped)}"
                    if dropped else "")]
     candidate = found.get("candidate") or {}
     if candidate.get("worst_class_recall") is None:
         return []
-    lines = [f"classes: precision, recall and auc are macro averages; worst class recall "
-             f"{candidate['worst_class_recall']:.4f} ({candidate.get('worst_class')!r}); always predicting "
-             f"{candidate.get('majority_class')!r} would score accuracy {candidate['majority_baseline_accuracy']:.4f}"]
+    lines = [(f"classes: precision, recall and auc are macro averages; worst class recall "
+              f"{candidate['worst_class_recall']:.4f} ({candidate.get('worst_class')!r}); always predicting "
+              f"{candidate.get('majority_class')!r} would score accuracy "
+              f"{candidate['majority_baseline_accuracy']:.4f}")]
     if candidate.get("imbalance_warning"):
         lines.append(f"warning: {candidate['imbalance_warning']}")
     return lines
@@ -258,12 +261,14 @@ def _status(states: dict[str, str]) -> str:
 def history_lines(history: list[dict]) -> list[str]:
     import datetime as dt
 
-    lines = [f"{'started':<20} {'status':<26} {'seconds':>7}  {'span':>4}  {'metric':<18} {'blessed':<7} pushed"]
+    lines = [(f"{'started':<20} {'status':<26} {'seconds':>7}  {'span':>4}  {'metric':<18} {'blessed':<7} "
+              "pushed")]
     for h in history:
         metric = f"{h['metric']['name']}={h['metric']['value']:.4f}" if h["metric"] else "-"
         blessed = {True: "yes", False: "no", None: "-"}[h["blessed"]]
         lines.append(f"{dt.datetime.fromtimestamp(h['started']).strftime('%Y-%m-%d %H:%M:%S'):<20} "
-                     f"{h['status']:<26} {h['seconds']:>7.1f}  {h['span'] if h['span'] is not None else '-':>4}  "
-                     f"{metric:<18} {blessed:<7} {h['pushed_version'] or '-'}"
+                     f"{h['status']:<26} {h['seconds']:>7.1f}  "
+                     f"{h['span'] if h['span'] is not None else '-':>4}  {metric:<18} {blessed:<7} "
+                     f"{h['pushed_version'] or '-'}"
                      + (f" (rolled back {h['withdrawn_at']})" if h.get("withdrawn_at") else ""))
     return lines

@@ -43,16 +43,16 @@ def load_spec(path: str | Path) -> PipelineSpec:
         raise SpecError(str(path), [f"no such file; expected a pipeline YAML file at {path.resolve()}"])
     size = path.stat().st_size
     if size > MAX_SPEC_BYTES:
-        raise SpecError(str(path), [f"the file is {size / 2**20:.1f} MiB; a pipeline spec is at most 1 MiB "
-                                    "(is this the right file?)"])
+        raise SpecError(str(path), [(f"the file is {size / 2**20:.1f} MiB; a pipeline spec is at most 1 MiB "
+                                     "(is this the right file?)")])
     data = path.read_bytes()  # local-only: the spec is a file on this machine
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         line = data[:error.start].count(b"\n") + 1
         raise SpecError(str(path),
-                        [f"not UTF-8 text: byte 0x{data[error.start]:02x} at line {line}; save the "
-                                    "file as UTF-8"]) from None
+                        [(f"not UTF-8 text: byte 0x{data[error.start]:02x} at line {line}; save the "
+                                     "file as UTF-8")]) from None
     spec = parse_spec(text, source=str(path), base_dir=path.resolve().parent)
     spec._source = str(path)
     return spec
@@ -96,11 +96,11 @@ def parse_spec(text: str, source: str = "<string>", base_dir: Path | None = None
     finally:
         loader.dispose()
     if raw is None:
-        raise SpecError(source, ["the file is empty; expected a mapping with at least `name` and `data` "
-                                 "(see pipelines/penguin/pipeline.yaml)"])
+        raise SpecError(source, [("the file is empty; expected a mapping with at least `name` and `data` "
+                                  "(see pipelines/penguin/pipeline.yaml)")])
     if not isinstance(raw, dict):
-        raise SpecError(source, [f"the top level must be a mapping of sections (name, data, trainer, ...), "
-                                 f"not {_kind(raw)}"])
+        raise SpecError(source, [(f"the top level must be a mapping of sections (name, data, trainer, ...), "
+                                  f"not {_kind(raw)}")])
     try:
         spec = PipelineSpec.model_validate(raw)
     except ValidationError as error:
@@ -195,9 +195,9 @@ def _check_graph(root: yaml.Node) -> None:
             for key, _ in node.value:
                 if isinstance(key, yaml.ScalarNode) and key.value != "<<":
                     if key.value in keys:
-                        raise _Refused(f"key {key.value!r} appears twice in one mapping (lines {keys[key.value]} "
-                                       f"and {key.start_mark.line + 1}); YAML would silently keep only the last "
-                                       "one: remove or merge one of them")
+                        raise _Refused(f"key {key.value!r} appears twice in one mapping (lines "
+                                       f"{keys[key.value]} and {key.start_mark.line + 1}); YAML would "
+                                       "silently keep only the last one: remove or merge one of them")
                     keys[key.value] = key.start_mark.line + 1
     for node in reversed(order):
         sizes[id(node)] = 1 + sum(sizes.get(id(c), 1) for c in _children(node))
@@ -270,7 +270,8 @@ def _describe(error: dict[str, Any], node: yaml.Node | None) -> str:
         return f"{where}: expected {expected}, got {_kind(value)} {_short(value)}"
     if kind in ("less_than_equal", "less_than") and loc and str(loc[-1]) in WORK_BOUNDS:
         bound = error.get("ctx", {}).get("le", error.get("ctx", {}).get("lt"))
-        return (f"{where}: {_short(value)} is too large; expected at most {bound}: {WORK_BOUNDS[str(loc[-1])]}")
+        return (f"{where}: {_short(value)} is too large; expected at most {bound}: "
+                f"{WORK_BOUNDS[str(loc[-1])]}")
     if kind == "greater_than_equal" and loc and str(loc[-1]) in ("seed", "shuffle_seed"):
         return f"{where}: {_short(value)} is negative; {WORK_BOUNDS[str(loc[-1])]}"
     if kind == "finite_number":
@@ -293,12 +294,12 @@ def _literal_values(error: dict[str, Any]) -> list[str]:
 
 def _allowed_keys(loc: list[Any]) -> list[str]:
     """The keys allowed in the mapping at `loc` (a section, or the value of a dict entry)."""
-    annotation: Any = PipelineSpec
     return list(_allowed_fields(loc))
 
 
 def _allowed_fields(loc: list[Any]) -> dict[str, Any]:
     """The fields (key -> pydantic FieldInfo) of the mapping at `loc`, or {} when it is no section."""
+    annotation: Any = PipelineSpec
     skip_key = False
     for part in loc:
         if skip_key:  # a key of a dict-valued field (a metric, a component id): its value's model
