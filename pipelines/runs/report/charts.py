@@ -1,0 +1,110 @@
+"""The report's figures: pure functions from numbers to inline SVG strings (no scripts, nothing
+fetched). Every piece of text drawn is escaped here, so the templates may mark the result safe."""
+
+from __future__ import annotations
+
+import html
+import math
+
+COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+
+
+def line_chart(chart_id: str, title: str, xs: list, series: list, marks: list,
+               width: int = 420, height: int = 240) -> str:
+    """One chart of `series` ([(label, ys)], ys aligned with `xs`; missing or infinite values
+    skipped) with dashed vertical `marks` ([(x, tooltip)]); "" when there is nothing to draw."""
+    values = [v for _, ys in series for v in ys if finite(v)]
+    if not xs or not values:
+        return ""
+    x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
+    y0, y1 = _range(values)
+    sx, sy = _scale(x0, x1, 50, width - 10), _scale(y1, y0, 28, height - 30)
+    lines, legend = [], []
+    for i, (label, ys) in enumerate(series):
+        points = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, ys) if finite(y))
+        if not points:
+            continue
+        color = COLORS[i % len(COLORS)]
+        lines.append(f"<polyline points='{points}' fill='none' stroke='{color}' stroke-width='2'/>")
+        legend.append(f"<text x='{60 + 130 * len(legend)}' y='14' fill='{color}' font-size='12'>"
+                      f"{_e(label)}</text>")
+    for x, label in marks:
+        if x is not None and x0 <= x <= x1:
+            lines.append(f"<line x1='{sx(x):.1f}' x2='{sx(x):.1f}' y1='28' y2='{height - 30}' stroke='#555' "
+                         f"stroke-dasharray='3'><title>{_e(label)}</title></line>")
+    axes = _axes(x0, x1, y0, y1, sx, sy, width, height, "epoch")
+    return (f"<figure><svg id='{_e(chart_id)}' class='chart' width='{width}' height='{height}' "
+            f"viewBox='0 0 {width} {height}' xmlns='http://www.w3.org/2000/svg'>{axes}{''.join(lines)}"
+            f"{''.join(legend)}</svg><figcaption>{_e(title)}</figcaption></figure>")
+
+
+def residual_plot(pairs: list, width: int = 520, height: int = 260) -> str:
+    """Prediction minus label against the label, for [(label, prediction)] pairs."""
+    labels = [p[0] for p in pairs]
+    residuals = [p[1] - p[0] for p in pairs]
+    x0, x1 = _range(labels)
+    y0, y1 = _range(residuals + [0.0])
+    sx, sy = _scale(x0, x1, 50, width - 10), _scale(y1, y0, 10, height - 30)
+    dots = "".join(f"<circle cx='{sx(x):.1f}' cy='{sy(y):.1f}' r='2' fill='{COLORS[0]}' fill-opacity='0.6'/>"
+                   for x, y in zip(labels, residuals))
+    axes = _axes(x0, x1, y0, y1, sx, sy, width, height, "label")
+    zero = (f"<line x1='50' x2='{width - 10}' y1='{sy(0):.1f}' y2='{sy(0):.1f}' stroke='#888' "
+            "stroke-dasharray='4'/>")
+    return (f"<svg id='residual-plot' width='{width}' height='{height}' viewBox='0 0 {width} {height}' "
+            f"xmlns='http://www.w3.org/2000/svg'>{axes}{zero}{dots}</svg>")
+
+
+def bars(counts: list[float], width: int = 120, height: int = 28) -> str:
+    """A small histogram (one bar a bucket), for a table cell; "" when every count is 0."""
+    if not counts or max(counts) <= 0:
+        return ""
+    step, top = width / len(counts), max(counts)
+    rects = "".join(f"<rect x='{i * step:.1f}' y='{height - height * c / top:.1f}' "
+                    f"width='{max(step - 1, 1):.1f}' height='{height * c / top:.1f}' fill='{COLORS[0]}'/>"
+                    for i, c in enumerate(counts))
+    return f"<svg class='bars' width='{width}' height='{height}' xmlns='http://www.w3.org/2000/svg'>{rects}</svg>"
+
+
+def fmt(v) -> str:
+    """A number as the report shows it: integers whole, others to 4 significant digits; "-" for
+    anything else (a metric that is absent)."""
+    if not isinstance(v, (int, float)):
+        return "-"
+    if isinstance(v, int) or (math.isfinite(v) and v == int(v) and abs(v) < 1e15):
+        return str(int(v))
+    return f"{v:.4g}"
+
+
+def finite(v) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def _axes(x0, x1, y0, y1, sx, sy, width, height, xlabel) -> str:
+    out = [(f"<rect x='50' y='{sy(y1):.1f}' width='{width - 60}' height='{sy(y0) - sy(y1):.1f}' "
+            "fill='#fafafa' stroke='#ccc'/>")]
+    for i in range(5):
+        y = y0 + (y1 - y0) * i / 4
+        out.append(f"<text x='46' y='{sy(y) + 4:.1f}' text-anchor='end' font-size='10'>{fmt(y)}</text>")
+    for i in range(5):
+        x = x0 + (x1 - x0) * i / 4
+        out.append(f"<text x='{sx(x):.1f}' y='{height - 16}' text-anchor='middle' font-size='10'>"
+                   f"{fmt(x)}</text>")
+    out.append(f"<text x='{(50 + width) / 2:.0f}' y='{height - 2}' text-anchor='middle' font-size='11'>"
+               f"{_e(xlabel)}</text>")
+    return "".join(out)
+
+
+def _range(values: list[float]) -> tuple[float, float]:
+    lo, hi = min(values), max(values)
+    if hi == lo:  # a flat line (a constant learning rate): 10 % either side
+        lo, hi = lo - (abs(lo) * 0.1 or 1), hi + (abs(hi) * 0.1 or 1)
+    pad = (hi - lo) * 0.05
+    return lo - pad, hi + pad
+
+
+def _scale(a: float, b: float, lo: float, hi: float):
+    return lambda v: lo + (v - a) / (b - a) * (hi - lo)
+
+
+def _e(text) -> str:
+    return html.escape(str(text), quote=True)
