@@ -23,7 +23,8 @@ from components.serving_state import executor as serving_state
 
 
 class Executor(base_executor.BaseExecutor):
-    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
+    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list],
+           exec_properties: dict[str, Any]) -> None:
         cfg = EvaluatorConfig.model_validate_json(exec_properties[CONFIG_KEY])
         model_path = path_utils.serving_model_path(input_dict["model"][0].uri)
         plan = _plan(model_path)
@@ -49,7 +50,8 @@ class Executor(base_executor.BaseExecutor):
         blessing.set_string_custom_property("current_model", input_dict["model"][0].uri)
         payloads.write_blessing(blessing.uri, verdict)
         io.write_text(io.join(blessing.uri, "BLESSED" if verdict["blessed"] else "NOT_BLESSED"), "")
-        payloads.write_metrics(output_dict["evaluation"][0].uri, {"candidate": candidate, "baseline": baseline})
+        payloads.write_metrics(output_dict["evaluation"][0].uri,
+                               {"candidate": candidate, "baseline": baseline})
         logging.info("Evaluator: %s", json.dumps(verdict))
 
 
@@ -75,14 +77,16 @@ def evaluate_saved_model(path: str, files: list[str], plan: FeaturePlan, chunk: 
     serve = tf.saved_model.load(path).signatures["serving_default"]
     label_spec = {plan.label: tf.io.RaggedFeature(tf.string if plan.label_kind == "string" else
                                                   tf.int64 if plan.label_kind == "int" else tf.float32)}
-    data = tf.data.TFRecordDataset(files, compression_type="GZIP" if files and files[0].endswith(".gz") else "")
+    compression = "GZIP" if files and files[0].endswith(".gz") else ""
+    data = tf.data.TFRecordDataset(files, compression_type=compression)
     raw_labels, outputs = [], []
     for batch in data.batch(chunk).prefetch(1):
         parsed = tf.io.parse_example(batch, label_spec)[plan.label]
         raw_labels.append(first_values_of(parsed.row_lengths().numpy(), parsed.flat_values.numpy()))
         result = serve(examples=batch)
-        outputs.append((result["probabilities"] if plan.task == CLASSIFICATION else result["prediction"]).numpy())
-    labels, keep = plan.encode_labels(pa.concat_arrays(raw_labels) if raw_labels else pa.nulls(0, pa.binary()))
+        outputs.append(result["probabilities" if plan.task == CLASSIFICATION else "prediction"].numpy())
+    labels, keep = plan.encode_labels(pa.concat_arrays(raw_labels) if raw_labels
+                                      else pa.nulls(0, pa.binary()))
     predicted = np.concatenate(outputs)[keep] if outputs else np.zeros((0,))
     if plan.task == CLASSIFICATION:
         return m.classification_metrics(labels[keep], predicted, plan.classes)
@@ -104,7 +108,8 @@ def bless(candidate: dict, baseline: dict | None, cfg: EvaluatorConfig | dict, t
     if unknown:
         allowed = m.CLASSIFICATION_METRICS if task == CLASSIFICATION else m.REGRESSION_METRICS
         raise ValueError(f"evaluator metric(s) {', '.join(unknown)} do not apply to {task}; use "
-                         f"{', '.join(allowed)} in evaluator.metrics, evaluator.thresholds and evaluator.compare_metric")
+                         f"{', '.join(allowed)} in evaluator.metrics, evaluator.thresholds and "
+                         "evaluator.compare_metric")
     reasons, passed = {}, True
     for name in names:
         tolerance = cfg.compare_tolerance if name == compared else None
