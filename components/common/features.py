@@ -70,8 +70,8 @@ class FeaturePlan:
         """The plan in a few lines: the task and why, the classes, each column's encoding."""
         lines = [f"task: {self.task} ({self.task_reason})" if self.task_reason else f"task: {self.task}"]
         if self.classes:
-            shown = ", ".join(self.classes[:20]) + (f", ... ({len(self.classes)} in all)" if len(self.classes) > 20
-                                                    else "")
+            shown = ", ".join(self.classes[:20]) + (f", ... ({len(self.classes)} in all)"
+                                                    if len(self.classes) > 20 else "")
             lines.append(f"classes ({len(self.classes)}): {shown}")
         elif self.task == REGRESSION:
             lines.append(f"label {self.label!r}: trained standardized (mean {self.label_mean:.6g}, "
@@ -267,39 +267,40 @@ def infer_task(label: str, kind: str, values: int, rows: int, task: str = "auto"
             task, why = REGRESSION, f"label {label!r} holds fractional numbers"
         elif values > MAX_AUTO_CLASSES or (values > 10 and values * ROWS_PER_VALUE > rows):
             task, why = REGRESSION, (
-                f"integer label {label!r} takes {shown} in {rows:,} {where}: more than {MAX_AUTO_CLASSES}, or more "
-                f"than 10 and more than one per {ROWS_PER_VALUE} rows, so it is taken as a count or amount; set "
-                "trainer.task: classification to train classes")
+                f"integer label {label!r} takes {shown} in {rows:,} {where}: more than {MAX_AUTO_CLASSES}, "
+                f"or more than 10 and more than one per {ROWS_PER_VALUE} rows, so it is taken as a count or "
+                "amount; set trainer.task: classification to train classes")
         else:
             task, why = CLASSIFICATION, (
-                f"integer label {label!r} takes {shown} in {rows:,} {where} (at most {MAX_AUTO_CLASSES}); set "
-                "trainer.task: regression to predict the number")
+                f"integer label {label!r} takes {shown} in {rows:,} {where} (at most {MAX_AUTO_CLASSES}); "
+                "set trainer.task: regression to predict the number")
         if loss in CLASS_LOSSES and task == REGRESSION:
-            raise PlanError(f"key 'trainer.loss': {loss!r} needs classes, but {why}. Use trainer.loss: mse, mae or "
-                            "huber (or auto)" + ("; or set trainer.task: classification" if kind == "int" else ""))
+            raise PlanError(f"key 'trainer.loss': {loss!r} needs classes, but {why}. Use trainer.loss: mse, "
+                            "mae or huber (or auto)"
+                            + ("; or set trainer.task: classification" if kind == "int" else ""))
         if loss in REGRESSION_LOSSES and task == CLASSIFICATION:
-            raise PlanError(f"key 'trainer.loss': {loss!r} is a regression loss, but {why}, a classification. Use "
-                            "trainer.loss: sparse_categorical_crossentropy (or auto)"
+            raise PlanError(f"key 'trainer.loss': {loss!r} is a regression loss, but {why}, a "
+                            "classification. Use trainer.loss: sparse_categorical_crossentropy (or auto)"
                             + ("; or set trainer.task: regression" if kind == "int" else ""))
     else:
         why = f"trainer.task: {task} (label {label!r}: {shown} in {rows:,} {where})"
         if task == REGRESSION and kind == "string":
-            raise PlanError(f"key 'trainer.task': regression needs a numeric label, but {label!r} holds text; use "
-                            "task: classification (or auto)")
+            raise PlanError(f"key 'trainer.task': regression needs a numeric label, but {label!r} holds "
+                            "text; use task: classification (or auto)")
         if task == CLASSIFICATION and kind == "float":
-            raise PlanError(f"key 'trainer.task': classification needs string or integer classes, but {label!r} "
-                            "holds fractional numbers; use task: regression (or auto)")
+            raise PlanError("key 'trainer.task': classification needs string or integer classes, but "
+                            f"{label!r} holds fractional numbers; use task: regression (or auto)")
     if task == CLASSIFICATION and values > MAX_CLASSES:
         raise PlanError(
-            f"key 'data.label': label {label!r} has {values:,} classes ({shown}) in {rows:,} {where}: more than "
-            f"{MAX_CLASSES:,}, the most this project trains (the output layer, the per-class metrics and the "
-            "evaluation grow with the class count). Group rare classes into one (for example 'other') in the "
-            "data, choose another label"
+            f"key 'data.label': label {label!r} has {values:,} classes ({shown}) in {rows:,} {where}: more "
+            f"than {MAX_CLASSES:,}, the most this project trains (the output layer, the per-class metrics "
+            "and the evaluation grow with the class count). Group rare classes into one (for example "
+            "'other') in the data, choose another label"
             + (", or set trainer.task: regression if it is a number" if kind == "int" else ""))
     if task == CLASSIFICATION and rows and values * MIN_ROWS_PER_CLASS > rows:
         raise PlanError(
-            f"key 'data.label': label {label!r} has {values:,} classes ({shown}) for {rows:,} {where}: fewer than "
-            f"{MIN_ROWS_PER_CLASS} rows per class, too few to learn them. "
+            f"key 'data.label': label {label!r} has {values:,} classes ({shown}) for {rows:,} {where}: fewer "
+            f"than {MIN_ROWS_PER_CLASS} rows per class, too few to learn them. "
             + ("Set trainer.task: regression if it is a number, " if kind == "int" else "")
             + "choose another label, or add rows")
     return task, why
@@ -348,7 +349,8 @@ def build_plan(
                 continue
             vocabulary = _vocabulary(f, domains, feature_stats)
             categorical.append(CategoricalFeature(f.name, vocabulary))
-            encodings[f.name] = categorical_encoding(len(vocabulary), unique if not curated else len(vocabulary))
+            encodings[f.name] = categorical_encoding(len(vocabulary),
+                                                     unique if not curated else len(vocabulary))
         else:
             encodings[f.name] = "not used (a struct or unknown type)"
     if id_like:
@@ -377,10 +379,11 @@ def build_plan(
         observed = _distinct_values(label_stats)
         if len(classes) < 2 or (observed is not None and observed < 2):
             raise PlanError(
-                f"label {label!r} has {observed if observed is not None else len(classes)} distinct value(s) in "
-                "the train split; classification needs at least 2 classes. Check data.label and the data "
+                f"label {label!r} has {observed if observed is not None else len(classes)} distinct value(s) "
+                "in the train split; classification needs at least 2 classes. Check data.label and the data "
                 "(a model that always predicts one class would be trained and pushed otherwise)")
-    return FeaturePlan(numeric, categorical, label, task, kind, classes, label_mean, label_std, why, encodings)
+    return FeaturePlan(numeric, categorical, label, task, kind, classes, label_mean, label_std, why,
+                       encodings)
 
 
 # A text column is ID-like (refused, see build_plan) when at least this share of its values are
@@ -399,13 +402,14 @@ def is_id_like(unique: int, present: int) -> bool:
 def id_like_message(columns: list[tuple[str, int, int]], exclude: list[str] = (), where: str = "rows") -> str:
     """The refusal of ID-like text columns, each (name, distinct values, rows with a value): the
     columns, the rule, and the data.exclude line to write (with what the spec excludes already)."""
-    named = ", ".join(f"{name!r} ({unique:,} distinct values in {present:,} {where})" for name, unique, present in columns)
+    named = ", ".join(f"{name!r} ({unique:,} distinct values in {present:,} {where})"
+                      for name, unique, present in columns)
     line = ", ".join(list(dict.fromkeys([*exclude, *(name for name, _, _ in columns)])))
     return (f"column(s) {named} look like identifiers, dates or free text: (nearly) one value per row "
-            f"(at least {ID_LIKE_SHARE:.0%} distinct, more than {ID_LIKE_MIN_VALUES}). One-hot encoded, the model "
-            "would memorise the train rows and meet only unseen values in new data. Add them to data.exclude "
-            f"(data: {{exclude: [{line}]}}); for a date, derive numeric columns (year, month, day of week) in the "
-            "data and exclude the date itself")
+            f"(at least {ID_LIKE_SHARE:.0%} distinct, more than {ID_LIKE_MIN_VALUES}). One-hot encoded, the "
+            "model would memorise the train rows and meet only unseen values in new data. Add them to "
+            f"data.exclude (data: {{exclude: [{line}]}}); for a date, derive numeric columns (year, month, "
+            "day of week) in the data and exclude the date itself")
 
 
 def numeric_encoding(mean: float, std: float, missing: int) -> str:
@@ -417,8 +421,8 @@ def numeric_encoding(mean: float, std: float, missing: int) -> str:
 def categorical_encoding(kept: int, unique: int) -> str:
     """How a text column is encoded, in the plan's words: `kept` of its `unique` values one-hot."""
     return (f"categorical, one-hot over {kept:,} values + 1 slot for missing or unseen ones"
-            + (f"; it has {unique:,} distinct values: the {kept:,} most frequent are kept, the others share that "
-               "slot (batching.max_vocabulary)" if unique > kept else ""))
+            + (f"; it has {unique:,} distinct values: the {kept:,} most frequent are kept, the others share "
+               "that slot (batching.max_vocabulary)" if unique > kept else ""))
 
 
 def _string_counts(stats: Any) -> tuple[int, int]:
@@ -481,5 +485,6 @@ def _label_classes(feature: Any, domains: dict, stats: Any, kind: str) -> list[s
         return sorted(_vocabulary(feature, domains, stats))
     low, high = _int_range(feature, stats)
     if high - low > 1000:
-        raise PlanError(f"integer label {feature.name!r} spans {low}..{high}; at most 1001 classes are supported")
+        raise PlanError(f"integer label {feature.name!r} spans {low}..{high}; at most 1001 classes are "
+                        "supported")
     return [str(i) for i in range(low, high + 1)]  # from the smallest observed value, not from 0

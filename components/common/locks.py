@@ -55,7 +55,8 @@ def file_lock(path: str, purpose: str = "", wait: bool = True, on_wait: Callable
         if purpose:
             handle.seek(0)
             handle.truncate()
-            handle.write(f"pid {os.getpid()} ({purpose}) since {dt.datetime.now().isoformat(timespec='seconds')}")
+            handle.write(f"pid {os.getpid()} ({purpose}) since "
+                         f"{dt.datetime.now().isoformat(timespec='seconds')}")
             handle.flush()
         yield
     finally:

@@ -28,7 +28,8 @@ def pushed_versions_in(store, pipeline: str | None = None) -> list[dict]:
         if "pushed" not in props or props["pushed"].int_value != 1:
             continue
         examples = _upstream(store, types, pushed.id, ["Model", "components.Batches", "Examples"])
-        span = examples.custom_properties["span"].int_value if examples and "span" in examples.custom_properties else None
+        spanned = examples and "span" in examples.custom_properties
+        span = examples.custom_properties["span"].int_value if spanned else None
         found.append({"version": props["pushed_version"].int_value,
                       "destination": props["pushed_destination"].string_value, "span": span,
                       "examples": examples.uri if examples else None})
