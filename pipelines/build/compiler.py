@@ -11,7 +11,6 @@ before anything runs or is written.
 from __future__ import annotations
 
 import json
-import os
 
 from pipelines.build.tfx_imports import lean_tfx_components
 
@@ -25,7 +24,7 @@ from tfx.orchestration.data_types import RuntimeParameter
 from tfx.proto import example_gen_pb2, range_config_pb2
 
 from components.batching.component import Batching
-from components.common import configs, io, serving_dir
+from components.common import configs, serving_dir
 from components.common.configs import encode
 from components.data_gate.component import DataGate
 from components.evaluator.component import Evaluator
@@ -36,9 +35,9 @@ from components.serving_state.component import ServingState
 from components.statistics_gen.component import StatisticsGen
 from components.trainer.component import Trainer
 from pipelines.build import checks, spans
+from pipelines.build.preflight import check_inputs, input_base_and_pattern
 from pipelines.runs.paths import RunPaths
-from pipelines.spec import PipelineSpec, SpecError
-from pipelines.spec.loader import is_uri
+from pipelines.spec import PipelineSpec
 from pipelines.spec.models import KUBEFLOW_COMPONENTS, EvaluatorSection, TrainerSection
 
 # Component ids, as they appear in ML Metadata and in the runner's progress lines.
@@ -70,8 +69,9 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local",
     if spec.schema_.path:
         schema = ImportSchemaGen(schema_file=spec.schema_.path).with_id("SchemaGen")
     else:  # the serving model's schema once there is one; inferred only by the first run
+        destination = encode(configs.DestinationConfig, {"destination": paths.destination})
         schema = PipelineSchemaGen(statistics=statistics.outputs["statistics"],
-                                   config=encode(configs.DestinationConfig, {"destination": paths.destination})).with_id("SchemaGen")
+                                   config=destination).with_id("SchemaGen")
     validator = ExampleValidator(
         statistics=statistics.outputs["statistics"], schema=schema.outputs["schema"])
     gate = DataGate(anomalies=validator.outputs["anomalies"], statistics=statistics.outputs["statistics"],
@@ -96,8 +96,10 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local",
         from components.tuner.component import Tuner
 
         tuner = Tuner(batches=batching.outputs["batches"],
-                      config=encode(configs.TunerConfig, {"trainer": trainer_config, "tuner": spec.tuner.model_dump()}))
-    trainer = Trainer(batches=batching.outputs["batches"], config=encode(configs.TrainerConfig, trainer_config),
+                      config=encode(configs.TunerConfig,
+                                    {"trainer": trainer_config, "tuner": spec.tuner.model_dump()}))
+    trainer = Trainer(batches=batching.outputs["batches"],
+                      config=encode(configs.TrainerConfig, trainer_config),
                       hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None)
     # What serves at the destination is an input of the Evaluator and the Pusher (see
     # components/serving_state): read after training, so the comparison is with what serves then.
@@ -115,7 +117,8 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local",
         serving_state=serving.outputs["serving_state"],
         config=encode(configs.PusherConfig, {"destination": paths.destination,
                                              "keep_versions": spec.pusher.keep_versions}))
-    components = [example_gen, statistics, schema, validator, gate, batching, *([tuner] if tuner else []), trainer,
+    components = [example_gen, statistics, schema, validator, gate, batching, *([tuner] if tuner else []),
+                  trainer,
                   serving, evaluator, pusher]
     return tfx_pipeline.Pipeline(
         pipeline_name=spec.name,
@@ -147,14 +150,16 @@ def _json(value: dict) -> str:
 
 
 def _example_gen(spec: PipelineSpec):
-    base, pattern = _input_base_and_pattern(spec)
+    base, pattern = input_base_and_pattern(spec)
     if spec.data.split_patterns:  # already split: one input split each, no hashing
         input_config = example_gen_pb2.Input(splits=[
-            example_gen_pb2.Input.Split(name=name, pattern=spec.data.split_patterns[name]) for name in ("train", "eval")])
+            example_gen_pb2.Input.Split(name=name, pattern=spec.data.split_patterns[name])
+            for name in ("train", "eval")])
         output_config = None
         pattern = " ".join(spec.data.split_patterns.values())
     else:
-        input_config = example_gen_pb2.Input(splits=[example_gen_pb2.Input.Split(name="single_split", pattern=pattern)])
+        input_config = example_gen_pb2.Input(
+            splits=[example_gen_pb2.Input.Split(name="single_split", pattern=pattern)])
         output_config = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
             example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=spec.data.splits.train),
             example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=spec.data.splits.eval),
@@ -174,52 +179,9 @@ def _example_gen(spec: PipelineSpec):
         from tfx.dsl.components.base import executor_spec
 
         return FileBasedExampleGen(
-            input_base=base, input_config=input_config, output_config=output_config, range_config=range_config,
+            input_base=base, input_config=input_config, output_config=output_config,
+            range_config=range_config,
             custom_executor_spec=executor_spec.BeamExecutorSpec(parquet_executor.Executor)).with_id("ExampleGen")
     return ImportExampleGen(
         input_base=base, input_config=input_config, output_config=output_config, range_config=range_config,
     ).with_id("ExampleGen")
-
-
-def _input_base_and_pattern(spec: PipelineSpec) -> tuple[str, str]:
-    """ExampleGen's input base and file pattern. A local data.path may be one file; on an object
-    store data.path is a folder (a prefix), so compiling never needs to reach the store."""
-    path = spec.data.path
-    if not is_uri(path) and io.isfile(path):
-        return os.path.dirname(path), os.path.basename(path)
-    default = "*.csv" if spec.data.format == "csv" else "*"
-    return path, spec.data.pattern or default
-
-
-def check_inputs(spec: PipelineSpec, remote: bool = True) -> None:
-    """Problems with the files the spec points at and with what they hold, as one SpecError
-    listing them all (see pipelines/build/checks.py). Remote data (gs://, s3://) is checked too,
-    unless `remote` is False (compiling for a cluster whose store this machine may not reach). What
-    the label's values say (the task and why) is left in checks.INFERRED and checks.TASKS."""
-    for inferred in (checks.INFERRED, checks.TASKS):  # this check's findings only
-        inferred.pop(id(spec), None)
-    problems = checks.beam_problems(list(spec.runtime.beam_pipeline_args))
-    if spec.schema_.path and (remote or not is_uri(spec.schema_.path)):
-        if not io.exists(spec.schema_.path) or io.isdir(spec.schema_.path):
-            problems.append(f"key 'schema.path': {spec.schema_.path} does not exist; expected a schema.pbtxt, "
-                            "or remove schema.path to infer the schema")
-        else:
-            problems += checks.schema_problems(spec.schema_.path)
-    if remote or not is_uri(spec.data.path):
-        base, pattern = _input_base_and_pattern(spec)
-        patterns = list(spec.data.split_patterns.values()) if spec.data.split_patterns else [pattern]
-        files = sorted({f for p in patterns for f in spans.data_files(base, p)})
-        escaped = checks.outside_data_path(base, files)  # before anything reads them
-        if escaped:
-            problems += escaped
-        elif not io.isdir(base):
-            problems.append(f"key 'data.path': {spec.data.path} does not exist; expected a directory or file of data")
-        elif not files or not all(spans.data_files(base, p) for p in patterns):
-            empty = [p for p in patterns if not spans.data_files(base, p)]
-            problems.append(f"key 'data.path': no files match {', '.join(map(repr, empty))} under {base}")
-        elif spec.data.format == "csv":
-            problems += checks.csv_problems(spec, spans.latest_span(files, patterns))
-        elif spec.data.format == "parquet":  # every file's footer, before any work
-            problems += checks.parquet_problems(spec, spans.latest_span(files, patterns))
-    if problems:
-        raise SpecError(spec.source, problems)

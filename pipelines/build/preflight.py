@@ -1,13 +1,16 @@
 """Everything a run checks before it starts, in one place: `preflight` is what `run` (the local
 runner, `tfx-yaml run`, `pipelines.run`) does before compiling and what `check` (`tfx-yaml check`,
-`pipelines.check`) does instead of running. Nothing is written."""
+`pipelines.check`) does instead of running. Nothing is written; the compiler
+(pipelines/build/compiler.py) only compiles what passed."""
 
 from __future__ import annotations
 
 import os
 
-from pipelines.build import checks
+from components.common import io
+from pipelines.build import checks, spans
 from pipelines.spec import PipelineSpec, SpecError
+from pipelines.spec.loader import is_uri
 
 
 def preflight(spec: PipelineSpec, paths) -> list[str]:
@@ -15,8 +18,6 @@ def preflight(spec: PipelineSpec, paths) -> list[str]:
     run root and a local destination writable, the ML Metadata store reachable. Raises SpecError
     (every problem of the spec and its files at once) or MetadataError; returns the plan: what was
     inferred from the data (the task and why, each column), one line each."""
-    from pipelines.build.compiler import check_inputs
-
     check_inputs(spec)
     check_writable(spec, paths)
     paths.store.check()
@@ -48,3 +49,49 @@ def _unwritable(path: str) -> str:
     if existing.startswith(("/proc", "/sys", "/dev")) or not os.access(existing, os.W_OK):
         return f"is not writable ({existing} is read-only for this user); choose a writable folder"
     return ""
+
+
+def input_base_and_pattern(spec: PipelineSpec) -> tuple[str, str]:
+    """ExampleGen's input base and file pattern. A local data.path may be one file; on an object
+    store data.path is a folder (a prefix), so compiling never needs to reach the store."""
+    path = spec.data.path
+    if not is_uri(path) and io.isfile(path):
+        return os.path.dirname(path), os.path.basename(path)
+    default = "*.csv" if spec.data.format == "csv" else "*"
+    return path, spec.data.pattern or default
+
+
+def check_inputs(spec: PipelineSpec, remote: bool = True) -> None:
+    """Problems with the files the spec points at and with what they hold, as one SpecError
+    listing them all (see pipelines/build/checks.py). Remote data (gs://, s3://) is checked too,
+    unless `remote` is False (compiling for a cluster whose store this machine may not reach). What
+    the label's values say (the task and why) is left in checks.INFERRED and checks.TASKS."""
+    for inferred in (checks.INFERRED, checks.TASKS):  # this check's findings only
+        inferred.pop(id(spec), None)
+    problems = checks.beam_problems(list(spec.runtime.beam_pipeline_args))
+    if spec.schema_.path and (remote or not is_uri(spec.schema_.path)):
+        if not io.exists(spec.schema_.path) or io.isdir(spec.schema_.path):
+            problems.append(f"key 'schema.path': {spec.schema_.path} does not exist; "
+                            "expected a schema.pbtxt, "
+                            "or remove schema.path to infer the schema")
+        else:
+            problems += checks.schema_problems(spec.schema_.path)
+    if remote or not is_uri(spec.data.path):
+        base, pattern = input_base_and_pattern(spec)
+        patterns = list(spec.data.split_patterns.values()) if spec.data.split_patterns else [pattern]
+        files = sorted({f for p in patterns for f in spans.data_files(base, p)})
+        escaped = checks.outside_data_path(base, files)  # before anything reads them
+        if escaped:
+            problems += escaped
+        elif not io.isdir(base):
+            problems.append(f"key 'data.path': {spec.data.path} does not exist; "
+                            "expected a directory or file of data")
+        elif not files or not all(spans.data_files(base, p) for p in patterns):
+            empty = [p for p in patterns if not spans.data_files(base, p)]
+            problems.append(f"key 'data.path': no files match {', '.join(map(repr, empty))} under {base}")
+        elif spec.data.format == "csv":
+            problems += checks.csv_problems(spec, spans.latest_span(files, patterns))
+        elif spec.data.format == "parquet":  # every file's footer, before any work
+            problems += checks.parquet_problems(spec, spans.latest_span(files, patterns))
+    if problems:
+        raise SpecError(spec.source, problems)
