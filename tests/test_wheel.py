@@ -8,10 +8,12 @@ is downloaded but the build backend `pip wheel` fetches, as it does for a user."
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import sysconfig
+from pathlib import Path
 
 import pytest
 
@@ -60,4 +62,9 @@ def test_the_wheel_runs_the_bundled_pipeline_from_any_folder(tmp_path):
     serving = elsewhere / "root" / "serving"
     assert f"pushed: {serving / '1'}" in result.stdout
     assert (serving / "1" / "saved_model.pb").exists()
+    assert list((elsewhere / "root" / "reports").glob("*.html"))  # its templates are in the package too
     assert str(REPO) not in result.stdout  # the spec, data and schema came from the installed package
+    # the report, from the wheel's templates (pipelines/runs/report/templates: package data)
+    report = re.findall(r"^report: (/\S+\.html)$", result.stdout, flags=re.MULTILINE)
+    assert report, result.stdout
+    assert "<section id='evaluation'>" in Path(report[-1]).read_text(encoding="utf-8")
