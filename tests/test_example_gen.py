@@ -200,3 +200,16 @@ def test_wire_format_is_protobufs_canonical_serialization():
         if strings[row] is not None:
             feature["é_str"].bytes_list.value.append(strings[row].encode())
         assert got[row] == example.SerializeToString(deterministic=True), row
+
+
+def test_statistics_in_this_process_only_where_beam_would_run_there():
+    """StatisticsGen skips Beam above its size bound only where Beam would run the pipeline in this
+    process anyway; worker processes and distributed runners keep the Beam path."""
+    from components.common.beam import runs_in_this_process
+
+    assert runs_in_this_process([])
+    assert runs_in_this_process(["--direct_running_mode=in_memory", "--direct_num_workers=1"])
+    assert runs_in_this_process(["--runner=DirectRunner", "--direct_running_mode", "multi_threading"])
+    assert not runs_in_this_process(["--direct_running_mode=multi_processing", "--direct_num_workers=2"])
+    assert not runs_in_this_process(["--runner=DataflowRunner", "--project=p"])
+    assert not runs_in_this_process(["--runner", "FlinkRunner"])

@@ -22,13 +22,18 @@ DIRECT_RUNNERS = {"", "direct", "directrunner", "switchingdirectrunner", "bundle
 
 def runner_of(beam_pipeline_args: list[str]) -> str:
     """The --runner of Beam arguments, lower case ('' when absent: Beam's DirectRunner)."""
-    runner = ""
+    return flag_of(beam_pipeline_args, "--runner")
+
+
+def flag_of(beam_pipeline_args: list[str], flag: str) -> str:
+    """The last value of `flag` (--flag=value or --flag value), lower case ('' when absent)."""
+    value = ""
     for i, arg in enumerate(beam_pipeline_args):
-        if arg.startswith("--runner="):
-            runner = arg.split("=", 1)[1]
-        elif arg == "--runner" and i + 1 < len(beam_pipeline_args):
-            runner = beam_pipeline_args[i + 1]
-    return runner.strip().lower()
+        if arg.startswith(flag + "="):
+            value = arg.split("=", 1)[1]
+        elif arg == flag and i + 1 < len(beam_pipeline_args):
+            value = beam_pipeline_args[i + 1]
+    return value.strip().lower()
 
 
 def use_installed_tfx_on_direct_runner() -> None:
@@ -55,3 +60,11 @@ IN_MEMORY_ENV = "TFX_YAML_IN_MEMORY_BYTES"
 def in_memory_bytes(default: int) -> int:
     value = os.environ.get(IN_MEMORY_ENV, "").strip()
     return int(value) if value else default
+
+
+def runs_in_this_process(beam_pipeline_args: list[str]) -> bool:
+    """Whether Beam would run a pipeline with these arguments in this very process: a DirectRunner
+    in its in_memory (the default) or multi_threading mode, not in multi_processing mode (SDK
+    worker processes) and not on a distributed runner."""
+    return (runner_of(beam_pipeline_args) in DIRECT_RUNNERS
+            and flag_of(beam_pipeline_args, "--direct_running_mode") != "multi_processing")
