@@ -66,8 +66,8 @@ def write_report(root: str, metadata: Store | str, destination: str, run_id: str
     if failure:
         with open_private(base + ".failure.txt") as f:
             f.write(failure)
-    failure = failure or data.read_text(base + ".failure.txt")
-    page = build_html(store, run, destination, failure, data.read_text(base + ".spec.yaml"))
+    failure = failure or data.file_text(base + ".failure.txt")
+    page = build_html(store, run, destination, failure, data.file_text(base + ".spec.yaml"))
     with open_private(path + ".tmp") as f:  # written whole, then renamed
         f.write(page)
     os.replace(path + ".tmp", path)  # local-only

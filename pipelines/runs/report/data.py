@@ -187,7 +187,8 @@ class Report:
 # ---------------------------------------------------------------- reading the run
 
 
-def read_bytes(path: str) -> bytes | None:
+def file_bytes(path: str) -> bytes | None:
+    """A file's content; None when there is none (a stage that did not run or write it)."""
     if "://" in path:  # an object store: through the file layer (imports TensorFlow)
         from components.common import io
 
@@ -198,8 +199,8 @@ def read_bytes(path: str) -> bytes | None:
         return f.read()
 
 
-def read_text(path: str) -> str | None:
-    data = read_bytes(path)
+def file_text(path: str) -> str | None:
+    data = file_bytes(path)
     return data.decode("utf-8") if data is not None else None
 
 
@@ -310,7 +311,7 @@ def _data(r: RunArtifacts, pipeline_root: str | None, failure: str | None) -> Da
     statistics = r.artifact("StatisticsGen", "ExampleStatistics")
     splits: dict[str, statistics_pb2.DatasetFeatureStatistics] = {}
     for split in SPLITS:
-        data = read_bytes(_join(statistics.uri, f"Split-{split}", "FeatureStats.pb")) if statistics else None
+        data = file_bytes(_join(statistics.uri, f"Split-{split}", "FeatureStats.pb")) if statistics else None
         if data:
             stats = statistics_pb2.DatasetFeatureStatisticsList.FromString(data)
             if stats.datasets:
@@ -335,7 +336,7 @@ def _anomalies(r: RunArtifacts) -> list[Anomaly]:
     found = []
     anomalies = r.artifact("ExampleValidator", "ExampleAnomalies")
     for split in SPLITS:
-        data = read_bytes(_join(anomalies.uri, f"Split-{split}", "SchemaDiff.pb")) if anomalies else None
+        data = file_bytes(_join(anomalies.uri, f"Split-{split}", "SchemaDiff.pb")) if anomalies else None
         if data:
             for feature, info in sorted(anomalies_pb2.Anomalies.FromString(data).anomaly_info.items()):
                 found.append(Anomaly(split, feature, info.short_description, info.description))
