@@ -136,9 +136,9 @@ def _cross_field_problems(raw: dict, error: ValidationError, node: yaml.Node) ->
         PipelineSpec.model_validate(trimmed)
     except ValidationError as second:
         words = {word for loc in left_out for word in (str(loc[-1]), _default_repr(loc)) if word}
-        return [text for text in (_describe(e, node) for e in second.errors() if e["type"] == "value_error")
-                if not any(re.search(rf"(?<![\w']){re.escape(word)}(?![\w'])", text) or
-                           (word.startswith("'") and word in text) for word in words)]
+        found = [_describe(e, node) for e in second.errors() if e["type"] == "value_error"]
+        return [text for text in found
+                if not any(re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text) for word in words)]
     return []
 
 
@@ -146,20 +146,20 @@ def _remove_innermost_key(raw: dict, loc: list[Any]) -> list[Any] | None:
     """Remove the innermost mapping key on the path `loc` from `raw` (an invalid list element
     leaves out the whole list); returns the path of the removed key, or None when `loc` is not
     there (already left out with a key above it)."""
-    node, found, path = raw, None, []
+    node, path, innermost = raw, [], None  # innermost: (mapping, key, path to the key)
     for part in loc:
         if isinstance(node, dict) and part in node:
-            found, path = (node, part), [*path, part]
-            node = node[part]
+            path = [*path, part]
+            innermost, node = (node, part, path), node[part]
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node, path = node[part], [*path, part]
+            path, node = [*path, part], node[part]
         else:
             return None
-    if found is None:
+    if innermost is None:
         return None
-    mapping, key = found
+    mapping, key, removed = innermost
     del mapping[key]
-    return path[:len(path) - path[::-1].index(key)]
+    return removed
 
 
 def _default_repr(loc: list[Any]) -> str:
