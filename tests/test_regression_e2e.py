@@ -28,6 +28,9 @@ runtime: {{root: {tmp_path / 'root'}}}
 """)
     result = run_cli("--config", str(spec))
     assert result.returncode == 0, result.stdout + result.stderr
+    # the task decided when compiling, from the CSV file's label values, and what "auto" gave for it
+    assert "plan: task: regression (label 'body_mass_g' holds fractional numbers)" in result.stdout
+    assert "plan: model: loss huber, output layer 1 unit(s) linear, metrics mae" in result.stdout
     summary = latest_run(str(tmp_path / "root" / "metadata.sqlite"))
     assert summary.executions["SchemaGen"] == "COMPLETE"
     assert set(summary.metrics) == {"mse", "rmse", "mae", "r2"}

@@ -15,7 +15,7 @@ from absl import logging
 from tfx.dsl.components.base import base_executor
 from tfx.utils import path_utils
 
-from components.common import io, payloads, serving_dir
+from components.common import io, payloads, progress, serving_dir
 from components.common.configs import TrainerConfig
 from components.common.features import FeaturePlan
 from components.common.io import CONFIG_KEY
@@ -52,6 +52,8 @@ class Executor(base_executor.BaseExecutor):
         batches_uri = input_dict["batches"][0].uri
         plan = FeaturePlan.from_json(payloads.read_plan_json(batches_uri))
         head = resolve_head(plan, cfg)  # and any "auto" the compiler left (it could not read the label)
+        progress.tell("plan: model: loss %s, output layer %d unit(s) %s, metrics %s", head.loss, head.units,
+                      head.activation, ", ".join(head.metrics))
         run_dir = output_dict["model_run"][0].uri
         model, history, stop = train(cfg, plan, head, batches_uri, run_dir)
         model_dir = path_utils.serving_model_dir(output_dict["model"][0].uri)
