@@ -31,4 +31,5 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         tf.tpu.experimental.initialize_tpu_system(resolver)
         _MADE[name] = tf.distribute.TPUStrategy(resolver)
         return _MADE[name]
-    raise ValueError(f"unknown distribution {name!r}; expected auto, one_device, mirrored, multi_worker or tpu")
+    raise ValueError(f"unknown distribution {name!r}; expected auto, one_device, mirrored, multi_worker "
+                     "or tpu")
