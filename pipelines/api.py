@@ -85,7 +85,7 @@ def check(spec_or_path: PipelineSpec | str | Path, root: str | None = None) -> l
     from pipelines.runs.paths import RunPaths
 
     spec = load(spec_or_path)
-    return preflight(spec, RunPaths.of(spec, root))
+    return preflight(spec, RunPaths.of(spec, root)).plan
 
 
 def compile(spec_or_path: PipelineSpec | str | Path, output: str,

@@ -8,6 +8,8 @@ only the data's own header and label values, never other file contents.
 
 from __future__ import annotations
 
+import dataclasses
+
 import csv
 import io as pyio
 import re
@@ -18,17 +20,23 @@ from pipelines.spec import PipelineSpec
 from pipelines.spec.models import CLASSIFICATION_METRICS, REGRESSION_METRICS, combination_problem
 
 OTHER_DELIMITERS = (";", "\t", "|")
-# What `_label_problems` inferred from the label's values, per spec (id): the lines that
-# `tfx-yaml check` prints (Batching says the same, with the columns, on the train split).
-INFERRED: dict[int, list[str]] = {}
-# The task `_label_problems` inferred and why, per spec (id): what the compiler records in the stage
-# configs (pipelines/build/compiler.py, `decided_sections`).
-TASKS: dict[int, tuple[str, str]] = {}
 MAX_LISTED_LINES = 5
 
 
-def csv_problems(spec: PipelineSpec, files: list[str]) -> list[str]:
-    """Problems of the CSV files of one spec, and of its label's values against the trainer."""
+@dataclasses.dataclass
+class Findings:
+    """What the checks inferred from the data: `plan`, the lines `tfx-yaml check` and every run
+    print (the task and why, the classes, each column's encoding; Batching says the same on the
+    train split); `task`, the task and why, which the compiler records in the stage configs
+    (pipelines/build/compiler.py, `decided_sections`). None where the data was not read."""
+
+    plan: list[str] = dataclasses.field(default_factory=list)
+    task: tuple[str, str] | None = None
+
+
+def csv_problems(spec: PipelineSpec, files: list[str], findings: Findings) -> list[str]:
+    """Problems of the CSV files of one spec, and of its label's values against the trainer; what
+    the label and the columns say goes into `findings`."""
     problems, label_values, labelled = [], [], 0
     header_of_first, profile = None, None
     for path in files:
@@ -44,9 +52,9 @@ def csv_problems(spec: PipelineSpec, files: list[str]) -> list[str]:
                                 "files of one split need the same header")
             header_of_first = header_of_first or header
     if label_values and not [p for p in problems if "have no value in the label column" not in p]:
-        problems += _label_problems(spec, list(dict.fromkeys(label_values)), labelled)
+        problems += _label_problems(spec, list(dict.fromkeys(label_values)), labelled, findings)
         if profile is not None and not problems:
-            problems += _column_plan(spec, profile, files)
+            problems += _column_plan(spec, profile, files, findings)
     return problems
 
 
@@ -239,8 +247,8 @@ def _numbers(values, kind: str):  # noqa: ANN001, ANN202
     return None
 
 
-def _column_plan(spec: PipelineSpec, profile: _Profile, files: list[str]) -> list[str]:
-    """The plan's per-column lines (added to INFERRED, which `check` prints) and the refusal of
+def _column_plan(spec: PipelineSpec, profile: _Profile, files: list[str], findings: Findings) -> list[str]:
+    """The plan's per-column lines (added to `findings.plan`) and the refusal of
     ID-like text columns: the same rule and message as Batching's (features.is_id_like,
     id_like_message), here on all the rows of the data files, before any work."""
     import math
@@ -274,7 +282,7 @@ def _column_plan(spec: PipelineSpec, profile: _Profile, files: list[str]) -> lis
                 lines.append(f"  {column}: " + categorical_encoding(min(unique, spec.batching.max_vocabulary), unique)
                              + (" (some cells are numbers)" if column in profile.partial else ""))
     lines += [f"  {column}: excluded (data.exclude)" for column in spec.data.exclude]
-    INFERRED.setdefault(id(spec), []).extend(lines)
+    findings.plan.extend(lines)
     if id_like:
         where = files[0] if len(files) == 1 else f"data.path {spec.data.path} ({len(files)} files)"
         return [f"data file {where}: " + id_like_message(id_like, spec.data.exclude).replace(
@@ -527,7 +535,7 @@ def _lines(numbers: list[int]) -> str:
     return shown + (f" and {len(numbers) - MAX_LISTED_LINES} more" if len(numbers) > MAX_LISTED_LINES else "")
 
 
-def _label_problems(spec: PipelineSpec, values: list[str], rows: int = 0) -> list[str]:
+def _label_problems(spec: PipelineSpec, values: list[str], rows: int, findings: Findings) -> list[str]:
     """What the label's distinct `values` (in `rows` labelled rows) say: the task (the rules of
     features.infer_task, which Batching applies again to the train split), the class count
     against output_units, the metrics."""
@@ -550,8 +558,8 @@ def _label_problems(spec: PipelineSpec, values: list[str], rows: int = 0) -> lis
             message = message.replace("holds text;", f"holds text such as {example[:40]!r};")
         return [message]
     shown = sorted(values, key=int) if kind == "int" else sorted(values)
-    TASKS[id(spec)] = (task, why)
-    INFERRED[id(spec)] = [f"task: {task} ({why})"] + (
+    findings.task = (task, why)
+    findings.plan[:0] = [f"task: {task} ({why})"] + (
         [f"classes ({len(values)}): {', '.join(shown[:20])}{', ...' if len(values) > 20 else ''}"]
         if task == "classification" else [])
     if task == "classification":

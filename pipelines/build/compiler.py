@@ -54,12 +54,13 @@ def runtime_parameters(paths: RunPaths) -> dict[str, str]:
 
 
 def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local",
-                     checked: bool = False) -> tfx_pipeline.Pipeline:
+                     findings: checks.Findings | None = None) -> tfx_pipeline.Pipeline:
     """The TFX pipeline of `spec`, for target "local" (SQLite ML Metadata under paths.root) or
     "kubeflow" (no metadata connection: Kubeflow has its own; what only Kubeflow needs, such as the
-    Trainer's strategy and per-task resources, is added by pipelines/kubeflow/container.py)."""
-    if not checked:  # `checked`: pipelines/build/preflight.py has just checked this very spec
-        check_inputs(spec, remote=target == "local")
+    Trainer's strategy and per-task resources, is added by pipelines/kubeflow/container.py).
+    `findings`: what pipelines/build/preflight.py found checking this spec (checked here if None)."""
+    if findings is None:
+        findings = check_inputs(spec, remote=target == "local")
     example_gen = _example_gen(spec)
     import tensorflow_data_validation as tfdv
 
@@ -79,7 +80,7 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local",
                     config=encode(configs.DataGateConfig, {**spec.validation.model_dump(),
                                                            "destination": paths.destination,
                                                            "exclude": spec.data.exclude}))
-    trainer_section, evaluator_section, task_reason = decided_sections(spec)
+    trainer_section, evaluator_section, task_reason = decided_sections(spec, findings)
     batching = Batching(
         examples=example_gen.outputs["examples"], schema=schema.outputs["schema"],
         statistics=statistics.outputs["statistics"], gate=gate.outputs["result"],
@@ -130,14 +131,15 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local",
     )
 
 
-def decided_sections(spec: PipelineSpec) -> tuple[TrainerSection, EvaluatorSection, str | None]:
+def decided_sections(spec: PipelineSpec,
+                     findings: checks.Findings) -> tuple[TrainerSection, EvaluatorSection, str | None]:
     """The trainer and evaluator sections with every "auto" that follows the task decided
     (TrainerSection.for_task, EvaluatorSection.for_task), and why the task, when it was inferred
-    here. The task: the one check_inputs inferred from the label's values (checks.TASKS), else the
+    here. The task: the one check_inputs inferred from the label's values (findings.task), else the
     spec's own. With neither (the data was not read: an object store, Parquet, TFRecord) they stay
     "auto", for Batching (features.infer_task), the Trainer, the Tuner and the Evaluator to decide
     with the same functions."""
-    inferred = checks.TASKS.get(id(spec))
+    inferred = findings.task
     task = inferred[0] if inferred else spec.trainer.task
     if task == "auto":
         return spec.trainer, spec.evaluator, None

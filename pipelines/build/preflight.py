@@ -13,15 +13,15 @@ from pipelines.spec import PipelineSpec, SpecError
 from pipelines.spec.loader import is_uri
 
 
-def preflight(spec: PipelineSpec, paths) -> list[str]:
+def preflight(spec: PipelineSpec, paths) -> checks.Findings:
     """The files the spec names and what they hold (data, schema, label, task, Beam arguments), the
     run root and a local destination writable, the ML Metadata store reachable. Raises SpecError
-    (every problem of the spec and its files at once) or MetadataError; returns the plan: what was
-    inferred from the data (the task and why, each column), one line each."""
-    check_inputs(spec)
+    (every problem of the spec and its files at once) or MetadataError; returns what was inferred
+    from the data (the plan's lines: the task and why, each column; the task for the compiler)."""
+    findings = check_inputs(spec)
     check_writable(spec, paths)
     paths.store.check()
-    return list(checks.INFERRED.get(id(spec), []))
+    return findings
 
 
 def check_writable(spec, paths) -> None:
@@ -61,13 +61,12 @@ def input_base_and_pattern(spec: PipelineSpec) -> tuple[str, str]:
     return path, spec.data.pattern or default
 
 
-def check_inputs(spec: PipelineSpec, remote: bool = True) -> None:
+def check_inputs(spec: PipelineSpec, remote: bool = True) -> checks.Findings:
     """Problems with the files the spec points at and with what they hold, as one SpecError
     listing them all (see pipelines/build/checks.py). Remote data (gs://, s3://) is checked too,
-    unless `remote` is False (compiling for a cluster whose store this machine may not reach). What
-    the label's values say (the task and why) is left in checks.INFERRED and checks.TASKS."""
-    for inferred in (checks.INFERRED, checks.TASKS):  # this check's findings only
-        inferred.pop(id(spec), None)
+    unless `remote` is False (compiling for a cluster whose store this machine may not reach).
+    Returns what the label's values and the columns say (empty where the data was not read)."""
+    findings = checks.Findings()
     problems = checks.beam_problems(list(spec.runtime.beam_pipeline_args))
     if spec.schema_.path and (remote or not is_uri(spec.schema_.path)):
         if not io.exists(spec.schema_.path) or io.isdir(spec.schema_.path):
@@ -90,8 +89,9 @@ def check_inputs(spec: PipelineSpec, remote: bool = True) -> None:
             empty = [p for p in patterns if not spans.data_files(base, p)]
             problems.append(f"key 'data.path': no files match {', '.join(map(repr, empty))} under {base}")
         elif spec.data.format == "csv":
-            problems += checks.csv_problems(spec, spans.latest_span(files, patterns))
+            problems += checks.csv_problems(spec, spans.latest_span(files, patterns), findings)
         elif spec.data.format == "parquet":  # every file's footer, before any work
             problems += checks.parquet_problems(spec, spans.latest_span(files, patterns))
     if problems:
         raise SpecError(spec.source, problems)
+    return findings

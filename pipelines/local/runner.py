@@ -115,8 +115,8 @@ def execute(config=DEFAULT_CONFIG, root: str | None = None, out=None, wait: bool
     from pipelines.runs.metadata import MetadataError
 
     try:
-        preflight(spec, paths)  # before compiling: TFX creates the metadata folder
-        pipeline = compile_pipeline(spec, paths, checked=True)
+        findings = preflight(spec, paths)  # before compiling: TFX creates the metadata folder
+        pipeline = compile_pipeline(spec, paths, findings=findings)
     except (SpecError, MetadataError) as error:
         return bad_input(error)
     except Exception as error:  # a bug of ours: one line, the traceback on request
