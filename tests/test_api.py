@@ -72,6 +72,8 @@ def test_run_of_a_bad_spec_is_a_result_not_an_exception(tmp_path, capsys):
 def test_check_returns_the_plan_or_raises_with_every_problem(tmp_path):
     plan = pipelines.check(PENGUIN_YAML, root=str(tmp_path / "root"))
     assert any("classification" in line for line in plan), plan
+    assert ("model: loss sparse_categorical_crossentropy, output activation softmax, metrics accuracy; "
+            "the Evaluator compares accuracy with the serving model") in plan, plan  # "auto", decided
     assert not (tmp_path / "root").exists()  # nothing written
     path = write_spec(tmp_path, f"name: penguin_Local\ndata: {{path: {PENGUIN_DATA}, label: specie, "
                                 f"exclude: [years]}}\n")

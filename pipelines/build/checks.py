@@ -559,9 +559,13 @@ def _label_problems(spec: PipelineSpec, values: list[str], rows: int, findings: 
         return [message]
     shown = sorted(values, key=int) if kind == "int" else sorted(values)
     findings.task = (task, why)
+    decided, compared = trainer.for_task(task), spec.evaluator.for_task(task)
     findings.plan[:0] = [f"task: {task} ({why})"] + (
         [f"classes ({len(values)}): {', '.join(shown[:20])}{', ...' if len(values) > 20 else ''}"]
-        if task == "classification" else [])
+        if task == "classification" else []) + [
+        f"model: loss {decided.loss}, output activation {decided.model.output_activation}, metrics "
+        f"{', '.join(decided.metrics)}; the Evaluator compares {compared.compare_metric or 'nothing'} "
+        "with the serving model"]
     if task == "classification":
         classes = len(set(values))
         if classes < 2:
