@@ -79,7 +79,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     # batches of one bucket); larger data goes through Beam, whose memory does not grow with it
     IN_MEMORY_BYTES = in_memory_bytes(64 << 20)  # components.common.beam.IN_MEMORY_ENV overrides
 
-    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
+    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list],
+           exec_properties: dict[str, Any]) -> None:
         config = BatchingConfig.model_validate_json(exec_properties[CONFIG_KEY])
         schema = io_utils.SchemaReader().read(
             io_utils.get_only_uri_in_dir(input_dict["schema"][0].uri))
@@ -131,7 +132,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         for split in SPLITS:
             examples = int(io.read_text(io.join(batches.uri, f"Split-{split}", "count.txt")).strip() or 0)
             counts[split] = {"examples": examples,
-                             "batches": examples // sizes[split] if drop[split] else -(-examples // sizes[split])}
+                             "batches": examples // sizes[split] if drop[split]
+                             else -(-examples // sizes[split])}
             batches.set_int_custom_property(f"num_examples_{split}", examples)
         lost = {source: _read_lost(io.join(batches.uri, f"Split-{source}", LOST_FILE)) for source in SOURCES}
         counts["lost"] = lost
@@ -141,23 +143,25 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             message = lost_rows_message(plan, lost, rows)
             if not config.drop_unlabeled:
                 raise DroppedRowsError(
-                    f"{message}. Training and evaluating without them would change what the model and its metrics "
-                    "are about, silently: fill in or fix those labels, remove the rows, or set data.drop_unlabeled: "
-                    "true to train and evaluate without them (the plan, the summary and the report then say how "
-                    "many rows each split lost)")
+                    f"{message}. Training and evaluating without them would change what the model and its "
+                    "metrics are about, silently: fill in or fix those labels, remove the rows, or set "
+                    "data.drop_unlabeled: true to train and evaluate without them (the plan, the summary and "
+                    "the report then say how many rows each split lost)")
             progress.tell("plan: %s; dropped (data.drop_unlabeled: true)", message)
         empty = [split for split in SPLITS if counts[split]["examples"] == 0]
         if empty:
-            hint = (f"; the validation split is data.validation_fraction ({fraction:g}) of the train rows: raise it "
-                    "or add rows" if "validation" in empty else "")
+            hint = (f"; the validation split is data.validation_fraction ({fraction:g}) of the train rows: "
+                    "raise it or add rows" if "validation" in empty else "")
             raise DegenerateDataError(
-                f"the {' and '.join(empty)} split(s) got no labelled rows (train: {counts['train']['examples']}, "
-                f"validation: {counts['validation']['examples']}, eval: {counts['eval']['examples']} rows with a "
-                "label); nothing can be trained or evaluated. Add rows, change data.splits (train:eval weights), "
-                f"or check that the label column is filled{hint}")
+                f"the {' and '.join(empty)} split(s) got no labelled rows (train: "
+                f"{counts['train']['examples']}, validation: {counts['validation']['examples']}, eval: "
+                f"{counts['eval']['examples']} rows with a label); nothing can be trained or evaluated. Add "
+                "rows, change data.splits (train:eval weights), or check that the label column is "
+                f"filled{hint}")
         payloads.write_counts(batches.uri, counts)
-        progress.tell("plan: rows used: train %s, validation %s (data.validation_fraction %g of the train rows: "
-                      "early stopping and every other training decision), eval %s (the Evaluator's only)",
+        progress.tell("plan: rows used: train %s, validation %s (data.validation_fraction %g of the train "
+                      "rows: early stopping and every other training decision), eval %s (the Evaluator's "
+                      "only)",
                       f"{counts['train']['examples']:,}", f"{counts['validation']['examples']:,}", fraction,
                       f"{counts['eval']['examples']:,}")
         batches.set_string_custom_property("task", plan.task)
@@ -244,8 +248,8 @@ def lost_rows_message(plan: FeaturePlan, lost: dict[str, dict[str, int]], rows: 
     unknown = [f"{lost[s]['unknown_class']:,} {s} rows" for s in SOURCES if lost[s]["unknown_class"]]
     if unknown:
         shown = ", ".join(plan.classes[:10]) + (", ..." if len(plan.classes) > 10 else "")
-        parts.append(f"{' and '.join(unknown)} have a label value that is none of the {len(plan.classes)} classes "
-                     f"of the train split ({shown})")
+        parts.append(f"{' and '.join(unknown)} have a label value that is none of the {len(plan.classes)} "
+                     f"classes of the train split ({shown})")
     return "; ".join(parts)
 
 
@@ -286,7 +290,8 @@ class EncodeSplit(beam.PTransform):
 
     LOST = "lost"
 
-    def __init__(self, pattern: str, plan: FeaturePlan, schema: bytes, seed: int, validation_fraction: float = 0.0):
+    def __init__(self, pattern: str, plan: FeaturePlan, schema: bytes, seed: int,
+                 validation_fraction: float = 0.0):
         super().__init__()
         self.pattern, self.plan, self.schema, self.seed = pattern, plan, schema, seed
         self.fraction = validation_fraction
@@ -357,12 +362,13 @@ class WriteBatches(beam.PTransform):
                  batch_size: int, seed: int, drop_remainder: bool, rows_hint: int = 0):
         super().__init__()
         self.pattern, self.target, self.plan, self.schema = pattern, target, plan, schema
-        self.batch_size, self.seed, self.drop_remainder, self.rows_hint = batch_size, seed, drop_remainder, rows_hint
+        self.batch_size, self.seed = batch_size, seed
+        self.drop_remainder, self.rows_hint = drop_remainder, rows_hint
 
     def expand(self, pipeline):
         encoded = pipeline | "Encode" >> EncodeSplit(self.pattern, self.plan, self.schema, self.seed)
-        return encoded["eval"] | "Write" >> WriteBlocks(self.target, self.plan.columns, self.batch_size, self.seed,
-                                                        self.drop_remainder, self.rows_hint)
+        return encoded["eval"] | "Write" >> WriteBlocks(self.target, self.plan.columns, self.batch_size,
+                                                        self.seed, self.drop_remainder, self.rows_hint)
 
 
 class WriteBlocks(beam.PTransform):
@@ -397,14 +403,16 @@ class WriteBlocks(beam.PTransform):
             | "GroupBucket" >> beam.GroupByKey()
             | "SortBucket" >> beam.Map(_sort_bucket, columns=self.columns + 1, seed=self.seed)
             | "Cut" >> beam.ParDo(_Cut(self.target, self.batch_size, self.drop_remainder),
-                                  sizes=beam.pvalue.AsDict(sizes)).with_outputs(_Cut.STRADDLING, main="written")
+                                  sizes=beam.pvalue.AsDict(sizes)).with_outputs(_Cut.STRADDLING,
+                                                                                main="written")
         )
         straddling = (cut[_Cut.STRADDLING]
                       | "GroupBatch" >> beam.GroupByKey()
                       | "Assemble" >> beam.FlatMap(_assemble, batch_size=self.batch_size,
                                                    drop_remainder=self.drop_remainder)
                       | "AllStraddling" >> beam.combiners.ToList()
-                      | "Write" >> beam.Map(_write_straddling, io.join(self.target, "batches-straddling.tfrecord")))
+                      | "Write" >> beam.Map(_write_straddling,
+                                            io.join(self.target, "batches-straddling.tfrecord")))
         _ = (pipeline
              | "AfterWrite" >> beam.Create([io.join(self.target, SHUFFLE_DIR)])
              | "RemoveShuffleFiles" >> beam.Map(_remove, written=beam.pvalue.AsList(cut.written),
@@ -578,8 +586,10 @@ def _write_straddling(batches: list[tuple[int, bytes]], path: str) -> list[str]:
 def serialize_batch(x: np.ndarray, y: np.ndarray) -> bytes:
     """A mini-batch as a tf.Example: x [n, columns] and y [n] as raw little-endian float32."""
     feature = {
-        "x": tf.train.Feature(bytes_list=tf.train.BytesList(value=[np.ascontiguousarray(x, "<f4").tobytes()])),
-        "y": tf.train.Feature(bytes_list=tf.train.BytesList(value=[np.ascontiguousarray(y, "<f4").tobytes()])),
+        "x": tf.train.Feature(bytes_list=tf.train.BytesList(value=[np.ascontiguousarray(x,
+                                                                                        "<f4").tobytes()])),
+        "y": tf.train.Feature(bytes_list=tf.train.BytesList(value=[np.ascontiguousarray(y,
+                                                                                        "<f4").tobytes()])),
         "n": tf.train.Feature(int64_list=tf.train.Int64List(value=[len(y)])),
     }
     # deterministic: the features in key order (a map's order otherwise varies from one process to the next)

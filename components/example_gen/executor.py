@@ -31,11 +31,11 @@ import tensorflow as tf
 from tfx.components.example_gen import utils as example_gen_utils
 from tfx.components.example_gen import write_split
 from tfx.components.example_gen.csv_example_gen import executor as tfx_csv
+from tfx.components.util import examples_utils
 from tfx.dsl.io import fileio
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
-from tfx.components.util import examples_utils
 
 from components.common import columns, io
 from components.common.progress import CountRows
@@ -185,7 +185,8 @@ class _WriteBlocks(beam.DoFn):
     the same files), and the same rows' typed columns beside them (components/common/columns.py;
     none when a column has no value at all). No Python object per row goes through Beam."""
 
-    def __init__(self, columns: list[str], delimiter: str, encoding: str, targets: list[str], buckets: list[int]):
+    def __init__(self, columns: list[str], delimiter: str, encoding: str, targets: list[str],
+                 buckets: list[int]):
         self._reader = _ReadExamples(columns, delimiter, encoding)
         self._targets, self._buckets = targets, buckets
 
@@ -222,7 +223,8 @@ class CsvToExample(beam.PTransform):
         columns = read_header(files[0], self._delimiter, self._encoding)
         for path in files[1:]:
             if read_header(path, self._delimiter, self._encoding) != columns:
-                raise RuntimeError(f"{path} has another header than {files[0]}; files of one split need the same columns")
+                raise RuntimeError(f"{path} has another header than {files[0]}; files of one split need the "
+                                   "same columns")
         return files, columns
 
     def expand(self, pipeline):
@@ -250,7 +252,7 @@ class WriteCsvSplits(beam.PTransform):
 
     def expand(self, pipeline):
         files, columns = self._reader.files_and_columns()
-        args = (columns, self._reader._delimiter, self._reader._encoding)  # noqa: SLF001
+        args = (columns, self._reader._delimiter, self._reader._encoding)
         types = (pipeline
                  | "FilesToType" >> beam.Create(files)
                  | "InferTypes" >> beam.ParDo(_InferTypes(*args))
@@ -267,10 +269,11 @@ class Executor(tfx_csv.Executor):
     """TFX's ExampleGen executor (split names, payload and file format on the artifact) with the
     examples written block by block (WriteCsvSplits) instead of one Beam element per row."""
 
-    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:  # noqa: N802 (TFX's name)
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
         return CsvToExample
 
-    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list], exec_properties: dict[str, Any]) -> None:
+    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list],
+           exec_properties: dict[str, Any]) -> None:
         input_config, output_config = example_gen_pb2.Input(), example_gen_pb2.Output()
         proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config)
         proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
@@ -282,9 +285,10 @@ class Executor(tfx_csv.Executor):
             io.makedirs(target)
         with self._make_beam_pipeline() as pipeline:
             if output_config.split_config.splits:  # one input split, hashed into the output splits
-                buckets = list(itertools.accumulate(s.hash_buckets for s in output_config.split_config.splits))
-                _ = pipeline | "Write" >> WriteCsvSplits(exec_properties, input_config.splits[0].pattern, targets,
-                                                         buckets)
+                buckets = list(itertools.accumulate(s.hash_buckets
+                                                    for s in output_config.split_config.splits))
+                _ = pipeline | "Write" >> WriteCsvSplits(exec_properties, input_config.splits[0].pattern,
+                                                         targets, buckets)
             else:  # pre-split input: each input split is an output split
                 for split in input_config.splits:
                     target = artifact_utils.get_split_uri(examples, split.name)

@@ -111,12 +111,14 @@ def feature_entries(name: str, kind: str, values: pa.Array) -> pa.BinaryArray:
     key = b"\x0a" + _varint(len(name.encode())) + name.encode()
     if kind == UNKNOWN:  # an empty Feature
         entry = key + b"\x12\x00"
-        return pa.array([b"\x0a" + _varint(len(entry)) + entry] * n, pa.binary()) if n else pa.array([], pa.binary())
+        return pa.array([b"\x0a" + _varint(len(entry)) + entry] * n,
+                        pa.binary()) if n else pa.array([], pa.binary())
     body, body_size = _list_bodies(values, kind)
     feature = _join(_field(_LIST_TAG[kind], body, body_size))
     feature_size = 1 + varint_sizes(body_size) + body_size
     entry_size = len(key) + 1 + varint_sizes(feature_size) + feature_size
-    return _join([pa.scalar(b"\x0a"), varints(entry_size), pa.scalar(key + b"\x12"), varints(feature_size), feature])
+    return _join([pa.scalar(b"\x0a"), varints(entry_size), pa.scalar(key + b"\x12"), varints(feature_size),
+                  feature])
 
 
 def serialize_examples(names: list[str], kinds: list[str], columns: list[pa.Array]) -> pa.BinaryArray:

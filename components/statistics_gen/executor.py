@@ -45,7 +45,7 @@ from components.common.examples import BLOCK, ReadRecordBlocks
 class ExampleBlocks(tf_example_record.TFExampleRecord):
     """tfx_bsl's TFXIO of tf.Example files, whose BeamSource reads blocks of records."""
 
-    def BeamSource(self, batch_size: int | None = None) -> beam.PTransform:  # noqa: N802 (tfx_bsl's name)
+    def BeamSource(self, batch_size: int | None = None) -> beam.PTransform:
         patterns = self._file_pattern if isinstance(self._file_pattern, list) else [self._file_pattern]
         files = sorted(path for pattern in patterns for path in io.glob(pattern))
         schema = self._GetSchemaForDecoding()
@@ -85,7 +85,7 @@ def _block_reads() -> Iterator[None]:
     def get_split_tfxio(*args, **kwargs):
         source = original(*args, **kwargs)
         if type(source) is tf_example_record.TFExampleRecord and not source.raw_record_column_name:
-            return ExampleBlocks(source._file_pattern, schema=source._schema,  # noqa: SLF001
+            return ExampleBlocks(source._file_pattern, schema=source._schema,
                                  telemetry_descriptors=source.telemetry_descriptors)
         return source
 
@@ -183,5 +183,6 @@ def _decoded_blocks(paths: list[str]) -> Iterator[pa.RecordBatch]:
 def _beam_only(exec_properties: dict[str, Any]) -> bool:
     """Options that only TFX's Beam path implements."""
     return bool(json_utils.loads(exec_properties.get(standard_component_specs.EXCLUDE_SPLITS_KEY) or "null")
-                or json_utils.loads(exec_properties.get(standard_component_specs.SAMPLE_RATE_BY_SPLIT_KEY) or "null")
+                or json_utils.loads(exec_properties.get(standard_component_specs.SAMPLE_RATE_BY_SPLIT_KEY)
+                                    or "null")
                 or exec_properties.get(standard_component_specs.SHARDED_STATS_OUTPUT_KEY))

@@ -22,7 +22,7 @@ def lean_tfx_components() -> None:
     module = importlib.util.module_from_spec(spec)
     loaded = []
 
-    def __getattr__(name: str):  # noqa: N807 (a module's attribute hook)
+    def __getattr__(name: str):
         if not loaded:  # the index, once, into this same module object
             loaded.append(True)
             spec.loader.exec_module(module)

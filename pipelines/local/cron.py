@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
+FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
+          ("day of week", 0, 7))
 EXAMPLE = "e.g. '0 3 * * *' (03:00 every day) or '*/15 * * * *' (every 15 minutes)"
 
 
@@ -63,9 +64,9 @@ def _first_fire(expression: str, after: dt.datetime) -> dt.datetime:
     try:
         return croniter(expression, after, day_or=True).get_next(dt.datetime)
     except CroniterBadDateError:
-        raise CronError(f"cron expression {expression!r} never fires: no date matches its day of month, month "
-                        "and day of week together (e.g. the 31st of February or of a 30-day month); choose a "
-                        f"date that exists ({EXAMPLE})") from None
+        raise CronError(f"cron expression {expression!r} never fires: no date matches its day of month, "
+                        "month and day of week together (e.g. the 31st of February or of a 30-day month); "
+                        f"choose a date that exists ({EXAMPLE})") from None
     except (CroniterBadCronError, ValueError) as error:
         raise CronError(f"cron expression {expression!r} is not valid ({error}); {EXAMPLE}") from None
 

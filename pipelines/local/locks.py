@@ -35,7 +35,8 @@ def hold_root(root: str, purpose: str, wait: bool = True, out=sys.stderr, poll_s
 
     with contextlib.ExitStack() as held:
         try:
-            held.enter_context(file_lock(path, purpose, wait=wait, on_wait=waiting, poll_seconds=poll_seconds))
+            held.enter_context(file_lock(path, purpose, wait=wait, on_wait=waiting,
+                                         poll_seconds=poll_seconds))
         except Locked as locked:
             raise RootLocked(f"{root} is in use by {locked.holder}; not waiting (--no-wait). "
                              f"Run again when it has finished (lock: {path})") from None

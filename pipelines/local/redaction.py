@@ -104,7 +104,7 @@ def private_dir(path: str) -> None:
         os.chmod(path, PRIVATE_DIR)  # local-only: whatever the umask
 
 
-def open_private(path: str, mode: str = "w"):  # noqa: ANN201 (a text file)
+def open_private(path: str, mode: str = "w"):
     """Open a local file for writing ("w" or "a"), created 0600 (an existing one becomes 0600)."""
     flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode.startswith("a") else os.O_TRUNC)
     fd = os.open(path, flags, PRIVATE_FILE)  # local-only: run.log and reports live in the local root
@@ -115,5 +115,5 @@ def open_private(path: str, mode: str = "w"):  # noqa: ANN201 (a text file)
 class PrivateFileHandler(logging.FileHandler):
     """logging's FileHandler, with the file created (or made) 0600."""
 
-    def _open(self):  # noqa: ANN202
+    def _open(self):
         return open_private(self.baseFilename, self.mode)

@@ -54,8 +54,10 @@ def fingerprint(spec: PipelineSpec, paths: RunPaths) -> str | None:
             digest.update(f"{name}=={metadata.version(name)}\n".encode())
         except metadata.PackageNotFoundError:
             digest.update(f"{name} absent\n".encode())
-    code = sorted(_glob(str(REPO / "components" / "**" / "*.py")) + _glob(str(REPO / "pipelines" / "**" / "*.py")))
-    data = sorted(_glob(os.path.join(spec.data.path, "**"))) if os.path.isdir(spec.data.path) else [spec.data.path]  # local-only
+    code = sorted(_glob(str(REPO / "components" / "**" / "*.py"))
+                  + _glob(str(REPO / "pipelines" / "**" / "*.py")))
+    folder = os.path.isdir(spec.data.path)  # local-only
+    data = sorted(_glob(os.path.join(spec.data.path, "**"))) if folder else [spec.data.path]
     for path in [*code, *data]:
         digest.update(serving_layout.file_identity(path))
     if spec.schema_.path:

@@ -21,8 +21,8 @@ import sys
 import time
 
 from pipelines.local import cron
-from pipelines.local import runner as local_runner  # noqa: E402
-from pipelines.spec import PipelineSpec, SpecError, load_spec  # noqa: E402
+from pipelines.local import runner as local_runner
+from pipelines.spec import PipelineSpec, SpecError, load_spec
 
 LOCK_FILE = "scheduler.lock"
 STATE_FILE = "scheduler_state.json"
@@ -54,16 +54,16 @@ class Scheduler:
         if self.cron:
             cron.parse(self.cron)  # bad expressions fail here, before anything runs
         if not self.cron and not self.on_new_span:
-            raise SpecError(config, ["key 'schedule': nothing to schedule on; set schedule.cron and/or "
-                                     "schedule.on_new_span (or pass --cron / --on-new-span)"])
+            raise SpecError(config, [("key 'schedule': nothing to schedule on; set schedule.cron and/or "
+                                      "schedule.on_new_span (or pass --cron / --on-new-span)")])
         if self.on_new_span and "{SPAN}" not in (self.spec.data.pattern or ""):
-            raise SpecError(config, ["key 'data.pattern': on_new_span needs a {SPAN} pattern, "
-                                     "for example 'span-{SPAN}/*.csv'"])
+            raise SpecError(config, [("key 'data.pattern': on_new_span needs a {SPAN} pattern, "
+                                      "for example 'span-{SPAN}/*.csv'")])
         self._lock = None
 
     # -- the lock ----------------------------------------------------------------------------
 
-    def __enter__(self) -> Scheduler:
+    def __enter__(self) -> Scheduler:  # noqa: PYI034 (Scheduler is not subclassed)
         from components.common.locks import Locked, file_lock
         from pipelines.local.redaction import private_dir
 
@@ -101,7 +101,8 @@ class Scheduler:
             if present and (state["last_span"] is None or present[-1] > state["last_span"]):
                 return f"new span {present[-1]}"
         if self.cron:
-            last = dt.datetime.fromisoformat(state["last_run"]) if state["last_run"] else now - dt.timedelta(minutes=1)
+            last = (dt.datetime.fromisoformat(state["last_run"]) if state["last_run"]
+                    else now - dt.timedelta(minutes=1))
             if cron.next_time(self.cron, last) <= now:
                 return f"cron {self.cron!r}"
         return None
@@ -109,7 +110,8 @@ class Scheduler:
     def tick(self, now: dt.datetime | None = None) -> int | None:
         """Run the pipeline if it is due; returns its exit code, or None when nothing was due."""
         if self._lock is None:
-            raise RuntimeError("use the scheduler inside `with Scheduler(...) as scheduler:` (it holds the lock)")
+            raise RuntimeError("use the scheduler inside `with Scheduler(...) as scheduler:` (it holds the "
+                               "lock)")
         now = now or dt.datetime.now()
         reason = self.due(now)
         if reason is None:
@@ -122,8 +124,8 @@ class Scheduler:
         state["last_run"] = now.isoformat(timespec="seconds")
         if present:
             state["last_span"] = present[-1]  # a failed span is not retried until a newer one comes
-        state["runs"].append({"at": state["last_run"], "reason": reason, "span": present[-1] if present else None,
-                              "exit_code": code})
+        state["runs"].append({"at": state["last_run"], "reason": reason,
+                              "span": present[-1] if present else None, "exit_code": code})
         from components.common import io
 
         tmp = io.join(self.root, STATE_FILE + ".tmp")
@@ -145,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True)
     parser.add_argument("--root")
     parser.add_argument("--cron", help="five-field cron expression (default: schedule.cron)")
-    parser.add_argument("--on-new-span", action="store_true", default=None, help="run when a new span appears")
+    parser.add_argument("--on-new-span", action="store_true", default=None,
+                        help="run when a new span appears")
     parser.add_argument("--poll", type=float, default=60, help="seconds between looks (default 60)")
     parser.add_argument("--max-runs", type=int, help="stop after this many runs")
     args = parser.parse_args(argv)
