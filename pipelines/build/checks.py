@@ -8,9 +8,8 @@ only the data's own header and label values, never other file contents.
 
 from __future__ import annotations
 
-import dataclasses
-
 import csv
+import dataclasses
 import io as pyio
 import re
 from pathlib import Path
@@ -65,10 +64,12 @@ def _unlabeled_is_a_problem(spec: PipelineSpec) -> bool:
     return not spec.data.drop_unlabeled or curated
 
 
-def _one_csv(spec: PipelineSpec, path: str) -> tuple[list[str], list[str] | None, list[str], int, _Profile | None]:
-    """(problems, header, the label's distinct values, rows with a label) of one CSV file. A well-formed file is read once by Arrow's
-    CSV reader, a block at a time (`_well_formed_csv`); any other file is read again line by line
-    with Python's csv module, which names the line of each problem."""
+def _one_csv(spec: PipelineSpec, path: str) -> tuple[list[str], list[str] | None, list[str], int,
+                                                     _Profile | None]:
+    """(problems, header, the label's distinct values, rows with a label) of one CSV file. A
+    well-formed file is read once by Arrow's CSV reader, a block at a time (`_well_formed_csv`); any
+    other file is read again line by line with Python's csv module, which names the line of each
+    problem."""
     checked = _well_formed_csv(spec, path)
     return checked if checked is not None else (*_csv_line_by_line(spec, path), None)
 
@@ -83,7 +84,8 @@ def _well_formed_csv(spec: PipelineSpec, path: str) -> tuple[list[str], list[str
     import pyarrow.csv as pa_csv
 
     try:
-        first = io.first_line(path, spec.data.encoding)  # UTF-16 too: decoded as it is read, not per byte line
+        # UTF-16 too: decoded as it is read, not per byte line
+        first = io.first_line(path, spec.data.encoding)
         header = next(csv.reader(pyio.StringIO(first), delimiter=spec.data.delimiter))
     except (UnicodeDecodeError, csv.Error, StopIteration, LookupError):
         return None
@@ -93,7 +95,8 @@ def _well_formed_csv(spec: PipelineSpec, path: str) -> tuple[list[str], list[str
     options = (pa_csv.ReadOptions(column_names=header, skip_rows=1, block_size=1 << 20,  # ~20 read ahead
                                   encoding="utf8" if spec.data.encoding == "utf-8" else spec.data.encoding),
                pa_csv.ParseOptions(delimiter=spec.data.delimiter, newlines_in_values=True),
-               pa_csv.ConvertOptions(column_types={c: pa.string() for c in header}, strings_can_be_null=False))
+               pa_csv.ConvertOptions(column_types={c: pa.string() for c in header},
+                                     strings_can_be_null=False))
     label, rows, labels, labelled = header.index(spec.data.label), 0, [], 0
     profile = _Profile([c for c in header if c != spec.data.label and c not in spec.data.exclude])
     try:
@@ -142,9 +145,8 @@ class _Profile:
         self.values: dict[str, list] = {c: [] for c in columns}  # unique arrays (while text)
         self.partial = set()  # text only after numbers in earlier blocks: the distinct count is a floor
 
-    def add(self, block) -> None:  # noqa: ANN001 (a pyarrow RecordBatch of strings)
+    def add(self, block) -> None:
         import numpy as np
-        import pyarrow as pa
         import pyarrow.compute as pc
 
         self.rows += block.num_rows
@@ -167,7 +169,8 @@ class _Profile:
                 self.kind[column] = kind if self.kind[column] in ("unknown", "int") else "float"
                 floats = array.to_numpy(zero_copy_only=False).astype(np.float64)
                 n, total, squares = self.sums[column]
-                self.sums[column] = [n + len(floats), total + float(floats.sum()), squares + float(floats @ floats)]
+                self.sums[column] = [n + len(floats), total + float(floats.sum()),
+                                     squares + float(floats @ floats)]
                 continue
             if self.kind[column] != "string":
                 if self.kind[column] != "unknown":
@@ -175,7 +178,7 @@ class _Profile:
                 self.kind[column] = "string"
             self._count(column, pc.unique(values if trimmed else _non_empty(values, trim=True)))
 
-    def _count(self, column: str, unique) -> None:  # noqa: ANN001
+    def _count(self, column: str, unique) -> None:
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -205,8 +208,8 @@ class _Profile:
             if column not in other.kind:
                 continue
             mine, theirs = self.kind[column], other.kind[column]
-            if "string" in (mine, theirs) and "int" in (mine, theirs) or "float" in (mine, theirs) and "string" in (
-                    mine, theirs):
+            kinds = (mine, theirs)
+            if "string" in kinds and "int" in kinds or "float" in kinds and "string" in kinds:
                 self.partial.add(column)  # the numbers of one file were not kept as text
             self.kind[column] = max(mine, theirs, key=order.index)
             self.present[column] += other.present[column]
@@ -220,7 +223,7 @@ class _Profile:
         return self
 
 
-def _non_empty(values, trim: bool):  # noqa: ANN001, ANN202 (pyarrow arrays)
+def _non_empty(values, trim: bool):
     """The cells of a string column that hold a value (trimmed when `trim`, as ExampleGen does)."""
     import pyarrow.compute as pc
 
@@ -230,7 +233,7 @@ def _non_empty(values, trim: bool):  # noqa: ANN001, ANN202 (pyarrow arrays)
     return values.filter(pc.invert(empty)) if pc.any(empty).as_py() else values
 
 
-def _numbers(values, kind: str):  # noqa: ANN001, ANN202
+def _numbers(values, kind: str):
     """("int" or "float", the values as numbers) when every cell parses (int tried first while
     the column has been integers so far), else None."""
     import pyarrow as pa
@@ -269,8 +272,8 @@ def _column_plan(spec: PipelineSpec, profile: _Profile, files: list[str], findin
         else:
             unique = profile.distinct(column)
             if column in curated:
-                lines.append(f"  {column}: categorical, one-hot over the {curated[column]:,} values of the schema's "
-                             "domain + 1 slot for missing or unseen ones")
+                lines.append(f"  {column}: categorical, one-hot over the {curated[column]:,} values of the "
+                             "schema's domain + 1 slot for missing or unseen ones")
             elif unique is None and is_id_like(MAX_COUNTED_VALUES, present):
                 id_like.append((column, MAX_COUNTED_VALUES, present))
             elif unique is None:
@@ -279,7 +282,8 @@ def _column_plan(spec: PipelineSpec, profile: _Profile, files: list[str], findin
             elif is_id_like(unique, present) and column not in profile.partial:
                 id_like.append((column, unique, present))
             else:
-                lines.append(f"  {column}: " + categorical_encoding(min(unique, spec.batching.max_vocabulary), unique)
+                lines.append(f"  {column}: "
+                             + categorical_encoding(min(unique, spec.batching.max_vocabulary), unique)
                              + (" (some cells are numbers)" if column in profile.partial else ""))
     lines += [f"  {column}: excluded (data.exclude)" for column in spec.data.exclude]
     findings.plan.extend(lines)
@@ -334,8 +338,9 @@ def _text_lines(path: str, encoding: str):
                 try:
                     block = decoder.decode(block, final=not block)
                 except UnicodeDecodeError:
-                    raise _LineProblem(f"not {encoding} text: bytes that do not decode after line {number}; save the "
-                                       "file as UTF-8, or set data.encoding to the encoding it was written in") from None
+                    raise _LineProblem(f"not {encoding} text: bytes that do not decode after line {number}; "
+                                       "save the file as UTF-8, or set data.encoding to the encoding it was "
+                                       "written in") from None
             text = pending + block
             cut = 0
             for found in breaks.finditer(text):
@@ -355,9 +360,9 @@ def _text_lines(path: str, encoding: str):
 
 def _bounded(length: int, number: int) -> None:
     if length > MAX_LINE_BYTES:
-        raise _LineProblem(f"line {number} is longer than {MAX_LINE_BYTES:,} bytes (at least {length:,}); a row of "
-                           f"a CSV file is at most {MAX_LINE_BYTES:,} bytes: is it a CSV file? split or remove that "
-                           "line")
+        raise _LineProblem(f"line {number} is longer than {MAX_LINE_BYTES:,} bytes (at least {length:,}); a "
+                           f"row of a CSV file is at most {MAX_LINE_BYTES:,} bytes: is it a CSV file? split "
+                           "or remove that line")
 
 
 def _decoded(line, number: int, encoding: str) -> str:
@@ -367,8 +372,8 @@ def _decoded(line, number: int, encoding: str) -> str:
         return line.decode("utf-8-sig" if encoding == "utf-8" and number == 1 else encoding)
     except UnicodeDecodeError as error:
         raise _LineProblem(f"not {encoding} text: byte 0x{line[error.start]:02x} at line {number} (column "
-                           f"{error.start + 1}); save the file as UTF-8, or set data.encoding (e.g. latin-1 or "
-                           "cp1252) to the encoding it was written in") from None
+                           f"{error.start + 1}); save the file as UTF-8, or set data.encoding (e.g. latin-1 "
+                           "or cp1252) to the encoding it was written in") from None
 
 
 MAX_FAST_FIELDS = 100_000  # Arrow 10's CSV reader crashes (SIGSEGV) on a row of ~320,000 fields
@@ -441,12 +446,13 @@ def _csv_rows(spec: PipelineSpec, path: str, name: str, reader, header: list[str
         other = next((d for d in OTHER_DELIMITERS if d in header[0]), None)
         if other:
             shown = "\\t" if other == "\t" else other
-            return ([f"data file {path}: the header is one column {header[0][:60]!r}; the file looks "
-                     f"{shown!r}-delimited: set data.delimiter: {shown!r} in the spec"], None, [], 0)
+            return ([(f"data file {path}: the header is one column {header[0][:60]!r}; the file looks "
+                      f"{shown!r}-delimited: set data.delimiter: {shown!r} in the spec")], None, [], 0)
     for key, names in (("data.label", [spec.data.label]), ("data.exclude", spec.data.exclude)):
         for column in names:
             if column not in header:
-                problems.append(f"key {key!r}: column {column!r} is not in {name}; " + _columns(header, column))
+                problems.append(f"key {key!r}: column {column!r} is not in {name}; "
+                                + _columns(header, column))
     if problems:
         return problems, header, [], 0
     label_at = header.index(spec.data.label)
@@ -463,8 +469,8 @@ def _csv_rows(spec: PipelineSpec, path: str, name: str, reader, header: list[str
             if row == header:
                 repeated.add(line)
             elif len(row) != len(header) and line > first_line:
-                problems.append(f"data file {path}, line {first_line}: a quote opened on this line is not closed "
-                                f"before line {line} (an unbalanced quote); fix the quoting")
+                problems.append(f"data file {path}, line {first_line}: a quote opened on this line is not "
+                                f"closed before line {line} (an unbalanced quote); fix the quoting")
                 break
             elif len(row) != len(header):
                 ragged.add(line, len(row))
@@ -488,10 +494,10 @@ def _csv_rows(spec: PipelineSpec, path: str, name: str, reader, header: list[str
     # Rows without a label are never dropped silently: data.drop_unlabeled opts into it (and a
     # curated schema that requires the label stops them unless the label is exempt).
     if no_label and _unlabeled_is_a_problem(spec):
-        fix = ("remove them, or list the label under validation.exempt_features (the curated schema requires it) "
-               "and set data.drop_unlabeled: true to train without them" if spec.schema_.path else
-               "fill them in or remove them, or set data.drop_unlabeled: true to train and evaluate without them "
-               "(the plan, the summary and the report then say how many rows each split lost)")
+        fix = ("remove them, or list the label under validation.exempt_features (the curated schema requires "
+               "it) and set data.drop_unlabeled: true to train without them" if spec.schema_.path else
+               "fill them in or remove them, or set data.drop_unlabeled: true to train and evaluate without "
+               "them (the plan, the summary and the report then say how many rows each split lost)")
         problems.append(f"data file {path}: {no_label.count} row(s) have no value in the label column "
                         f"{spec.data.label!r} (line {no_label}); {fix}")
     return problems, header, list(values), labelled
@@ -515,7 +521,8 @@ class _Lines:
 
     def __str__(self) -> str:
         shown = ", ".join(str(n) for n in self.numbers)
-        return shown + (f" and {self.count - len(self.numbers)} more" if self.count > len(self.numbers) else "")
+        return shown + (f" and {self.count - len(self.numbers)} more" if self.count > len(self.numbers)
+                        else "")
 
 
 def _columns(header: list[str], asked: str | None = None) -> str:
@@ -549,8 +556,8 @@ def _label_problems(spec: PipelineSpec, values: list[str], rows: int, findings: 
         low, high = min(int(v) for v in values), max(int(v) for v in values)
         count = high - low + 1
     try:
-        task, why = infer_task(spec.data.label, kind, count, rows, trainer.task, trainer.loss, where="rows of the data",
-                             low=low, high=high)
+        task, why = infer_task(spec.data.label, kind, count, rows, trainer.task, trainer.loss,
+                               where="rows of the data", low=low, high=high)
     except PlanError as error:
         message = str(error)
         if trainer.task == "regression" and kind == "string":
@@ -563,9 +570,9 @@ def _label_problems(spec: PipelineSpec, values: list[str], rows: int, findings: 
     findings.plan[:0] = [f"task: {task} ({why})"] + (
         [f"classes ({len(values)}): {', '.join(shown[:20])}{', ...' if len(values) > 20 else ''}"]
         if task == "classification" else []) + [
-        f"model: loss {decided.loss}, output activation {decided.model.output_activation}, metrics "
-        f"{', '.join(decided.metrics)}; the Evaluator compares {compared.compare_metric or 'nothing'} "
-        "with the serving model"]
+        (f"model: loss {decided.loss}, output activation {decided.model.output_activation}, metrics "
+         f"{', '.join(decided.metrics)}; the Evaluator compares {compared.compare_metric or 'nothing'} "
+         "with the serving model")]
     if task == "classification":
         classes = len(set(values))
         if classes < 2:
@@ -575,17 +582,19 @@ def _label_problems(spec: PipelineSpec, values: list[str], rows: int, findings: 
         if problem:
             problems.append(f"key 'trainer.model.output_units': {problem}")
     wrong = REGRESSION_METRICS if task == "classification" else CLASSIFICATION_METRICS
-    named = list(spec.evaluator.thresholds) + ([] if spec.evaluator.metrics == "auto" else list(spec.evaluator.metrics))
+    applicable = CLASSIFICATION_METRICS if task == "classification" else REGRESSION_METRICS
+    named = list(spec.evaluator.thresholds) + ([] if spec.evaluator.metrics == "auto"
+                                               else list(spec.evaluator.metrics))
     for metric in named:
         if metric in wrong:
-            problems.append(f"key 'evaluator.thresholds': metric {metric!r} does not apply to {task} (the label "
-                            f"{spec.data.label!r} holds {kind} values); use "
-                            f"{', '.join(CLASSIFICATION_METRICS if task == 'classification' else REGRESSION_METRICS)}")
+            problems.append(f"key 'evaluator.thresholds': metric {metric!r} does not apply to {task} (the "
+                            f"label {spec.data.label!r} holds {kind} values); use "
+                            f"{', '.join(applicable)}")
     return problems
 
 
 def _kind(values: list[str]) -> str:
-    def parses(cast) -> bool:  # noqa: ANN001
+    def parses(cast) -> bool:
         try:
             for v in values:
                 cast(v)
@@ -615,8 +624,8 @@ def parquet_problems(spec: PipelineSpec, files: list[str]) -> list[str]:
             kind = "a CSV file?" if name.lower().endswith((".csv", ".txt", ".tsv")) else "another format?"
             problems.append(f"data file {path}: not a Parquet file ({_short(error)}; {kind}); data.format is "
                             "'parquet', so every file data.path and data.pattern match must be Parquet: set "
-                            "data.format: csv (or tfrecord) to what the files are, or narrow data.pattern (e.g. "
-                            "'*.parquet')")
+                            "data.format: csv (or tfrecord) to what the files are, or narrow data.pattern "
+                            "(e.g. '*.parquet')")
             continue
         for key, names in (("data.label", [spec.data.label]), ("data.exclude", spec.data.exclude)):
             for column in names:
@@ -661,8 +670,8 @@ def schema_problems(path: str) -> list[str]:
         text_format.Parse(io.read_text(path), schema_pb2.Schema())
     except text_format.ParseError as error:
         where = f"line {error.GetLine()}, column {error.GetColumn()}" if error.GetLine() else "its start"
-        return [f"key 'schema.path': {path} is not a TFDV schema in text format (it does not parse at {where}; "
-                f"its content is not shown); {fix}"]
+        return [(f"key 'schema.path': {path} is not a TFDV schema in text format (it does not parse at "
+                 f"{where}; its content is not shown); {fix}")]
     except UnicodeDecodeError:
         return [f"key 'schema.path': {path} is not a TFDV schema in text format (not UTF-8 text); {fix}"]
     return []
@@ -681,8 +690,9 @@ def outside_data_path(base: str, files: list[str]) -> list[str]:
                if os.path.commonpath([real_base, os.path.realpath(f)]) != real_base]
     if not outside:
         return []
-    return [f"key 'data.path': {path} leads outside {base} (a symbolic link, or a link in its path); data files "
-            "are read only inside data.path: copy the file into the folder, or point data.path at its real folder"
+    return [f"key 'data.path': {path} leads outside {base} (a symbolic link, or a link in its path); data "
+            "files are read only inside data.path: copy the file into the folder, or point data.path at its "
+            "real folder"
             for path in outside[:MAX_LISTED_LINES]] + (
         [f"key 'data.path': and {len(outside) - MAX_LISTED_LINES} more such file(s)"]
         if len(outside) > MAX_LISTED_LINES else [])
@@ -695,38 +705,43 @@ BEAM_RUNNERS = {"direct": "DirectRunner", "bundlebaseddirect": "BundleBasedDirec
                 "switchingdirect": "SwitchingDirectRunner", "dataflow": "DataflowRunner",
                 "flink": "FlinkRunner", "spark": "SparkRunner", "portable": "PortableRunner"}
 # Beam's option groups whose documented flags are accepted (minus BEAM_REFUSED below).
-BEAM_OPTION_GROUPS = ("StandardOptions", "TypeOptions", "DirectOptions", "GoogleCloudOptions", "WorkerOptions",
-                      "DebugOptions", "ProfilingOptions", "PortableOptions", "JobServerOptions",
-                      "FlinkRunnerOptions", "SparkRunnerOptions", "S3Options", "HadoopFileSystemOptions",
-                      "AzureOptions")
+BEAM_OPTION_GROUPS = ("StandardOptions", "TypeOptions", "DirectOptions", "GoogleCloudOptions",
+                      "WorkerOptions", "DebugOptions", "ProfilingOptions", "PortableOptions",
+                      "JobServerOptions", "FlinkRunnerOptions", "SparkRunnerOptions", "S3Options",
+                      "HadoopFileSystemOptions", "AzureOptions")
 _RUNS_CODE = ("Beam installs or stages it for its workers (pip, setup.py), which runs code the spec chooses; "
               "put dependencies in the container image instead (kubeflow.image, the Dockerfile, or "
               "--sdk_container_image on Dataflow)")
-_CREDENTIAL = ("a credential in a Beam option is copied into the report, reports/*.spec.yaml, run.log and the "
-               "compiled Kubeflow file; remove it: Beam reads credentials from the environment "
-               "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, GOOGLE_APPLICATION_CREDENTIALS, "
-               "AZURE_*), and on Kubeflow from a Kubernetes secret (kubeflow.object_store.credentials_secret)")
-_RUNS_PROGRAM = ("it makes Beam start a program or jar that the spec names on this machine; use Beam's own job "
-                 "server, or a remote one with --job_endpoint=HOST:PORT")
-_NOT_RUN = "the pipeline would not run (only be written out), so no stage would produce its outputs; remove it"
+_CREDENTIAL = ("a credential in a Beam option is copied into the report, reports/*.spec.yaml, run.log and "
+               "the compiled Kubeflow file; remove it: Beam reads credentials from the environment "
+               "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, "
+               "GOOGLE_APPLICATION_CREDENTIALS, AZURE_*), and on Kubeflow from a Kubernetes secret "
+               "(kubeflow.object_store.credentials_secret)")
+_RUNS_PROGRAM = ("it makes Beam start a program or jar that the spec names on this machine; use Beam's own "
+                 "job server, or a remote one with --job_endpoint=HOST:PORT")
+_NOT_RUN = ("the pipeline would not run (only be written out), so no stage would produce its outputs; "
+            "remove it")
 BEAM_REFUSED = {
-    **dict.fromkeys(("setup_file", "requirements_file", "requirements_cache", "requirements_cache_only_sources",
+    **dict.fromkeys(("setup_file", "requirements_file", "requirements_cache",
+                     "requirements_cache_only_sources",
                      "extra_package", "extra_packages", "sdk_location", "files_to_stage", "beam_plugin",
                      "beam_plugins", "prebuild_sdk_container_engine", "prebuild_sdk_container_base_image",
                      "docker_registry_push_url", "cloud_build_machine_type"), _RUNS_CODE),
     "pickle_library": ("it chooses how Beam pickles and unpickles the pipeline's functions (unpickling runs "
                        "code); this project uses Beam's default pickler: remove it"),
-    "save_main_session": ("it pickles this process's main module for the workers (unpickling runs code); this "
-                          "project's functions are importable: remove it"),
-    "on_success_matcher": "it is a pickled object that Beam unpickles (runs code); it is for Beam's tests: remove it",
-    **dict.fromkeys(("s3_access_key_id", "s3_secret_access_key", "s3_session_token", "azure_connection_string",
-                     "gbek"), _CREDENTIAL),
+    "save_main_session": ("it pickles this process's main module for the workers (unpickling runs code); "
+                          "this project's functions are importable: remove it"),
+    "on_success_matcher": ("it is a pickled object that Beam unpickles (runs code); it is for Beam's "
+                           "tests: remove it"),
+    **dict.fromkeys(("s3_access_key_id", "s3_secret_access_key", "s3_session_token",
+                     "azure_connection_string", "gbek"), _CREDENTIAL),
     **dict.fromkeys(("job_server_java_launcher", "job_server_jvm_properties", "job_server_jvm_property",
                      "flink_job_server_jar", "spark_job_server_jar", "maven_repository_url", "beam_services",
                      "prism_location"), _RUNS_PROGRAM),
     "dataflow_endpoint": ("it sends the job, with this machine's Google credentials, to the server it names; "
                           "remove it (Dataflow's own endpoint is used; choose the region with --region)"),
-    **dict.fromkeys(("template_location", "dry_run", "output_executable_path", "dataflow_job_file"), _NOT_RUN),
+    **dict.fromkeys(("template_location", "dry_run", "output_executable_path", "dataflow_job_file"),
+                    _NOT_RUN),
     "streaming": "TFX stages are batch pipelines; remove it",
 }
 _CREDENTIAL_WORDS = ("secret", "password", "passwd", "token", "access_key", "connection_string", "credential",
@@ -799,12 +814,12 @@ def _beam_runner_problems(key: str, values: dict[str, list[str]]) -> list[str]:
     problems = []
     runner = (values.get("runner") or ["DirectRunner"])[-1]
     base = runner.strip().lower()
-    base = base[:-len("runner")] if base.endswith("runner") else base
+    base = base.removesuffix("runner")
     supported = ", ".join(BEAM_RUNNERS.values())
     if base == "dask":
-        problems.append(f"{key}: --runner={runner} is refused: Beam's DaskRunner ran ExampleGen and StatisticsGen "
-                        "and then silently skipped Batching's writes (no output, no error); use one of: "
-                        f"{supported}")
+        problems.append(f"{key}: --runner={runner} is refused: Beam's DaskRunner ran ExampleGen and "
+                        "StatisticsGen and then silently skipped Batching's writes (no output, no error); "
+                        f"use one of: {supported}")
     elif "." in runner:
         problems.append(f"{key}: --runner={runner} is refused: Beam imports a dotted runner name as a module "
                         f"(code the spec chooses); use one of: {supported}")
@@ -816,15 +831,15 @@ def _beam_runner_problems(key: str, values: dict[str, list[str]]) -> list[str]:
                         "process, which runs the SDK environment's command on this machine; give a remote "
                         "job service as --job_endpoint=HOST:PORT")
     elif base == "portable" and not endpoint:
-        problems.append(f"{key}: --runner={runner} needs --job_endpoint=HOST:PORT, a job service (Flink, Spark) "
-                        "running elsewhere")
+        problems.append(f"{key}: --runner={runner} needs --job_endpoint=HOST:PORT, a job service (Flink, "
+                        "Spark) running elsewhere")
     types = values.get("environment_type") or []
     for kind in types:
         if kind.strip().lower() not in BEAM_ENVIRONMENTS:
-            problems.append(f"{key}: --environment_type={kind} is refused: only DOCKER and EXTERNAL are accepted; "
-                            "other environments (PROCESS, SUBPROCESS_SDK, LOOPBACK) run a command or this "
-                            "process's code on the workers' host; use DOCKER with an image, or EXTERNAL with a "
-                            "worker pool's HOST:PORT")
+            problems.append(f"{key}: --environment_type={kind} is refused: only DOCKER and EXTERNAL are "
+                            "accepted; other environments (PROCESS, SUBPROCESS_SDK, LOOPBACK) run a command "
+                            "or this process's code on the workers' host; use DOCKER with an image, or "
+                            "EXTERNAL with a worker pool's HOST:PORT")
     kind = BEAM_ENVIRONMENTS.get((types or ["docker"])[-1].strip().lower())
     for config in values.get("environment_config") or []:
         pattern = _IMAGE if kind == "DOCKER" else _ADDRESS
@@ -837,8 +852,8 @@ def _beam_runner_problems(key: str, values: dict[str, list[str]]) -> list[str]:
         pattern = _ENVIRONMENT_OPTIONS.get(name.strip())
         if pattern is None:
             problems.append(f"{key}: --environment_option {name[:60]!r} is refused: only "
-                            f"{', '.join(_ENVIRONMENT_OPTIONS)} are accepted (others, such as process_command, "
-                            "run a command)")
+                            f"{', '.join(_ENVIRONMENT_OPTIONS)} are accepted (others, such as "
+                            "process_command, run a command)")
         elif not pattern.match(value.strip()):
             problems.append(f"{key}: --environment_option {name}={value[:80]!r} is not "
                             + ("a container image" if pattern is _IMAGE else "a HOST:PORT"))
