@@ -1,7 +1,7 @@
 # The two commands of the README's quick start. Both set up .venv first (idempotent).
 PY := .venv/bin/python
 
-.PHONY: setup setup-test run test test-fast benchmark quality schema clean
+.PHONY: setup setup-test run lint test test-fast benchmark quality schema clean
 
 setup:  # .venv with the pinned stack: all a pipeline run needs (no root, no system packages)
 	@bash scripts/setup.sh
@@ -12,10 +12,13 @@ setup-test:  # the same, plus the Debian packages the tests use (chromium, maria
 run: setup
 	$(PY) pipelines/local_runner.py
 
-test: setup-test
+lint: setup  # ruff with pyproject.toml's rules and line length (110)
+	.venv/bin/ruff check .
+
+test: setup-test lint
 	$(PY) -m pytest -q
 
-test-fast: setup-test
+test-fast: setup-test lint
 	$(PY) -m pytest -q -m "not slow"
 
 benchmark: setup  # the penguin pipeline against TFX's example, the pipeline at 100k, 1M and 4M rows, against the bare script
