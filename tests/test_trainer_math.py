@@ -7,7 +7,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from components.trainer.registry import (  # noqa: E402
+from components.trainer.registry import (
     ACTIVATIONS,
     LOSSES,
     OPTIMIZERS,
@@ -15,10 +15,10 @@ from components.trainer.registry import (  # noqa: E402
     get_loss,
     get_optimizer,
 )
-from pipelines.spec.models import ACTIVATIONS as SPEC_ACTIVATIONS  # noqa: E402
-from pipelines.spec.models import LOSSES as SPEC_LOSSES  # noqa: E402
-from pipelines.spec.models import OPTIMIZERS as SPEC_OPTIMIZERS  # noqa: E402
-from pipelines.spec.models import OptimizerSection  # noqa: E402
+from pipelines.spec.models import ACTIVATIONS as SPEC_ACTIVATIONS
+from pipelines.spec.models import LOSSES as SPEC_LOSSES
+from pipelines.spec.models import OPTIMIZERS as SPEC_OPTIMIZERS
+from pipelines.spec.models import OptimizerSection
 
 W0 = np.array([0.5, -1.5, 2.0], dtype=np.float64)
 GRADS = [np.array([0.1, -0.2, 0.3]), np.array([-0.4, 0.05, 0.2]), np.array([0.3, 0.3, -0.1])]

@@ -111,7 +111,8 @@ def test_non_finite_loss_callback_records_where():
 def test_the_learning_curve_marks_the_restored_epoch_and_learning_rate_changes(tmp_path):
     from components.trainer.executor import plot_learning_curve
 
-    history = [{"epoch": i, "loss": 1.0 / (i + 1), "val_loss": 1.2 / (i + 1), "learning_rate": 0.1 if i < 3 else 0.05}
+    history = [{"epoch": i, "loss": 1.0 / (i + 1), "val_loss": 1.2 / (i + 1),
+                "learning_rate": 0.1 if i < 3 else 0.05}
                for i in range(6)]
     marked, plain = tmp_path / "marked.png", tmp_path / "plain.png"
     plot_learning_curve(history, str(marked), restored_epoch=4, standardized=True)
@@ -131,4 +132,5 @@ def test_regression_epoch_lines_show_mae_and_mse_in_the_label_units():
     line = epoch_line(logs, label_std=7.47)
     assert line.startswith("loss 0.2, val_loss 0.25, val_mae 0.3411 (x 7.47 = 2.548 in label units)"), line
     assert "val_mse 0.2 (x 7.47² = 11.16 in label units)" in line
-    assert epoch_line({"loss": 0.5, "val_accuracy": 0.9}) == "loss 0.5, val_accuracy 0.9"  # classification: as is
+    # classification: as is
+    assert epoch_line({"loss": 0.5, "val_accuracy": 0.9}) == "loss 0.5, val_accuracy 0.9"

@@ -58,7 +58,8 @@ def test_other_losses_and_activations_train(batches, tmp_path, loss, activation)
 
 
 def test_non_finite_loss_fails_the_run_with_a_clear_message(batches, tmp_path):
-    with pytest.raises(TrainingError, match=r"the loss became (nan|inf).*Lower trainer.optimizer.learning_rate"):
+    with pytest.raises(TrainingError,
+                       match=r"the loss became (nan|inf).*Lower trainer.optimizer.learning_rate"):
         train_with(batches, tmp_path, max_epochs=10, early_stopping=None,
                    model={"hidden_units": [64, 64], "activation": "linear"},
                    optimizer={"name": "sgd", "learning_rate": 1e20})
