@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from tfx.dsl.components.base import base_beam_component, executor_spec
-from tfx.types import Channel, standard_artifacts
+from tfx.types import standard_artifacts
 
 from components.batching import executor
 from components.common.artifacts import Batches, DataGateResult
-from components.common.stage_spec import stage_spec
+from components.common.stage_spec import StageComponent, stage_spec
 
 EXAMPLES_KEY = "examples"
 SCHEMA_KEY = "schema"
@@ -16,14 +16,7 @@ GATE_KEY = "gate"
 BATCHES_KEY = "batches"
 
 
-BatchingSpec = stage_spec(
-    "BatchingSpec", __name__,
-    inputs={EXAMPLES_KEY: standard_artifacts.Examples, SCHEMA_KEY: standard_artifacts.Schema,
-            STATISTICS_KEY: standard_artifacts.ExampleStatistics, GATE_KEY: DataGateResult},
-    outputs={BATCHES_KEY: Batches})
-
-
-class Batching(base_beam_component.BaseBeamComponent):
+class Batching(StageComponent, base_beam_component.BaseBeamComponent):
     """Writes shuffled mini-batches of the train and eval splits.
 
     Args:
@@ -33,11 +26,9 @@ class Batching(base_beam_component.BaseBeamComponent):
             "shuffle_seed" and "drop_remainder".
     """
 
-    SPEC_CLASS = BatchingSpec
+    SPEC_CLASS = stage_spec(
+        "BatchingSpec", __name__,
+        inputs={EXAMPLES_KEY: standard_artifacts.Examples, SCHEMA_KEY: standard_artifacts.Schema,
+                STATISTICS_KEY: standard_artifacts.ExampleStatistics, GATE_KEY: DataGateResult},
+        outputs={BATCHES_KEY: Batches})
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
-
-    def __init__(self, examples, schema, statistics, gate, config: str):
-        super().__init__(spec=BatchingSpec(
-            examples=examples, schema=schema, statistics=statistics, gate=gate, config=config,
-            batches=Channel(type=Batches),
-        ))

@@ -3,11 +3,11 @@ the data must not reach training."""
 
 from __future__ import annotations
 
-from tfx.dsl.components.base import base_component, executor_spec
-from tfx.types import Channel, standard_artifacts
+from tfx.dsl.components.base import executor_spec
+from tfx.types import standard_artifacts
 
 from components.common.artifacts import DataGateResult
-from components.common.stage_spec import stage_spec
+from components.common.stage_spec import StageComponent, stage_spec
 from components.data_gate import executor
 
 ANOMALIES_KEY = "anomalies"
@@ -16,14 +16,7 @@ SCHEMA_KEY = "schema"
 RESULT_KEY = "result"
 
 
-DataGateSpec = stage_spec(
-    "DataGateSpec", __name__,
-    inputs={ANOMALIES_KEY: standard_artifacts.ExampleAnomalies,
-            STATISTICS_KEY: standard_artifacts.ExampleStatistics, SCHEMA_KEY: standard_artifacts.Schema},
-    outputs={RESULT_KEY: DataGateResult})
-
-
-class DataGate(base_component.BaseComponent):
+class DataGate(StageComponent):
     """Fails the run on anomalies, and on drift from the data that trained the serving model.
 
     Args:
@@ -34,9 +27,9 @@ class DataGate(base_component.BaseComponent):
             "exclude" (columns that are not features: no drift check).
     """
 
-    SPEC_CLASS = DataGateSpec
+    SPEC_CLASS = stage_spec(
+        "DataGateSpec", __name__,
+        inputs={ANOMALIES_KEY: standard_artifacts.ExampleAnomalies,
+                STATISTICS_KEY: standard_artifacts.ExampleStatistics, SCHEMA_KEY: standard_artifacts.Schema},
+        outputs={RESULT_KEY: DataGateResult})
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
-
-    def __init__(self, anomalies, statistics, schema, config: str):
-        super().__init__(spec=DataGateSpec(anomalies=anomalies, statistics=statistics, schema=schema,
-                                           config=config, result=Channel(type=DataGateResult)))

@@ -7,11 +7,11 @@ Resolver and runs unchanged on Kubeflow Pipelines.
 
 from __future__ import annotations
 
-from tfx.dsl.components.base import base_component, executor_spec
-from tfx.types import Channel, standard_artifacts
+from tfx.dsl.components.base import executor_spec
+from tfx.types import standard_artifacts
 
 from components.common.artifacts import ServingState
-from components.common.stage_spec import stage_spec
+from components.common.stage_spec import StageComponent, stage_spec
 from components.evaluator import executor
 
 EXAMPLES_KEY = "examples"
@@ -21,15 +21,7 @@ EVALUATION_KEY = "evaluation"
 SERVING_STATE_KEY = "serving_state"
 
 
-EvaluatorSpec = stage_spec(
-    "EvaluatorSpec", __name__,
-    inputs={EXAMPLES_KEY: standard_artifacts.Examples, MODEL_KEY: standard_artifacts.Model,
-            SERVING_STATE_KEY: ServingState},
-    outputs={BLESSING_KEY: standard_artifacts.ModelBlessing,
-             EVALUATION_KEY: standard_artifacts.ModelEvaluation})
-
-
-class Evaluator(base_component.BaseComponent):
+class Evaluator(StageComponent):
     """Args:
         examples: ExampleGen's examples (the eval split is used, raw).
         model: the Trainer's model.
@@ -37,12 +29,10 @@ class Evaluator(base_component.BaseComponent):
         config: JSON of the spec's `evaluator` section.
     """
 
-    SPEC_CLASS = EvaluatorSpec
+    SPEC_CLASS = stage_spec(
+        "EvaluatorSpec", __name__,
+        inputs={EXAMPLES_KEY: standard_artifacts.Examples, MODEL_KEY: standard_artifacts.Model,
+                SERVING_STATE_KEY: ServingState},
+        outputs={BLESSING_KEY: standard_artifacts.ModelBlessing,
+                 EVALUATION_KEY: standard_artifacts.ModelEvaluation})
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
-
-    def __init__(self, examples, model, serving_state, config: str):
-        super().__init__(spec=EvaluatorSpec(
-            examples=examples, model=model, serving_state=serving_state, config=config,
-            blessing=Channel(type=standard_artifacts.ModelBlessing),
-            evaluation=Channel(type=standard_artifacts.ModelEvaluation),
-        ))

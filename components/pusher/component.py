@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from tfx.dsl.components.base import base_component, executor_spec
-from tfx.types import Channel, standard_artifacts
+from tfx.dsl.components.base import executor_spec
+from tfx.types import standard_artifacts
 
 from components.common.artifacts import ServingState
-from components.common.stage_spec import stage_spec
+from components.common.stage_spec import StageComponent, stage_spec
 from components.pusher import executor
 
 MODEL_KEY = "model"
@@ -15,14 +15,7 @@ PUSHED_MODEL_KEY = "pushed_model"
 SERVING_STATE_KEY = "serving_state"
 
 
-PusherSpec = stage_spec(
-    "PusherSpec", __name__,
-    inputs={MODEL_KEY: standard_artifacts.Model, BLESSING_KEY: standard_artifacts.ModelBlessing,
-            SERVING_STATE_KEY: ServingState},
-    outputs={PUSHED_MODEL_KEY: standard_artifacts.PushedModel})
-
-
-class Pusher(base_component.BaseComponent):
+class Pusher(StageComponent):
     """Args:
         model: the Trainer's model.
         model_blessing: the Evaluator's blessing.
@@ -30,11 +23,9 @@ class Pusher(base_component.BaseComponent):
         config: JSON with "destination" and "keep_versions".
     """
 
-    SPEC_CLASS = PusherSpec
+    SPEC_CLASS = stage_spec(
+        "PusherSpec", __name__,
+        inputs={MODEL_KEY: standard_artifacts.Model, BLESSING_KEY: standard_artifacts.ModelBlessing,
+                SERVING_STATE_KEY: ServingState},
+        outputs={PUSHED_MODEL_KEY: standard_artifacts.PushedModel})
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
-
-    def __init__(self, model, model_blessing, serving_state, config: str):
-        super().__init__(spec=PusherSpec(
-            model=model, model_blessing=model_blessing, serving_state=serving_state, config=config,
-            pushed_model=Channel(type=standard_artifacts.PushedModel),
-        ))

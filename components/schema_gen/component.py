@@ -9,31 +9,24 @@ to a file for curation (then `schema.path` takes over, through TFX's ImportSchem
 
 from __future__ import annotations
 
-from tfx.dsl.components.base import base_component, executor_spec
-from tfx.types import Channel, standard_artifacts
+from tfx.dsl.components.base import executor_spec
+from tfx.types import standard_artifacts
 
-from components.common.stage_spec import stage_spec
+from components.common.stage_spec import StageComponent, stage_spec
 from components.schema_gen import executor
 
 STATISTICS_KEY = "statistics"
 SCHEMA_KEY = "schema"
 
 
-PipelineSchemaGenSpec = stage_spec(
-    "PipelineSchemaGenSpec", __name__,
-    inputs={STATISTICS_KEY: standard_artifacts.ExampleStatistics},
-    outputs={SCHEMA_KEY: standard_artifacts.Schema})
-
-
-class PipelineSchemaGen(base_component.BaseComponent):
+class PipelineSchemaGen(StageComponent):
     """Args:
         statistics: StatisticsGen's output (used only when no model serves yet).
         config: JSON with "destination", the serving directory.
     """
 
-    SPEC_CLASS = PipelineSchemaGenSpec
+    SPEC_CLASS = stage_spec(
+        "PipelineSchemaGenSpec", __name__,
+        inputs={STATISTICS_KEY: standard_artifacts.ExampleStatistics},
+        outputs={SCHEMA_KEY: standard_artifacts.Schema})
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
-
-    def __init__(self, statistics, config: str):
-        super().__init__(spec=PipelineSchemaGenSpec(statistics=statistics, config=config,
-                                                    schema=Channel(type=standard_artifacts.Schema)))

@@ -13,33 +13,25 @@ the cache off for this stage, the Evaluator and the Pusher.
 
 from __future__ import annotations
 
-from tfx.dsl.components.base import base_component, executor_spec
-from tfx.types import Channel
+from tfx.dsl.components.base import executor_spec
 
 from components.common.artifacts import ServingState as ServingStateArtifact
 from components.common.io import CONFIG_KEY
-from components.common.stage_spec import stage_spec
+from components.common.stage_spec import StageComponent, stage_spec
 from components.serving_state import executor
 
 STATE_KEY = "serving_state"
 DIGEST_KEY = "state_digest"
 
 
-ServingStateSpec = stage_spec(
-    "ServingStateSpec", __name__,
-    inputs={}, outputs={STATE_KEY: ServingStateArtifact},
-    parameters=(CONFIG_KEY, DIGEST_KEY))
-
-
-class ServingState(base_component.BaseComponent):
+class ServingState(StageComponent):
     """Args:
         config: JSON with "destination", the push directory.
         state_digest: the destination's digest when the pipeline was compiled ("" on Kubeflow).
     """
 
-    SPEC_CLASS = ServingStateSpec
+    SPEC_CLASS = stage_spec(
+        "ServingStateSpec", __name__,
+        inputs={}, outputs={STATE_KEY: ServingStateArtifact},
+        parameters=(CONFIG_KEY, DIGEST_KEY))
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
-
-    def __init__(self, config: str, state_digest: str):
-        super().__init__(spec=ServingStateSpec(
-            config=config, state_digest=state_digest, serving_state=Channel(type=ServingStateArtifact)))

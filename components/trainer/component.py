@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from tfx.dsl.components.base import base_component, executor_spec
-from tfx.types import Channel, standard_artifacts
+from tfx.dsl.components.base import executor_spec
+from tfx.types import standard_artifacts
 
 from components.common.artifacts import Batches
-from components.common.stage_spec import stage_spec
+from components.common.stage_spec import StageComponent, stage_spec
 from components.trainer import executor
 
 BATCHES_KEY = "batches"
@@ -15,14 +15,7 @@ MODEL_RUN_KEY = "model_run"
 HYPERPARAMETERS_KEY = "hyperparameters"
 
 
-TrainerSpec = stage_spec(
-    "TrainerSpec", __name__,
-    inputs={BATCHES_KEY: Batches, HYPERPARAMETERS_KEY: standard_artifacts.HyperParameters},
-    outputs={MODEL_KEY: standard_artifacts.Model, MODEL_RUN_KEY: standard_artifacts.ModelRun},
-    optional=(HYPERPARAMETERS_KEY,))
-
-
-class Trainer(base_component.BaseComponent):
+class Trainer(StageComponent):
     """Args:
         batches: the Batching stage's output.
         config: JSON of the spec's `trainer` section.
@@ -30,11 +23,9 @@ class Trainer(base_component.BaseComponent):
             the config's; optional.
     """
 
-    SPEC_CLASS = TrainerSpec
+    SPEC_CLASS = stage_spec(
+        "TrainerSpec", __name__,
+        inputs={BATCHES_KEY: Batches, HYPERPARAMETERS_KEY: standard_artifacts.HyperParameters},
+        outputs={MODEL_KEY: standard_artifacts.Model, MODEL_RUN_KEY: standard_artifacts.ModelRun},
+        optional=(HYPERPARAMETERS_KEY,))
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
-
-    def __init__(self, batches, config: str, hyperparameters=None):
-        super().__init__(spec=TrainerSpec(
-            batches=batches, config=config, hyperparameters=hyperparameters,
-            model=Channel(type=standard_artifacts.Model), model_run=Channel(type=standard_artifacts.ModelRun),
-        ))

@@ -5,11 +5,11 @@ a TunerResults artifact (tuner_results.json, best first)."""
 
 from __future__ import annotations
 
-from tfx.dsl.components.base import base_component, executor_spec
-from tfx.types import Channel, standard_artifacts
+from tfx.dsl.components.base import executor_spec
+from tfx.types import standard_artifacts
 
 from components.common.artifacts import Batches
-from components.common.stage_spec import stage_spec
+from components.common.stage_spec import StageComponent, stage_spec
 from components.tuner import executor
 
 BATCHES_KEY = "batches"
@@ -17,24 +17,14 @@ BEST_KEY = "best_hyperparameters"
 RESULTS_KEY = "tuner_results"
 
 
-TunerSpec = stage_spec(
-    "TunerSpec", __name__,
-    inputs={BATCHES_KEY: Batches},
-    outputs={BEST_KEY: standard_artifacts.HyperParameters, RESULTS_KEY: standard_artifacts.TunerResults})
-
-
-class Tuner(base_component.BaseComponent):
+class Tuner(StageComponent):
     """Args:
         batches: the Batching stage's output.
         config: JSON of {"trainer": the trainer's config, "tuner": the spec's `tuner` section}.
     """
 
-    SPEC_CLASS = TunerSpec
+    SPEC_CLASS = stage_spec(
+        "TunerSpec", __name__,
+        inputs={BATCHES_KEY: Batches},
+        outputs={BEST_KEY: standard_artifacts.HyperParameters, RESULTS_KEY: standard_artifacts.TunerResults})
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
-
-    def __init__(self, batches, config: str):
-        super().__init__(spec=TunerSpec(
-            batches=batches, config=config,
-            best_hyperparameters=Channel(type=standard_artifacts.HyperParameters),
-            tuner_results=Channel(type=standard_artifacts.TunerResults),
-        ))
