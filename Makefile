@@ -21,7 +21,7 @@ test: setup-test lint
 test-fast: setup-test lint
 	$(PY) -m pytest -q -m "not slow"
 
-benchmark: setup  # the penguin pipeline against TFX's example, the pipeline at 100k, 1M and 4M rows, against the bare script
+benchmark: setup  # the penguin pipeline against TFX's example; 1M, 4M and 10M rows (scale.py); the bare script at penguin, 100k and 1M
 	$(PY) benchmarks/penguin_vs_reference.py
 	$(PY) benchmarks/scale.py
 	$(PY) benchmarks/vs_script.py
