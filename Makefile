@@ -21,7 +21,7 @@ test: setup-test lint
 test-fast: setup-test lint
 	$(PY) -m pytest -q -m "not slow"
 
-benchmark: setup  # the penguin pipeline against TFX's example; 1M, 4M and 10M rows (scale.py); the bare script at penguin, 100k and 1M
+benchmark: setup  # the penguin pipeline against TFX's example; 100k, 1M, 4M and 10M rows (scale.py); the bare script at penguin, 100k and 1M
 	$(PY) benchmarks/penguin_vs_reference.py
 	$(PY) benchmarks/scale.py
 	$(PY) benchmarks/vs_script.py
