@@ -36,8 +36,7 @@ def file_lock(path: str, purpose: str = "", wait: bool = True, on_wait: Callable
     """Hold an exclusive lock on the local file `path` for the `with` block. If another process
     holds it: wait (calling `on_wait(holder)` once first) or, with wait=False, raise Locked. With a
     `purpose`, the file then says who holds it: "pid N (purpose) since T"."""
-    # local-only: an fcntl lock needs a local file descriptor
-    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115
+    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115  # local-only: fcntl needs a local file
     try:
         announced = False
         while True:

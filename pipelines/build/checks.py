@@ -686,8 +686,8 @@ def outside_data_path(base: str, files: list[str]) -> list[str]:
     if io.is_remote(base):  # object stores have no links
         return []
     real_base = os.path.realpath(base)  # local-only: links exist only on a local disk (checked above)
-    outside = [f for f in files  # local-only: the same local files
-               if os.path.commonpath([real_base, os.path.realpath(f)]) != real_base]
+    real_files = [os.path.realpath(f) for f in files]  # local-only: the same local files
+    outside = [f for f, real in zip(files, real_files) if os.path.commonpath([real_base, real]) != real_base]
     if not outside:
         return []
     return [f"key 'data.path': {path} leads outside {base} (a symbolic link, or a link in its path); data "

@@ -46,7 +46,8 @@ def _unwritable(path: str) -> str:
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):  # local-only
         return f"cannot be a folder: {existing} is a file; choose another path"
-    if existing.startswith(("/proc", "/sys", "/dev")) or not os.access(existing, os.W_OK):
+    writable = os.access(existing, os.W_OK)  # local-only: a local folder (remote paths are skipped above)
+    if existing.startswith(("/proc", "/sys", "/dev")) or not writable:
         return f"is not writable ({existing} is read-only for this user); choose a writable folder"
     return ""
 
