@@ -291,8 +291,7 @@ def make_callbacks(cfg: TrainerSection, run_dir: str, label_std: float | None = 
         stoppers["restarts"] = cb.PlateauRestarts(monitor, mode, restarts.patience, restarts.factor,
                                                   restarts.max_restarts)
         callbacks.append(stoppers["restarts"])
-    callbacks.append(keras.callbacks.TensorBoard(io.join(run_dir, "tensorboard"), write_graph=False,
-                                                 profile_batch=0))
+    callbacks.append(cb.EpochTensorBoard(io.join(run_dir, "tensorboard")))
     return callbacks, stoppers
 
 
