@@ -52,8 +52,9 @@ def use_installed_tfx_on_direct_runner() -> None:
 
 
 # StatisticsGen and Batching work in this process, without a Beam pipeline, on data up to a bound
-# of bytes (each says of what); this variable overrides both bounds (-1: always Beam), so that a
-# benchmark can run one size both ways (benchmarks/scale.py --beam-only).
+# of bytes (each says of what), and ExampleGen wherever a DirectRunner would run in this process;
+# this variable overrides the bounds (-1: always Beam, in all three), so that a benchmark can run
+# one size both ways (benchmarks/scale.py --beam-only).
 IN_MEMORY_ENV = "TFX_YAML_IN_MEMORY_BYTES"
 
 

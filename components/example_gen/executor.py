@@ -2,7 +2,10 @@
 is read by Arrow's CSV reader in large columnar blocks (typed in C++, not cell by cell in Python)
 and turned into serialized tf.Examples a whole block at a time (`wire.py`: numpy and Arrow
 kernels, no Python object per cell), so the same transform runs on DirectRunner here and on
-Dataflow, Flink or Spark (`runtime.beam_pipeline_args`).
+Dataflow, Flink or Spark (`runtime.beam_pipeline_args`). Where Beam would run the pipeline in this
+very process (a DirectRunner not in multi_processing mode), the same DoFns are called here
+without building a Beam pipeline (`WriteCsvSplits.run_here`); TFX_YAML_IN_MEMORY_BYTES=-1 forces
+Beam.
 
 The examples are those of TFX's CsvExampleGen, byte for byte: a column is INT when every non-empty
 cell is an integer, FLOAT when every one is a number, else STRING (tfx_bsl's rule, decided over
@@ -40,6 +43,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.common import columns, io
+from components.common.beam import in_memory_bytes, runs_in_this_process
 from components.common.progress import CountRows
 from components.example_gen import wire
 from components.example_gen.wire import FLOAT, INT, STRING, UNKNOWN
@@ -273,6 +277,21 @@ class WriteCsvSplits(beam.PTransform):
         self._reader = CsvToExample(exec_properties, pattern)
         self._targets, self._buckets = targets, buckets
 
+    def run_here(self) -> None:
+        """What `expand`'s pipeline does, done in this process without building a Beam pipeline
+        (where a DirectRunner would run it in this process too, one file after the other): the
+        same DoFns, the same files. Beam's fixed cost is about a second a run."""
+        files, columns = self._reader.files_and_columns()
+        args = (columns, self._reader._delimiter, self._reader._encoding)
+        infer = _InferTypes(*args)
+        types = _merge_all(types for path in files for types in infer.process(path))
+        writer, count = _WriteBlocks(*args, self._targets, self._buckets), CountRows(
+            "ExampleGen", what="rows written", batched=True)
+        count.setup()
+        for indexed in enumerate(files):
+            for records in writer.process(indexed, types):
+                collections.deque(count.process(records), maxlen=0)
+
     def expand(self, pipeline):
         files, columns = self._reader.files_and_columns()
         args = (columns, self._reader._delimiter, self._reader._encoding)
@@ -306,17 +325,21 @@ class Executor(tfx_csv.Executor):
         targets = [artifact_utils.get_split_uri(examples, name) for name in names]
         for target in targets:
             io.makedirs(target)
-        with self._make_beam_pipeline() as pipeline:
-            if output_config.split_config.splits:  # one input split, hashed into the output splits
-                buckets = list(itertools.accumulate(s.hash_buckets
-                                                    for s in output_config.split_config.splits))
-                _ = pipeline | "Write" >> WriteCsvSplits(exec_properties, input_config.splits[0].pattern,
-                                                         targets, buckets)
-            else:  # pre-split input: each input split is an output split
-                for split in input_config.splits:
-                    target = artifact_utils.get_split_uri(examples, split.name)
-                    _ = pipeline | f"Write[{split.name}]" >> WriteCsvSplits(exec_properties, split.pattern,
-                                                                           [target], [1])
+        if output_config.split_config.splits:  # one input split, hashed into the output splits
+            buckets = list(itertools.accumulate(s.hash_buckets for s in output_config.split_config.splits))
+            pattern = input_config.splits[0].pattern
+            writes = {"Write": WriteCsvSplits(exec_properties, pattern, targets, buckets)}
+        else:  # pre-split input: each input split is an output split
+            writes = {f"Write[{split.name}]": WriteCsvSplits(
+                exec_properties, split.pattern, [artifact_utils.get_split_uri(examples, split.name)], [1])
+                for split in input_config.splits}
+        if in_memory_bytes(0) >= 0 and runs_in_this_process(self._beam_pipeline_args):
+            for write in writes.values():
+                write.run_here()
+        else:
+            with self._make_beam_pipeline() as pipeline:
+                for label, write in writes.items():
+                    _ = pipeline | label >> write
         for target in targets:  # an empty split still has a (empty) file, as Beam's writer leaves one
             if not io.glob(io.join(target, "*")):
                 with tf.io.TFRecordWriter(io.join(target, "data_tfrecord-00000-00000.gz"), GZIP):
