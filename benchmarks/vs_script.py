@@ -3,20 +3,28 @@
     .venv/bin/python benchmarks/vs_script.py [--sizes penguin 100000 1000000] [--runs 3] [--work DIR]
 
 The script (this file run with --bare, in its own process: imports count, as they do for the
-pipeline): pandas reads the CSV (Arrow's reader), rows without a label are dropped, a 2:1
-train/eval split by a hash of each row (as ExampleGen's, a hash of the row's content) and a
-validation share of the train rows by another hash (data.validation_fraction), numbers mean-imputed
-and standardized with the train split's statistics, other columns one-hot with an out-of-vocabulary
+pipeline) takes every setting from the spec the pipeline runs, read with the spec loader (the
+user's choices; none of the pipeline's code): pandas reads the CSV files (Arrow's reader), the
+excluded columns and rows without a label are dropped, a train/eval split in data.splits' ratio by
+a hash of each row's content (as ExampleGen's, which hashes the row's tf.Example) and a validation
+share of the train rows by the same hash (data.validation_fraction), numbers mean-imputed and
+standardized with the train split's statistics, other columns one-hot with an out-of-vocabulary
 column, the label as class ids. The model and optimizer are Keras written out by hand from the
-same defaults the pipeline's Trainer builds from (pipelines/spec/models.py: hidden_units [64],
-relu, dropout 0.2, the wide path, a softmax head, Adam at 0.003, early stopping on val_loss,
-components/trainer/model.py builds the same); `model.fit` with per-epoch shuffling
-(shuffle=True) and the validation split, evaluate on the eval split, a SavedModel exported.
+spec's trainer section (hidden units, activation, dropout, the wide path, a softmax head, the
+optimizer and learning rate, early stopping; components/trainer/model.py builds the same);
+`model.fit` with per-epoch shuffling (shuffle=True), the spec's batch sizes and the validation
+split, evaluate on the eval split, a SavedModel exported.
 
-The pipeline: `pipelines/local_runner.py` on a spec of four lines (name, data, batching, trainer;
-a fresh --root each run), everything else default. Generated data: N rows of 10 float features
-and a binary label, 2 epochs, batch size 256 (issue 21). Penguin: the bundled CSV with the spec's
-defaults on both sides (batch size 32, up to 200 epochs, early stopping).
+The pipeline: `pipelines/local_runner.py --config SPEC` with a fresh --root each run, on a spec of
+name and data (everything else default). Penguin: the bundled CSV (batch size 32, up to 200
+epochs, early stopping). Generated data: N rows of 10 float features and a binary label, and the
+spec also sets 2 epochs and batch size 256 (issue 21).
+
+Equal work: the script trains exactly as many epochs as the pipeline's latest run did (its early
+stopping off; a pipeline run comes first), so the ratio is the cost of the pipeline around the
+same training, not two early-stopping draws on different validation rows (the two sides split the
+rows by different hashes: penguin's 23 validation rows let one side stop at 14 epochs and the other
+run all 200). The per-epoch seconds of the Trainer and of fit are printed beside the walls.
 
 Runs alternate which goes first; each figure is the median of --runs with min and max. Wall
 seconds are the whole process (imports included), peak RSS is the process tree's, the stage
@@ -33,6 +41,7 @@ STARTED = time.perf_counter()
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -40,7 +49,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-PENGUIN = REPO / "pipelines" / "penguin" / "data" / "penguins_raw.csv"
+PENGUIN = REPO / "pipelines" / "penguin" / "data"
 TARGETS = {"penguin": 1.2, 100_000: 2.0, 1_000_000: 1.5}  # pipeline / script, wall (issue 21)
 GENERATED = {"batch_size": 256, "epochs": 2}
 STAGES = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataGate", "Batching", "Trainer",
@@ -48,26 +57,33 @@ STAGES = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataG
 
 
 # -- the bare script ----------------------------------------------------------------------------
-def bare_script(csv: str, label: str, batch_size: int, epochs: int, out: str) -> dict:
-    """What a user writes instead of the pipeline. Returns its timings and eval accuracy."""
+def bare_script(spec_path: str, out: str, epochs: int | None = None) -> dict:
+    """What a user writes instead of the pipeline, with the settings of the spec the pipeline runs
+    (read with the spec loader: the user's choices, none of the pipeline's code); `epochs`: train
+    exactly so many (early stopping off). Returns its timings, eval accuracy and epochs."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import glob
+
     import keras
     import numpy as np
     import pandas as pd
     import tensorflow as tf
 
-    from pipelines.spec.models import DataSection, TrainerSection  # the defaults, not the pipeline's code
+    from pipelines.spec.loader import load_spec
 
-    defaults = TrainerSection()
-    fraction = DataSection.model_fields["validation_fraction"].default
+    spec = load_spec(spec_path)
+    data, trainer, batching = spec.data, spec.trainer, spec.batching
+    label, fraction = data.label, data.validation_fraction
     times = {"imports": time.perf_counter() - STARTED}
     clock = time.perf_counter()
-    frame = pd.read_csv(csv, engine="pyarrow")
-    frame = frame[frame[label].notna()]
+    files = sorted(glob.glob(os.path.join(data.path, "*.csv"))) if os.path.isdir(data.path) else [data.path]
+    frame = pd.concat([pd.read_csv(f, engine="pyarrow") for f in files], ignore_index=True)
+    frame = frame.drop(columns=data.exclude)[lambda f: f[label].notna()]
     row_hash = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    is_eval = row_hash % 3 == 2  # 2:1, by a hash of the row's content
+    buckets = data.splits.train + data.splits.eval
+    is_eval = row_hash % buckets >= data.splits.train  # train:eval as data.splits, by the row's content
     train, evaluation = frame[~is_eval], frame[is_eval]
-    in_validation = (row_hash[~is_eval] // 3) % 1000 < fraction * 1000
+    in_validation = (row_hash[~is_eval] // buckets) % 1000 < fraction * 1000
     features = [c for c in frame.columns if c != label]
     numeric = [c for c in features if pd.api.types.is_numeric_dtype(frame[c])]
     categorical = [c for c in features if c not in numeric]
@@ -90,7 +106,7 @@ def bare_script(csv: str, label: str, batch_size: int, epochs: int, out: str) ->
     times["read+prepare"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    model_cfg, seed = defaults.model, defaults.seed
+    model_cfg, seed = trainer.model, trainer.seed
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((x_train.shape[1],))
     hidden = inputs
@@ -104,17 +120,20 @@ def bare_script(csv: str, label: str, batch_size: int, epochs: int, out: str) ->
     outputs = keras.layers.Dense(len(classes), activation="softmax",
                                  kernel_initializer=keras.initializers.GlorotUniform(seed + 100))(hidden)
     model = keras.Model(inputs, outputs)
-    model.compile(keras.optimizers.Adam(defaults.optimizer.learning_rate), "sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    stopping = defaults.early_stopping
+    optimizer = keras.optimizers.get({"class_name": trainer.optimizer.name,
+                                      "config": {"learning_rate": trainer.optimizer.learning_rate}})
+    model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
+    stopping = trainer.early_stopping if epochs is None else None
     callbacks = [keras.callbacks.EarlyStopping(stopping.monitor, patience=stopping.patience,
-                                               restore_best_weights=stopping.restore_best_weights)]
-    fit = model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, shuffle=True,
-                    validation_data=(x_valid, y_valid), validation_batch_size=256, callbacks=callbacks,
-                    verbose=0)
+                                               min_delta=stopping.min_delta,
+                                               restore_best_weights=stopping.restore_best_weights)
+                 ] if stopping else []
+    fit = model.fit(x_train, y_train, batch_size=batching.batch_size, epochs=epochs or trainer.max_epochs,
+                    shuffle=True, validation_data=(x_valid, y_valid),
+                    validation_batch_size=batching.eval_batch_size, callbacks=callbacks, verbose=0)
     times["fit"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    accuracy = float(model.evaluate(x_eval, y_eval, batch_size=256, verbose=0)[1])
+    accuracy = float(model.evaluate(x_eval, y_eval, batch_size=batching.eval_batch_size, verbose=0)[1])
     times["evaluate"] = time.perf_counter() - clock
     clock = time.perf_counter()
     if hasattr(model, "export"):  # Keras 3
@@ -144,17 +163,27 @@ def generate(rows: int, path: Path, seed: int = 0) -> Path:
     return path
 
 
-def run_pipeline(csv: Path, label: str, root: Path, generated: bool) -> dict:
-    from benchmarks.scale import measured, stage_seconds
-
-    spec = root.parent / f"{root.name}.yaml"
-    lines = ["name: vs_script", f"data: {{path: {csv}, label: {label}}}"]
+def write_spec(data: Path, label: str, work: Path, generated: bool) -> Path:
+    """The spec both sides read: name and data, everything else default; generated data also sets
+    the batch size and epochs."""
+    lines = ["name: vs_script", f"data: {{path: {data}, label: {label}}}"]
     if generated:
         lines += [f"batching: {{batch_size: {GENERATED['batch_size']}}}",
                   f"trainer: {{max_epochs: {GENERATED['epochs']}}}"]
+    work.mkdir(parents=True, exist_ok=True)
+    spec = work / "pipeline.yaml"
     spec.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return spec
+
+
+def run_pipeline(spec: Path, root: Path) -> dict:
+    from benchmarks.scale import measured, stage_seconds
+
+    shutil.rmtree(root, ignore_errors=True)  # cold: a fresh root, nothing cached, nothing serving
     wall, peak, result = measured([sys.executable, str(REPO / "pipelines" / "local_runner.py"), "--config",
                                    str(spec), "--root", str(root)])
+    if result.returncode:
+        raise SystemExit(f"the pipeline failed on {spec}:\n{result.stderr[-3000:]}")
     accuracy = next((float(part.split("=")[1]) for line in result.stdout.splitlines()
                      if line.startswith("metrics:") for part in line[8:].replace(",", " ").split()
                      if part.startswith("accuracy=")), float("nan"))
@@ -163,13 +192,14 @@ def run_pipeline(csv: Path, label: str, root: Path, generated: bool) -> dict:
     return {"wall": wall, "peak": peak, "stages": stage_seconds(root), "accuracy": accuracy, "epochs": epochs}
 
 
-def run_script(csv: Path, label: str, out: Path, generated: bool) -> dict:
+def run_script(spec: Path, out: Path, epochs: int) -> dict:
     from benchmarks.scale import measured
 
-    batch_size, epochs = (GENERATED["batch_size"], GENERATED["epochs"]) if generated else (32, 200)
-    wall, peak, result = measured([sys.executable, __file__, "--bare", str(csv), "--label", label,
-                                   "--batch-size", str(batch_size), "--epochs", str(epochs),
-                                   "--out", str(out)])
+    shutil.rmtree(out, ignore_errors=True)
+    wall, peak, result = measured([sys.executable, __file__, "--bare", str(spec), "--out", str(out),
+                                   "--epochs", str(epochs)])
+    if result.returncode:
+        raise SystemExit(f"the script failed on {spec}:\n{result.stderr[-3000:]}")
     report = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("{")))
     return {"wall": wall, "peak": peak, "stages": report["times"], "accuracy": report["accuracy"],
             "epochs": report["epochs"]}
@@ -185,14 +215,12 @@ def main() -> int:
                         help="'penguin' and/or row counts of generated data")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--work", type=Path, default=None)
-    parser.add_argument("--bare", metavar="CSV", help=argparse.SUPPRESS)
-    parser.add_argument("--label", default="label", help=argparse.SUPPRESS)
-    parser.add_argument("--batch-size", type=int, default=256, help=argparse.SUPPRESS)
-    parser.add_argument("--epochs", type=int, default=2, help=argparse.SUPPRESS)
+    parser.add_argument("--bare", metavar="SPEC", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--epochs", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
-        print(json.dumps(bare_script(args.bare, args.label, args.batch_size, args.epochs, args.out)))
+        print(json.dumps(bare_script(args.bare, args.out, args.epochs)))
         return 0
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-vs-script-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -200,16 +228,17 @@ def main() -> int:
     for size in args.sizes:
         generated = size != "penguin"
         key = int(size) if generated else size
-        csv = generate(key, work / f"data-{key}" / "data.csv") if generated else PENGUIN
-        label = "label" if generated else "species"
+        data = generate(key, work / f"data-{key}" / "data.csv") if generated else PENGUIN
+        spec = write_spec(data, "label" if generated else "species", work / f"data-{key}", generated)
         runs = {"pipeline": [], "script": []}
-        for i in range(args.runs):  # alternating which goes first
+        for i in range(args.runs):  # alternating which goes first (the pipeline in the first pair)
             order = ("pipeline", "script") if i % 2 == 0 else ("script", "pipeline")
             for who in order:
                 if who == "pipeline":
-                    runs[who].append(run_pipeline(csv, label, work / f"root-{key}-{i}", generated))
+                    runs[who].append(run_pipeline(spec, work / f"root-{key}-{i}"))
                 else:
-                    runs[who].append(run_script(csv, label, work / f"script-{key}-{i}", generated))
+                    epochs = runs["pipeline"][-1]["epochs"]
+                    runs[who].append(run_script(spec, work / f"script-{key}-{i}", epochs))
                 print(f"done: {size} {who} run {i + 1}: {runs[who][-1]['wall']:.1f} s", file=sys.stderr,
                       flush=True)
         results[key] = runs
