@@ -235,3 +235,51 @@ def test_tfrecord_files_are_tensorflows(tmp_path):
         (tmp_path / name).write_bytes(gzip_tfrecords(part))
         read = [r.numpy() for r in tf.data.TFRecordDataset(str(tmp_path / name), compression_type="GZIP")]
         assert read == part
+
+
+def test_types_guessed_in_this_process_are_the_full_passes_even_when_a_later_file_widens_them(tmp_path):
+    """In this process ExampleGen guesses the column types from the first block and checks every
+    block as it encodes it; a later file with a float in an int column and text in a column
+    that was empty so far makes it start again. The files written (names, examples byte for byte,
+    typed columns) are those of the Beam pipeline, which types every column over all files first;
+    nothing of the discarded attempt is left."""
+    import apache_beam as beam
+    from pyarrow import feather
+    from tfx.types import standard_component_specs
+
+    from components.example_gen.executor import WriteCsvSplits
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = "".join(f"{i},,{i * 2},{i % 2}\n" for i in range(60))
+    (data / "a.csv").write_text("count,note,size,label\n" + rows)
+    (data / "b.csv").write_text("count,note,size,label\n3.5,big,7,1\n4,,8,0\n")
+    properties = {standard_component_specs.INPUT_BASE_KEY: str(data), "csv_options": "{}"}
+
+    def written(where: str, run) -> dict:
+        targets = [str(tmp_path / where / "examples" / f"Split-{s}") for s in ("train", "eval")]
+        for target in targets:
+            (tmp_path / where / "examples" / target.rsplit("/", 1)[1]).mkdir(parents=True)
+        run(WriteCsvSplits(properties, "*.csv", targets, [2, 3]))
+        root = tmp_path / where / "examples"
+        return {str(p.relative_to(root)): (feather.read_table(p) if p.suffix == ".arrow" else p.read_bytes())
+                for p in root.rglob("*") if p.is_file()}
+
+    def on_beam(write):
+        with beam.Pipeline() as pipeline:
+            _ = pipeline | write
+
+    here, beam_files = written("here", lambda write: write.run_here()), written("beam", on_beam)
+    assert sorted(here) == sorted(beam_files) and any(name.endswith(".arrow") for name in here)
+    for name, content in here.items():
+        same = content == beam_files[name] if isinstance(content, bytes) else content.equals(beam_files[name])
+        assert same, name
+    import tensorflow as tf
+
+    files = [str(tmp_path / "here" / "examples" / n) for n in here if n.endswith(".gz")]
+    records = [tf.train.Example.FromString(r.numpy())
+               for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+    assert len(records) == 62
+    assert all(e.features.feature["count"].HasField("float_list") for e in records)  # widened from INT
+    assert all(e.features.feature["note"].HasField("bytes_list") for e in records)  # from no value
+    assert all(e.features.feature["size"].HasField("int64_list") for e in records)  # guessed right

@@ -147,13 +147,33 @@ class _ReadExamples(beam.DoFn):
         for _, records in self.typed(path, types):
             yield records
 
-    def typed(self, path: str, types: list[str]) -> Iterable[tuple[list[pa.Array], list[bytes]]]:
-        """Per block: its typed columns (`wire.typed_values`) and its serialized examples."""
+    def typed(self, path: str, types: list[str], speculative: bool = False
+              ) -> Iterable[tuple[list[pa.Array], list[bytes]]]:
+        """Per block: its typed columns (`wire.typed_values`) and its serialized examples.
+        `speculative`: the types are a guess (`_speculated_values`)."""
         for block in _blocks(path, self._columns, self._delimiter, self._encoding):
             block = _skip_blank_lines(block)
             if block.num_rows:
-                values = wire.typed_values(types, block.columns)
+                values = (_speculated_values if speculative else wire.typed_values)(types, block.columns)
                 yield values, wire.serialize_values(self._columns, types, values).to_pylist()
+
+
+class _Widened(Exception):
+    """A block holds a value that the guessed type of its column cannot."""
+
+
+def _speculated_values(types: list[str], cells: list[pa.Array]) -> list[pa.Array]:
+    """`wire.typed_values` of a block whose column types were guessed from the first block, or
+    _Widened where a column's type over all blocks is wider than the guess: a value in a column
+    with none so far, a cell that does not parse as the guessed INT or FLOAT (the casts that
+    encode the values are the test: the same casts as `_column_type`'s). A guess can only be too
+    narrow, never too wide, so a run without _Widened has exactly the types of the full pass."""
+    if any(kind == UNKNOWN and column.null_count < len(column) for kind, column in zip(types, cells)):
+        raise _Widened
+    try:
+        return wire.typed_values(types, cells)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise _Widened from None
 
 
 def _skip_blank_lines(block: pa.RecordBatch) -> pa.RecordBatch:
@@ -207,11 +227,11 @@ class _WriteBlocks(beam.DoFn):
         self._reader = _ReadExamples(columns, delimiter, encoding)
         self._targets, self._buckets = targets, buckets
 
-    def process(self, indexed: tuple[int, str], types: list[str]) -> Iterable[int]:
+    def process(self, indexed: tuple[int, str], types: list[str], speculative: bool = False) -> Iterable[int]:
         number, path = indexed
         pending: collections.deque = collections.deque()
         with futures.ThreadPoolExecutor(1, thread_name_prefix="ExampleGen-write") as writer:
-            for block_number, (values, records) in enumerate(self._reader.typed(path, types)):
+            for block_number, (values, records) in enumerate(self._reader.typed(path, types, speculative)):
                 split = splits_of(records, self._buckets) if len(self._targets) > 1 else None
                 for index, target in enumerate(self._targets):
                     rows = None if split is None else np.flatnonzero(split == index)
@@ -280,17 +300,37 @@ class WriteCsvSplits(beam.PTransform):
     def run_here(self) -> None:
         """What `expand`'s pipeline does, done in this process without building a Beam pipeline
         (where a DirectRunner would run it in this process too, one file after the other): the
-        same DoFns, the same files. Beam's fixed cost is about a second a run."""
+        same DoFns, the same files, the same examples. Beam's fixed cost (about a second) goes,
+        and so does the pass that types the columns before any is written: the types are
+        guessed from the first block and checked on every block as it is encoded; a block that
+        proves a guess too narrow (`_Widened`) discards what was written and starts again with
+        the full pass's types."""
         files, columns = self._reader.files_and_columns()
         args = (columns, self._reader._delimiter, self._reader._encoding)
+        first = next(_blocks(files[0], *args), None)
+        guess = [_column_type(column) for column in first.columns] if first is not None else None
+        if guess is not None:
+            try:
+                return self._write_here(files, args, guess, speculative=True)
+            except _Widened:
+                self._discard_written()
         infer = _InferTypes(*args)
-        types = _merge_all(types for path in files for types in infer.process(path))
+        self._write_here(files, args, _merge_all(types for path in files for types in infer.process(path)))
+
+    def _write_here(self, files: list[str], args: tuple, types: list[str], speculative: bool = False) -> None:
         writer, count = _WriteBlocks(*args, self._targets, self._buckets), CountRows(
             "ExampleGen", what="rows written", batched=True)
         count.setup()
         for indexed in enumerate(files):
-            for records in writer.process(indexed, types):
+            for records in writer.process(indexed, types, speculative):
                 collections.deque(count.process(records), maxlen=0)
+
+    def _discard_written(self) -> None:
+        """Remove the examples and typed columns written so far (this execution's own folders)."""
+        for target in self._targets:
+            io.rmtree(target)
+            io.rmtree(columns.path_for(io.join(target, "x.gz")).rsplit("/", 1)[0])
+            io.makedirs(target)
 
     def expand(self, pipeline):
         files, columns = self._reader.files_and_columns()
