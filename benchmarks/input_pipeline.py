@@ -37,8 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import tensorflow as tf
 
-from components.batching.executor import COUNTS_FILE, serialize_batch
+from components.batching.executor import COUNTS_FILE
 from components.common.features import CategoricalFeature, FeaturePlan, NumericFeature
+from components.common.payloads import serialize_batch
 from components.trainer.backend import keras
 from components.trainer.executor import read_batches
 from components.trainer.model import Head, build_model, compile_model

@@ -18,10 +18,10 @@ from components.batching.executor import (
     WriteBatches,
     WriteBlocks,
     encode_in_memory,
-    parse_batch,
     write_blocks_in_memory,
 )
 from components.common.features import FeaturePlan, build_plan
+from components.common.payloads import parse_batch
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow

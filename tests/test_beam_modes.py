@@ -78,8 +78,9 @@ def outputs(pipeline_root: Path) -> dict:
     from google.protobuf import json_format
     from tensorflow_metadata.proto.v0 import statistics_pb2
 
-    from components.batching.executor import PLAN_FILE, parse_batch
+    from components.batching.executor import PLAN_FILE
     from components.common.features import FeaturePlan
+    from components.common.payloads import parse_batch
 
     found = {}
     for split in ("train", "eval"):

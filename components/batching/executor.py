@@ -4,7 +4,8 @@ Per split: read the serialized examples, decode them with the schema (tfx_bsl, a
 time), encode them with the feature plan (impute and standardize numbers, categories as their
 vocabulary index: one float32 column per feature), shuffle them globally and write fixed-size
 mini-batches as TFRecords of `{x, y, n}` tf.Examples, x and y as raw little-endian float32
-bytes (`parse_batch`). The Trainer expands categories to one-hot (FeaturePlan.expand).
+bytes (components/common/payloads.py: `serialize_batch`, `parse_batch`). The Trainer expands
+categories to one-hot (FeaturePlan.expand).
 
 The global shuffle is a distributed sort on a seeded hash of each example's encoded values:
 examples go into
@@ -47,6 +48,7 @@ from components.common.configs import BatchingConfig
 from components.common.examples import BLOCK, ReadRecordBlocks
 from components.common.features import CLASSIFICATION, FeaturePlan, build_plan, first_values
 from components.common.io import CONFIG_KEY
+from components.common.payloads import serialize_batch
 from components.common.progress import CountRows
 
 # the payload files of a Batches artifact (named in components/common/payloads.py)
@@ -581,23 +583,3 @@ def _write_straddling(batches: list[tuple[int, bytes]], path: str) -> list[str]:
         for _, record in sorted(batches):
             writer.write(record)
     return [path]
-
-
-def serialize_batch(x: np.ndarray, y: np.ndarray) -> bytes:
-    """A mini-batch as a tf.Example: x [n, columns] and y [n] as raw little-endian float32."""
-    feature = {
-        "x": tf.train.Feature(bytes_list=tf.train.BytesList(value=[np.ascontiguousarray(x,
-                                                                                        "<f4").tobytes()])),
-        "y": tf.train.Feature(bytes_list=tf.train.BytesList(value=[np.ascontiguousarray(y,
-                                                                                        "<f4").tobytes()])),
-        "n": tf.train.Feature(int64_list=tf.train.Int64List(value=[len(y)])),
-    }
-    # deterministic: the features in key order (a map's order otherwise varies from one process to the next)
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
-
-
-def parse_batch(record: bytes, columns: int) -> tuple[np.ndarray, np.ndarray]:
-    """`serialize_batch`'s inverse, in numpy: (x [n, columns], y [n])."""
-    feature = tf.train.Example.FromString(record).features.feature
-    x = np.frombuffer(feature["x"].bytes_list.value[0], "<f4").reshape(-1, columns)
-    return x, np.frombuffer(feature["y"].bytes_list.value[0], "<f4")

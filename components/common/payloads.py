@@ -163,3 +163,28 @@ def write_tuner_results(uri: str, trials: list) -> None:
 
 def read_tuner_results(uri: str, missing_ok: bool = False) -> list | None:
     return _read(uri, TUNER_RESULTS_FILE, missing_ok)
+
+
+# Batching -> Batches: Split-<name>/batches-* are TFRecord files of mini-batches, a record each
+def serialize_batch(x, y) -> bytes:
+    """A mini-batch as a tf.Example: x [n, columns] and y [n] as raw little-endian float32."""
+    import numpy as np
+    import tensorflow as tf
+
+    def raw(values) -> tf.train.Feature:
+        data = np.ascontiguousarray(values, "<f4").tobytes()
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[data]))
+
+    feature = {"x": raw(x), "y": raw(y), "n": tf.train.Feature(int64_list=tf.train.Int64List(value=[len(y)]))}
+    # deterministic: the features in key order (a map's order otherwise varies from one process to the next)
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
+
+
+def parse_batch(record: bytes, columns: int):
+    """`serialize_batch`'s inverse, in numpy: (x [n, columns], y [n])."""
+    import numpy as np
+    import tensorflow as tf
+
+    feature = tf.train.Example.FromString(record).features.feature
+    x = np.frombuffer(feature["x"].bytes_list.value[0], "<f4").reshape(-1, columns)
+    return x, np.frombuffer(feature["y"].bytes_list.value[0], "<f4")

@@ -198,9 +198,8 @@ def read_batches(uri: str, split: str, plan: FeaturePlan, head: Head, shuffle_se
     # Each record is a whole mini-batch: workers of a multi-worker strategy take every n-th one.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     if shuffle_seed is not None and hold and examples and examples * (columns + 1) * 4 <= HOLD_BYTES:
-        data = _held(files, parse_raw, examples, shuffle_seed, batch_size or math.ceil(examples / batches),
-                     drop_remainder)
-        data = data.map(lambda x, y: (plan.expand(x), code(y)), num_parallel_calls=tf.data.AUTOTUNE)
+        data = _held(files, columns, examples, shuffle_seed, batch_size or math.ceil(examples / batches),
+                     drop_remainder, lambda x, y: (plan.expand(x), code(y)))
         return data.with_options(options).prefetch(tf.data.AUTOTUNE)
     data = tf.data.TFRecordDataset(files, num_parallel_reads=tf.data.AUTOTUNE)
     data = data.apply(tf.data.experimental.assert_cardinality(batches))  # Keras knows the epoch's end
@@ -243,13 +242,17 @@ def _window_shuffled(records, parse_raw, record_rows: int, seed: int, batch_size
     return windows.rebatch(batch_size, drop_remainder=drop_remainder)
 
 
-def _held(files: list[str], parse_raw, examples: int, seed: int, batch_size: int, drop_remainder: bool):
+def _held(files: list[str], columns: int, examples: int, seed: int, batch_size: int, drop_remainder: bool,
+          finish):
     """The split's rows read once into two tensors; each epoch (each new iterator) a new seeded
-    permutation of the row indices, cut into mini-batches, each gathered at once."""
+    permutation of the row indices, cut into mini-batches, each gathered and `finish`ed (one-hot,
+    the label's coding) at once. The records are parsed in numpy as they are read (no tf.data
+    function to trace for a read that happens once)."""
     rows, labels, n = None, np.empty(examples, np.float32), 0
-    for part_x, part_y in tf.data.TFRecordDataset(sorted(files)).map(parse_raw).as_numpy_iterator():
+    for record in tf.data.TFRecordDataset(sorted(files)):
+        part_x, part_y = payloads.parse_batch(record.numpy(), columns)
         if rows is None:  # filled in place: the rows once in numpy, once in TensorFlow
-            rows = np.empty((examples, part_x.shape[1]), np.float32)
+            rows = np.empty((examples, columns), np.float32)
         rows[n:n + len(part_y)], labels[n:n + len(part_y)] = part_x, part_y
         n += len(part_y)
     x, y = tf.constant(rows[:n]), tf.constant(labels[:n])
@@ -267,7 +270,7 @@ def _held(files: list[str], parse_raw, examples: int, seed: int, batch_size: int
 
     # one draw per iteration: a new permutation every epoch, the same ones on every run
     data = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1).flat_map(epoch)
-    data = data.map(lambda rows: (tf.gather(x, rows), tf.gather(y, rows)),
+    data = data.map(lambda picked: finish(tf.gather(x, picked), tf.gather(y, picked)),
                     num_parallel_calls=tf.data.AUTOTUNE)
     return data.apply(tf.data.experimental.assert_cardinality(steps))
 
