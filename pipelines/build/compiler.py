@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 
-from pipelines.build.tfx_imports import lean_tfx_components
+from pipelines.build.tfx_imports import lean_tfx_imports
 
-lean_tfx_components()  # before the first TFX component: not TFX's index of all of them
+lean_tfx_imports()  # before the first TFX component: not TFX's index of all of them, nor TFMA
 
 from tfx.components.example_gen.import_example_gen.component import ImportExampleGen
 from tfx.components.example_validator.component import ExampleValidator
