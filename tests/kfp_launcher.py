@@ -1,26 +1,40 @@
 """Runs a compiled KFP v2 pipeline spec on this machine the way Kubeflow's v2 launcher does.
 
-For each task, in topological order: build the ExecutorInput JSON that KFP would pass (input
-parameters, upstream output artifacts with their metadata, output artifact URIs under the
-pipeline root, an output file), substitute it for the `{{$}}` placeholder in the container's
-arguments, run the pre-cache-check driver if the task has one, then the container command as a
-subprocess, and read the ExecutorOutput file back for the downstream tasks. There is no ML
-Metadata, as in a KFP task container.
+Each task starts, as on KFP, once the tasks it depends on have completed (independent tasks at
+the same time); after a task fails, no other starts. For each task: build the ExecutorInput JSON
+that KFP would pass (input parameters, upstream output artifacts with their metadata, output
+artifact URIs under the pipeline root, an output file), substitute it for the `{{$}}` placeholder
+in the container's arguments, run the pre-cache-check driver if the task has one, then the
+container command as a subprocess, and read the ExecutorOutput file back for the downstream
+tasks. There is no ML Metadata, as in a KFP task container.
 
 Like a pod, each task gets the container's `env`, the secrets that the kubernetes platform spec
 maps to environment variables (`secretAsEnv`, from the `secrets` the caller stands in for the
 cluster's), and its own empty working directory, which is checked to be still empty after the
 task: on Kubeflow anything written there is lost. The pipeline root may be local or an object
 store (s3://, gs://).
+
+Given an `ExecutionCache` (what the KFP server keeps across a pipeline's runs), tasks are cached
+the way KFP's v2 driver caches them: after the pre-cache-check driver, a task whose
+`cachingOptions.enableCache` is on and whose cache key matches a completed earlier execution of
+the same pipeline does not run; its outputs are that execution's artifacts. The key is KFP's:
+the input artifacts' identities (KFP: their ML Metadata names; here: their URIs, each unique to
+the execution that wrote it), the input parameter values, the output artifacts' specs without
+their URIs (the driver's span and fingerprint metadata included), the image, and the container's
+command and arguments as compiled (placeholders unfilled).
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import yaml
@@ -30,6 +44,22 @@ PLACEHOLDER = "{{$}}"
 
 class TaskFailed(RuntimeError):
     pass
+
+
+class ExecutionCache:
+    """KFP's execution cache: completed executions by cache key, per pipeline name, and which
+    tasks each run (by its root) took from the cache."""
+
+    def __init__(self) -> None:
+        self._outputs: dict[str, dict] = {}
+        self.reused: dict[str, list[str]] = {}
+
+    def get(self, key: str) -> dict | None:
+        outputs = self._outputs.get(key)
+        return copy.deepcopy(outputs) if outputs is not None else None
+
+    def put(self, key: str, outputs: dict) -> None:
+        self._outputs[key] = copy.deepcopy(outputs)
 
 
 def load_pipeline_spec(path: str | Path) -> dict:
@@ -56,13 +86,18 @@ def topological_order(tasks: dict) -> list[str]:
 
 
 def run_pipeline_spec(spec: dict, root: str | Path, env: dict | None = None, log=None,
-                      platform: dict | None = None, secrets: dict | None = None) -> dict[str, dict]:
-    """Execute every task; returns {task: {output key: runtime artifact dict}}."""
+                      platform: dict | None = None, secrets: dict | None = None,
+                      cache: ExecutionCache | None = None) -> dict[str, dict]:
+    """Execute every task (or take it from `cache`); returns {task: {output key: runtime artifact
+    dict}}."""
     tasks = spec["root"]["dag"]["tasks"]
+    topological_order(tasks)  # a cycle is refused before anything runs
+    reused = [] if cache is None else cache.reused.setdefault(str(root), [])
     executors_platform = (platform or {}).get("platforms", {}).get("kubernetes", {}).get(
         "deploymentSpec", {}).get("executors", {})
     produced: dict[str, dict] = {}
-    for name in topological_order(tasks):
+
+    def run_task(name: str) -> dict:
         task = tasks[name]
         component = spec["components"][task["componentRef"]["name"]]
         label = component["executorLabel"]
@@ -84,13 +119,48 @@ def run_pipeline_spec(spec: dict, root: str | Path, env: dict | None = None, log
                 _run(name + " (driver)", pre["command"] + _fill(pre["args"], executor_input), pod_env, log,
                      workdir)
                 _take_driver_parameters(executor_input)
+            caching = cache is not None and task.get("cachingOptions", {}).get("enableCache", False)
+            key = _cache_key(spec, container, executor_input)
+            if caching:
+                outputs = cache.get(key)
+                if outputs is not None:
+                    reused.append(name)
+                    if log is not None:
+                        log.write(f"== {name}: cached\n")
+                    return outputs
             _run(name, container["command"] + _fill(container["args"], executor_input), pod_env, log, workdir)
-            produced[name] = _read_outputs(executor_input, component)
+            outputs = _read_outputs(executor_input, component)
             left = sorted(str(p.relative_to(workdir)) for p in workdir.rglob("*"))
             if left:
                 raise TaskFailed(f"task {name} wrote into its pod's working directory, which Kubeflow "
                                  f"throws away: {left[:10]}")
+            if caching:  # a completed execution, for later runs to reuse
+                cache.put(key, outputs)
+            return outputs
+
+    with ThreadPoolExecutor(max_workers=len(tasks)) as pool:  # on leaving, running tasks finish
+        running: dict = {}
+        while len(produced) < len(tasks):
+            for name in sorted(set(tasks) - set(produced) - set(running.values())):
+                if all(d in produced for d in tasks[name].get("dependentTasks", [])):
+                    running[pool.submit(run_task, name)] = name
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                produced[running.pop(future)] = future.result()  # a failed task's error, raised
     return produced
+
+
+def _cache_key(spec: dict, container: dict, executor_input: dict) -> str:
+    """The fingerprint KFP's driver looks the cache up by (scoped to the pipeline's name)."""
+    inputs, outputs = executor_input["inputs"], executor_input["outputs"]["artifacts"]
+    artifacts = inputs["artifacts"]
+    key = {"pipeline": spec["pipelineInfo"]["name"],
+           "inputArtifactNames": {k: [a["uri"] for a in v["artifacts"]] for k, v in artifacts.items()},
+           "inputParameterValues": inputs["parameters"],
+           "outputArtifactsSpec": {k: {**v["artifacts"][0], "uri": ""} for k, v in outputs.items()},
+           "containerSpec": {"image": container.get("image", ""),
+                             "cmdArgs": container["command"] + container["args"]}}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
 def _take_driver_parameters(executor_input: dict) -> None:
@@ -150,10 +220,11 @@ def _run(name: str, command: list[str], env: dict | None, log, cwd: Path) -> Non
         command = [sys.executable, *command[1:]]
     repo = str(Path(__file__).resolve().parents[1])  # the image has the project installed
     pythonpath = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH", "")) if p)
+    started = time.monotonic()
     result = subprocess.run(command, env={**os.environ, **(env or {}), "PYTHONPATH": pythonpath},
                             capture_output=True, text=True, cwd=cwd, check=False)
     if log is not None:
-        log.write(f"== {name}\n{result.stdout}{result.stderr}\n")
+        log.write(f"== {name} ({time.monotonic() - started:.1f} s)\n{result.stdout}{result.stderr}\n")
     if result.returncode != 0:
         raise TaskFailed(f"task {name} exited {result.returncode}:\n{result.stderr[-4000:]}")
 

@@ -14,7 +14,7 @@ from components.common import serving_dir
 from pipelines.kubeflow import runner as kubeflow_runner
 from pipelines.spec import SpecError, load_spec
 from tests.conftest import REPO, write_spec
-from tests.kfp_launcher import load_pipeline_spec, run_pipeline_spec
+from tests.kfp_launcher import ExecutionCache, load_pipeline_spec, run_pipeline_spec
 
 SPEC = """
 name: penguin-kfp
@@ -100,6 +100,54 @@ def test_compiled_pipeline_runs_task_by_task_and_pushes_a_blessed_model(compiled
     assert verdict["metrics"]["accuracy"] >= 0.9
     assert produced["Pusher"]["pushed_model"]["metadata"]["pushed"] == 1.0
     assert serving_dir.versions(str(tmp / "root" / "serving")) == [1]
+
+
+# A task container that writes its ExecutorOutput and, as its artifact, the value it was given.
+_WRITE = ("import json, pathlib, sys; e = json.loads(sys.argv[1]); out = e['outputs']; "
+          "uri = pathlib.Path(out['artifacts']['out']['artifacts'][0]['uri']); uri.mkdir(parents=True); "
+          "(uri / 'value').write_text(json.dumps(e['inputs']['parameters'])); "
+          "pathlib.Path(out['outputFile']).write_text('{}')")
+
+
+def _two_tasks(value: str, cache_second: bool = True) -> dict:
+    """A pipeline spec of two tasks, Make (parameter `value`) and Use (Make's artifact)."""
+    def task(name, **more):
+        return {"componentRef": {"name": f"comp-{name}"}, "cachingOptions": {"enableCache": True}, **more}
+
+    out = {"out": {"artifactType": {"schemaTitle": "system.Artifact"}}}
+    components = {f"comp-{n}": {"executorLabel": f"exec-{n}", "outputDefinitions": {"artifacts": out}}
+                  for n in ("Make", "Use")}
+    container = {"image": "x", "command": ["python", "-c", _WRITE], "args": ["{{$}}"]}
+    return {"pipelineInfo": {"name": "two"},
+            "root": {"dag": {"tasks": {
+                "Make": task("Make", inputs={"parameters": {"value": {"runtimeValue": {
+                    "constantValue": {"stringValue": value}}}}}),
+                "Use": {**task("Use", dependentTasks=["Make"], inputs={"artifacts": {"made": {
+                    "taskOutputArtifact": {"producerTask": "Make", "outputArtifactKey": "out"}}}}),
+                        "cachingOptions": {"enableCache": cache_second}}}}},
+            "components": components,
+            "deploymentSpec": {"executors": {f"exec-{n}": {"container": container} for n in ("Make", "Use")}}}
+
+
+def test_launcher_reuses_a_completed_execution_as_kfp_caching_does(tmp_path):
+    """Same parameters and upstream artifacts: taken from the cache (the earlier run's artifacts);
+    a changed parameter re-runs its task and, through the new artifact, the task downstream;
+    a task with caching off always runs."""
+    cache = ExecutionCache()
+    first = run_pipeline_spec(_two_tasks("a"), tmp_path / "r1", cache=cache)
+    assert cache.reused[str(tmp_path / "r1")] == []
+    second = run_pipeline_spec(_two_tasks("a"), tmp_path / "r2", cache=cache)
+    assert sorted(cache.reused[str(tmp_path / "r2")]) == ["Make", "Use"]
+    assert second == first and not [p for p in (tmp_path / "r2").rglob("*") if p.is_file()]
+    run_pipeline_spec(_two_tasks("b"), tmp_path / "r3", cache=cache)
+    assert cache.reused[str(tmp_path / "r3")] == []
+    assert json.loads((tmp_path / "r3" / "Make" / "out" / "value").read_text()) == {
+        "value": {"stringValue": "b"}}
+    run_pipeline_spec(_two_tasks("b", cache_second=False), tmp_path / "r4", cache=cache)
+    assert cache.reused[str(tmp_path / "r4")] == ["Make"]
+    assert (tmp_path / "r4" / "Use" / "out" / "value").exists()
+    run_pipeline_spec(_two_tasks("a"), tmp_path / "r5")  # no cache: everything runs
+    assert (tmp_path / "r5" / "Use" / "out" / "value").exists()
 
 
 def test_multi_worker_is_refused_for_kubeflow_with_what_works_there(tmp_path, capsys):

@@ -19,7 +19,7 @@ import yaml
 
 from pipelines.kubeflow import runner as kubeflow_runner
 from tests.conftest import REPO, write_spec
-from tests.kfp_launcher import load_pipeline_spec, load_platform_spec, run_pipeline_spec
+from tests.kfp_launcher import ExecutionCache, load_pipeline_spec, load_platform_spec, run_pipeline_spec
 from tests.test_data_gate import write_rows
 from tests.test_scheduler import few_chinstraps
 
@@ -91,12 +91,20 @@ def test_compiled_pipeline_on_an_object_store_pushes_there_and_retrains_on_a_new
     for key in store.env():
         assert key not in os.environ
 
+    # KFP's cache across the three runs, as the KFP server keeps it: a task whose inputs, parameters
+    # and container are those of a completed execution is not run again.
+    cache = ExecutionCache()
+
     def run(name: str):
         with open(tmp_path / f"{name}.log", "w") as log:
             return run_pipeline_spec(pipeline, f"s3://{bucket}/pipelines/{name}", env=env, log=log,
-                                     platform=platform, secrets=secrets)
+                                     platform=platform, secrets=secrets, cache=cache)
+
+    def cached(name: str) -> set[str]:
+        return set(cache.reused[f"s3://{bucket}/pipelines/{name}"])
 
     first = run("run-1")  # span 1: every task succeeds (the launcher raises otherwise)
+    assert cached("run-1") == set()
     assert _decision(first)["pushed"] == 1.0
     assert _decision(first)["pushed_destination"] == f"s3://{bucket}/serving/1"
     serving = store.keys("serving/")
@@ -113,6 +121,10 @@ def test_compiled_pipeline_on_an_object_store_pushes_there_and_retrains_on_a_new
     for key in store.keys("serving/1/"):
         store.client().delete_object(Bucket=bucket, Key=key)
     second = run("run-2")
+    # Same span, same fingerprint (ExampleGen's driver ran again to find out): every stage up to the
+    # Trainer comes from the cache, so run 2 pushes run 1's model; the serving stages ran.
+    assert cached("run-2") == set(pipeline["root"]["dag"]["tasks"]) - {"ServingState", "Evaluator", "Pusher"}
+    assert second["Trainer"]["model"]["uri"] == first["Trainer"]["model"]["uri"]
     verdict = json.loads(store.client().get_object(
         Bucket=bucket, Key="pipelines/run-2/Evaluator/blessing/blessing.json")["Body"].read())
     assert verdict["baseline"] == f"no model is serving at s3://{bucket}/serving"
@@ -121,6 +133,8 @@ def test_compiled_pipeline_on_an_object_store_pushes_there_and_retrains_on_a_new
     write_rows(tmp_path / "span-2.csv", lambda rows: rows)  # span 2: all species, a better model
     store.upload(tmp_path / "span-2.csv", "data/span-2/penguins.csv")
     third = run("run-3")
+    assert cached("run-3") == {"SchemaGen"}  # a new span: everything that reads the examples runs again
+    assert third["Trainer"]["model"]["uri"] == f"s3://{bucket}/pipelines/run-3/Trainer/model"
     verdict = json.loads(store.client().get_object(
         Bucket=bucket, Key="pipelines/run-3/Evaluator/blessing/blessing.json")["Body"].read())
     assert verdict["baseline"] == f"serving model s3://{bucket}/serving/2"
