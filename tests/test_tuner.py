@@ -71,8 +71,9 @@ def test_tuner_finds_values_the_trainer_uses(tmp_path):
     used = history["hyperparameters"]["values"]
     assert used == {**best, "hidden_units": [int(u) for u in best["hidden_units"].split(",")]}
     checkpoint = str(only(pipeline / "Trainer" / "model", "*/Format-Serving") / "variables" / "variables")
-    kernels = sorted((int(name.split("/")[2]), shape) for name, shape in tf.train.list_variables(checkpoint)
-                     if name.startswith("model/_operations/") and "/_kernel/" in name)
+    # the model's variables in the model's order (components/trainer/export.py); the kernels are 2-D
+    kernels = sorted((int(name.split("/")[1]), shape) for name, shape in tf.train.list_variables(checkpoint)
+                     if name.startswith("model_variables/") and len(shape) == 2)
     width = kernels[0][1][0]
     assert [shape[1] for _, shape in kernels[:-1]] == used["hidden_units"]
     assert kernels[-1][1][0] == used["hidden_units"][-1] + width  # Wide & Deep: the features reach the output
