@@ -263,6 +263,9 @@ def main() -> int:
         parts = list(runs["script"][0]["stages"])
         print(f"{'':>10} script:   " + ", ".join(
             f"{p} {statistics.median(r['stages'].get(p, 0.0) for r in runs['script']):.1f}" for p in parts))
+        trainer = statistics.median(r["stages"].get("Trainer", 0.0) / r["epochs"] for r in runs["pipeline"])
+        fit = statistics.median(r["stages"]["fit"] / r["epochs"] for r in runs["script"])
+        print(f"{'':>10} per epoch: Trainer {trainer:.3f} s (reading, export and all), fit {fit:.3f} s")
     print("\nratio pipeline / script, median wall (per run pairs: min-max):")
     for key, runs in results.items():
         name = f"{key:,}" if isinstance(key, int) else key
