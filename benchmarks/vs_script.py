@@ -180,8 +180,8 @@ def run_pipeline(spec: Path, root: Path) -> dict:
     from benchmarks.scale import measured, stage_seconds
 
     shutil.rmtree(root, ignore_errors=True)  # cold: a fresh root, nothing cached, nothing serving
-    wall, peak, result = measured([sys.executable, str(REPO / "pipelines" / "local_runner.py"), "--config",
-                                   str(spec), "--root", str(root)])
+    runner = str(REPO / "pipelines" / "local_runner.py")
+    wall, peak, result, *_ = measured([sys.executable, runner, "--config", str(spec), "--root", str(root)])
     if result.returncode:
         raise SystemExit(f"the pipeline failed on {spec}:\n{result.stderr[-3000:]}")
     accuracy = next((float(part.split("=")[1]) for line in result.stdout.splitlines()
@@ -196,8 +196,8 @@ def run_script(spec: Path, out: Path, epochs: int) -> dict:
     from benchmarks.scale import measured
 
     shutil.rmtree(out, ignore_errors=True)
-    wall, peak, result = measured([sys.executable, __file__, "--bare", str(spec), "--out", str(out),
-                                   "--epochs", str(epochs)])
+    wall, peak, result, *_ = measured([sys.executable, __file__, "--bare", str(spec), "--out", str(out),
+                                       "--epochs", str(epochs)])
     if result.returncode:
         raise SystemExit(f"the script failed on {spec}:\n{result.stderr[-3000:]}")
     report = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("{")))
