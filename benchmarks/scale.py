@@ -15,7 +15,8 @@ processes (--direct_running_mode=multi_processing --direct_num_workers=2), and t
 StatisticsGen works in this process at any size on an in-process DirectRunner and Batching up to 64
 MB of encoded rows: the bounds must not be why a size passes). Prints seconds per stage (from ML
 Metadata), the whole run's wall seconds, rows/s, the peak RSS of the run's whole process tree
-(summed over all its processes, sampled every 50 ms), and the targets: 1M rows <= 60 s,
+(summed over all its processes, sampled every 50 ms) and that peak while each stage ran, for the
+sizes in --multi-processing one line comparing both modes, and the targets: 1M rows <= 60 s,
 time(4M)/time(1M) <= 4.5, peak RSS <= 2.5 GB at 1M and at most 20 % more at 4M; with 10M in
 --sizes, time(10M)/time(1M) <= 10.5 and peak RSS <= 1.5 GB at 10M (issue 21); ingestion +
 statistics >= 8x faster than TFX's.
@@ -37,6 +38,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 STAGES = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataGate", "Batching", "Trainer",
           "Evaluator", "Pusher")
+# the phases of a run for the peak by stage: the stages as the runner starts them, between imports
+# (before the first stage) and after (once the last is done)
+PHASES = ("imports", *STAGES[:7], "ServingState", *STAGES[7:], "after")
 
 
 def generate(rows: int, path: Path, seed: int = 0) -> Path:
@@ -62,10 +66,12 @@ def generate(rows: int, path: Path, seed: int = 0) -> Path:
 
 
 def measured(command: list[str], env: dict[str, str] | None = None
-             ) -> tuple[float, float, subprocess.CompletedProcess]:
+             ) -> tuple[float, float, subprocess.CompletedProcess, dict[str, float]]:
     """Wall seconds, peak RSS in GB of the command's whole process tree (the sum over the process
     and all its descendants, Beam's SDK workers included, sampled every 50 ms: getrusage's
-    ru_maxrss gives only the largest single process), and its result."""
+    ru_maxrss gives only the largest single process), its result, and the peak RSS in GB while
+    each stage ran (from the runner's "<stage> started" lines, read as they come; "imports" before
+    the first stage, "after" once the last is done)."""
     import threading
 
     import psutil
@@ -73,7 +79,7 @@ def measured(command: list[str], env: dict[str, str] | None = None
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
-    peak, done = [0], threading.Event()
+    peak, done, stage, by_stage = [0], threading.Event(), ["imports"], {}
 
     def sample() -> None:
         try:
@@ -92,17 +98,31 @@ def measured(command: list[str], env: dict[str, str] | None = None
                 except psutil.NoSuchProcess:
                     pass
             peak[0] = max(peak[0], total)
+            by_stage[stage[0]] = max(by_stage.get(stage[0], 0), total)
 
+    def follow(lines, kept: list[str]) -> None:  # the runner's "[hh:mm:ss] Stage   started|done in" lines
+        for line in lines:
+            kept.append(line)
+            words = line.split()
+            if len(words) >= 3 and words[0].startswith("[") and words[1] in PHASES[1:-1]:
+                stage[0] = words[1] if words[2] == "started" else "after"
+
+    out, err = [], []
+    readers = [threading.Thread(target=follow, args=(process.stdout, out), daemon=True),
+               threading.Thread(target=follow, args=(process.stderr, err), daemon=True)]
     sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    stdout, stderr = process.communicate()
+    for thread in (sampler, *readers):
+        thread.start()
+    for thread in readers:
+        thread.join()
+    process.wait()
     wall = time.perf_counter() - started
     done.set()
     sampler.join()
-    result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    result = subprocess.CompletedProcess(command, process.returncode, "".join(out), "".join(err))
     if result.returncode != 0:
         sys.exit(f"failed: {' '.join(command)}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return wall, peak[0] / 1024**3, result
+    return wall, peak[0] / 1024**3, result, {name: rss / 1024**3 for name, rss in by_stage.items()}
 
 
 def stage_seconds(root: Path) -> dict[str, float]:
@@ -126,9 +146,9 @@ def run_ours(csv: Path, root: Path, beam_args: list[str] | None = None,
     spec.write_text(f"name: scale\ndata: {{path: {csv}, label: label}}\n"
                     "batching: {batch_size: 1024, eval_batch_size: 8192}\n"
                     f"trainer: {{max_epochs: 2}}\nruntime: {{root: {root}{beam}}}\n", encoding="utf-8")
-    wall, peak, _ = measured([sys.executable, str(REPO / "pipelines" / "local_runner.py"),
-                              "--config", str(spec)], env=env)
-    return {"wall": wall, "peak": peak, "stages": stage_seconds(root)}
+    wall, peak, _, peaks = measured([sys.executable, str(REPO / "pipelines" / "local_runner.py"),
+                                     "--config", str(spec)], env=env)
+    return {"wall": wall, "peak": peak, "stages": stage_seconds(root), "peaks": peaks}
 
 
 TFX_INGEST = """
@@ -150,7 +170,7 @@ print("PIPELINE_SECONDS", time.perf_counter() - started)
 
 def run_tfx_ingest(csv: Path, root: Path) -> dict:
     root.mkdir(parents=True, exist_ok=True)
-    wall, peak, _ = measured([sys.executable, "-c", TFX_INGEST, str(csv.parent), str(root)])
+    wall, peak, _, _ = measured([sys.executable, "-c", TFX_INGEST, str(csv.parent), str(root)])
     seconds = stage_seconds(root)
     return {"wall": wall, "peak": peak, "stages": seconds}
 
@@ -193,17 +213,19 @@ def main() -> int:
                          "stages": {s: statistics.median(r["stages"].get(s, 0.0) for r in runs)
                                     for s in STAGES},
                          "wall_range": (min(r["wall"] for r in runs), max(r["wall"] for r in runs)),
-                         "peak_range": (min(r["peak"] for r in runs), max(r["peak"] for r in runs))}
+                         "peak_range": (min(r["peak"] for r in runs), max(r["peak"] for r in runs)),
+                         "peaks": {s: statistics.median(r["peaks"].get(s, 0.0) for r in runs)
+                                   for s in PHASES}}
     short = {"ExampleGen": "ExGen", "StatisticsGen": "Stats", "SchemaGen": "Schema",
              "ExampleValidator": "Valid", "DataGate": "Gate", "Batching": "Batch", "Trainer": "Train",
              "Evaluator": "Eval", "Pusher": "Push"}
-    print(f"{'rows':>10}" + "".join(f"{short[s]:>7}" for s in STAGES)
+    print(f"{'rows':>14}" + "".join(f"{short[s]:>7}" for s in STAGES)
           + f"{'wall s':>8}{'rows/s':>9}{'peak GB':>9}")
     tags = {"multi_processing": "mp", "beam_only": "beam"}
     label = lambda key: f"{key:,}" if isinstance(key, int) else f"{key[0]:,} {tags[key[1]]}"
     for key, r in results.items():
         rows = key if isinstance(key, int) else key[0]
-        print(f"{label(key):>10}" + "".join(f"{r['stages'].get(s, 0):>7.1f}" for s in STAGES)
+        print(f"{label(key):>14}" + "".join(f"{r['stages'].get(s, 0):>7.1f}" for s in STAGES)
               + f"{r['wall']:>8.1f}{rows / r['wall']:>9,.0f}{r['peak']:>9.2f}")
     print(f"(medians of {args.runs} runs; stage seconds from ML Metadata; wall = the whole process, imports "
           "included)")
@@ -215,8 +237,22 @@ def main() -> int:
               "encoded rows)")
     print("(peak GB: the RSS summed over the run's whole process tree, sampled every 50 ms)")
     for key, r in results.items():
-        print(f"{label(key):>10}: wall min-max {r['wall_range'][0]:.1f}-{r['wall_range'][1]:.1f} s, peak "
+        print(f"{label(key):>14}: wall min-max {r['wall_range'][0]:.1f}-{r['wall_range'][1]:.1f} s, peak "
               f"min-max {r['peak_range'][0]:.2f}-{r['peak_range'][1]:.2f} GB")
+    phases = {"imports": "Import", "ServingState": "Serve", "after": "After", **short}
+    print("\npeak GB while each stage ran (the whole process tree; Import: before the first stage, "
+          "After: once the last is done)")
+    print(f"{'rows':>14}" + "".join(f"{phases[s]:>7}" for s in PHASES))
+    for key, r in results.items():
+        print(f"{label(key):>14}" + "".join(f"{r['peaks'][s]:>7.2f}" if r["peaks"][s] else f"{'-':>7}"
+                                            for s in PHASES))  # "-": too short for a sample
+    for rows in both:  # issue 21 item 6: the same size in both DirectRunner modes
+        one, two = results[rows], results[(rows, "multi_processing")]
+        print(f"\n{rows:,} rows, DirectRunner in_memory (1 worker, in this process) against multi_processing "
+              f"({' '.join(MULTI_PROCESSING)}): wall {one['wall']:.1f} against {two['wall']:.1f} s "
+              f"({two['wall'] / one['wall']:.2f}x), peak {one['peak']:.2f} against {two['peak']:.2f} GB; "
+              "stage seconds " + ", ".join(f"{short[s]} {one['stages'][s]:.1f}/{two['stages'][s]:.1f}"
+                                           for s in STAGES if max(one['stages'][s], two['stages'][s]) >= 0.5))
     million = results.get(1_000_000)
     if million:
         print(f"\n1M rows end to end: {million['wall']:.1f} s (target <= 60), peak {million['peak']:.2f} GB "

@@ -33,6 +33,23 @@ def test_binary_auc_with_ties_matches_scikit_learn():
     assert got["auc"] == pytest.approx(sk.roc_auc_score(labels, p1))
 
 
+def test_auc_and_confusion_of_more_rows_than_one_chunk_match_scikit_learn():
+    """The AUC's look-ups and the confusion counts go METRIC_CHUNK rows at a time; many ties
+    (scores rounded to 2 decimals), and a NaN score gives no AUC (as scipy's rankdata did)."""
+    from components.evaluator.metrics import METRIC_CHUNK, _auc
+
+    rng = np.random.default_rng(3)
+    n = 2 * METRIC_CHUNK + 1234
+    labels = rng.integers(0, 2, size=n)
+    p1 = np.round(np.clip(rng.normal(0.4 + 0.2 * labels, 0.2), 0, 1), 2).astype(np.float32)
+    got = classification_metrics(labels, np.stack([1 - p1, p1], axis=1), ["no", "yes"])
+    assert got["auc"] == pytest.approx(sk.roc_auc_score(labels, p1), abs=1e-12)
+    predicted = (p1 > 0.5).astype(int)
+    assert got["confusion_matrix"] == sk.confusion_matrix(labels, predicted, labels=[0, 1]).tolist()
+    p1[7] = np.nan
+    assert np.isnan(_auc(p1, labels == 1))
+
+
 def test_regression_metrics_match_scikit_learn():
     y = np.array([3.0, -0.5, 2.0, 7.0])
     p = np.array([2.5, 0.0, 2.0, 8.0])

@@ -73,24 +73,36 @@ def eval_files(examples: list) -> list[str]:
 def evaluate_saved_model(path: str, files: list[str], plan: FeaturePlan, chunk: int = 8192) -> dict:
     """Metrics of the SavedModel at `path` on the serialized raw examples in `files`, through its
     serving signature (the same path TF Serving takes). The files are streamed in chunks: only the
-    labels and the model's outputs are kept, as numpy arrays."""
+    labels, encoded chunk by chunk (float32 class ids or values, and which are usable), and the
+    model's outputs are kept, as numpy arrays."""
     serve = tf.saved_model.load(path).signatures["serving_default"]
     label_spec = {plan.label: tf.io.RaggedFeature(tf.string if plan.label_kind == "string" else
                                                   tf.int64 if plan.label_kind == "int" else tf.float32)}
     compression = "GZIP" if files and files[0].endswith(".gz") else ""
     data = tf.data.TFRecordDataset(files, compression_type=compression)
-    raw_labels, outputs = [], []
+    labels, usable, outputs = [], [], []
     for batch in data.batch(chunk).prefetch(1):
         parsed = tf.io.parse_example(batch, label_spec)[plan.label]
-        raw_labels.append(first_values_of(parsed.row_lengths().numpy(), parsed.flat_values.numpy()))
+        encoded, keep = plan.encode_labels(first_values_of(parsed.row_lengths().numpy(),
+                                                           parsed.flat_values.numpy()))
+        labels.append(encoded)
+        usable.append(keep)
         result = serve(examples=batch)
         outputs.append(result["probabilities" if plan.task == CLASSIFICATION else "prediction"].numpy())
-    labels, keep = plan.encode_labels(pa.concat_arrays(raw_labels) if raw_labels
-                                      else pa.nulls(0, pa.binary()))
-    predicted = np.concatenate(outputs)[keep] if outputs else np.zeros((0,))
+    if not outputs:
+        labels, keep = plan.encode_labels(pa.nulls(0, pa.binary()))
+        return _metrics(plan, labels[keep], np.zeros((0,)))
+    keep, labels, predicted = np.concatenate(usable), np.concatenate(labels), np.concatenate(outputs)
+    del usable, outputs
+    if not keep.all():
+        labels, predicted = labels[keep], predicted[keep]
+    return _metrics(plan, labels, predicted)
+
+
+def _metrics(plan: FeaturePlan, labels: np.ndarray, predicted: np.ndarray) -> dict:
     if plan.task == CLASSIFICATION:
-        return m.classification_metrics(labels[keep], predicted, plan.classes)
-    return m.regression_metrics(labels[keep], predicted)
+        return m.classification_metrics(labels, predicted, plan.classes)
+    return m.regression_metrics(labels, predicted)
 
 
 def bless(candidate: dict, baseline: dict | None, cfg: EvaluatorConfig | dict, task: str) -> dict:
