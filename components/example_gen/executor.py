@@ -69,14 +69,25 @@ def read_header(path: str, delimiter: str, encoding: str) -> list[str]:
     return next(csv.reader(pyio.StringIO(text), delimiter=delimiter), [])
 
 
-def _blocks(path: str, columns: list[str], delimiter: str, encoding: str) -> Iterable[pa.RecordBatch]:
+def _open(path: str, beam_filesystems: bool):
+    """A CSV file for Arrow's reader. A local file is Arrow's own stream: its read-ahead threads
+    need no GIL, so a reader dropped mid-file (a block that widens a guessed type) cannot
+    deadlock with them, as it can on a Python file object. Remote files through Beam's file
+    systems inside a Beam pipeline (their options come from it), else through the file layer."""
+    if not io.is_remote(path):
+        return pa.input_stream(path.removeprefix("file://"))  # local-only: Arrow's native reader
+    return beam.io.filesystems.FileSystems.open(path) if beam_filesystems else io.open_stream(path)
+
+
+def _blocks(path: str, columns: list[str], delimiter: str, encoding: str, beam_filesystems: bool = True
+            ) -> Iterable[pa.RecordBatch]:
     """The rows of one CSV file after its header, every cell a string or null (empty)."""
     read = pa_csv.ReadOptions(column_names=columns, skip_rows=1, block_size=READ_BYTES,
                               encoding="utf8" if encoding == "utf-8" else encoding)
     parse = pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
     convert = pa_csv.ConvertOptions(column_types={c: pa.string() for c in columns}, strings_can_be_null=True,
                                     quoted_strings_can_be_null=True, null_values=[""])
-    with beam.io.filesystems.FileSystems.open(path) as f:
+    with _open(path, beam_filesystems) as f:
         pending, size = [], 0
         try:
             for batch in pa_csv.open_csv(f, read_options=read, parse_options=parse, convert_options=convert):
@@ -129,9 +140,9 @@ class _InferTypes(beam.DoFn):
     def __init__(self, columns: list[str], delimiter: str, encoding: str):
         self._columns, self._delimiter, self._encoding = columns, delimiter, encoding
 
-    def process(self, path: str) -> Iterable[list[str]]:
+    def process(self, path: str, in_beam: bool = True) -> Iterable[list[str]]:
         types = [UNKNOWN] * len(self._columns)
-        for block in _blocks(path, self._columns, self._delimiter, self._encoding):
+        for block in _blocks(path, self._columns, self._delimiter, self._encoding, in_beam):
             types = [_column_type(block.column(i), t) for i, t in enumerate(types)]
         yield types
 
@@ -148,6 +159,7 @@ class _ReadExamples(beam.DoFn):
 
     def __init__(self, columns: list[str], delimiter: str, encoding: str):
         self._columns, self._delimiter, self._encoding = columns, delimiter, encoding
+        self.in_beam = True  # False: called in this process without a Beam pipeline (run_here)
 
     def process(self, path: str, types: list[str]) -> Iterable[list[bytes]]:
         for _, records in self.typed(path, types):
@@ -156,10 +168,13 @@ class _ReadExamples(beam.DoFn):
     def typed(self, path: str, types: list[str], speculative: bool = False
               ) -> Iterable[tuple[list[pa.Array], list[bytes]]]:
         """Per block: its typed columns (`wire.typed_values`) and its serialized examples.
-        `speculative`: the types are a guess (`_speculated_values`)."""
-        for block in _blocks(path, self._columns, self._delimiter, self._encoding):
+        `speculative`: the types are a guess (`_speculated_values`); an empty list is filled
+        with the guess from the first block with rows (of the first file: the list is shared)."""
+        for block in _blocks(path, self._columns, self._delimiter, self._encoding, self.in_beam):
             block = _skip_blank_lines(block)
             if block.num_rows:
+                if speculative and not types:
+                    types[:] = [_column_type(column) for column in block.columns]
                 values = (_speculated_values if speculative else wire.typed_values)(types, block.columns)
                 yield values, wire.serialize_values(self._columns, types, values).to_pylist()
 
@@ -307,25 +322,25 @@ class WriteCsvSplits(beam.PTransform):
         """What `expand`'s pipeline does, done in this process without building a Beam pipeline
         (where a DirectRunner would run it in this process too, one file after the other): the
         same DoFns, the same files, the same examples. Beam's fixed cost (about a second) goes,
-        and so does the pass that types the columns before any is written: the types are
-        guessed from the first block and checked on every block as it is encoded; a block that
-        proves a guess too narrow (`_Widened`) discards what was written and starts again with
-        the full pass's types."""
+        and, for local files, so does the pass that types the columns before any is written: the
+        types are guessed from the first block and checked on every block as it is encoded; a
+        block that proves a guess too narrow (`_Widened`) discards what was written and starts
+        again with the full pass's types."""
         files, columns = self._reader.files_and_columns()
         args = (columns, self._reader._delimiter, self._reader._encoding)
-        first = next(_blocks(files[0], *args), None)
-        guess = [_column_type(column) for column in first.columns] if first is not None else None
-        if guess is not None:
+        if not any(io.is_remote(path) for path in files):  # local files: a dropped reader is safe
             try:
-                return self._write_here(files, args, guess, speculative=True)
+                return self._write_here(files, args, [], speculative=True)
             except _Widened:
                 self._discard_written()
         infer = _InferTypes(*args)
-        self._write_here(files, args, _merge_all(types for path in files for types in infer.process(path)))
+        types = _merge_all(types for path in files for types in infer.process(path, in_beam=False))
+        self._write_here(files, args, types)
 
     def _write_here(self, files: list[str], args: tuple, types: list[str], speculative: bool = False) -> None:
         writer, count = _WriteBlocks(*args, self._targets, self._buckets), CountRows(
             "ExampleGen", what="rows written", batched=True)
+        writer._reader.in_beam = False
         count.setup()
         for indexed in enumerate(files):
             for records in writer.process(indexed, types, speculative):
