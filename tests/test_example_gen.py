@@ -116,7 +116,8 @@ def assert_typed_columns_decode_alike(files) -> None:
         assert got.equals(expected), path
 
 
-def test_typed_columns_are_what_the_decoder_makes_of_the_examples(tmp_path):
+@pytest.mark.parametrize("longest", [30, 100])  # strings padded to a row width, or not (wire.STRING_PADDING)
+def test_typed_columns_are_what_the_decoder_makes_of_the_examples(tmp_path, longest):
     """Every value type of the block encoder (64-bit and padded integers, tiny, negative-zero and
     large floats, empty, long and non-ASCII strings, empty cells), through wire.serialize_values
     and columns.write, against tfx_bsl's decoding of the serialized examples."""
@@ -133,8 +134,9 @@ def test_typed_columns_are_what_the_decoder_makes_of_the_examples(tmp_path):
     ints[:5] = ["0", "-1", " 42 ", str(2**63 - 1), str(-2**63)]
     floats = [None if rng.random() < 0.1 else repr(float(v)) for v in rng.normal(size=n) * 1e3]
     floats[:3] = ["1e-40", "-0.0", "3.4e38"]
-    strings = [None if rng.random() < 0.1 else "é" * int(rng.integers(0, 100)) for _ in range(n)]
-    strings[:3] = ["", "x" * 20000, "a,b"]
+    strings = [None if rng.random() < 0.1 else "é" * int(rng.integers(0, longest)) for _ in range(n)]
+    strings[:3] = ["", "x" * 20000 if longest > 30 else "x" * 60, "a,b"]
+    assert (max(len(v.encode()) for v in strings if v) > wire.STRING_PADDING) == (longest > 30)
     names, kinds = ["b_int", "a_float", "é_str"], [wire.INT, wire.FLOAT, wire.STRING]
     values = wire.typed_values(kinds, [pa.array(v, pa.string()) for v in (ints, floats, strings)])
     path = tmp_path / "examples" / "Split-train" / "data_tfrecord-00000-00000.gz"
@@ -163,10 +165,12 @@ def assert_close(ours, theirs, where: str) -> None:
         assert ours == theirs, where
 
 
-def test_wire_format_is_protobufs_canonical_serialization():
+@pytest.mark.parametrize("longest", [30, 100])
+def test_wire_format_is_protobufs_canonical_serialization(longest):
     """Every encoding path of the block encoder: empty cells of each type, negative, zero, 64-bit
     and padded integers, floats, empty, long (multi-byte length) and non-ASCII strings and
-    feature names, a column without any value; byte for byte against protobuf."""
+    feature names, a column without any value; byte for byte against protobuf. Strings of at most
+    60 bytes are padded to a row width, longer ones joined by Arrow (wire.STRING_PADDING)."""
     import numpy as np
     import pyarrow as pa
     import tensorflow as tf
@@ -179,8 +183,9 @@ def test_wire_format_is_protobufs_canonical_serialization():
     ints[:7] = ["0", "-1", "127", "128", " 42 ", str(2**63 - 1), str(-2**63)]
     floats = [None if rng.random() < 0.1 else repr(float(v)) for v in rng.normal(size=n) * 1e3]
     floats[:3] = ["1e-40", "-0.0", "3.4e38"]
-    strings = [None if rng.random() < 0.1 else "é" * int(rng.integers(0, 100)) for _ in range(n)]
-    strings[:3] = ["", "x" * 20000, "a,b"]
+    strings = [None if rng.random() < 0.1 else "é" * int(rng.integers(0, longest)) for _ in range(n)]
+    strings[:3] = ["", "x" * 20000 if longest > 30 else "x" * 60, "a,b"]
+    assert (max(len(v.encode()) for v in strings if v) > wire.STRING_PADDING) == (longest > 30)
     names, kinds = ["b_int", "a_float", "é_str", "zz_empty"], [wire.INT, wire.FLOAT, wire.STRING,
                                                                wire.UNKNOWN]
     columns = [pa.array(ints, pa.string()), pa.array(floats, pa.string()), pa.array(strings, pa.string()),

@@ -163,10 +163,10 @@ class _ReadExamples(beam.DoFn):
 
     def process(self, path: str, types: list[str]) -> Iterable[list[bytes]]:
         for _, records in self.typed(path, types):
-            yield records
+            yield wire.record_list(records)
 
     def typed(self, path: str, types: list[str], speculative: bool = False
-              ) -> Iterable[tuple[list[pa.Array], list[bytes]]]:
+              ) -> Iterable[tuple[list[pa.Array], pa.BinaryArray]]:
         """Per block: its typed columns (`wire.typed_values`) and its serialized examples.
         `speculative`: the types are a guess (`_speculated_values`); an empty list is filled
         with the guess from the first block with rows (of the first file: the list is shared)."""
@@ -176,7 +176,7 @@ class _ReadExamples(beam.DoFn):
                 if speculative and not types:
                     types[:] = [_column_type(column) for column in block.columns]
                 values = (_speculated_values if speculative else wire.typed_values)(types, block.columns)
-                yield values, wire.serialize_values(self._columns, types, values).to_pylist()
+                yield values, wire.serialize_values(self._columns, types, values)
 
 
 class _Widened(Exception):
@@ -211,13 +211,14 @@ def to_examples(block: pa.RecordBatch, names: list[str], types: list[str]) -> pa
     return wire.serialize_examples(names, types, block.columns)
 
 
-def splits_of(records: list[bytes], buckets: list[int]) -> np.ndarray:
+def splits_of(records: pa.BinaryArray | list[bytes], buckets: list[int]) -> np.ndarray:
     """The output split of each serialized example, exactly as TFX's ExampleGen assigns it: a
     sha256 of the canonical bytes, read as a big-endian integer, into hash buckets
     (base_example_gen_executor._PartitionFn). The modulo is taken in numpy, 64 bits at a time."""
     total = np.uint64(buckets[-1])
     sha256 = hashlib.sha256
-    words = np.frombuffer(b"".join([sha256(r).digest() for r in records]), dtype=">u8").reshape(-1, 4)
+    words = np.frombuffer(b"".join([sha256(r).digest() for r in wire.record_list(records)]),
+                          dtype=">u8").reshape(-1, 4)
     step = np.uint64(pow(2, 64, int(total)))  # (r * 2^64 + w) mod total, for r < total < 2^32
     remainder = np.zeros(len(records), dtype=np.uint64)
     for k in range(4):
@@ -225,7 +226,7 @@ def splits_of(records: list[bytes], buckets: list[int]) -> np.ndarray:
     return np.searchsorted(buckets, remainder.astype(np.int64), side="right")
 
 
-def gzip_tfrecords(records: list[bytes]) -> bytes:
+def gzip_tfrecords(records: pa.BinaryArray | list[bytes]) -> bytes:
     """A gzip TFRecord file of `records` (wire.tfrecords, compressed at GZIP's level): what
     tf.io.TFRecordWriter(path, GZIP) writes, less its Python call per record."""
     packer = deflate.compressobj(GZIP_LEVEL, deflate.DEFLATED, 16 + deflate.MAX_WBITS)  # gzip framing
@@ -256,11 +257,11 @@ class _WriteBlocks(beam.DoFn):
                 split = splits_of(records, self._buckets) if len(self._targets) > 1 else None
                 for index, target in enumerate(self._targets):
                     rows = None if split is None else np.flatnonzero(split == index)
-                    part = records if rows is None else [records[i] for i in rows]
-                    if part:
+                    part = records if rows is None else records.take(rows)
+                    if len(part):
                         name = io.join(target, f"data_tfrecord-{number:05d}-{block_number:05d}.gz")
                         typed = None if UNKNOWN in types else (
-                            values if rows is None else [v.take(pa.array(rows)) for v in values])
+                            values if rows is None else [v.take(rows) for v in values])
                         pending.append(writer.submit(self._write, name, part, typed))
                 while len(pending) > WRITES_AHEAD * len(self._targets):
                     pending.popleft().result()
@@ -268,7 +269,7 @@ class _WriteBlocks(beam.DoFn):
             while pending:
                 pending.popleft().result()
 
-    def _write(self, name: str, records: list[bytes], values: list[pa.Array] | None) -> None:
+    def _write(self, name: str, records: pa.BinaryArray, values: list[pa.Array] | None) -> None:
         io.write_bytes(name, gzip_tfrecords(records))
         if values is not None:
             columns.write(name, self._reader._columns, values)
