@@ -226,11 +226,11 @@ def splits_of(records: pa.BinaryArray | list[bytes], buckets: list[int]) -> np.n
     return np.searchsorted(buckets, remainder.astype(np.int64), side="right")
 
 
-def gzip_tfrecords(records: pa.BinaryArray | list[bytes]) -> bytes:
+def gzip_tfrecords(records: pa.BinaryArray | list[bytes], crcs: np.ndarray | None = None) -> bytes:
     """A gzip TFRecord file of `records` (wire.tfrecords, compressed at GZIP's level): what
     tf.io.TFRecordWriter(path, GZIP) writes, less its Python call per record."""
     packer = deflate.compressobj(GZIP_LEVEL, deflate.DEFLATED, 16 + deflate.MAX_WBITS)  # gzip framing
-    return packer.compress(wire.tfrecords(records)) + packer.flush()
+    return packer.compress(wire.tfrecords(records, crcs)) + packer.flush()
 
 
 class _WriteBlocks(beam.DoFn):
@@ -254,23 +254,28 @@ class _WriteBlocks(beam.DoFn):
         pending: collections.deque = collections.deque()
         with futures.ThreadPoolExecutor(1, thread_name_prefix="ExampleGen-write") as writer:
             for block_number, (values, records) in enumerate(self._reader.typed(path, types, speculative)):
-                split = splits_of(records, self._buckets) if len(self._targets) > 1 else None
+                listed = wire.record_list(records)  # once for the split hashes and the CRCs
+                split = splits_of(listed, self._buckets) if len(self._targets) > 1 else None
+                crcs = wire.masked_crcs(listed)
                 for index, target in enumerate(self._targets):
                     rows = None if split is None else np.flatnonzero(split == index)
-                    part = records if rows is None else records.take(rows)
-                    if len(part):
+                    if rows is None or len(rows):
                         name = io.join(target, f"data_tfrecord-{number:05d}-{block_number:05d}.gz")
-                        typed = None if UNKNOWN in types else (
-                            values if rows is None else [v.take(rows) for v in values])
-                        pending.append(writer.submit(self._write, name, part, typed))
+                        pending.append(writer.submit(self._write, name, records, crcs, rows,
+                                                     None if UNKNOWN in types else values))
                 while len(pending) > WRITES_AHEAD * len(self._targets):
                     pending.popleft().result()
                 yield records  # for the progress count
             while pending:
                 pending.popleft().result()
 
-    def _write(self, name: str, records: pa.BinaryArray, values: list[pa.Array] | None) -> None:
-        io.write_bytes(name, gzip_tfrecords(records))
+    def _write(self, name: str, records: pa.BinaryArray, crcs: np.ndarray, rows: np.ndarray | None,
+               values: list[pa.Array] | None) -> None:
+        """The `rows` of a block (None: all) into file `name`, their typed `values` beside it."""
+        if rows is not None:
+            records, crcs = records.take(rows), crcs[rows]
+            values = values and [v.take(rows) for v in values]
+        io.write_bytes(name, gzip_tfrecords(records, crcs))
         if values is not None:
             columns.write(name, self._reader._columns, values)
 

@@ -235,10 +235,11 @@ def masked_crcs(records: list[bytes]) -> np.ndarray:
     return (((crc >> np.uint32(15)) | (crc << np.uint32(17))) + _MASK_DELTA).astype("<u4")
 
 
-def tfrecords(records: pa.BinaryArray | list[bytes]) -> bytes | pa.Buffer:
+def tfrecords(records: pa.BinaryArray | list[bytes], crcs: np.ndarray | None = None) -> bytes | pa.Buffer:
     """The TFRecord file (uncompressed) of `records`, as tf.io.TFRecordWriter writes it: per
     record its length (uint64), the length's masked CRC-32C, the bytes, their masked CRC-32C (all
-    little-endian). One CRC call per record and one per distinct length, no writer call per record."""
+    little-endian; `masked_crcs`, computed here unless given). One CRC call per record and one per
+    distinct length, no writer call per record."""
     if isinstance(records, list):
         records = pa.array(records, pa.binary())
     if not len(records):
@@ -249,7 +250,8 @@ def tfrecords(records: pa.BinaryArray | list[bytes]) -> bytes | pa.Buffer:
     head = np.empty(len(records), dtype=[("length", "<u8"), ("crc", "<u4")])  # packed: 12 bytes
     head["length"], head["crc"] = lengths, length_crcs[which]
     heads = _binary(head.view(np.uint8), np.full(len(records), 12))
-    tails = _binary(masked_crcs(record_list(records)).view(np.uint8), np.full(len(records), 4))
+    crcs = masked_crcs(record_list(records)) if crcs is None else crcs
+    tails = _binary(crcs.astype("<u4").view(np.uint8), np.full(len(records), 4))
     framed = _join([heads, records, tails])
     offsets = _offsets(framed)
     return framed.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
