@@ -214,6 +214,8 @@ def first_values(column: pa.Array | None, n: int) -> pa.Array:
     values = column.flatten()
     if len(values) == 0:
         return pa.nulls(n, values.type)
+    if len(values) == n and present.all():  # one value in every row (as ExampleGen writes a CSV's)
+        return values
     first = values.take(pa.array(np.where(present, offsets[:-1] - offsets[0], 0)))
     return pc.if_else(pa.array(present), first, pa.scalar(None, first.type))
 
