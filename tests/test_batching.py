@@ -172,3 +172,24 @@ def test_integer_classes_start_at_the_smallest_observed_label():
     stats, schema = _stats_and_schema(frame)
     plan = build_plan(schema, stats, "y", [], task="classification")
     assert plan.classes == ["3", "4", "5"]  # not phantom classes 0, 1, 2
+
+
+def test_first_values_of_list_columns_sliced_or_with_null_rows():
+    """The value a row's feature has for encoding: its first, null for no value or a null row,
+    whatever an Arrow slice or a null row leaves under the column (the fast path: one value in
+    every row, as ExampleGen writes a CSV's)."""
+    import pyarrow as pa
+
+    from components.common.features import first_values
+
+    values = pa.array([b"a", b"b", b"c", b"d"])
+    null_second = pa.array([False, True, False, False])
+    one_each = pa.ListArray.from_arrays(pa.array([0, 1, 2, 3, 4], pa.int32()), values)
+    assert first_values(one_each, 4).to_pylist() == [b"a", b"b", b"c", b"d"]
+    assert first_values(one_each.slice(1), 3).to_pylist() == [b"b", b"c", b"d"]
+    assert first_values(pa.ListArray.from_arrays(pa.array([0, 1, 2, 3, 4], pa.int32()), values,
+                                                 mask=null_second), 4).to_pylist() == [b"a", None, b"c", b"d"]
+    ragged = pa.ListArray.from_arrays(pa.array([0, 1, 2, 2, 4], pa.int32()), values, mask=null_second)
+    assert first_values(ragged, 4).to_pylist() == [b"a", None, None, b"c"]
+    assert first_values(ragged.slice(2), 2).to_pylist() == [None, b"c"]
+    assert first_values(None, 2).to_pylist() == [None, None]

@@ -182,7 +182,7 @@ def test_wire_format_is_protobufs_canonical_serialization(longest):
     ints = [None if rng.random() < 0.1 else str(int(v)) for v in rng.integers(-2**63, 2**63 - 1, n)]
     ints[:7] = ["0", "-1", "127", "128", " 42 ", str(2**63 - 1), str(-2**63)]
     floats = [None if rng.random() < 0.1 else repr(float(v)) for v in rng.normal(size=n) * 1e3]
-    floats[:3] = ["1e-40", "-0.0", "3.4e38"]
+    floats[:4] = ["1e-40", "-0.0", "3.4e38", "1.00000005960464478"]  # the last: float32(float(s)) is 1.0
     strings = [None if rng.random() < 0.1 else "é" * int(rng.integers(0, longest)) for _ in range(n)]
     strings[:3] = ["", "x" * 20000 if longest > 30 else "x" * 60, "a,b"]
     assert (max(len(v.encode()) for v in strings if v) > wire.STRING_PADDING) == (longest > 30)

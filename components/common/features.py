@@ -207,16 +207,16 @@ def first_values(column: pa.Array | None, n: int) -> pa.Array:
 
     if column is None:
         return pa.nulls(n, pa.binary())
-    offsets = column.offsets.to_numpy()
+    offsets = column.offsets.to_numpy()  # into column.values, which a slice or a null row does not cut
     present = np.diff(offsets) > 0
     if column.null_count:
         present &= column.is_valid().to_numpy(zero_copy_only=False)
-    values = column.flatten()
+    values = column.values
     if len(values) == 0:
         return pa.nulls(n, values.type)
-    if len(values) == n and present.all():  # one value in every row (as ExampleGen writes a CSV's)
-        return values
-    first = values.take(pa.array(np.where(present, offsets[:-1] - offsets[0], 0)))
+    if offsets[-1] - offsets[0] == n and present.all():  # one value in every row, as ExampleGen writes
+        return values.slice(int(offsets[0]), n)
+    first = values.take(pa.array(np.where(present, offsets[:-1], 0)))
     return pc.if_else(pa.array(present), first, pa.scalar(None, first.type))
 
 

@@ -129,11 +129,14 @@ def values_of(column: pa.Array, kind: str) -> pa.Array:
     """A column of CSV cells (strings, null when empty) as the typed values its examples hold."""
     if kind == STRING:
         return column.cast(pa.binary())
-    target = pa.int64() if kind == INT else pa.float32()
+    target = pa.int64() if kind == INT else pa.float64()
     try:  # most files have no blanks around numbers: the trim only where the plain cast fails
-        return pc.cast(column, target)
+        values = pc.cast(column, target)
     except pa.ArrowInvalid:
-        return pc.cast(pc.utf8_trim_whitespace(column), target)
+        values = pc.cast(pc.utf8_trim_whitespace(column), target)
+    # a float is parsed as a double and then rounded to float32, as TFX's float(cell) into a
+    # float_list does: parsing straight to float32 rounds once and differs just above a halfway point
+    return values if kind == INT else values.cast(pa.float32())
 
 
 def _list_body(values: pa.Array, kind: str) -> tuple[list[_Bytes], np.ndarray, pa.Array | None]:
