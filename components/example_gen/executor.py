@@ -76,6 +76,7 @@ def _open(path: str, beam_filesystems: bool):
     systems inside a Beam pipeline (their options come from it), else through the file layer."""
     if not io.is_remote(path):
         return pa.input_stream(path.removeprefix("file://"))  # local-only: Arrow's native reader
+    # local-only: no local call here: Beam's file systems or the file layer, both gs:// and s3://
     return beam.io.filesystems.FileSystems.open(path) if beam_filesystems else io.open_stream(path)
 
 
@@ -87,7 +88,7 @@ def _blocks(path: str, columns: list[str], delimiter: str, encoding: str, beam_f
     parse = pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
     convert = pa_csv.ConvertOptions(column_types={c: pa.string() for c in columns}, strings_can_be_null=True,
                                     quoted_strings_can_be_null=True, null_values=[""])
-    with _open(path, beam_filesystems) as f:
+    with _open(path, beam_filesystems) as f:  # local-only: _open picks the local or the remote reader
         pending, size = [], 0
         try:
             for batch in pa_csv.open_csv(f, read_options=read, parse_options=parse, convert_options=convert):
