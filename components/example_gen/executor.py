@@ -205,13 +205,6 @@ def _skip_blank_lines(block: pa.RecordBatch) -> pa.RecordBatch:
     return block.filter(block.column(0).is_valid())
 
 
-def to_examples(block: pa.RecordBatch, names: list[str], types: list[str]) -> pa.BinaryArray:
-    """One block of CSV cells -> serialized tf.Examples, as TFX's CsvExampleGen writes them, in
-    protobuf's canonical form (features in name order: ExampleGen assigns splits by a hash of
-    these bytes, as TFX's does for CsvExampleGen's examples, so each example lands in the same split)."""
-    return wire.serialize_examples(names, types, block.columns)
-
-
 def splits_of(records: pa.BinaryArray | list[bytes], buckets: list[int]) -> np.ndarray:
     """The output split of each serialized example, exactly as TFX's ExampleGen assigns it: a
     sha256 of the canonical bytes, read as a big-endian integer, into hash buckets
