@@ -7,10 +7,11 @@ import math
 
 import numpy as np
 
+from components.evaluator import bootstrap
 from pipelines.spec.models import CLASSIFICATION_METRICS, LOWER_IS_BETTER, REGRESSION_METRICS
 
 __all__ = ["CLASSIFICATION_METRICS", "LOWER_IS_BETTER", "REGRESSION_METRICS", "capped_confusion",
-           "classification_metrics", "judge", "regression_metrics"]
+           "classification_metrics", "judge", "regression_metrics", "trivial"]
 
 
 MINORITY_WARNING = 0.10  # a class under this share of the eval labels is called rare
@@ -161,14 +162,18 @@ def _auc(scores: np.ndarray, positive: np.ndarray) -> float:
 
 
 def judge(name: str, value: float, threshold: dict, baseline: float | None,
-          tolerance: float | None = None) -> tuple[bool, str]:
+          tolerance: float | None = None, interval: tuple[float, float] | None = None,
+          rule: str = "point", against: str = "serving") -> tuple[bool, str]:
     """Whether `value` of metric `name` meets its threshold, and the reason in words, always with
     the serving model's value and the difference when there is one, e.g.
-    "accuracy 0.568 vs serving 0.629 (-0.061, allowed >= -0.001)".
+    "accuracy 0.568 vs serving 0.629 (-0.061, 95% CI -0.094..-0.028, allowed >= -0.001 at the
+    CI's upper end FAILED)".
 
     `tolerance` (not None) is the default comparison: the candidate may be worse than `baseline`
-    by at most this much, unless `threshold` has its own min_improvement or
-    min_relative_improvement."""
+    by at most this much, judged by `rule` against `interval` (the bootstrap's 95% interval of
+    value - baseline; see bootstrap.worse_beyond), unless `threshold` has its own min_improvement
+    or min_relative_improvement (compared as written, on the point values). `against` names the
+    baseline in the sentence."""
     if value is None or math.isnan(value):
         return False, (f"{name} is not defined on this eval split (NaN: for example a single class in "
                        "the labels, or no examples); a metric that cannot be computed never passes")
@@ -177,7 +182,8 @@ def judge(name: str, value: float, threshold: dict, baseline: float | None,
     head = f"{name} {value:.4g}"
     if comparable:
         direction = ", lower is better" if lower_is_better else ""
-        head += f" vs serving {baseline:.4g} ({value - baseline:+.4g}{direction}"
+        noise = f", {bootstrap.show(interval)}" if interval is not None else ""
+        head += f" vs {against} {baseline:.4g} ({value - baseline:+.4g}{direction}{noise}"
     ok, checks = True, []
     low, high = threshold.get("lower_bound"), threshold.get("upper_bound")
     if low is not None:
@@ -193,7 +199,7 @@ def judge(name: str, value: float, threshold: dict, baseline: float | None,
     comparison = []
     for key, required, relative in rules:
         if not comparable:
-            reason = "no model serving" if baseline is None else "the serving model's value is NaN"
+            reason = "no model serving" if baseline is None else f"the {against} model's value is NaN"
             checks.append(f"{key} {required:g} not applied: {reason}")
             continue
         improvement = (baseline - value) if lower_is_better else (value - baseline)
@@ -203,14 +209,20 @@ def judge(name: str, value: float, threshold: dict, baseline: float | None,
             continue
         if relative:
             improvement /= abs(baseline)
-        passed = improvement >= required - 1e-12
+        by_noise = key == "compare_tolerance" and interval is not None and rule != "point"
+        if by_noise:
+            passed = not bootstrap.worse_beyond(name, value - baseline, interval, -required, rule)
+        else:
+            passed = improvement >= required - 1e-12
         ok &= passed
-        rule = f"{'allowed' if required < 0 else 'required'} >= {required:g}{'' if passed else ' FAILED'}"
+        where = f" at the CI's {'upper' if rule == 'significant' else 'lower'} end" if by_noise else ""
+        said = (f"{'allowed' if required < 0 else 'required'} >= {required:g}{where}"
+                f"{'' if passed else ' FAILED'}")
         if relative:
-            rule = f"relative improvement {improvement:+.4g}, {rule}"
+            said = f"relative improvement {improvement:+.4g}, {said}"
         elif lower_is_better:  # the difference shown is value - baseline; say the improvement too
-            rule = f"improvement {improvement:+.4g}, {rule}"
-        comparison.append(rule)
+            said = f"improvement {improvement:+.4g}, {said}"
+        comparison.append(said)
     if comparable:
         head += "".join(f", {c}" for c in comparison) + ")"
     elif baseline is None and not rules:
@@ -218,3 +230,54 @@ def judge(name: str, value: float, threshold: dict, baseline: float | None,
     if not threshold and not rules:
         checks.append("no threshold")
     return bool(ok), " and ".join([head, *checks])
+
+
+def trivial(labels: np.ndarray, classes: list[str] | None, train_mean: float | None = None) -> dict:
+    """What the best constant prediction scores on these eval labels: the bar "never worse than
+    trivial" sets. Classification: always answering the majority class (its accuracy) and the
+    eval class priors as probabilities (their log loss: the lowest any constant probabilities
+    reach; AUC 0.5); regression: the eval mean (r2 0, mse the labels' variance: the lowest of any
+    constant), and the train mean's mse for reference. `predictor` says what it is in words (by
+    metric) and
+    `predictions` gives it as a constant array for the bootstrap (a broadcast view: no copy)."""
+    n = len(labels)
+    if classes is not None:
+        counts = np.bincount(labels.astype(np.int64), minlength=len(classes))
+        priors = counts / max(n, 1)
+        # ties: the last name, as majority_class (the accuracy is the same)
+        majority = max(range(len(classes)), key=lambda k: (counts[k], classes[k])) if n else 0
+        nonzero = priors[priors > 0]
+        return {"accuracy": float(priors[majority]) if n else math.nan,
+                "log_loss": float(-(nonzero * np.log(nonzero)).sum()) if n else math.nan, "auc": 0.5,
+                "predictor": {"accuracy": f"always {classes[majority]!r}, the majority class",
+                              "log_loss": "the eval class priors as probabilities"},
+                "predictions": np.broadcast_to(priors, (n, len(classes)))}  # argmax: the first majority
+    labels = labels.astype(np.float64)
+    mean = float(labels.mean()) if n else math.nan
+    variance = float(labels.var()) if n else math.nan
+    out = {"mse": variance, "rmse": math.sqrt(variance),
+           "mae": float(np.abs(labels - mean).mean()) if n else math.nan, "r2": 0.0,
+           "predictor": {"r2": f"always the eval mean {mean:.4g}"}, "predictions": np.full(n, mean)}
+    if train_mean is not None and n:
+        out["train_mean"] = train_mean
+        out["train_mean_mse"] = float(np.mean((labels - train_mean) ** 2))
+    return out
+
+
+TRIVIAL_CHECKS = {"classification": ("accuracy", "log_loss"), "regression": ("r2",)}
+
+
+def beats_trivial(name: str, value: float, bar: float, interval: tuple[float, float] | None,
+                  predictor: str) -> tuple[bool, str]:  # predictor: in words, e.g. "always 'No'"
+    """The candidate's `name` against the best constant prediction's `bar`: accuracy may equal
+    it (a model that ranks a rare class well may still answer the majority class at 0.5), log loss
+    and r2 must be strictly better. Judged on the point values; the interval is shown."""
+    if value is None or math.isnan(value):
+        return False, (f"{name} is not defined on this eval split (NaN): a model that cannot be scored "
+                       "never passes")
+    lower = name in LOWER_IS_BETTER
+    better = value < bar if lower else (value >= bar - 1e-12 if name == "accuracy" else value > bar)
+    noise = f", {bootstrap.show(interval)}" if interval is not None else ""
+    need = ("below" if lower else "at least" if name == "accuracy" else "above")
+    return better, (f"{name} {value:.4g} vs trivial {bar:.4g} ({value - bar:+.4g}{noise}; {predictor}): "
+                    f"must be {need} the trivial model's{'' if better else ' FAILED'}")

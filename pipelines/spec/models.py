@@ -680,6 +680,25 @@ class EvaluatorSection(Section):
         compare_tolerance: how much worse than the serving model compare_metric may be, in its
             own units (0.001: one in a thousand). Defaults to 0.001.
         force_bless: bless even when a threshold fails; the blessing records it. Defaults to False.
+        beat_trivial: bless only a model better than the best constant prediction on the eval
+            split (classification: accuracy not below always answering the majority class, and
+            log loss below the class priors'; regression: r2 above 0, the eval mean's). Applies
+            to the first push too; false turns it off and the blessing records it. Defaults to True.
+        noise_rule: how a difference versus the serving model is judged against its paired
+            bootstrap 95% confidence interval: "significant" refuses only when the interval's
+            upper end is below -tolerance (worse beyond the noise); "point" refuses when the
+            difference itself is below -tolerance; "strict" refuses unless the interval's lower
+            end is at least -tolerance. Applies to the whole split and to every slice.
+            Defaults to significant.
+        resamples: bootstrap resamples (Poisson weights, seeded). Defaults to 1000.
+        slices: feature names to slice the eval split by: a string feature (or a number with at
+            most 10 distinct eval values) by value, any other number into `slice_buckets` quantile
+            buckets; every metric per slice for the candidate and the serving model. Defaults to none.
+        slice_buckets: quantile buckets of a numeric slice feature. Defaults to 4.
+        min_slice_rows: a slice with fewer eval rows is listed as not judged. Defaults to 30.
+        slice_thresholds: per slice feature ("island") or slice ("island=Biscoe"), thresholds
+            as in `thresholds`, applied to those slices instead of the default comparison of
+            compare_metric. Defaults to none.
     """
 
     metrics: Literal["auto"] | list[Metric] = "auto"  # type: ignore[valid-type]
@@ -687,6 +706,13 @@ class EvaluatorSection(Section):
     compare_metric: Literal["auto"] | Metric | None = "auto"  # type: ignore[valid-type]
     compare_tolerance: float = Field(0.001, ge=0.0, le=1.0)
     force_bless: bool = False
+    beat_trivial: bool = True
+    noise_rule: Literal["significant", "point", "strict"] = "significant"
+    resamples: int = Field(1000, ge=100, le=20000)
+    slices: list[str] = Field(default_factory=list, max_length=20)
+    slice_buckets: int = Field(4, ge=2, le=20)
+    min_slice_rows: int = Field(30, ge=1)
+    slice_thresholds: dict[str, dict[Metric, Threshold]] = Field(default_factory=dict)  # type: ignore[valid-type]
 
     def for_task(self, task: str) -> EvaluatorSection:
         """A copy with the "auto" metrics and compare_metric chosen for `task` (AUTO_EVALUATOR_METRICS,

@@ -109,5 +109,5 @@ def _templates() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(fmt=charts.fmt, show=_show, pct=_pct, count="{:,}".format)
     env.globals.update(line_chart=_svg(charts.line_chart), residual_plot=_svg(charts.residual_plot),
-                       bars=_svg(charts.bars))
+                       bars=_svg(charts.bars), intervals=_svg(charts.intervals))
     return env

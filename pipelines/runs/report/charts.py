@@ -54,6 +54,37 @@ def residual_plot(pairs: list, width: int = 520, height: int = 260) -> str:
             f"xmlns='http://www.w3.org/2000/svg'>{axes}{zero}{dots}</svg>")
 
 
+def intervals(chart_id: str, rows: list, width: int = 560) -> str:
+    """A forest plot: per row (label, difference, [low, high] or None, ok) a dot at the
+    difference (candidate - serving) and a bar over its 95% interval, and a dashed line at 0;
+    red where the row failed. "" when no row has a finite difference."""
+    rows = [r for r in rows if finite(r[1])]
+    if not rows:
+        return ""
+    ends = [v for r in rows for v in ([r[1], *(r[2] or [])]) if finite(v)] + [0.0]
+    x0, x1 = _range(ends)
+    left, step = 190, 18
+    height = 30 + step * len(rows)
+    sx = _scale(x0, x1, left, width - 10)
+    out = [(f"<line x1='{sx(0):.1f}' x2='{sx(0):.1f}' y1='4' y2='{height - 22}' stroke='#888' "
+            "stroke-dasharray='4'/>")]
+    for i, (label, diff, interval, ok) in enumerate(rows):
+        y, color = 14 + step * i, COLORS[0] if ok else COLORS[1]
+        out.append(f"<text x='{left - 6}' y='{y + 4}' text-anchor='end' font-size='11'>{_e(label)}</text>")
+        if interval and all(finite(v) for v in interval):
+            out.append(f"<line x1='{sx(interval[0]):.1f}' x2='{sx(interval[1]):.1f}' y1='{y}' y2='{y}' "
+                       f"stroke='{color}' stroke-width='3'/>")
+        out.append(f"<circle cx='{sx(diff):.1f}' cy='{y}' r='4' fill='{color}'><title>{_e(label)}: "
+                   f"{fmt(diff)}</title></circle>")
+    for i in range(5):
+        x = x0 + (x1 - x0) * i / 4
+        out.append(f"<text x='{sx(x):.1f}' y='{height - 8}' text-anchor='middle' font-size='10'>"
+                   f"{fmt(x)}</text>")
+    return (f"<figure><svg id='{_e(chart_id)}' class='chart' width='{width}' height='{height}' "
+            f"viewBox='0 0 {width} {height}' xmlns='http://www.w3.org/2000/svg'>{''.join(out)}</svg>"
+            "<figcaption>candidate - serving model, with the bootstrap's 95% interval</figcaption></figure>")
+
+
 def bars(counts: list[float], width: int = 120, height: int = 28) -> str:
     """A small histogram (one bar a bucket), for a table cell; "" when every count is 0."""
     if not counts or max(counts) <= 0:

@@ -44,7 +44,7 @@ class FeatureRow:
     min: float | None = None
     median: float | None = None
     max: float | None = None
-    unique: int | None = None  # strings only
+    unique: int | None = None  # strings, and integers (StatisticsGen's distinct count)
     top: str | None = None
 
 
@@ -117,6 +117,7 @@ class MetricRow:
     candidate: float | None
     baseline: float | None
     reason: str
+    interval: list | None = None  # the bootstrap's 95% interval of candidate - baseline
 
     @property
     def ok(self) -> bool:
@@ -142,6 +143,20 @@ class PerClass:
 
 
 @dataclass
+class SliceRow:
+    feature: str
+    value: str
+    rows: int
+    candidate: float | None  # compare_metric's value
+    baseline: float | None
+    difference: float | None  # candidate - baseline
+    interval: list | None  # its 95% interval
+    judged: bool
+    ok: bool
+    reason: str
+
+
+@dataclass
 class Evaluation:
     blessed: bool
     forced: bool
@@ -150,6 +165,13 @@ class Evaluation:
     metrics: list[MetricRow]
     per_class: PerClass | None
     residuals: list | None  # [(label, prediction)] of a regression
+    task: str | None = None
+    majority: str | None = None  # the majority baseline in words (a classifier)
+    imbalance_warning: str | None = None
+    trivial: list[MetricRow] = field(default_factory=list)  # the candidate against the trivial model
+    noise_rule: str | None = None
+    compare_metric: str | None = None
+    slices: list[SliceRow] = field(default_factory=list)  # sorted by the largest drop first
 
 
 @dataclass
@@ -432,13 +454,42 @@ def _evaluation(r: RunArtifacts) -> Evaluation | None:
     if not verdict or not scores:
         return None
     candidate, baseline = scores["candidate"], scores.get("baseline") or {}
+    intervals, trivial = verdict.get("intervals") or {}, verdict.get("trivial_metrics") or {}
+    reasons = verdict["reasons"]
+    trivial_intervals = (scores.get("trivial") or {}).get("intervals") or {}
+    majority = None
+    if candidate.get("majority_class") is not None:
+        majority = (f"always predicting {candidate['majority_class']!r} would score accuracy "
+                    f"{candidate['majority_baseline_accuracy']:.4f}")
     return Evaluation(
         blessed=bool(verdict["blessed"]), forced=bool(verdict["forced"]), baseline=verdict.get("baseline"),
         examples=candidate.get("examples", 0),
-        metrics=[MetricRow(name, candidate[name], baseline.get(name), reason)
-                 for name, reason in verdict["reasons"].items()],
+        metrics=[MetricRow(name, candidate[name], baseline.get(name), reason, intervals.get(name))
+                 for name, reason in reasons.items() if name in candidate],
         per_class=per_class(candidate) if "per_class" in candidate else None,
-        residuals=candidate.get("residuals") or None)
+        residuals=candidate.get("residuals") or None,
+        task=verdict.get("task"), majority=majority, imbalance_warning=candidate.get("imbalance_warning"),
+        trivial=[MetricRow(name, candidate.get(name), trivial.get(name), reasons[f"{name} vs trivial"],
+                           trivial_intervals.get(name))
+                 for name in (n[: -len(" vs trivial")] for n in reasons if n.endswith(" vs trivial"))],
+        noise_rule=verdict.get("noise_rule"), compare_metric=verdict.get("compare_metric"),
+        slices=_slices(verdict, scores))
+
+
+def _slices(verdict: dict, scores: dict) -> list[SliceRow]:
+    """The judged slices (the verdict's) with compare_metric's values (metrics.json's), the
+    largest drop against the serving model first, then the lowest value; not judged ones last."""
+    metric = verdict.get("compare_metric")
+    values = {f"{s['feature']}={s['value']}": s for s in scores.get("slices") or []}
+    rows = []
+    for j in verdict.get("slices") or []:
+        found = values.get(j["slice"], {})
+        cand, base = found.get("candidate") or {}, found.get("baseline") or {}
+        rows.append(SliceRow(j["feature"], j["value"], j["rows"], cand.get(metric), base.get(metric),
+                             j.get("difference"), j.get("interval"), j["judged"], j["ok"], j["reason"]))
+    sign = -1 if metric in ("log_loss", "mse", "rmse", "mae") else 1
+    return sorted(rows, key=lambda r: (not r.judged, sign * r.difference if r.difference is not None else 0.0,
+                                       sign * (r.candidate if r.candidate is not None else 0.0)))
 
 
 def per_class(candidate: dict) -> PerClass:
