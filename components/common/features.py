@@ -8,7 +8,8 @@ serving signature, so the served model takes raw tf.Examples.
 
 Numeric features: missing values are imputed with the mean, then standardized.
 String features: one-hot over the vocabulary plus one slot for missing or unseen values; a text
-column with (nearly) one value per row is refused (ID-like, see `build_plan`).
+column with (nearly) one value per row is refused (ID-like, see `build_plan`), and so is an integer
+column with a different value on every row (a row number, an id: `is_numeric_id`).
 The task is inferred from the label (`infer_task`), and the plan says why (`describe`).
 """
 
@@ -328,7 +329,7 @@ def build_plan(
         raise PlanError(
             f"label {label!r} is not a feature of the schema; features are: {', '.join(sorted(features))}"
         )
-    numeric, categorical, encodings, id_like = [], [], {}, []
+    numeric, categorical, encodings, id_like, numeric_ids = [], [], {}, [], []
     for f in schema.feature:
         if f.name == label:
             continue
@@ -339,9 +340,17 @@ def build_plan(
             num = stats[f.name].num_stats if f.name in stats else None
             mean = float(num.mean) if num else 0.0
             std = float(num.std_dev) if num and num.std_dev > 0 else 1.0
-            numeric.append(NumericFeature(f.name, mean, std, is_int=f.type == schema_pb2.INT))
             missing = int(num.common_stats.num_missing) if num else 0
-            encodings[f.name] = numeric_encoding(mean, std, missing)
+            distinct = present = None
+            if f.type == schema_pb2.INT and num is not None and not f.HasField("int_domain"):
+                distinct, present = distinct_values(stats[f.name]), int(num.common_stats.num_non_missing)
+                why = is_numeric_id(distinct, present, int(num.min), int(num.max), exact=distinct is not None
+                                    and distinct < DISTINCT_EXACT)
+                if why:
+                    numeric_ids.append((f.name, distinct, present, why))
+                    continue
+            numeric.append(NumericFeature(f.name, mean, std, is_int=f.type == schema_pb2.INT))
+            encodings[f.name] = numeric_encoding(mean, std, missing, distinct, present)
         elif f.type == schema_pb2.BYTES:
             feature_stats = stats.get(f.name)
             curated = f.HasField("string_domain") or f.domain in domains
@@ -355,8 +364,8 @@ def build_plan(
                                                      unique if not curated else len(vocabulary))
         else:
             encodings[f.name] = "not used (a struct or unknown type)"
-    if id_like:
-        raise PlanError(id_like_message(id_like, exclude))
+    if id_like or numeric_ids:
+        raise PlanError(id_like_message(id_like, exclude, numbers=numeric_ids))
     label_feature = features[label]
     kind = {schema_pb2.BYTES: "string", schema_pb2.INT: "int"}.get(label_feature.type, "float")
     label_stats = stats.get(label)
@@ -392,6 +401,18 @@ def build_plan(
 # distinct and it has more than ID_LIKE_MIN_VALUES of them.
 ID_LIKE_SHARE = 0.5
 ID_LIKE_MIN_VALUES = 20
+# An integer column is an identifier (refused) when it has a different value on every row (more
+# than ID_LIKE_MIN_VALUES rows): StatisticsGen's DISTINCT statistic is exact below DISTINCT_EXACT
+# distinct values and within NUMERIC_ID_TOLERANCE of the count beyond (a KMV sketch).
+DISTINCT = "distinct_values"  # the custom statistic of each integer feature (statistics_gen/counts.py)
+DISTINCT_EXACT = 1 << 16
+NUMERIC_ID_TOLERANCE = 0.01
+
+
+def distinct_values(feature_stats: Any) -> int | None:
+    """The DISTINCT statistic of a feature's statistics (FeatureNameStatistics); None without it."""
+    found = [c.num for c in feature_stats.custom_stats if c.name == DISTINCT] if feature_stats else []
+    return int(found[0]) if found else None
 
 
 def is_id_like(unique: int, present: int) -> bool:
@@ -401,23 +422,61 @@ def is_id_like(unique: int, present: int) -> bool:
     return unique > ID_LIKE_MIN_VALUES and unique >= ID_LIKE_SHARE * present
 
 
-def id_like_message(columns: list[tuple[str, int, int]], exclude: list[str] = (), where: str = "rows") -> str:
-    """The refusal of ID-like text columns, each (name, distinct values, rows with a value): the
-    columns, the rule, and the data.exclude line to write (with what the spec excludes already)."""
-    named = ", ".join(f"{name!r} ({unique:,} distinct values in {present:,} {where})"
-                      for name, unique, present in columns)
-    line = ", ".join(list(dict.fromkeys([*exclude, *(name for name, _, _ in columns)])))
-    return (f"column(s) {named} look like identifiers, dates or free text: (nearly) one value per row "
-            f"(at least {ID_LIKE_SHARE:.0%} distinct, more than {ID_LIKE_MIN_VALUES}). One-hot encoded, the "
-            "model would memorise the train rows and meet only unseen values in new data. Add them to "
-            f"data.exclude (data: {{exclude: [{line}]}}); for a date, derive numeric columns (year, month, "
-            "day of week) in the data and exclude the date itself")
+def id_like_message(columns: list[tuple[str, int, int]], exclude: list[str] = (), where: str = "rows",
+                    numbers: list[tuple[str, int, int, str]] = ()) -> str:
+    """The refusal of ID-like text columns, each (name, distinct values, rows with a value), and of
+    integer identifiers (`numbers`: name, distinct values, rows with a value, why, from
+    is_numeric_id): the columns, the rule, and the data.exclude line to write (with what the spec
+    excludes already)."""
+    names = [name for name, *_ in columns] + [name for name, *_ in numbers]
+    line = ", ".join(list(dict.fromkeys([*exclude, *names])))
+    parts = []
+    if columns:
+        named = ", ".join(f"{name!r} ({unique:,} distinct values in {present:,} {where})"
+                          for name, unique, present in columns)
+        parts.append(f"column(s) {named} look like identifiers, dates or free text: (nearly) one value per "
+                     f"row (at least {ID_LIKE_SHARE:.0%} distinct, more than {ID_LIKE_MIN_VALUES}). One-hot "
+                     "encoded, the model would memorise the train rows and meet only unseen values in new "
+                     "data.")
+    if numbers:
+        named = ", ".join(f"{name!r} ({distinct:,} distinct values in {present:,} {where}: {why})"
+                          for name, distinct, present, why in numbers)
+        parts.append(f"integer column(s) {named} look like identifiers (a row number, an id): a different "
+                     f"value on every row (more than {ID_LIKE_MIN_VALUES}). Standardized as a quantity, the "
+                     "model would learn the order or the ids of the train rows, which new data does not "
+                     "repeat.")
+    hint = ("; for a date, derive numeric columns (year, month, day of week) in the data and exclude the "
+            "date itself" if columns else "")
+    if numbers:
+        hint += ("; if an integer column is a quantity (an amount, a count), give it an int_domain in a "
+                 "curated schema (schema.path) to keep it")
+    return " ".join(parts) + f" Add them to data.exclude (data: {{exclude: [{line}]}})" + hint
 
 
-def numeric_encoding(mean: float, std: float, missing: int) -> str:
-    """How a numeric column is encoded, in the plan's words."""
+def is_numeric_id(distinct: int | None, present: int, low: int, high: int, exact: bool = True) -> str | None:
+    """Why an integer column with `distinct` values in `present` rows (that have a value), from
+    `low` to `high`, looks like an identifier, in words ("a running index 1..908", "unique on
+    every row"); None when it does not or the distinct count is unknown. `exact`: whether
+    `distinct` is exact (else an estimate within NUMERIC_ID_TOLERANCE). The rule of Batching (on
+    the train split's statistics) and of `tfx-yaml check` (on the data files' rows)."""
+    if distinct is None or present <= ID_LIKE_MIN_VALUES:
+        return None
+    if distinct < present * (1 if exact else 1 - NUMERIC_ID_TOLERANCE):
+        return None
+    if high - low + 1 == present:
+        return f"a running index {low}..{high}"
+    return "unique on every row"
+
+
+def numeric_encoding(mean: float, std: float, missing: int, distinct: int | None = None,
+                     present: int | None = None) -> str:
+    """How a numeric column is encoded, in the plan's words; an integer column with `distinct`
+    values in `present` rows is named when they are many (is_id_like's rule), as a possible code."""
+    many = distinct is not None and present is not None and is_id_like(distinct, present)
     return (f"numeric, standardized (mean {mean:.4g}, std {std:.4g})"
-            + (f"; {missing:,} missing value(s) imputed with the mean" if missing else ""))
+            + (f"; {missing:,} missing value(s) imputed with the mean" if missing else "")
+            + (f"; high cardinality: {distinct:,} distinct integers in {present:,} rows: if it is a code or "
+               "an identifier rather than a quantity, add it to data.exclude" if many else ""))
 
 
 def categorical_encoding(kept: int, unique: int) -> str:

@@ -20,6 +20,10 @@ penguin's 344 rows, and 19.5 s against 1 s for 1M rows (667k train rows from the
 TFDV's generators alone take 0.9 s; Beam's per-element work over 2048-row blocks is the rest).
 `tests/test_example_gen.py` compares both paths with TFX's StatisticsGen;
 components.common.beam.IN_MEMORY_ENV=-1 forces the Beam path (benchmarks/scale.py --beam-only).
+
+On both paths TFDV gets each RecordBatch with an empty list (an empty cell) made missing, and one
+more generator, the distinct values of each integer feature (components/statistics_gen/counts.py:
+TFDV counts an empty list as present, and has no distinct count for numbers).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from tfx_bsl.tfxio import tf_example_record
 from components.common import columns, io
 from components.common.beam import in_memory_bytes, runs_in_this_process
 from components.common.examples import BLOCK, ReadRecordBlocks
+from components.statistics_gen.counts import IntegerDistinct, empty_as_missing
 
 
 class ExampleBlocks(tf_example_record.TFExampleRecord):
@@ -90,10 +95,35 @@ def _block_reads() -> Iterator[None]:
         return source
 
     tfxio_utils.get_split_tfxio = get_split_tfxio
+    tfx_statistics.tfdv = _WithCounts(tfx_statistics.tfdv)
     try:
         yield
     finally:
         tfxio_utils.get_split_tfxio = original
+        tfx_statistics.tfdv = tfx_statistics.tfdv.module
+
+
+class _WithCounts:
+    """TFDV's module as TFX's executor uses it, whose GenerateStatistics first makes empty lists
+    missing and adds the distinct integers generator (counts.py); anything else is TFDV's."""
+
+    def __init__(self, module):
+        self.module = module
+
+    def __getattr__(self, name: str):
+        return getattr(self.module, name)
+
+    def GenerateStatistics(self, options):  # TFDV's name
+        options.generators = [*(options.generators or []), IntegerDistinct()]
+        statistics = self.module.GenerateStatistics(options)
+
+        @beam.ptransform_fn
+        def generate(batches):
+            return (batches
+                    | "EmptyAsMissing" >> beam.Map(empty_as_missing)
+                    | "GenerateStatistics" >> statistics)
+
+        return generate()  # pylint: disable=no-value-for-parameter
 
 
 class Executor(tfx_statistics.Executor):
@@ -128,6 +158,7 @@ class Executor(tfx_statistics.Executor):
 
         options_json = exec_properties.get(standard_component_specs.STATS_OPTIONS_JSON_KEY)
         options = StatsOptions.from_json(options_json) if options_json else StatsOptions()
+        options.generators = [*(options.generators or []), IntegerDistinct()]
         statistics = artifact_utils.get_single_instance(output_dict[standard_component_specs.STATISTICS_KEY])
         statistics.split_names = artifact_utils.encode_split_names(list(files))
         statistics.span = examples.span
@@ -138,6 +169,7 @@ class Executor(tfx_statistics.Executor):
             generators = stats_impl.get_generators(options, in_memory=True)
             partial = None
             for batch in _chunks(_decoded_blocks(paths), self.CHUNK_BYTES):
+                batch = empty_as_missing(batch)
                 more = stats_impl.generate_partial_statistics_in_memory(batch, options, generators)
                 partial = more if partial is None else [generator.merge_accumulators([a, b])
                                                         for generator, a, b in zip(generators, partial, more)]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from ml_metadata.proto import metadata_store_pb2
 
 from components.common import payloads, serving_layout
+from components.common.features import distinct_values
 from pipelines.runs.summary import _status, node_states, state_name, withdrawn_versions
 
 _OUTPUT = metadata_store_pb2.Event.OUTPUT
@@ -387,7 +388,8 @@ def _feature_table(split: str, stats) -> FeatureTable:
             rows.append(FeatureRow(
                 name, "int" if feature.type == feature.INT else "float", s.common_stats.num_non_missing,
                 s.common_stats.num_missing, [b.sample_count for b in histogram.buckets] if histogram else [],
-                mean=s.mean, std_dev=s.std_dev, min=s.min, median=s.median, max=s.max))
+                mean=s.mean, std_dev=s.std_dev, min=s.min, median=s.median, max=s.max,
+                unique=distinct_values(feature)))  # integers: StatisticsGen's distinct count
         else:
             s = feature.string_stats
             rows.append(FeatureRow(
