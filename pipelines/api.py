@@ -7,60 +7,25 @@
 
 `run` prints the stages as `python pipelines/local_runner.py` does (to `out`, sys.stdout by
 default) and leaves the caller's logging as it found it: its handlers are added for the run and
-removed after, and every level it changes is restored. Importing this module imports no TensorFlow.
+removed after, and every level it changes is restored. Importing this module imports no TensorFlow:
+each function imports the layer it calls when called (deferred on purpose: the runners change the
+process's environment on import, and TFX, TensorFlow and ML Metadata take seconds), and the
+results, exit codes and version come from the core (pipelines/core), which imports nothing.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pipelines.core.results import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, RunResult
+from pipelines.core.version import package_version
 
 if TYPE_CHECKING:
     from pipelines.spec import PipelineSpec
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-
-
-@dataclasses.dataclass
-class RunResult:
-    """What one run did. `status`: "succeeded", "unchanged" (the last successful run covers it:
-    nothing ran; its figures are that run's), "failed" (exit 1) or "bad_input" (exit 2: the spec or
-    the files it names; nothing ran)."""
-
-    status: str
-    exit_code: int
-    run_id: str | None = None
-    root: str | None = None
-    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
-    baseline_metrics: dict[str, float] | None = None
-    blessed: bool | None = None
-    reasons: dict[str, str] = dataclasses.field(default_factory=dict)
-    pushed_to: str | None = None  # the version folder this run pushed, None when nothing was pushed
-    pushed_version: int | None = None
-    report: str | None = None  # the HTML report's path
-    error: str | None = None  # why it failed, as printed
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == EXIT_OK
-
-    @classmethod
-    def of_summary(cls, status: str, summary: Any, root: str | None, report: str | None) -> RunResult:
-        """From a pipelines.runs.summary.RunSummary (None: a run with nothing recorded)."""
-        import os
-
-        if summary is None:
-            return cls(status=status, exit_code=EXIT_OK, root=root, report=report)
-        pushed = summary.pushed_to or None
-        if pushed and summary.executions.get("Pusher") == "CACHED":
-            pushed = None  # nothing new: the push was an earlier run's
-        version = os.path.basename(pushed) if pushed else ""
-        return cls(status=status, exit_code=EXIT_OK, run_id=summary.run_id, root=root,
-                   metrics=dict(summary.metrics),
-                   baseline_metrics=dict(summary.baseline_metrics) if summary.baseline_metrics else None,
-                   blessed=summary.blessed, reasons=dict(summary.reasons), pushed_to=pushed,
-                   pushed_version=int(version) if version.isdigit() else None, report=report)
+__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "RunResult", "check", "compile", "freeze_schema",
+           "history", "load", "report", "rollback", "run", "version"]
 
 
 def run(spec_or_path: PipelineSpec | str | Path, root: str | None = None, wait: bool = True, out: Any = None,
@@ -158,18 +123,11 @@ def freeze_schema(spec_or_path: PipelineSpec | str | Path, root: str | None = No
 
 def load(spec_or_path: PipelineSpec | str | Path) -> PipelineSpec:
     """A PipelineSpec as given, or loaded from a path (SpecError when it is not a valid spec)."""
-    from pipelines.spec import PipelineSpec, load_spec
+    from pipelines.spec import as_spec  # deferred: pydantic and the spec model load on first use
 
-    if isinstance(spec_or_path, PipelineSpec):
-        return spec_or_path
-    if isinstance(spec_or_path, (str, Path)):
-        return load_spec(spec_or_path)
-    raise TypeError("expected a PipelineSpec or the path of a pipeline YAML, got "
-                    f"{type(spec_or_path).__name__}")
+    return as_spec(spec_or_path)
 
 
 def version() -> str:
     """This package's version (pyproject's)."""
-    from pipelines.spec.models import package_version
-
     return package_version()

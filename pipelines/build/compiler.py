@@ -36,7 +36,7 @@ from components.statistics_gen.component import StatisticsGen
 from components.trainer.component import Trainer
 from pipelines.build import checks, spans
 from pipelines.build.preflight import check_inputs, input_base_and_pattern
-from pipelines.runs.paths import RunPaths
+from pipelines.core.paths import RunPaths
 from pipelines.spec import PipelineSpec
 from pipelines.spec.models import KUBEFLOW_COMPONENTS, EvaluatorSection, TrainerSection
 

@@ -23,7 +23,11 @@ import warnings
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 warnings.filterwarnings("ignore", category=FutureWarning)
 
-from pipelines.local.runner import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
+from pipelines.core import cron as cron_rules
+from pipelines.core.paths import RunPaths, resolve_destination
+from pipelines.core.results import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
+from pipelines.core.uris import is_remote
+from pipelines.core.version import package_version
 from pipelines.spec import PipelineSpec, SpecError, load_spec
 
 
@@ -37,11 +41,9 @@ def kubeflow_name(name: str) -> str:
 def deployment_problems(spec: PipelineSpec) -> list[str]:
     """What compiles but will not work (or not reproducibly) on a cluster: local files no pod can
     read, and an image tag that names whatever was pushed last."""
-    from pipelines.spec.loader import is_uri
-
     problems = []
     for key, path in (("data.path", spec.data.path), ("schema.path", spec.schema_.path)):
-        if path and not is_uri(path):
+        if path and not is_remote(path):
             problems.append(f"key {key!r}: {path} is a local path, which the cluster's pods cannot read; "
                             "copy it to the object store (gs://, s3://) and name that")
     image = spec.kubeflow.image
@@ -54,8 +56,6 @@ def deployment_problems(spec: PipelineSpec) -> list[str]:
 
 
 def kubeflow_paths(spec: PipelineSpec, pipeline_root: str | None):
-    from pipelines.runs.paths import RunPaths, resolve_destination
-
     root = pipeline_root or spec.kubeflow.pipeline_root
     if not root:
         raise SpecError(spec.source, [("key 'kubeflow.pipeline_root': required to compile for Kubeflow "
@@ -147,9 +147,7 @@ def schedule(spec: PipelineSpec, package: str, host: str, cron: str, experiment:
 
 
 def _version() -> str:
-    from pipelines.api import version
-
-    return f"tfx-yaml-pipelines {version()}"
+    return f"tfx-yaml-pipelines {package_version()}"
 
 
 def to_kfp_cron(cron: str) -> str:
@@ -179,8 +177,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=_version())
     args = parser.parse_args(argv)
     if args.cron:  # schedule.cron is checked when the spec loads
-        from pipelines.local import cron as cron_rules
-
         try:
             cron_rules.parse(args.cron)
         except cron_rules.CronError as error:

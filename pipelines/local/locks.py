@@ -13,6 +13,7 @@ import os
 import sys
 
 from components.common.locks import Locked, file_lock
+from pipelines.core.private import private_dir
 
 LOCK_FILE = ".run.lock"
 
@@ -25,8 +26,6 @@ class RootLocked(RuntimeError):
 def hold_root(root: str, purpose: str, wait: bool = True, out=sys.stderr, poll_seconds: float = 0.5):
     """Hold the root's run lock for the `with` block. Waits for the holder (saying who it is and
     since when) or, with wait=False, raises RootLocked naming it."""
-    from pipelines.local.redaction import private_dir
-
     private_dir(root)  # 0700 when created: the runner's root is local (SQLite, lock, logs)
     path = os.path.join(root, LOCK_FILE)
 

@@ -28,9 +28,9 @@ from importlib import metadata
 from pathlib import Path
 
 from components.common import serving_layout
-from pipelines.runs.paths import RunPaths
+from pipelines.core.paths import RunPaths
+from pipelines.core.uris import is_remote
 from pipelines.spec import PipelineSpec
-from pipelines.spec.loader import is_uri
 
 STAMP_FILE = ".last_run.json"
 REPO = Path(__file__).resolve().parents[2]
@@ -44,7 +44,7 @@ def fingerprint(spec: PipelineSpec, paths: RunPaths) -> str | None:
     """The inputs of a run of `spec` at `paths`, hashed, then "-", then the serving directory's
     local fingerprint; None when they cannot be listed without the file layer (data, schema or
     destination on an object store)."""
-    if any(is_uri(p) for p in (spec.data.path, spec.schema_.path or "", paths.destination)):
+    if any(is_remote(p) for p in (spec.data.path, spec.schema_.path or "", paths.destination)):
         return None
     digest = hashlib.sha256()
     digest.update(spec.model_dump_json(by_alias=True).encode())

@@ -27,11 +27,12 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ log lines go nowhere useful
 warnings.filterwarnings("ignore", category=FutureWarning)  # Google Cloud clients on Python 3.10
 
-from pipelines.local.redaction import PrivateFileHandler, Redact, redact
-from pipelines.spec import SpecError
+from pipelines.core.private import PrivateFileHandler, Redact, redact
+from pipelines.core.results import EXIT_BAD_INPUT, EXIT_FAILED, RunResult
+from pipelines.core.version import package_version
+from pipelines.spec import SpecError, as_spec
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "penguin" / "pipeline.yaml"
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 PROGRESS_LOGGER = "tfx_yaml.progress"  # components.common.progress.LOGGER_NAME (not imported: TF-free here)
@@ -104,8 +105,6 @@ def execute(config=DEFAULT_CONFIG, root: str | None = None, out=None, wait: bool
     line's, so the handlers already on the root logger (absl's, basicConfig's) are set aside for the
     run (they would copy every line to the console); otherwise (the API) they stay and get only
     what they got before the run."""
-    from pipelines.api import RunResult, load
-
     out = out if out is not None else sys.stdout
 
     def bad_input(error: Exception) -> RunResult:
@@ -113,7 +112,7 @@ def execute(config=DEFAULT_CONFIG, root: str | None = None, out=None, wait: bool
         return RunResult(status="bad_input", exit_code=EXIT_BAD_INPUT, error=str(error))
 
     try:
-        spec = load(config)
+        spec = as_spec(config)
     except SpecError as error:
         return bad_input(error)
     from pipelines.runs.paths import RunPaths
@@ -174,7 +173,6 @@ def _unchanged(spec, paths, out, stamp: str):
           "schema and serving versions): nothing ran, nothing was pushed. Its summary:", file=out)
     for line in summary.lines():
         print(line, file=out)
-    from pipelines.api import RunResult
     from pipelines.runs.report import report_path
 
     report = report_path(paths.root, last["run_id"])
@@ -185,7 +183,6 @@ def _unchanged(spec, paths, out, stamp: str):
 
 
 def _run_locked(spec, paths, pipeline, console: Console, before: str | None):
-    from pipelines.api import RunResult
     from pipelines.local import rerun
     from pipelines.runs import report
 
@@ -371,8 +368,6 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 def add_console_flags(parser: argparse.ArgumentParser, version: bool = True) -> None:
     """--log-level and --quiet (a run's console), --version."""
     if version:
-        from pipelines.api import version as package_version
-
         parser.add_argument("--version", action="version", version=f"tfx-yaml-pipelines {package_version()}")
     parser.add_argument("--log-level", type=str.upper, choices=LOG_LEVELS,
                         help="also show log records at this level and above (default: none; all are in "

@@ -20,7 +20,9 @@ import os
 import sys
 import time
 
-from pipelines.local import cron
+from pipelines.core import cron
+from pipelines.core.private import private_dir
+from pipelines.core.results import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from pipelines.local import runner as local_runner
 from pipelines.spec import PipelineSpec, SpecError, load_spec
 
@@ -65,7 +67,6 @@ class Scheduler:
 
     def __enter__(self) -> Scheduler:  # noqa: PYI034 (Scheduler is not subclassed)
         from components.common.locks import Locked, file_lock
-        from pipelines.local.redaction import private_dir
 
         private_dir(self.root)  # 0700 when created, as a run's root: the scheduler's root is local
         path = os.path.join(self.root, LOCK_FILE)
@@ -156,16 +157,16 @@ def main(argv: list[str] | None = None) -> int:
         scheduler = Scheduler(args.config, args.root, args.cron, args.on_new_span)
     except (SpecError, cron.CronError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return local_runner.EXIT_BAD_INPUT
+        return EXIT_BAD_INPUT
     try:
         with scheduler:
             scheduler.serve(args.poll, args.max_runs)
     except SchedulerLocked as error:
         print(f"error: {error}", file=sys.stderr)
-        return local_runner.EXIT_FAILED
+        return EXIT_FAILED
     except KeyboardInterrupt:
         pass
-    return local_runner.EXIT_OK
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from pipelines.core.uris import is_remote, local_path
 from pipelines.spec.models import PATTERN_RULES, URI_SCHEMES, WORK_BOUNDS, PipelineSpec, did_you_mean
 
 MAX_SPEC_BYTES = 1 << 20
@@ -215,16 +216,19 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 
 def _resolve_paths(spec: PipelineSpec, base_dir: Path) -> PipelineSpec:
-    """Local paths are relative to the YAML file; URIs (gs://, s3://, ...) stay as they are."""
+    """Local paths (file:// URIs as plain paths) are relative to the YAML file; remote URIs (gs://,
+    s3://, ...) stay as they are."""
     if not is_uri(spec.data.path):
-        spec.data.path = str((base_dir / spec.data.path).resolve())
+        spec.data.path = str((base_dir / local_path(spec.data.path)).resolve())
     if spec.schema_.path and not is_uri(spec.schema_.path):
-        spec.schema_.path = str((base_dir / spec.schema_.path).resolve())
+        spec.schema_.path = str((base_dir / local_path(spec.schema_.path)).resolve())
     return spec
 
 
 def is_uri(path: str) -> bool:
-    return "://" in path
+    """A remote URI (gs://, s3://, ...): the core's one rule, pipelines.core.uris.is_remote (a
+    file:// URI is a local path)."""
+    return is_remote(path)
 
 
 def _kind(value: Any) -> str:
@@ -355,4 +359,14 @@ def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
     return line
 
 
-__all__ = ["URI_SCHEMES", "SpecError", "is_uri", "load_spec", "parse_spec"]
+def as_spec(spec_or_path: PipelineSpec | str | Path) -> PipelineSpec:
+    """A PipelineSpec as given, or loaded from a path (SpecError when it is not a valid spec)."""
+    if isinstance(spec_or_path, PipelineSpec):
+        return spec_or_path
+    if isinstance(spec_or_path, (str, Path)):
+        return load_spec(spec_or_path)
+    raise TypeError("expected a PipelineSpec or the path of a pipeline YAML, got "
+                    f"{type(spec_or_path).__name__}")
+
+
+__all__ = ["URI_SCHEMES", "SpecError", "as_spec", "is_uri", "load_spec", "parse_spec"]

@@ -11,6 +11,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from pipelines.core import cron
+from pipelines.core.version import package_version
+
 LOSSES = (
     "mse",
     "mae",
@@ -897,22 +900,6 @@ class ObjectStoreSection(Section):
     secret_key_key: str = "secretkey"
 
 
-def package_version() -> str:
-    """This package's version: pyproject.toml's beside the sources, else the installed one's."""
-    import os
-    import re
-
-    pyproject = os.path.join(os.path.dirname(__file__), "..", "..", "pyproject.toml")
-    if os.path.isfile(pyproject):  # local-only: the source tree
-        with open(pyproject, encoding="utf-8") as f:  # local-only
-            found = re.search(r'(?m)^version\s*=\s*"([^"]+)"', f.read())
-        if found:
-            return found.group(1)
-    from importlib.metadata import version
-
-    return version("tfx-yaml-pipelines")
-
-
 class KubeflowSection(Section):
     """Deployment to Kubeflow Pipelines.
 
@@ -955,8 +942,6 @@ class ScheduleSection(Section):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, expression: str | None) -> str | None:
-        from pipelines.local import cron  # plain Python: the same rules as the scheduler's
-
         if expression is not None:
             try:
                 cron.parse(expression)

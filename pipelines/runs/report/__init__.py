@@ -21,6 +21,7 @@ import os
 import jinja2
 from markupsafe import Markup
 
+from pipelines.core.private import open_private, private_dir
 from pipelines.runs.metadata import Store, as_store
 from pipelines.runs.report import charts, data
 from pipelines.runs.report.data import REPORT_CLASSES, capped_matrix, top_classes  # for the tests and callers
@@ -41,8 +42,6 @@ def save_run_inputs(root: str, run_id: str, spec) -> None:
     shows what this run was asked to do, even after the YAML changed."""
     import yaml
 
-    from pipelines.local.redaction import open_private, private_dir
-
     path = report_path(root, run_id)[: -len(".html")] + ".spec.yaml"
     private_dir(os.path.dirname(path))  # 0700 and files 0600: the local run's root
     with open_private(path) as f:
@@ -60,8 +59,6 @@ def write_report(root: str, metadata: Store | str, destination: str, run_id: str
         return None
     path = report_path(root, run.name)
     base = path[: -len(".html")]
-    from pipelines.local.redaction import open_private, private_dir
-
     private_dir(os.path.dirname(path))  # 0700 and files 0600: the local run's root
     if failure:
         with open_private(base + ".failure.txt") as f:
