@@ -20,6 +20,9 @@ from typing import Any
 
 from tfx.dsl.io import fileio
 
+# The one rule for local paths and URIs (file:// is local), re-exported: callers use io.is_remote, io.join
+from pipelines.core.uris import is_remote, join
+
 # Executors of this project take their configuration as one JSON string parameter.
 CONFIG_KEY = "config"
 
@@ -37,16 +40,6 @@ def _register_object_stores() -> None:
 
 
 _register_object_stores()
-
-
-def is_remote(path: str) -> bool:
-    """True for object-store and other non-local URIs (gs://, s3://, hdfs://...)."""
-    return "://" in path and not path.startswith("file://")
-
-
-def join(base: str, *parts: str) -> str:
-    """`os.path.join` for local paths, '/'-joined for URIs."""
-    return posixpath.join(base, *parts) if is_remote(base) else os.path.join(base, *parts)
 
 
 def exists(path: str) -> bool:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import os
 
+from pipelines.core.uris import is_remote, join
+
 BLESSING_FILE = "blessing.json"  # Evaluator -> ModelBlessing: the verdict, reasons, both models' metrics
 METRICS_FILE = "metrics.json"  # Evaluator -> ModelEvaluation: every metric of the candidate and the baseline
 SERVING_STATE_FILE = "serving_state.json"  # ServingState -> ServingState: what served at the destination
@@ -44,7 +46,7 @@ def lenient() -> bool:
 
 
 def _read_json(path: str):
-    if "://" in path and not path.startswith("file://"):
+    if is_remote(path):
         from components.common import io
 
         return io.read_json(path)
@@ -53,7 +55,7 @@ def _read_json(path: str):
 
 
 def _exists(path: str) -> bool:
-    if "://" in path and not path.startswith("file://"):
+    if is_remote(path):
         from components.common import io
 
         return io.exists(path)
@@ -61,7 +63,7 @@ def _exists(path: str) -> bool:
 
 
 def _read_text(path: str) -> str:
-    if "://" in path and not path.startswith("file://"):
+    if is_remote(path):
         from components.common import io
 
         return io.read_text(path)
@@ -79,7 +81,7 @@ def _read(uri: str, name: str, missing_ok: bool, text: bool = False):
 
 
 def _join(uri: str, name: str) -> str:
-    return f"{uri.rstrip('/')}/{name}" if "://" in uri else os.path.join(uri, name)
+    return join(uri, name)
 
 
 def _write_json(uri: str, name: str, value) -> None:
