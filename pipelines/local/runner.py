@@ -125,10 +125,16 @@ def execute(config=DEFAULT_CONFIG, root: str | None = None, out=None, wait: bool
         unchanged = _unchanged(spec, paths, out, before)
         if unchanged:
             return unchanged
+    from pipelines.runs.metadata import MetadataError, check_sqlite
+
+    if paths.store.sqlite:  # a damaged or read-only store is said at once, before seconds of imports
+        try:
+            check_sqlite(paths.store.sqlite, write=True)
+        except MetadataError as error:
+            return bad_input(error)
     # TFX imports take seconds: only once the spec is good and there is work to do.
     from pipelines.build.compiler import compile_pipeline
     from pipelines.build.preflight import preflight
-    from pipelines.runs.metadata import MetadataError
 
     try:
         findings = preflight(spec, paths)  # before compiling: TFX creates the metadata folder
@@ -151,6 +157,10 @@ def execute(config=DEFAULT_CONFIG, root: str | None = None, out=None, wait: bool
     except RootLocked as error:
         print(f"error: {error}", file=sys.stderr)
         return RunResult(status="failed", exit_code=EXIT_FAILED, root=paths.root, error=str(error))
+    except OSError as error:  # the root's lock file (a full disk): the run never started
+        message = f"could not start the run in {paths.root}: {_user_message(error)}"
+        print(f"error: {message}", file=sys.stderr)
+        return RunResult(status="failed", exit_code=EXIT_FAILED, root=paths.root, error=message)
 
 
 def _unchanged(spec, paths, out, stamp: str):
@@ -182,60 +192,118 @@ def _unchanged(spec, paths, out, stamp: str):
     return RunResult.of_summary("unchanged", summary, paths.root, report)
 
 
+class StageNotDone(Exception):
+    """The pipeline returned, but ML Metadata does not record every stage as done (a stage failed
+    to record its outcome, or the store was damaged during the run)."""
+
+    def __init__(self, stage: str, message: str):
+        super().__init__(message)
+        self.stage = stage
+
+
 def _run_locked(spec, paths, pipeline, console: Console, before: str | None):
+    """The run under the root's lock. Everything that can fail (run.log, the spec kept beside the
+    report, the pipeline, reading its outcome back, the report, the fast path's record) is inside
+    the error handling: a run ends with its summary, or with FAILED and the cause, never with a
+    traceback; a failed stage is exit 1 and never recorded as covered."""
     from pipelines.local import rerun
     from pipelines.runs import report
 
     out = console.out
-    rerun.forget(paths)
     secrets = paths.store.secrets()
     where = paths.root if paths.store.sqlite else f"{paths.root}, ML Metadata at {paths.store.describe()}"
     run_id = dt.datetime.now().isoformat(timespec="microseconds") + f"-pid{os.getpid()}"
-    with captured_logs(os.path.join(paths.root, "run.log"), console, secrets) as progress:
-        if not console.quiet:
-            print(f"pipeline {spec.name!r}: artifacts and ML Metadata under {where}", file=out)
-        started = time.perf_counter()
-        report.save_run_inputs(paths.root, run_id, spec)
-        try:
-            from tfx.dsl.compiler import constants
-            from tfx.orchestration.local.local_dag_runner import LocalDagRunner
-            from tfx.orchestration.portable import runtime_parameter_utils
-            from tfx.orchestration.portable.tfx_runner import _make_pipeline_proto
+    log_path = os.path.join(paths.root, "run.log")
+    outcome = None  # a failed RunResult, or (summary, seconds, report line, report file)
+    progress = None
+    try:
+        rerun.forget(paths)
+        with captured_logs(log_path, console, secrets) as progress:
+            if not console.quiet:
+                print(f"pipeline {spec.name!r}: artifacts and ML Metadata under {where}", file=out)
+            started = time.perf_counter()
+            try:
+                report.save_run_inputs(paths.root, run_id, spec)
+                from tfx.dsl.compiler import constants
+                from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+                from tfx.orchestration.portable import runtime_parameter_utils
+                from tfx.orchestration.portable.tfx_runner import _make_pipeline_proto
 
-            from components.common.beam import use_installed_tfx_on_direct_runner
+                from components.common.beam import use_installed_tfx_on_direct_runner
 
-            use_installed_tfx_on_direct_runner()
-            from pipelines.build.compiler import runtime_parameters
+                use_installed_tfx_on_direct_runner()
+                from pipelines.build.compiler import runtime_parameters
 
-            ir = _make_pipeline_proto(pipeline)
-            runtime_parameter_utils.substitute_runtime_parameter(
-                ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id, **runtime_parameters(paths)})
-            LocalDagRunner().run_with_ir(ir)
-            seconds = time.perf_counter() - started
-            from pipelines.runs.summary import run_summary
+                ir = _make_pipeline_proto(pipeline)
+                runtime_parameter_utils.substitute_runtime_parameter(
+                    ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id, **runtime_parameters(paths)})
+                LocalDagRunner().run_with_ir(ir)
+                seconds = time.perf_counter() - started
+                from pipelines.runs.summary import run_summary
 
-            # while its log lines still go to run.log
-            summary = run_summary(paths.store, run_id, paths.pipeline)
-            report_line, report_file = _write_report(paths, run_id)
-        except Exception as error:  # the run failed: report the cause in the user's terms
-            stage = progress.current or "the pipeline"
-            logging.getLogger(__name__).exception("run %s failed in %s", run_id, stage)
-            message = redact(_user_message(error), secrets)  # the console, failure.txt and the report too
-            print(f"\nFAILED in {stage}: {message}", file=out)
-            print(f"(full log: {os.path.join(paths.root, 'run.log')})", file=out)
-            report_line, report_file = _write_report(paths, run_id, failure=f"{stage}: {message}")
-            print(report_line, file=out)
-            return RunResult(status="failed", exit_code=EXIT_FAILED, run_id=run_id, root=paths.root,
-                             report=report_file, error=f"{stage}: {message}")
-    pushed = (summary.serving_fingerprint if summary and summary.executions.get("Pusher") == "COMPLETE"
-              else None)
-    rerun.record(paths, rerun.covered(before, paths, pushed), run_id)
+                # while its log lines still go to run.log
+                summary = run_summary(paths.store, run_id, paths.pipeline)
+                _check_done(summary, run_id)
+                report_line, report_file = _write_report(paths, run_id)
+                outcome = (summary, seconds, report_line, report_file)
+            except Exception as error:  # noqa: BLE001 (the run failed: the cause in the user's terms)
+                outcome = _failed(error, paths, run_id, progress, secrets, out)
+    except Exception as error:  # noqa: BLE001 (outside the stages: run.log, the root; said in one line)
+        if outcome is None:
+            outcome = _failed(error, paths, run_id, progress, secrets, out)
+        else:
+            print(f"warning: {log_path} could not be completed ({_user_message(error)})", file=out)
+    if not isinstance(outcome, tuple):
+        return outcome
+    summary, seconds, report_line, report_file = outcome
+    pushed = summary.serving_fingerprint if summary.executions.get("Pusher") == "COMPLETE" else None
+    try:
+        rerun.record(paths, rerun.covered(before, paths, pushed), run_id)
+    except OSError as error:  # the next run runs the pipeline again instead of the fast path: said
+        print(f"warning: could not record what this run covered ({_user_message(error)}); the next run of "
+              "this root runs the pipeline again", file=out)
     print(f"\nfinished in {seconds:.1f}s", file=out)
-    for line in summary.lines() if summary else []:
+    for line in summary.lines():
         print(line, file=out)
     print(report_line, file=out)
     result = RunResult.of_summary("succeeded", summary, paths.root, report_file)
     result.run_id = run_id
+    return result
+
+
+def _check_done(summary, run_id: str) -> None:
+    """Raise StageNotDone unless ML Metadata records every stage of run `run_id` as complete or
+    cached: a stage that failed without the pipeline raising (its record could not be written,
+    the store was damaged under it) is a failed run, never a success."""
+    if summary is None:
+        raise StageNotDone("the pipeline", f"no stage of run {run_id} is recorded in ML Metadata")
+    for stage, state in summary.executions.items():
+        if state not in ("COMPLETE", "CACHED"):
+            raise StageNotDone(stage, f"ML Metadata records {stage} as {state.lower()}, not complete; see "
+                                      "run.log")
+
+
+def _failed(error: Exception, paths, run_id: str, progress, secrets, out):
+    """The failed run's RunResult, after printing the cause, what it published anyway (a version
+    whose record in ML Metadata failed still serves: said, and in the RunResult) and the report."""
+    from pipelines.runs.summary import published_by
+
+    stage = (error.stage if isinstance(error, StageNotDone)
+             else getattr(progress, "current", None) or "the pipeline")
+    logging.getLogger(__name__).exception("run %s failed in %s", run_id, stage)
+    message = redact(_user_message(error), secrets)  # the console, failure.txt and the report too
+    print(f"\nFAILED in {stage}: {message}", file=out)
+    published = published_by(paths.destination, run_id)
+    for version, path in published:
+        print(f"published: version {version} ({path}) was pushed by this run and is complete; only what "
+              "came after the push failed. `tfx-yaml runs` lists it (from its push_metadata.json)", file=out)
+    print(f"(full log: {os.path.join(paths.root, 'run.log')})", file=out)
+    report_line, report_file = _write_report(paths, run_id, failure=f"{stage}: {message}")
+    print(report_line, file=out)
+    result = RunResult(status="failed", exit_code=EXIT_FAILED, run_id=run_id, root=paths.root,
+                       report=report_file, error=f"{stage}: {message}")
+    if published:
+        result.pushed_version, result.pushed_to = published[-1]
     return result
 
 
@@ -304,7 +372,7 @@ def captured_logs(log_file: str, console: Console, secrets: list[str] = ()):
             handler.addFilter(at_least := _AtLeast(previous_level))
             filters.append((handler, at_least))
     root.setLevel(logging.INFO)
-    file_handler = PrivateFileHandler(log_file)  # 0600: run.log is for the root's owner only
+    file_handler = RunLog(log_file, console.out)  # 0600: run.log is for the root's owner only
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     file_handler.addFilter(Redact(list(secrets)))
     progress = StageProgress(console.out, quiet=console.quiet)
@@ -339,6 +407,42 @@ def captured_logs(log_file: str, console: Console, secrets: list[str] = ()):
         file_handler.close()
 
 
+class RunLog(PrivateFileHandler):
+    """run.log (0600). A write that fails (a full disk) is said once on the console, and the lines
+    after it are dropped, instead of logging's `--- Logging error ---` and a traceback per line
+    (hundreds in a run); closing a file that cannot be flushed never ends the run."""
+
+    def __init__(self, path: str, out):
+        self.out, self.failed = out, None
+        super().__init__(path)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self._fail(sys.exc_info()[1])
+
+    def _fail(self, error: BaseException | None) -> None:
+        if self.failed is None:
+            self.failed = error or OSError("unknown error")
+            with contextlib.suppress(Exception):
+                print(f"warning: cannot write {self.baseFilename} ({_user_message(self.failed)}); its later "
+                      "lines are dropped", file=self.out, flush=True)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.failed is None:
+            super().emit(record)
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError as error:
+            self._fail(error)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError as error:
+            self._fail(error)
+
+
 def _user_message(error: BaseException) -> str:
     """The innermost error of our own (data validation, training), else the error itself."""
     seen = error
@@ -346,7 +450,25 @@ def _user_message(error: BaseException) -> str:
         if type(seen).__module__.startswith("components."):
             return str(seen)
         seen = seen.__cause__ or seen.__context__
+    full = _no_space(error)
+    if full is not None:
+        where = f" ({full.filename})" if full.filename else ""
+        return f"no space left on the device{where}: free space, then run again"
     return f"{type(error).__name__}: {error}"
+
+
+def _no_space(error: BaseException) -> OSError | None:
+    """The OSError 'No space left on device' among `error` and its causes, or None."""
+    import errno
+
+    seen, hops = error, 0
+    while seen is not None and hops < 20:
+        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
+            return seen
+        if "No space left on device" in str(seen) or "database or disk is full" in str(seen):
+            return OSError(errno.ENOSPC, "No space left on device")
+        seen, hops = seen.__cause__ or seen.__context__, hops + 1
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -95,8 +95,10 @@ class Store:
 
     def check(self) -> None:
         """Connect once, before a run starts: an unreachable server or refused login is a
-        MetadataError naming the server, the user and the likely fix."""
+        MetadataError naming the server, the user and the likely fix; a SQLite store that is
+        damaged or read-only (check_sqlite) is one too."""
         if self.sqlite:
+            check_sqlite(self.sqlite, write=True)
             return
         config = self.config()
         try:
@@ -122,7 +124,12 @@ class Store:
         """The store for reading, or None when a SQLite store has not been created yet."""
         if not self.exists():
             return None
-        return metadata_store.MetadataStore(self.config(readonly=True))
+        if self.sqlite:
+            check_sqlite(self.sqlite, write=False)
+        try:
+            return metadata_store.MetadataStore(self.config(readonly=True))
+        except Exception as error:  # noqa: BLE001 (ML Metadata raises its own errors and RuntimeError)
+            raise MetadataError(_unreadable(self.describe(), error)) from None
 
 
 @contextlib.contextmanager
@@ -137,6 +144,72 @@ def _quiet_stderr():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(null)
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_sqlite(path: str, write: bool) -> None:
+    """Raise MetadataError (one line: the file, what is wrong, what to do) when the SQLite store
+    at `path` exists but cannot be used: empty (0 bytes: never silently started afresh, which
+    would lose the history), not a SQLite file (a garbled header), damaged pages (SQLite's own
+    `PRAGMA quick_check`, a few milliseconds for a store of a few MB), or, with `write`, not
+    writable (a read-only file, folder or mount). A store that does not exist yet is fine: the
+    first run creates it. Reads only (SQLite's read-only mode), unless a journal of an interrupted
+    write is there, which SQLite rolls back as any writer's open would."""
+    import sqlite3
+
+    if not os.path.lexists(path):  # local-only: the SQLite file of a local root
+        return
+    aside = f"mv {path} {path}.damaged"
+    restore = (f"restore it from a backup, or move it aside ({aside}) to start a new, empty run history "
+               "(the serving directory and its versions are kept)")
+    if not os.path.isfile(path):  # local-only
+        raise MetadataError(f"the ML Metadata store {path} is not a regular file; remove it or give another "
+                            "--root")
+    if os.path.getsize(path) == 0:  # local-only
+        raise MetadataError(f"the ML Metadata store {path} is empty (0 bytes: a crash or a full disk while "
+                            f"it was written); it is not started afresh silently: {restore}")
+    try:
+        with open(path, "rb") as f:  # local-only: the header of the SQLite file
+            header = f.read(len(SQLITE_HEADER))
+    except OSError as error:
+        raise MetadataError(f"the ML Metadata store {path} cannot be read ({error.strerror or error}); fix "
+                            "its permissions") from None
+    if header != SQLITE_HEADER:
+        raise MetadataError(f"the ML Metadata store {path} is not a SQLite database (its header is garbled); "
+                            f"{restore}")
+    # A journal left by a write that failed (a full disk, a kill) is rolled back by SQLite when the
+    # store is opened for writing, as every open by ML Metadata does: not damage.
+    journal = os.path.exists(path + "-journal") and os.access(path, os.W_OK)  # local-only
+    try:
+        connection = sqlite3.connect(f"file:{path}?mode={'rw' if journal else 'ro'}", uri=True, timeout=30)
+        try:
+            found = [row[0] for row in connection.execute("PRAGMA quick_check(3)").fetchall()]
+        finally:
+            connection.close()
+    except sqlite3.OperationalError as error:
+        if "locked" in str(error) or "busy" in str(error):
+            found = ["ok"]  # a run of this root is writing it: not damage (the run's lock orders them)
+        else:
+            found = [str(error)]
+    except sqlite3.DatabaseError as error:
+        found = [str(error)]
+    if found != ["ok"]:
+        raise MetadataError(f"the ML Metadata store {path} is damaged (SQLite: {'; '.join(found)[:200]}); "
+                            f"{restore}")
+    folder = os.path.dirname(path)
+    if write and not (os.access(path, os.W_OK) and os.access(folder, os.W_OK)):
+        raise MetadataError(f"the ML Metadata store {path} is read-only (the file, its folder {folder} or "
+                            "its file system): a run records every stage in it; make it writable, or give "
+                            "another --root")
+
+
+def _unreadable(where: str, error: Exception) -> str:
+    """A store that passed check_sqlite but that ML Metadata cannot open or read."""
+    text = " ".join(str(error).split())[:200]
+    return (f"the ML Metadata store {where} cannot be read ({type(error).__name__}: {text}); if it is "
+            "damaged, restore it from a backup or move it aside to start a new run history")
 
 
 def as_store(store: Store | str) -> Store:

@@ -76,6 +76,35 @@ def serving_now(destination: str) -> str | None:
     return serving_dir.latest_version_path(destination)
 
 
+def published_versions(destination: str) -> list[dict]:
+    """The complete versions of a local destination with what their push_metadata.json says
+    (version, path, source_run, pushed_at), oldest first: what serves, whatever ML Metadata
+    recorded (a run killed right after its rename, or whose record failed after it, left its
+    version there unrecorded). [] for a remote destination (not read here)."""
+    import json
+
+    if "://" in destination:
+        return []
+    found = []
+    for version in serving_layout.local_versions(destination):
+        path = os.path.join(destination, str(version))
+        try:
+            # local-only: a local version's small JSON file, read to at most 1 MB
+            with open(os.path.join(path, serving_layout.METADATA_FILE), encoding="utf-8") as f:
+                pushed = json.loads(f.read(1 << 20))
+        except (OSError, ValueError):
+            pushed = {}
+        pushed = pushed if isinstance(pushed, dict) else {}
+        found.append({"version": version, "path": path, "source_run": str(pushed.get("source_run") or ""),
+                      "pushed_at": pushed.get("pushed_at")})
+    return found
+
+
+def published_by(destination: str, run_id: str) -> list[tuple[int, str]]:
+    """(version, path) of each version at a local `destination` that run `run_id` published."""
+    return [(p["version"], p["path"]) for p in published_versions(destination) if p["source_run"] == run_id]
+
+
 def latest_run(metadata: Store | str, pipeline: str | None = None) -> RunSummary | None:
     """The summary of the newest run (of `pipeline`, when given) recorded in the store (or SQLite file)."""
     return run_summary(metadata, pipeline=pipeline)
@@ -206,15 +235,20 @@ def data_lines(kind: str, uri: str, missing_ok: bool = True) -> list[str]:
     return lines
 
 
-def run_history(metadata: Store | str, pipeline: str | None = None) -> list[dict]:
+def run_history(metadata: Store | str, pipeline: str | None = None,
+                destination: str | None = None) -> list[dict]:
     """Every run of the pipeline named `pipeline` (of every pipeline when None) recorded in the
     store, newest first: when, status, duration, span, the first evaluated metric, blessed, pushed
-    version (one dict each; what `tfx-yaml runs` prints)."""
+    version (one dict each; what `tfx-yaml runs` prints). A version that serves at the destination
+    (`destination`, and those the runs' ServingState recorded) and whose push_metadata.json names
+    a run that ML Metadata does not record as pushing it is reconciled: that run's entry gets it,
+    with "recorded": False."""
     store = as_store(metadata).connect()
     if store is None:
         return []
     types = {t.id: t.name for t in store.get_artifact_types()}
     history = []
+    destinations = {destination} if destination else set()
     for run in sorted(pipeline_runs(store, pipeline), key=lambda c: c.create_time_since_epoch,
                       reverse=True):
         nodes = node_states(store, run.id)
@@ -229,6 +263,8 @@ def run_history(metadata: Store | str, pipeline: str | None = None) -> list[dict
             kind, props = types[artifact.type_id], artifact.custom_properties
             if kind == "Examples" and "span" in props:
                 entry["span"] = props["span"].int_value
+            elif kind == "components.ServingState" and "destination" in props:
+                destinations.add(props["destination"].string_value)
             elif kind == "ModelBlessing":
                 blessing = RunSummary(run_id=run.name, executions={})
                 _read_blessing(blessing, artifact.uri)
@@ -243,7 +279,21 @@ def run_history(metadata: Store | str, pipeline: str | None = None) -> list[dict
                              if w.get("version") == entry["pushed_version"]]
                 entry["withdrawn_at"] = withdrawn[0].get("at") if withdrawn else None
         history.append(entry)
+    _reconcile(history, destinations)
     return history
+
+
+def _reconcile(history: list[dict], destinations: set[str]) -> None:
+    """Give each run that published a serving version without ML Metadata recording it (killed
+    right after the rename, or its record failed: a full disk) that version, from the version's
+    push_metadata.json."""
+    by_run = {entry["run_id"]: entry for entry in history}
+    for destination in sorted(destinations):
+        for pushed in published_versions(destination):
+            entry = by_run.get(pushed["source_run"])
+            if entry is not None and entry["pushed_version"] is None:
+                entry["pushed_version"], entry["recorded"] = pushed["version"], False
+                entry["withdrawn_at"] = None
 
 
 def _status(states: dict[str, str]) -> str:
@@ -270,5 +320,7 @@ def history_lines(history: list[dict]) -> list[str]:
                      f"{h['status']:<26} {h['seconds']:>7.1f}  "
                      f"{h['span'] if h['span'] is not None else '-':>4}  {metric:<18} {blessed:<7} "
                      f"{h['pushed_version'] or '-'}"
-                     + (f" (rolled back {h['withdrawn_at']})" if h.get("withdrawn_at") else ""))
+                     + (f" (rolled back {h['withdrawn_at']})" if h.get("withdrawn_at") else "")
+                     + (" (published; not recorded in ML Metadata: from its push_metadata.json)"
+                        if h.get("recorded") is False else ""))
     return lines

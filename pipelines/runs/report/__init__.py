@@ -15,6 +15,7 @@ templates/ lays the page out (Jinja2, every value escaped). This module writes t
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 
@@ -61,13 +62,22 @@ def write_report(root: str, metadata: Store | str, destination: str, run_id: str
     base = path[: -len(".html")]
     private_dir(os.path.dirname(path))  # 0700 and files 0600: the local run's root
     if failure:
-        with open_private(base + ".failure.txt") as f:
-            f.write(failure)
+        try:
+            with open_private(base + ".failure.txt") as f:
+                f.write(failure)
+        except OSError:  # a full disk: no cut message kept for later rewrites; this page still says it
+            with contextlib.suppress(OSError):
+                os.remove(base + ".failure.txt")  # local-only: the report lives in the local root
     failure = failure or data.file_text(base + ".failure.txt")
     page = build_html(store, run, destination, failure, data.file_text(base + ".spec.yaml"))
-    with open_private(path + ".tmp") as f:  # written whole, then renamed
-        f.write(page)
-    os.replace(path + ".tmp", path)  # local-only
+    try:
+        with open_private(path + ".tmp") as f:  # written whole, then renamed
+            f.write(page)
+        os.replace(path + ".tmp", path)  # local-only
+    except BaseException:  # a full disk, a kill signal's KeyboardInterrupt: no partial page left behind
+        with contextlib.suppress(OSError):
+            os.remove(path + ".tmp")  # local-only: the report lives in the local root
+        raise
     return path
 
 
