@@ -101,7 +101,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     paths = RunPaths.of(spec, args.root)  # for the messages: where the store and the destination are
     if args.command == "runs":
-        return print_runs(api.history(spec, args.root), spec, paths, args.json)
+        try:
+            history = api.history(spec, args.root)
+        except Exception as error:  # noqa: BLE001 (a damaged store: one line, exit 2, never a traceback)
+            return store_error(error, paths)
+        return print_runs(history, spec, paths, args.json)
     if args.command == "report":
         return write_report(spec, paths, args.root, args.run, args.open)
     from pipelines.local.locks import RootLocked
@@ -129,6 +133,25 @@ def print_runs(history: list[dict], spec, paths, as_json: bool) -> int:
     return EXIT_OK
 
 
+def store_error(error: Exception, paths) -> int:
+    """A store that cannot be read (MetadataError says which and what to do; anything else from
+    reading it is said in one line with the store's path): exit 2. TFX_YAML_DEBUG=1 raises."""
+    import os
+
+    from pipelines.runs.metadata import MetadataError
+
+    if os.environ.get("TFX_YAML_DEBUG") and not isinstance(error, MetadataError):
+        raise error
+    if isinstance(error, MetadataError):
+        print(f"error: {error}", file=sys.stderr)
+    else:
+        text = " ".join(str(error).split())[:300]
+        print(f"error: could not read the runs of {paths.store.describe()} ({type(error).__name__}: {text}); "
+              "if the store is damaged, restore it from a backup or move it aside to start a new run history "
+              "(TFX_YAML_DEBUG=1 shows the traceback)", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
 def write_report(spec, paths, root: str | None, run_id: str | None, open_it: bool) -> int:
     from pipelines.runs.metadata import MetadataError
 
@@ -137,6 +160,12 @@ def write_report(spec, paths, root: str | None, run_id: str | None, open_it: boo
     except MetadataError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as error:  # the report's folder: read-only, full
+        print(f"error: cannot write the report {error.filename or ''}: {error.strerror or error}; make "
+              f"{paths.root} writable (or free space there)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as error:  # noqa: BLE001 (a store damaged past SQLite's quick check)
+        return store_error(error, paths)
     if path is None:
         which = f"run {run_id!r}" if run_id else "any run"
         print(f"error: no record of {which} of pipeline {spec.name!r} in {paths.store.describe()}; "

@@ -102,14 +102,22 @@ def last_run(paths: RunPaths) -> dict | None:
 
 
 def record(paths: RunPaths, stamp: str | None, run_id: str) -> None:
-    """After a successful run: what it covered (written atomically)."""
+    """After a successful run: what it covered (written atomically; OSError when it cannot be
+    written, with nothing left behind)."""
     if stamp is None:
         return
     path = os.path.join(paths.root, STAMP_FILE)
-    # local-only: the stamp lives in the local root beside the SQLite store
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump({"fingerprint": stamp, "run_id": run_id}, f)
-    os.replace(path + ".tmp", path)  # local-only
+    try:
+        # local-only: the stamp lives in the local root beside the SQLite store
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            json.dump({"fingerprint": stamp, "run_id": run_id}, f)
+        os.replace(path + ".tmp", path)  # local-only
+    except OSError:  # a full disk: no half-written stamp left; the caller says it (the next run runs)
+        try:
+            os.remove(path + ".tmp")  # local-only
+        except OSError:
+            pass
+        raise
 
 
 def forget(paths: RunPaths) -> None:
