@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -114,10 +115,10 @@ class FeaturePlan:
         for i, f in enumerate(self.numeric):
             values = _numbers(first_values(found.get(f.name), n))
             x[:, i] = (np.where(np.isnan(values), f.mean, values) - f.mean) / f.std
-        for i, f in enumerate(self.categorical, start=len(self.numeric)):
-            values = first_values(found.get(f.name), n)
-            ids = pc.index_in(values, value_set=pa_array([v.encode() for v in f.vocabulary], values.type))
-            x[:, i] = ids.fill_null(len(f.vocabulary)).to_numpy(zero_copy_only=False)
+        for i, c in enumerate(self.categorical, start=len(self.numeric)):
+            values = first_values(found.get(c.name), n)
+            ids = pc.index_in(values, value_set=pa_array([v.encode() for v in c.vocabulary], values.type))
+            x[:, i] = ids.fill_null(len(c.vocabulary)).to_numpy(zero_copy_only=False)
         y, keep = self.encode_labels(first_values(found.get(self.label), n))
         if self.task == REGRESSION:
             y = ((y - self.label_mean) / self.label_std).astype(np.float32)
@@ -177,9 +178,9 @@ class FeaturePlan:
             present = features[f.name].row_lengths()[:, None] > 0
             values = tf.where(present, values, tf.constant(f.mean, tf.float32))
             parts.append((values - f.mean) / f.std)
-        for f in self.categorical:
-            values = features[f.name][:, :1].to_tensor(default_value="", shape=[None, 1])
-            parts.append(tf.cast(tables[f.name].lookup(values), tf.float32))
+        for c in self.categorical:
+            values = features[c.name][:, :1].to_tensor(default_value="", shape=[None, 1])
+            parts.append(tf.cast(tables[c.name].lookup(values), tf.float32))
         return self.expand(tf.concat(parts, axis=1))
 
     def expand(self, x: tf.Tensor) -> tf.Tensor:
@@ -360,8 +361,9 @@ def build_plan(
                 continue
             vocabulary = _vocabulary(f, domains, feature_stats)
             categorical.append(CategoricalFeature(f.name, vocabulary))
+            missing = int(feature_stats.string_stats.common_stats.num_missing) if feature_stats else 0
             encodings[f.name] = categorical_encoding(len(vocabulary),
-                                                     unique if not curated else len(vocabulary))
+                                                     unique if not curated else len(vocabulary), missing)
         else:
             encodings[f.name] = "not used (a struct or unknown type)"
     if id_like or numeric_ids:
@@ -422,8 +424,8 @@ def is_id_like(unique: int, present: int) -> bool:
     return unique > ID_LIKE_MIN_VALUES and unique >= ID_LIKE_SHARE * present
 
 
-def id_like_message(columns: list[tuple[str, int, int]], exclude: list[str] = (), where: str = "rows",
-                    numbers: list[tuple[str, int, int, str]] = ()) -> str:
+def id_like_message(columns: Sequence[tuple[str, int, int]], exclude: Sequence[str] = (),
+                    where: str = "rows", numbers: Sequence[tuple[str, int | None, int, str]] = ()) -> str:
     """The refusal of ID-like text columns, each (name, distinct values, rows with a value), and of
     integer identifiers (`numbers`: name, distinct values, rows with a value, why, from
     is_numeric_id): the columns, the rule, and the data.exclude line to write (with what the spec
@@ -479,11 +481,13 @@ def numeric_encoding(mean: float, std: float, missing: int, distinct: int | None
                "an identifier rather than a quantity, add it to data.exclude" if many else ""))
 
 
-def categorical_encoding(kept: int, unique: int) -> str:
-    """How a text column is encoded, in the plan's words: `kept` of its `unique` values one-hot."""
+def categorical_encoding(kept: int, unique: int, missing: int = 0) -> str:
+    """How a text column is encoded, in the plan's words: `kept` of its `unique` values one-hot;
+    `missing` rows without a value."""
     return (f"categorical, one-hot over {kept:,} values + 1 slot for missing or unseen ones"
             + (f"; it has {unique:,} distinct values: the {kept:,} most frequent are kept, the others share "
-               "that slot (batching.max_vocabulary)" if unique > kept else ""))
+               "that slot (batching.max_vocabulary)" if unique > kept else "")
+            + (f"; {missing:,} missing value(s) in that slot" if missing else ""))
 
 
 def _string_counts(stats: Any) -> tuple[int, int]:
