@@ -12,8 +12,10 @@ setup-test:  # the same, plus the Debian packages the tests use (chromium, maria
 run: setup
 	$(PY) pipelines/local_runner.py
 
-lint: setup  # ruff with pyproject.toml's rules and line length (110)
+lint: setup  # ruff (pyproject.toml's rules, line length 110), the layers' import contracts (import-linter), mypy
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports
+	.venv/bin/mypy
 
 test: setup-test lint
 	$(PY) -m pytest -q

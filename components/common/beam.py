@@ -47,7 +47,7 @@ def use_installed_tfx_on_direct_runner() -> None:
             return list(beam_pipeline_args)
         return original(beam_pipeline_args)
 
-    make_beam_dependency_flags.original = original
+    make_beam_dependency_flags.original = original  # type: ignore[attr-defined]  # what a test restores
     dependency_utils.make_beam_dependency_flags = make_beam_dependency_flags
 
 

@@ -63,7 +63,7 @@ def makedirs(path: str) -> None:
 def listdir(path: str) -> list[str]:
     """Names in a folder (without trailing '/'); [] when it does not exist."""
     try:
-        return sorted(name.rstrip("/") for name in fileio.listdir(path))
+        return sorted(os.fsdecode(name).rstrip("/") for name in fileio.listdir(path))
     except NotFoundError:
         return []
 
@@ -71,7 +71,7 @@ def listdir(path: str) -> list[str]:
 def glob(pattern: str) -> list[str]:
     """Files matching a glob pattern, sorted."""
     try:
-        return sorted(fileio.glob(pattern))
+        return sorted(os.fsdecode(found) for found in fileio.glob(pattern))
     except NotFoundError:
         return []
 
@@ -178,6 +178,7 @@ def files_under(root: str) -> list[str]:
         relative = os.path.relpath(str(folder), root) if not is_remote(root) else \
             str(folder)[len(root.rstrip("/")):].strip("/")
         for name in files:
+            name = os.fsdecode(name)
             found.append(posixpath.join(relative, name) if relative not in ("", ".") else name)
     return sorted(found)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +148,9 @@ def _remove_innermost_key(raw: dict, loc: list[Any]) -> list[Any] | None:
     """Remove the innermost mapping key on the path `loc` from `raw` (an invalid list element
     leaves out the whole list); returns the path of the removed key, or None when `loc` is not
     there (already left out with a key above it)."""
-    node, path, innermost = raw, [], None  # innermost: (mapping, key, path to the key)
+    node: Any = raw
+    path: list[Any] = []
+    innermost = None  # (mapping, key, path to the key)
     for part in loc:
         if isinstance(node, dict) and part in node:
             path = [*path, part]
@@ -241,7 +244,7 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _describe(error: dict[str, Any], node: yaml.Node | None) -> str:
+def _describe(error: Mapping[str, Any], node: yaml.Node | None) -> str:
     loc = [part for part in error["loc"] if not _is_union_tag(part)]
     kind = error["type"]
     message = error["msg"].removeprefix("Value error, ")
@@ -291,7 +294,7 @@ def _is_union_tag(part: Any) -> bool:
     return isinstance(part, str) and ("[" in part or part in ("list", "str", "dict", "int", "float", "bool"))
 
 
-def _literal_values(error: dict[str, Any]) -> list[str]:
+def _literal_values(error: Mapping[str, Any]) -> list[str]:
     expected = error.get("ctx", {}).get("expected", "")
     return [v.strip().strip("'\"") for v in expected.replace(" or ", ", ").split(",") if v.strip()]
 

@@ -351,7 +351,7 @@ class ModelSection(Section):
 
     hidden_units: list[int] = Field(default_factory=lambda: [64])
     activation: Activation = "relu"
-    output_activation: Literal[("auto", *ACTIVATIONS)] = "auto"  # type: ignore[valid-type]
+    output_activation: Literal[("auto",) + ACTIVATIONS] = "auto"  # type: ignore[valid-type]
     output_units: int | None = Field(None, ge=1, le=10_000)
     dropout: float = Field(0.2, ge=0, lt=1)
     batch_norm: bool = False
@@ -447,7 +447,7 @@ class TrainerSection(Section):
 
     task: Literal["auto", "classification", "regression"] = "auto"
     model: ModelSection = Field(default_factory=ModelSection)
-    loss: Literal[("auto", *LOSSES)] = "auto"  # type: ignore[valid-type]
+    loss: Literal[("auto",) + LOSSES] = "auto"  # type: ignore[valid-type]
     optimizer: OptimizerSection = Field(default_factory=OptimizerSection)
     metrics: Literal["auto"] | list[Literal["accuracy", "mae", "mse"]] = "auto"
     max_epochs: int = Field(200, ge=1, le=MAX_EPOCHS)
@@ -658,8 +658,8 @@ class Threshold(Section):
 
     @model_validator(mode="after")
     def _bounds_can_be_met(self) -> Threshold:
-        both = self.lower_bound is not None and self.upper_bound is not None
-        if both and self.lower_bound > self.upper_bound:
+        low, high = self.lower_bound, self.upper_bound
+        if low is not None and high is not None and low > high:
             raise ValueError(f"upper_bound: lower_bound {self.lower_bound:g} is above upper_bound "
                              f"{self.upper_bound:g}: no model could ever be blessed; swap or fix them")
         return self
