@@ -49,8 +49,14 @@ class DestinationConfig(StageConfig):
 
 
 class PusherConfig(StageConfig):
+    """pusher: plus what the model card says (components/pusher/model_card.py): the pipeline's
+    name, the spec's model_card: section and a summary of the trainer: section."""
+
     destination: str
     keep_versions: KeepVersions  # type: ignore[valid-type]
+    name: str = ""
+    model_card: dict = {}
+    model: dict = {}  # architecture, loss, optimizer (the compiler's words)
 
 
 class DataGateConfig(ValidationSection):

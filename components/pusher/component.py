@@ -13,6 +13,11 @@ MODEL_KEY = "model"
 BLESSING_KEY = "model_blessing"
 PUSHED_MODEL_KEY = "pushed_model"
 SERVING_STATE_KEY = "serving_state"
+# optional: the eval examples (the serving check's calls and warm-up requests), the Evaluator's
+# metrics and the Trainer's run (the model card)
+EXAMPLES_KEY = "examples"
+EVALUATION_KEY = "evaluation"
+MODEL_RUN_KEY = "model_run"
 
 
 class Pusher(StageComponent):
@@ -20,12 +25,18 @@ class Pusher(StageComponent):
         model: the Trainer's model.
         model_blessing: the Evaluator's blessing.
         serving_state: ServingState's output (what the Evaluator compared against).
-        config: JSON with "destination" and "keep_versions".
+        examples: ExampleGen's examples (optional: without them no serving check runs).
+        evaluation: the Evaluator's metrics (optional; the model card's metrics).
+        model_run: the Trainer's run (optional; the model card's training section).
+        config: JSON with "destination", "keep_versions", "name", "model_card" and "model".
     """
 
     SPEC_CLASS = stage_spec(
         "PusherSpec", __name__,
         inputs={MODEL_KEY: standard_artifacts.Model, BLESSING_KEY: standard_artifacts.ModelBlessing,
-                SERVING_STATE_KEY: ServingState},
+                SERVING_STATE_KEY: ServingState, EXAMPLES_KEY: standard_artifacts.Examples,
+                EVALUATION_KEY: standard_artifacts.ModelEvaluation,
+                MODEL_RUN_KEY: standard_artifacts.ModelRun},
+        optional=(EXAMPLES_KEY, EVALUATION_KEY, MODEL_RUN_KEY),
         outputs={PUSHED_MODEL_KEY: standard_artifacts.PushedModel})
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)

@@ -116,8 +116,14 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local",
     pusher = Pusher(
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
         serving_state=serving.outputs["serving_state"],
+        # the serving check's eval examples; the model card's metrics and training history
+        examples=example_gen.outputs["examples"], evaluation=evaluator.outputs["evaluation"],
+        model_run=trainer.outputs["model_run"],
         config=encode(configs.PusherConfig, {"destination": paths.destination,
-                                             "keep_versions": spec.pusher.keep_versions}))
+                                             "keep_versions": spec.pusher.keep_versions,
+                                             "name": spec.name,
+                                             "model_card": spec.model_card.model_dump(),
+                                             "model": _card_model(trainer_section)}))
     components = [example_gen, statistics, schema, validator, gate, batching, *([tuner] if tuner else []),
                   trainer,
                   serving, evaluator, pusher]
@@ -129,6 +135,13 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local",
         metadata_connection_config=paths.store.config() if target == "local" else None,
         beam_pipeline_args=list(spec.runtime.beam_pipeline_args),
     )
+
+
+def _card_model(trainer: TrainerSection) -> dict:
+    """The trainer: section in the model card's words (components/pusher/model_card.py)."""
+    model, optimizer = trainer.model.model_dump(), trainer.optimizer
+    return {"architecture": ", ".join(f"{k}: {v}" for k, v in model.items() if v is not None),
+            "loss": trainer.loss, "optimizer": f"{optimizer.name} (learning rate {optimizer.learning_rate})"}
 
 
 def decided_sections(spec: PipelineSpec,

@@ -749,6 +749,31 @@ class PusherSection(Section):
         return destination
 
 
+class CardOwner(Section):
+    """An owner of the model: `name` and optional `contact`."""
+
+    name: str = Field(min_length=1, max_length=200)
+    contact: str = Field("", max_length=200)
+
+
+class ModelCardSection(Section):
+    """What the model card of every pushed version (assets.extra/model_card.json and
+    model_card.html) says that a run cannot know. Everything else on the card (data, training,
+    metrics, baselines, the serving check, lineage) comes from the run.
+
+    Attributes:
+        owners: who owns the model, each {name, contact}. Defaults to [].
+        intended_use: what the model is for. Defaults to "".
+        users: who is meant to use it, one line each. Defaults to [].
+        limitations: known limitations, one line each. Defaults to [].
+    """
+
+    owners: list[CardOwner] = Field(default_factory=list, max_length=100)
+    intended_use: str = Field("", max_length=10_000)
+    users: list[str] = Field(default_factory=list, max_length=100)
+    limitations: list[str] = Field(default_factory=list, max_length=100)
+
+
 class MetadataSSL(Section):
     """TLS for the connection to the ML Metadata server (mysql): the files are PEM, on the machine
     that runs the pipeline; relative paths are relative to the current directory.
@@ -965,6 +990,7 @@ class PipelineSpec(Section):
     tuner: TunerSection | None = None
     evaluator: EvaluatorSection = Field(default_factory=EvaluatorSection)
     pusher: PusherSection = Field(default_factory=PusherSection)
+    model_card: ModelCardSection = Field(default_factory=ModelCardSection)
     runtime: RuntimeSection = Field(default_factory=RuntimeSection)
     kubeflow: KubeflowSection = Field(default_factory=KubeflowSection)
     schedule: ScheduleSection = Field(default_factory=ScheduleSection)
