@@ -152,3 +152,26 @@ def test_a_column_that_empties_in_a_new_span_stops_the_run_naming_it(tmp_path):
     assert re.search(r"feature 'n_some': .*(LOW_FRACTION_PRESENT|MISSING)", out), out
     assert "Nothing was trained or pushed" in out and "Traceback" not in out
     assert not (tmp_path / "root" / "serving" / "2").exists()
+
+
+def test_check_refuses_a_running_index_and_says_the_missing_counts(tmp_path, monkeypatch, capsys):
+    """`tfx-yaml check` on all the rows: the same rule and words as Batching's."""
+    from pipelines import cli
+
+    monkeypatch.chdir(tmp_path)
+    write_csv(tmp_path / "data" / "gaps.csv")
+    spec = write_spec(tmp_path, spec_text(tmp_path / "root", tmp_path / "data"))
+    assert cli.main(["check", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert ("integer column(s) 'row' (400 distinct values in 400 rows: a running index 1..400) look like "
+            "identifiers (a row number, an id)") in err, err
+    assert "Add them to data.exclude in the spec (data: {exclude: [row]})" in err, err
+    spec = write_spec(tmp_path, spec_text(tmp_path / "root", tmp_path / "data", ", exclude: [row]"))
+    assert cli.main(["check", str(spec)]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert re.search(r"plan:   x_some: numeric, standardized \([^)]*\); 40 missing value\(s\) imputed "
+                     r"with the mean\n", out), out
+    assert "; 368 missing value(s) imputed with the mean" in out
+    assert re.search(r"plan:   code: numeric, standardized \([^)]*\); high cardinality: 300 distinct "
+                     r"integers in 400 rows", out), out
+    assert "plan:   row: excluded (data.exclude)" in out

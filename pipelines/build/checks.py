@@ -143,6 +143,7 @@ class _Profile:
         self.present = dict.fromkeys(columns, 0)
         self.sums = {c: [0, 0.0, 0.0] for c in columns}  # n, sum, sum of squares (while numeric)
         self.values: dict[str, list] = {c: [] for c in columns}  # unique arrays (while text)
+        self.integers: dict[str, list] = {c: [] for c in columns}  # unique arrays (while integer)
         self.partial = set()  # text only after numbers in earlier blocks: the distinct count is a floor
 
     def add(self, block) -> None:
@@ -171,6 +172,8 @@ class _Profile:
                 n, total, squares = self.sums[column]
                 self.sums[column] = [n + len(floats), total + float(floats.sum()),
                                      squares + float(floats @ floats)]
+                if kind == "int":
+                    self._count(column, pc.unique(array), self.integers)
                 continue
             if self.kind[column] != "string":
                 if self.kind[column] != "unknown":
@@ -178,17 +181,30 @@ class _Profile:
                 self.kind[column] = "string"
             self._count(column, pc.unique(values if trimmed else _non_empty(values, trim=True)))
 
-    def _count(self, column: str, unique) -> None:
+    def _count(self, column: str, unique, into: dict | None = None) -> None:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        kept = self.values[column]
+        into = self.values if into is None else into
+        kept = into[column]
         if kept is None:  # more than MAX_COUNTED_VALUES already
             return
         kept.append(unique)
         if sum(len(a) for a in kept) > MAX_COUNTED_VALUES // 4 or len(kept) > 64:
-            merged = pc.unique(pa.chunked_array(kept, pa.string()))
-            self.values[column] = None if len(merged) > MAX_COUNTED_VALUES else [merged]
+            merged = pc.unique(pa.chunked_array(kept, unique.type))
+            into[column] = None if len(merged) > MAX_COUNTED_VALUES else [merged]
+
+    def integers_of(self, column: str) -> tuple[int, int, int] | None:
+        """(distinct values, min, max) of an integer column; None past MAX_COUNTED_VALUES values."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        kept = self.integers[column]
+        if not kept:
+            return None
+        unique = pc.unique(pa.chunked_array(kept, pa.int64()))
+        low, high = pc.min_max(unique).values()
+        return len(unique), low.as_py(), high.as_py()
 
     def distinct(self, column: str) -> int | None:
         """The distinct values of a text column; None when more than MAX_COUNTED_VALUES."""
@@ -218,6 +234,10 @@ class _Profile:
                 self.values[column] = None
             else:
                 self.values[column] += other.values[column]
+            if self.integers[column] is None or other.integers[column] is None:
+                self.integers[column] = None
+            else:
+                self.integers[column] += other.integers[column]
         self.partial |= other.partial
         self.rows += other.rows
         return self
@@ -256,10 +276,17 @@ def _column_plan(spec: PipelineSpec, profile: _Profile, files: list[str], findin
     id_like_message), here on all the rows of the data files, before any work."""
     import math
 
-    from components.common.features import categorical_encoding, id_like_message, is_id_like, numeric_encoding
+    from components.common.features import (
+        categorical_encoding,
+        id_like_message,
+        is_id_like,
+        is_numeric_id,
+        numeric_encoding,
+    )
 
     curated = _curated_columns(spec)
-    lines, id_like = [], []
+    lines, id_like, numeric_ids = [], [], []
+    int_domains = _curated_columns(spec, ints=True)
     for column in profile.columns:
         kind, present = profile.kind[column], profile.present[column]
         if kind == "unknown":
@@ -268,7 +295,13 @@ def _column_plan(spec: PipelineSpec, profile: _Profile, files: list[str], findin
             n, total, squares = profile.sums[column]
             mean = total / n
             std = math.sqrt(max(squares / n - mean * mean, 0.0)) or 1.0
-            lines.append(f"  {column}: " + numeric_encoding(mean, std, profile.rows - present))
+            counted = profile.integers_of(column) if kind == "int" and column not in int_domains else None
+            why = is_numeric_id(counted[0], present, counted[1], counted[2]) if counted else None
+            if why:  # Batching's rule (features.is_numeric_id), on all the rows
+                numeric_ids.append((column, counted[0], present, why))
+                continue
+            lines.append(f"  {column}: " + numeric_encoding(mean, std, profile.rows - present,
+                                                            counted[0] if counted else None, present))
         else:
             unique = profile.distinct(column)
             if column in curated:
@@ -287,15 +320,17 @@ def _column_plan(spec: PipelineSpec, profile: _Profile, files: list[str], findin
                              + (" (some cells are numbers)" if column in profile.partial else ""))
     lines += [f"  {column}: excluded (data.exclude)" for column in spec.data.exclude]
     findings.plan.extend(lines)
-    if id_like:
+    if id_like or numeric_ids:
         where = files[0] if len(files) == 1 else f"data.path {spec.data.path} ({len(files)} files)"
-        return [f"data file {where}: " + id_like_message(id_like, spec.data.exclude).replace(
-            "Add them to data.exclude", "Add them to data.exclude in the spec")]
+        message = id_like_message(id_like, spec.data.exclude, numbers=numeric_ids)
+        return [f"data file {where}: " + message.replace("Add them to data.exclude",
+                                                          "Add them to data.exclude in the spec")]
     return []
 
 
-def _curated_columns(spec: PipelineSpec) -> dict[str, int]:
-    """Text columns that a curated schema (schema.path) gives a domain of values: never ID-like."""
+def _curated_columns(spec: PipelineSpec, ints: bool = False) -> dict[str, int]:
+    """Text columns that a curated schema (schema.path) gives a domain of values: never ID-like
+    (`ints`: the integer columns it gives an int_domain, with 0: never identifiers)."""
     if not spec.schema_.path:
         return {}
     from google.protobuf import text_format
@@ -305,6 +340,8 @@ def _curated_columns(spec: PipelineSpec) -> dict[str, int]:
         schema = text_format.Parse(io.read_text(spec.schema_.path), schema_pb2.Schema())
     except Exception:  # noqa: BLE001 (schema_problems reports it)
         return {}
+    if ints:
+        return {f.name: 0 for f in schema.feature if f.HasField("int_domain")}
     domains = {d.name: len(d.value) for d in schema.string_domain}
     return {f.name: len(f.string_domain.value) if f.HasField("string_domain") else domains[f.domain]
             for f in schema.feature if f.HasField("string_domain") or f.domain in domains}
