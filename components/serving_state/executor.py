@@ -8,7 +8,7 @@ from typing import Any
 from absl import logging
 from tfx.dsl.components.base import base_executor
 
-from components.common import payloads, serving_dir
+from components.common import keys, payloads, serving_dir
 from components.common.configs import DestinationConfig
 from components.common.io import CONFIG_KEY
 
@@ -20,9 +20,9 @@ class Executor(base_executor.BaseExecutor):
         state = serving_dir.state(destination)
         artifact = output_dict["serving_state"][0]
         payloads.write_serving_state(artifact.uri, state)
-        artifact.set_string_custom_property("destination", destination)
-        artifact.set_string_custom_property("digest", state["digest"])
-        artifact.set_string_custom_property("serving_path", state["serving_path"] or "")
+        artifact.set_string_custom_property(keys.DESTINATION, destination)
+        artifact.set_string_custom_property(keys.DIGEST, state["digest"])
+        artifact.set_string_custom_property(keys.SERVING_PATH, state["serving_path"] or "")
         logging.info("ServingState: %s serves at %s (%d version(s), %d withdrawn)",
                      state["serving_path"] or "nothing", destination, len(state["versions"]),
                      len(state["withdrawn"]))

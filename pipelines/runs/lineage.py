@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ml_metadata.proto import metadata_store_pb2
 
+from components.common import keys
 from pipelines.runs.metadata import Store, as_store
 
 _INPUT, _OUTPUT = metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.OUTPUT
@@ -25,13 +26,13 @@ def pushed_versions_in(store, pipeline: str | None = None) -> list[dict]:
     found = []
     for pushed in artifacts_of(store, "PushedModel", pipeline):
         props = pushed.custom_properties
-        if "pushed" not in props or props["pushed"].int_value != 1:
+        if keys.PUSHED not in props or props[keys.PUSHED].int_value != 1:
             continue
         examples = _upstream(store, types, pushed.id, ["Model", "components.Batches", "Examples"])
         spanned = examples and "span" in examples.custom_properties
         span = examples.custom_properties["span"].int_value if spanned else None
-        found.append({"version": props["pushed_version"].int_value,
-                      "destination": props["pushed_destination"].string_value, "span": span,
+        found.append({"version": props[keys.PUSHED_VERSION].int_value,
+                      "destination": props[keys.PUSHED_DESTINATION].string_value, "span": span,
                       "examples": examples.uri if examples else None})
     return sorted(found, key=lambda p: p["version"])
 

@@ -7,7 +7,7 @@ import os
 
 from ml_metadata.proto import metadata_store_pb2
 
-from components.common import payloads, serving_layout
+from components.common import keys, payloads, serving_layout
 from pipelines.runs.metadata import Store, as_store
 
 
@@ -176,13 +176,14 @@ def run_summary(metadata: Store | str, run_id: str | None = None,
             _read_blessing(summary, artifact.uri, _missing_ok(artifact))
         elif kind == "PushedModel":
             props = artifact.custom_properties
-            summary.push_decision = props["push_decision"].string_value if "push_decision" in props else ""
-            if "pushed_destination" in props:
-                summary.pushed_to = props["pushed_destination"].string_value
-            if "serving_fingerprint" in props:
-                summary.serving_fingerprint = props["serving_fingerprint"].string_value
-        elif kind == "components.ServingState" and "destination" in artifact.custom_properties:
-            summary.destination = artifact.custom_properties["destination"].string_value
+            decided = keys.PUSH_DECISION in props
+            summary.push_decision = props[keys.PUSH_DECISION].string_value if decided else ""
+            if keys.PUSHED_DESTINATION in props:
+                summary.pushed_to = props[keys.PUSHED_DESTINATION].string_value
+            if keys.SERVING_FINGERPRINT in props:
+                summary.serving_fingerprint = props[keys.SERVING_FINGERPRINT].string_value
+        elif kind == "components.ServingState" and keys.DESTINATION in artifact.custom_properties:
+            summary.destination = artifact.custom_properties[keys.DESTINATION].string_value
     return summary
 
 
@@ -263,8 +264,8 @@ def run_history(metadata: Store | str, pipeline: str | None = None,
             kind, props = types[artifact.type_id], artifact.custom_properties
             if kind == "Examples" and "span" in props:
                 entry["span"] = props["span"].int_value
-            elif kind == "components.ServingState" and "destination" in props:
-                destinations.add(props["destination"].string_value)
+            elif kind == "components.ServingState" and keys.DESTINATION in props:
+                destinations.add(props[keys.DESTINATION].string_value)
             elif kind == "ModelBlessing":
                 blessing = RunSummary(run_id=run.name, executions={})
                 _read_blessing(blessing, artifact.uri)
@@ -272,9 +273,9 @@ def run_history(metadata: Store | str, pipeline: str | None = None,
                 if blessing.metrics:
                     name, value = next(iter(blessing.metrics.items()))
                     entry["metric"] = {"name": name, "value": value}
-            elif kind == "PushedModel" and props.get("pushed") and props["pushed"].int_value == 1:
-                entry["pushed_version"] = props["pushed_version"].int_value
-                destination = os.path.dirname(props["pushed_destination"].string_value.rstrip("/"))
+            elif kind == "PushedModel" and props.get(keys.PUSHED) and props[keys.PUSHED].int_value == 1:
+                entry["pushed_version"] = props[keys.PUSHED_VERSION].int_value
+                destination = os.path.dirname(props[keys.PUSHED_DESTINATION].string_value.rstrip("/"))
                 withdrawn = [w for w in withdrawn_versions(destination)
                              if w.get("version") == entry["pushed_version"]]
                 entry["withdrawn_at"] = withdrawn[0].get("at") if withdrawn else None

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ml_metadata.proto import metadata_store_pb2
 
-from components.common import payloads, serving_layout
+from components.common import keys, payloads, serving_layout
 from components.common.features import distinct_values
 from pipelines.runs.summary import _status, node_states, state_name, withdrawn_versions
 
@@ -544,8 +544,8 @@ def _push(r: RunArtifacts, destination: str) -> Push:
     decision, where = "-", ""
     if pushed is not None:
         props = pushed.custom_properties
-        decision = props["push_decision"].string_value if "push_decision" in props else "-"
-        where = props["pushed_destination"].string_value if "pushed_destination" in props else ""
+        decision = props[keys.PUSH_DECISION].string_value if keys.PUSH_DECISION in props else "-"
+        where = props[keys.PUSHED_DESTINATION].string_value if keys.PUSHED_DESTINATION in props else ""
     return Push(pushed is not None, decision, where, destination, _serving_versions(destination),
                 withdrawn_versions(destination))
 
