@@ -3,10 +3,17 @@ model (same fingerprint) is already serving or was withdrawn by a rollback, or t
 directory changed since the Evaluator compared the candidate with it.
 
 Deciding and publishing happen under the destination's push lock, so two pushers cannot both
-decide "push" for one model, nor take the same version number."""
+decide "push" for one model, nor take the same version number.
+
+Publishing stages the candidate in a local folder, runs the serving check on it (a fresh
+TensorFlow-only process; components/pusher/serving_check.py), adds TF Serving's warm-up file and
+the model card (components/pusher/model_card.py) to it, and only then publishes it: a candidate
+that fails the check is not pushed and the reason is the push decision (summary and report)."""
 
 from __future__ import annotations
 
+import json
+import tempfile
 import time
 from typing import Any
 
@@ -17,6 +24,7 @@ from tfx.utils import path_utils
 from components.common import io, keys, payloads, serving_dir, serving_layout
 from components.common.configs import PusherConfig
 from components.common.io import CONFIG_KEY
+from components.pusher import model_card, serving_check
 from components.serving_state import executor as serving_state
 
 
@@ -51,7 +59,17 @@ class Executor(base_executor.BaseExecutor):
                 "data_span": verdict.get("span"),
                 "pushed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
-            version = serving_dir.publish(model_path, destination, metadata, cfg.keep_versions)
+            with tempfile.TemporaryDirectory(prefix="push-staging-") as staging:
+                staged = io.join(staging, "candidate")
+                io.copytree(model_path, staged)
+                failure = _check_and_complete(staged, input_dict, cfg, verdict, metadata, now, pushed)
+                if failure:
+                    pushed.set_string_custom_property(keys.PUSH_DECISION, failure)
+                    pushed.set_int_custom_property(keys.PUSHED, 0)
+                    _record_fingerprint(pushed, destination)
+                    logging.warning("Pusher: not pushed: %s", failure)
+                    return
+                version = serving_dir.publish(staged, destination, metadata, cfg.keep_versions)
             _record_fingerprint(pushed, destination)
         pushed.set_int_custom_property(keys.PUSHED, 1)
         pushed.set_int_custom_property(keys.PUSHED_VERSION, version)
@@ -59,6 +77,54 @@ class Executor(base_executor.BaseExecutor):
                                           serving_dir.version_path(destination, version))
         pushed.set_string_custom_property(keys.SERVING_PATH, serving_dir.version_path(destination, version))
         logging.info("Pusher: pushed version %d to %s", version, destination)
+
+
+def _check_and_complete(staged: str, input_dict: dict, cfg: PusherConfig, verdict: dict, metadata: dict,
+                        now: dict, pushed) -> str | None:
+    """The serving check on the staged candidate, then its warm-up file and model card (written
+    into the staged folder, so they are published with it). Returns why it must not be pushed, or
+    None. Without eval examples (a Pusher built without them) the check is skipped, and said."""
+    from components.evaluator.executor import eval_files
+
+    examples = (serving_check.eval_examples(eval_files(input_dict["examples"]))
+                if input_dict.get("examples") else [])
+    check = None
+    if examples:
+        result = serving_check.check(staged, examples)
+        check = result.to_json()
+        pushed.set_string_custom_property("serving_check", json.dumps(check, sort_keys=True))
+        if not result.ok:
+            return f"serving check failed: {result.reason}"
+        serving_check.write_warmup(staged, examples)
+        metadata["serving_check"] = check
+    else:
+        pushed.set_string_custom_property("serving_check", "skipped: the Pusher was given no eval examples")
+    version = next_version(cfg.destination)
+    model_card.write(staged, card_inputs(staged, input_dict, cfg, verdict, check, now, version,
+                                         metadata["source_run"]))
+    return None
+
+
+def next_version(destination: str) -> int:
+    """The number serving_dir.publish gives the next version (call under the push lock)."""
+    return max([serving_dir.read_record(destination)["last_version"], *serving_dir.versions(destination)]) + 1
+
+
+def card_inputs(staged: str, input_dict: dict, cfg: PusherConfig, verdict: dict, check: dict | None,
+                now: dict, version: int, run_id: str) -> model_card.CardInputs:
+    plan = json.loads(io.read_text(io.join(staged, serving_dir.PLAN_FILE)))
+    metrics = history = None
+    if input_dict.get("evaluation"):
+        metrics = payloads.read_metrics(input_dict["evaluation"][0].uri)
+    if input_dict.get("model_run"):
+        history = payloads.read_history(input_dict["model_run"][0].uri, missing_ok=True)
+    return model_card.CardInputs(
+        name=cfg.name or "model", version=version,
+        path=serving_dir.version_path(cfg.destination, version), date=time.strftime("%Y-%m-%d"),
+        section=cfg.model_card, model=cfg.model, plan=plan, verdict=verdict, metrics=metrics,
+        history=history, check=check, run_id=run_id, replaced=now.get("serving_version"),
+        label_counts=model_card.label_counts(io.join(staged, serving_dir.STATISTICS_FILE),
+                                             plan.get("label", "")))
 
 
 def _record_fingerprint(pushed, destination: str) -> None:
