@@ -4,6 +4,9 @@
 # tfx-yaml-pipelines:<this package's version>, never :latest). Each task runs
 #   python -m tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor ...
 # which imports this project's executors (components.*) and artifact types (components.Batches).
+# The wheel's dependencies include TensorFlow Decision Forests 1.9.2 and YDF 0.9.0
+# (trainer.model.type: gradient_boosted_trees); the build checks that TF-DF's inference op library
+# loads against the image's TensorFlow (a mismatch fails here, not in the first tree run).
 #
 # The base image must be pinned by digest, so that a rebuild gets the same bytes (a tag can be
 # moved to another image). Its digest could not be looked up where this file was written (no
@@ -22,6 +25,7 @@ COPY components components
 COPY schemas schemas
 RUN python -m pip install --no-cache-dir -c scripts/constraints.txt . \
  && python -c "import components; components.Batches" \
+ && python -c "from components.common import forest_ops; assert forest_ops.register()" \
  && useradd --uid 10001 --user-group --create-home --shell /usr/sbin/nologin pipeline
 ENV PYTHONUNBUFFERED=1
 # Tasks run as an unprivileged user (numeric, so Kubernetes' runAsNonRoot can check it): the code

@@ -22,7 +22,7 @@ from components.common.io import CONFIG_KEY
 from components.common.payloads import BATCHES_SCHEMA_FILE, BATCHES_STATISTICS_FILE, COUNTS_FILE
 from components.common.serving_dir import FINGERPRINT_FILE, WEIGHTS_FILE
 from components.common.serving_dir import PLAN_FILE as PLAN_FILE_IN_MODEL
-from components.trainer import backend, hyperparameters
+from components.trainer import backend, families, hyperparameters
 from components.trainer import callbacks as cb
 from components.trainer.backend import keras
 from components.trainer.distribution import make_strategy
@@ -55,13 +55,24 @@ class Executor(base_executor.BaseExecutor):
         progress.tell("plan: model: loss %s, output layer %d unit(s) %s, metrics %s", head.loss, head.units,
                       head.activation, ", ".join(head.metrics))
         run_dir = output_dict["model_run"][0].uri
-        model, history, stop = train(cfg, plan, head, batches_uri, run_dir)
+        cfg, choice = families.resolve(cfg, plan, head, batches_uri)  # type auto chooses here
+        if choice:
+            progress.tell("plan: model type auto: %s (%s; %s; %.1f s)", choice["chosen"], choice["why"],
+                          choice["method"], choice["seconds"])
+        if cfg.model.type == families.TREES:
+            model, head, history, stop = families.train_trees(cfg, plan, head, batches_uri)
+        elif cfg.model.type == families.LINEAR and families.linear_applies(head):
+            model, history, stop = families.train_linear(cfg, plan, head, batches_uri)
+        else:
+            model, history, stop = train(cfg, plan, head, batches_uri, run_dir)
+        stop = {"model_type": cfg.model.type, **({"model_choice": choice} if choice else {}), **stop}
         model_dir = path_utils.serving_model_dir(output_dict["model"][0].uri)
         export_serving_model(model, plan, head, model_dir)
         for name, text in ((FINGERPRINT_FILE, fingerprint(model, plan)),
                            (PLAN_FILE_IN_MODEL, plan.to_json())):
             io.write_text(io.join(model_dir, name), text)
-        save_weights(model, io.join(model_dir, WEIGHTS_FILE))  # for warm starts of later runs
+        if cfg.model.type != families.TREES:
+            save_weights(model, io.join(model_dir, WEIGHTS_FILE))  # for warm starts of later runs
         for source, target in ((BATCHES_SCHEMA_FILE, serving_dir.SCHEMA_FILE),
                                (BATCHES_STATISTICS_FILE, serving_dir.STATISTICS_FILE)):
             io.copy_file(io.join(batches_uri, source), io.join(model_dir, target))

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from components.common.features import CLASSIFICATION, FeaturePlan
-from components.trainer.backend import keras
+from components.trainer.families import TreeScorer
 from components.trainer.model import Head
 
 SIGNATURE = "serving_default"
@@ -25,16 +25,21 @@ class ServingModule(tf.Module):
     two thirds of the export's time, and nothing loads them (the Evaluator and TF Serving call the
     signature)."""
 
-    def __init__(self, model: keras.Model, plan: FeaturePlan, head: Head):
+    def __init__(self, model, plan: FeaturePlan, head: Head):
         super().__init__()
-        self.model_variables = list(model.variables)
+        trees = isinstance(model, TreeScorer)  # gradient_boosted_trees: TF-DF's op and YDF's model asset
+        if trees:
+            self.forest = model
+        else:
+            self.model_variables = list(model.variables)
         self.tables = plan.lookup_tables()
         spec, tables = plan.raw_feature_spec(), self.tables
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
         def serve(examples):
             features = tf.io.parse_example(examples, spec)
-            outputs = model(plan.transform(features, tables), training=False)
+            inputs = plan.transform(features, tables)
+            outputs = model(inputs) if trees else model(inputs, training=False)
             if plan.task != CLASSIFICATION:
                 return {"prediction": outputs[:, 0] * plan.label_std + plan.label_mean}
             if head.units == 1:  # one sigmoid unit: P(class 1)
@@ -49,15 +54,20 @@ class ServingModule(tf.Module):
         self.serve = serve
 
 
-def export_serving_model(model: keras.Model, plan: FeaturePlan, head: Head, path: str) -> None:
+def export_serving_model(model, plan: FeaturePlan, head: Head, path: str) -> None:
+    """`model`: a Keras model, or a TreeScorer (its head gives every class's probability)."""
     module = ServingModule(model, plan, head)
     tf.saved_model.save(module, path, signatures={SIGNATURE: module.serve.get_concrete_function()})
 
 
-def fingerprint(model: keras.Model, plan: FeaturePlan) -> str:
-    """Identifies a trained model by its weights and preprocessing constants: two runs that
-    trained the same model have the same fingerprint, whatever the SavedModel bytes."""
+def fingerprint(model, plan: FeaturePlan) -> str:
+    """Identifies a trained model by its weights (trees: YDF's serialized model) and preprocessing
+    constants: two runs that trained the same model have the same fingerprint, whatever the
+    SavedModel bytes."""
     digest = hashlib.sha256(plan.to_json().encode())
+    if isinstance(model, TreeScorer):
+        digest.update(model.serialized)
+        return digest.hexdigest()
     for weights in model.get_weights():
         digest.update(np.ascontiguousarray(weights, dtype=np.float32).tobytes())
     return digest.hexdigest()

@@ -31,6 +31,7 @@ REGRESSION_METRICS = ("mse", "rmse", "mae", "r2")
 LOWER_IS_BETTER = frozenset({"log_loss", "mse", "rmse", "mae", "loss"})
 DISTRIBUTIONS = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
 TASKS = ("classification", "regression")
+MODEL_TYPES = ("dnn", "linear", "gradient_boosted_trees")  # trainer.model.type, besides "auto"
 # What "auto" means once the task is known: the one home of each choice (TrainerSection.for_task,
 # EvaluatorSection.for_task). The compiler records the choices in the stage configs when it reads
 # the label; otherwise the Trainer, Tuner and Evaluator apply the same methods to Batching's task.
@@ -343,6 +344,17 @@ class ModelSection(Section):
             single-label classification with a categorical loss, sigmoid for
             binary_crossentropy and linear for regression. Defaults to auto.
         output_units: size of the output layer; derived from the label when absent.
+        type: the model family: "dnn" (the network below), "linear" (logistic regression or
+            ridge on the preprocessed features, its L2 penalty chosen by 5-fold cross-validation
+            on the training rows below 5,000 of them, on the validation split above),
+            "gradient_boosted_trees" (YDF / TensorFlow Decision Forests; boosting stops on the
+            validation split), or "auto" (each family scored on the training rows only: 3-fold
+            cross-validation below 5,000 rows, the validation split above; the best is
+            trained). Defaults to dnn.
+        num_trees: gradient_boosted_trees: the most boosting iterations; the number kept is
+            chosen on the validation split. Defaults to 300.
+        max_depth: gradient_boosted_trees: the depth of each tree. Defaults to 6.
+        shrinkage: gradient_boosted_trees: the learning rate of boosting. Defaults to 0.1.
         dropout: dropout rate after each hidden layer. Defaults to 0.2.
         batch_norm: batch normalization after each hidden layer. Defaults to False.
         wide: also feed the features straight to the output layer, so the model can do at
@@ -355,6 +367,10 @@ class ModelSection(Section):
     output_units: int | None = Field(None, ge=1, le=10_000)
     dropout: float = Field(0.2, ge=0, lt=1)
     batch_norm: bool = False
+    type: Literal[("auto",) + MODEL_TYPES] = "dnn"  # type: ignore[valid-type]
+    num_trees: int = Field(300, ge=1, le=10_000)
+    max_depth: int = Field(6, ge=1, le=30)
+    shrinkage: float = Field(0.1, gt=0, le=1)
     wide: bool = True
 
     @field_validator("hidden_units")
@@ -1031,6 +1047,12 @@ class PipelineSpec(Section):
         for activation in self.tuner.search.activation or []:
             model = self.trainer.model.model_copy(update={"activation": activation})
             problem = combination_problem(self.trainer.task, self.trainer.loss, model)
+        if self.trainer.model.type in ("gradient_boosted_trees", "auto"):
+            raise ValueError(f"tuner: the Tuner searches the network's and the linear model's "
+                             f"hyper-parameters (KerasTuner trials of Keras models), not trainer.model.type "
+                             f"{self.trainer.model.type!r}; set trainer.model.type: dnn or linear, or remove "
+                             "the tuner section (the trees' num_trees is chosen on the validation split; set "
+                             "trainer.model.max_depth and shrinkage by hand)")
             if problem:
                 raise ValueError(f"tuner.search.activation {activation!r}: {problem}")
         return self
