@@ -338,12 +338,6 @@ class ModelSection(Section):
     regression / ridge on the same splits.
 
     Attributes:
-        hidden_units: sizes of the hidden layers. Defaults to [64].
-        activation: activation of the hidden layers. Defaults to relu.
-        output_activation: activation of the output layer; "auto" picks softmax for
-            single-label classification with a categorical loss, sigmoid for
-            binary_crossentropy and linear for regression. Defaults to auto.
-        output_units: size of the output layer; derived from the label when absent.
         type: the model family: "dnn" (the network below), "linear" (logistic regression or
             ridge on the preprocessed features, its L2 penalty chosen by 5-fold cross-validation
             on the training rows below 5,000 of them, on the validation split above),
@@ -355,22 +349,28 @@ class ModelSection(Section):
             chosen on the validation split. Defaults to 300.
         max_depth: gradient_boosted_trees: the depth of each tree. Defaults to 6.
         shrinkage: gradient_boosted_trees: the learning rate of boosting. Defaults to 0.1.
+        hidden_units: sizes of the hidden layers. Defaults to [64].
+        activation: activation of the hidden layers. Defaults to relu.
+        output_activation: activation of the output layer; "auto" picks softmax for
+            single-label classification with a categorical loss, sigmoid for
+            binary_crossentropy and linear for regression. Defaults to auto.
+        output_units: size of the output layer; derived from the label when absent.
         dropout: dropout rate after each hidden layer. Defaults to 0.2.
         batch_norm: batch normalization after each hidden layer. Defaults to False.
         wide: also feed the features straight to the output layer, so the model can do at
             least what a linear model does. Defaults to True.
     """
 
+    type: Literal[("auto",) + MODEL_TYPES] = "dnn"  # type: ignore[valid-type]
+    num_trees: int = Field(300, ge=1, le=10_000)
+    max_depth: int = Field(6, ge=1, le=30)
+    shrinkage: float = Field(0.1, gt=0, le=1)
     hidden_units: list[int] = Field(default_factory=lambda: [64])
     activation: Activation = "relu"
     output_activation: Literal[("auto",) + ACTIVATIONS] = "auto"  # type: ignore[valid-type]
     output_units: int | None = Field(None, ge=1, le=10_000)
     dropout: float = Field(0.2, ge=0, lt=1)
     batch_norm: bool = False
-    type: Literal[("auto",) + MODEL_TYPES] = "dnn"  # type: ignore[valid-type]
-    num_trees: int = Field(300, ge=1, le=10_000)
-    max_depth: int = Field(6, ge=1, le=30)
-    shrinkage: float = Field(0.1, gt=0, le=1)
     wide: bool = True
 
     @field_validator("hidden_units")
@@ -1041,18 +1041,18 @@ class PipelineSpec(Section):
             raise ValueError("tuner: a Tuner stage cannot run with trainer.distribution multi_worker "
                              "(KerasTuner needs Keras 3, multi_worker the legacy Keras); tune with another "
                              "distribution")
-        problem = self.trainer.not_monitored(self.tuner.objective)
-        if problem:
-            raise ValueError(f"tuner.objective: {problem}")
-        for activation in self.tuner.search.activation or []:
-            model = self.trainer.model.model_copy(update={"activation": activation})
-            problem = combination_problem(self.trainer.task, self.trainer.loss, model)
         if self.trainer.model.type in ("gradient_boosted_trees", "auto"):
             raise ValueError(f"tuner: the Tuner searches the network's and the linear model's "
                              f"hyper-parameters (KerasTuner trials of Keras models), not trainer.model.type "
                              f"{self.trainer.model.type!r}; set trainer.model.type: dnn or linear, or remove "
                              "the tuner section (the trees' num_trees is chosen on the validation split; set "
                              "trainer.model.max_depth and shrinkage by hand)")
+        problem = self.trainer.not_monitored(self.tuner.objective)
+        if problem:
+            raise ValueError(f"tuner.objective: {problem}")
+        for activation in self.tuner.search.activation or []:
+            model = self.trainer.model.model_copy(update={"activation": activation})
+            problem = combination_problem(self.trainer.task, self.trainer.loss, model)
             if problem:
                 raise ValueError(f"tuner.search.activation {activation!r}: {problem}")
         return self
