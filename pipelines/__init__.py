@@ -2,15 +2,17 @@
 
 from pipelines.api import (
     RunResult,
+    card,
     check,
     compile,
     freeze_schema,
     history,
+    predict,
     report,
     rollback,
     run,
     version,
 )
 
-__all__ = ["RunResult", "check", "compile", "freeze_schema", "history", "report", "rollback", "run",
-           "version"]
+__all__ = ["RunResult", "card", "check", "compile", "freeze_schema", "history", "predict", "report",
+           "rollback", "run", "version"]

@@ -24,8 +24,8 @@ from pipelines.core.version import package_version
 if TYPE_CHECKING:
     from pipelines.spec import PipelineSpec
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "RunResult", "check", "compile", "freeze_schema",
-           "history", "load", "report", "rollback", "run", "version"]
+__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "RunResult", "card", "check", "compile",
+           "freeze_schema", "history", "load", "predict", "report", "rollback", "run", "version"]
 
 
 def run(spec_or_path: PipelineSpec | str | Path, root: str | None = None, wait: bool = True, out: Any = None,
@@ -119,6 +119,26 @@ def freeze_schema(spec_or_path: PipelineSpec | str | Path, root: str | None = No
     target = output or str(Path("schemas") / spec.name / "schema.pbtxt")
     io.copy_file(source, target)
     return target, source
+
+
+def card(spec_or_path: PipelineSpec | str | Path, root: str | None = None,
+         version: int | None = None) -> tuple[str, dict]:
+    """(the HTML card's path, the card's JSON) of a pushed version (default: the one serving); as
+    `tfx-yaml card`. ValueError when there is no such version, FileNotFoundError when it has no card."""
+    from pipelines import after_push
+
+    return after_push.card(load(spec_or_path), root, version)
+
+
+def predict(spec_or_path: PipelineSpec | str | Path, data: str, output: str, root: str | None = None,
+            version: int | None = None, keep: list[str] | None = None, skip_bad_rows: bool = False,
+            out: Any = None) -> dict:
+    """Score `data` with a pushed version (default: the one serving) into `output`; as
+    `tfx-yaml predict`. Returns the counts, the version and the drift found (pipelines/predictions.py)."""
+    from pipelines import predictions
+
+    return predictions.predict(load(spec_or_path), data, output, root=root, version=version, keep=keep,
+                               skip_bad_rows=skip_bad_rows, out=out)
 
 
 def load(spec_or_path: PipelineSpec | str | Path) -> PipelineSpec:

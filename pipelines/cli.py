@@ -11,6 +11,9 @@ and turns the result into messages and an exit code.
     tfx-yaml schema freeze --config X.yaml [--output F]  write the schema in use to a file for curation
     tfx-yaml compile --config X.yaml --output p.yaml     KFP v2 spec (kubeflow_runner.py)
     tfx-yaml schedule --config X.yaml [--cron ...]       retrain on a schedule here (scheduler.py)
+    tfx-yaml card [--config X.yaml] [--version N] [--open]  a pushed version's model card
+    tfx-yaml predict --config X.yaml --data PATH --output FILE [--version N] [--keep COLS]
+                     [--skip-bad-rows]                   score data with a pushed version (Beam)
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pipelines import api
+from pipelines import after_push, api
 from pipelines.api import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from pipelines.local import runner as local_runner
 from pipelines.runs.paths import RunPaths
@@ -56,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     schema.add_argument("--config", default=str(local_runner.DEFAULT_CONFIG))
     schema.add_argument("--root")
     schema.add_argument("--output", help="where to write it (default: schemas/<name>/schema.pbtxt)")
+    after_push.add_parsers(commands, str(local_runner.DEFAULT_CONFIG))  # card, predict
     commands.add_parser("compile", help="compile for Kubeflow Pipelines (see kubeflow_runner.py --help)",
                         add_help=False)
     commands.add_parser("schedule", help="retrain on a schedule here (see scheduler.py --help)",
@@ -108,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         return print_runs(history, spec, paths, args.json)
     if args.command == "report":
         return write_report(spec, paths, args.root, args.run, args.open)
+    if args.command in ("card", "predict"):
+        return after_push.command(args, spec)
     from pipelines.local.locks import RootLocked
 
     try:
