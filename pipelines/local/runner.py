@@ -167,7 +167,6 @@ def _unchanged(spec, paths, out, stamp: str):
     """The RunResult of the last successful run of this root (after printing why) when it covers
     this one (`stamp`: this run's fingerprint); None otherwise."""
     from pipelines.local import rerun
-    from pipelines.runs.metadata import MetadataError
     from pipelines.runs.summary import run_summary
 
     last = rerun.last_run(paths)
@@ -175,13 +174,14 @@ def _unchanged(spec, paths, out, stamp: str):
         return None
     try:
         summary = run_summary(paths.store, last["run_id"], paths.pipeline)
-    except (MetadataError, RuntimeError):  # the store is not usable: the run's own check says why
+        lines = summary.lines() if summary is not None else None
+    except Exception:  # noqa: BLE001 (the store or a file is not usable: the run itself says why)
         return None
     if summary is None:
         return None
     print(f"pipeline {spec.name!r}: nothing changed since run {last['run_id']} (same spec, code, data, "
           "schema and serving versions): nothing ran, nothing was pushed. Its summary:", file=out)
-    for line in summary.lines():
+    for line in lines:
         print(line, file=out)
     from pipelines.runs.report import report_path
 
@@ -259,11 +259,16 @@ def _run_locked(spec, paths, pipeline, console: Console, before: str | None):
     pushed = summary.serving_fingerprint if summary.executions.get("Pusher") == "COMPLETE" else None
     try:
         rerun.record(paths, rerun.covered(before, paths, pushed), run_id)
-    except OSError as error:  # the next run runs the pipeline again instead of the fast path: said
+    except Exception as error:  # noqa: BLE001 (the next run runs the pipeline again instead of the fast path: said)
         print(f"warning: could not record what this run covered ({_user_message(error)}); the next run of "
               "this root runs the pipeline again", file=out)
     print(f"\nfinished in {seconds:.1f}s", file=out)
-    for line in summary.lines():
+    try:
+        lines = summary.lines()
+    except Exception as error:  # noqa: BLE001 (every stage is recorded complete: the run stands, said in one line)
+        lines = [(f"run {run_id}: the summary could not be read ({_user_message(error)}); `tfx-yaml runs` "
+                  "and the report show the run")]
+    for line in lines:
         print(line, file=out)
     print(report_line, file=out)
     result = RunResult.of_summary("succeeded", summary, paths.root, report_file)
