@@ -48,8 +48,8 @@ def fit(curve, tmp_path, key="val_loss", **trainer):
 def test_early_stopping_stops_after_patience_and_restores_the_best_weights(tmp_path):
     curve = [1.0, 0.8, 0.6, 0.65, 0.7, 0.9, 0.95, 0.5, 0.4, 0.3]
     model, history, weights, stop = fit(curve, tmp_path, early_stopping={"patience": 3})
-    assert len(history["loss"]) == 6  # best at epoch 2; epochs 3, 4, 5 without improvement
-    assert stop["restored_epoch"] == 2
+    assert len(history["loss"]) == 6  # best at epoch 3 (counted from 1); epochs 4, 5, 6 without improvement
+    assert stop["restored_epoch"] == 3
     assert "early stopping: val_loss did not improve by more than 0 for 3 epochs" in stop["stop_reason"]
     assert "-0" not in stop["stop_reason"] and stop["epochs_run"] == 6
     for got, best in zip(model.get_weights(), weights[2]):
@@ -69,7 +69,7 @@ def test_mode_max_for_an_accuracy_monitor(tmp_path):
     curve = [0.5, 0.7, 0.9, 0.8, 0.85, 0.6, 0.95]
     _, history, _, stop = fit(curve, tmp_path, key="val_accuracy",
                               early_stopping={"monitor": "val_accuracy", "patience": 3})
-    assert len(history["loss"]) == 6 and stop["restored_epoch"] == 2
+    assert len(history["loss"]) == 6 and stop["restored_epoch"] == 3
 
 
 def test_plateau_restarts_go_back_to_the_best_weights_with_a_lower_learning_rate(tmp_path):
@@ -79,8 +79,8 @@ def test_plateau_restarts_go_back_to_the_best_weights_with_a_lower_learning_rate
     assert len(history["loss"]) == 6
     assert history["learning_rate"][:4] == pytest.approx([0.1] * 4)
     assert history["learning_rate"][4] == pytest.approx(0.05)
-    assert stop["restarts"] == [{"epoch": 3, "restored_epoch": 1, "learning_rate": pytest.approx(0.05)}]
-    assert stop["restored_epoch"] == 1 and "plateau restarts" in stop["stop_reason"]
+    assert stop["restarts"] == [{"epoch": 4, "restored_epoch": 2, "learning_rate": pytest.approx(0.05)}]
+    assert stop["restored_epoch"] == 2 and "plateau restarts" in stop["stop_reason"]
     for got, best in zip(model.get_weights(), weights[1]):
         np.testing.assert_array_equal(got, best)
 
@@ -104,8 +104,8 @@ def test_non_finite_loss_stops_training(tmp_path):
 def test_non_finite_loss_callback_records_where():
     callback = NonFiniteLoss()
     callback.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
-    callback.on_epoch_end(4, {"loss": float("inf")})
-    assert callback.epoch == 4 and callback.model.stop_training
+    callback.on_epoch_end(4, {"loss": float("inf")})  # Keras's fifth epoch
+    assert callback.epoch == 5 and callback.model.stop_training
 
 
 def test_the_learning_curve_marks_the_restored_epoch_and_learning_rate_changes(tmp_path):
@@ -134,3 +134,24 @@ def test_regression_epoch_lines_show_mae_and_mse_in_the_label_units():
     assert "val_mse 0.2 (x 7.47² = 11.16 in label units)" in line
     # classification: as is
     assert epoch_line({"loss": 0.5, "val_accuracy": 0.9}) == "loss 0.5, val_accuracy 0.9"
+
+
+def test_epochs_are_numbered_alike_on_the_console_in_the_stop_reason_and_in_history(tmp_path, caplog):
+    """The console's "epoch 3/10" is the epoch the stop reason, history.json's "epoch" and the
+    report call 3: all count from 1 (Keras passes 0-based epochs to its callbacks)."""
+    import logging
+    import re
+
+    from components.common.progress import LOGGER_NAME
+    from components.trainer import executor
+
+    curve = [1.0, 0.8, 0.6, 0.65, 0.7, 0.9, 0.95, 0.5, 0.4, 0.3]
+    with caplog.at_level(logging.INFO, logger=LOGGER_NAME):
+        _, history, _, stop = fit(curve, tmp_path, early_stopping={"patience": 3})
+    console = [r.getMessage() for r in caplog.records if r.name == LOGGER_NAME]
+    best = [line for line in console if re.search(r"val_loss 0\.6\b", line)]
+    assert len(best) == 1 and best[0].startswith("Trainer: epoch 3/10"), console
+    assert stop["restored_epoch"] == 3 and "(best 0.6 at epoch 3)" in stop["stop_reason"]
+    rows = executor.history_rows(history)  # history.json's rows
+    assert [row["epoch"] for row in rows if row["val_loss"] == pytest.approx(0.6)] == [3]
+    assert rows[0]["epoch"] == 1 and rows[-1]["epoch"] == len(rows) == stop["epochs_run"]

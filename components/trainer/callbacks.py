@@ -24,7 +24,7 @@ class NonFiniteLoss(keras.callbacks.Callback):
         for key in ("loss", "val_loss"):
             value = (logs or {}).get(key)
             if value is not None and not math.isfinite(value):
-                self.epoch, self.value = epoch, value
+                self.epoch, self.value = epoch + 1, value  # numbered from 1, as on the console
                 self.model.stop_training = True
                 return
 
@@ -38,7 +38,7 @@ class PlateauRestarts(keras.callbacks.Callback):
         self.monitor, self.patience, self.factor, self.max_restarts = monitor, patience, factor, max_restarts
         self.better = np.less if mode == "min" else np.greater
         self.best = math.inf if mode == "min" else -math.inf
-        self.best_epoch = 0
+        self.best_epoch = 0  # numbered from 1, as the console, history.json and the report number epochs
         self.best_weights = None
         self.wait = 0
         self.restarts: list[dict] = []
@@ -49,7 +49,7 @@ class PlateauRestarts(keras.callbacks.Callback):
         if value is None:
             return
         if self.better(value, self.best):
-            self.best, self.best_epoch, self.wait = value, epoch, 0
+            self.best, self.best_epoch, self.wait = value, epoch + 1, 0  # Keras passes 0-based epochs
             self.best_weights = self.model.get_weights()
             return
         self.wait += 1
@@ -63,7 +63,7 @@ class PlateauRestarts(keras.callbacks.Callback):
         new_lr = learning_rate(self.model) * self.factor
         self.model.set_weights(self.best_weights)
         self.model.optimizer.learning_rate = new_lr
-        self.restarts.append({"epoch": epoch, "restored_epoch": self.best_epoch, "learning_rate": new_lr})
+        self.restarts.append({"epoch": epoch + 1, "restored_epoch": self.best_epoch, "learning_rate": new_lr})
         self.wait = 0
 
 

@@ -110,8 +110,7 @@ def train(cfg: TrainerConfig, plan: FeaturePlan, head: Head, batches_uri: str, r
                                          plan.label_std if plan.task != "classification" else None)
     fit = model.fit(train_data, validation_data=validation_data, epochs=cfg.max_epochs,
                     callbacks=callbacks, verbose=0)
-    history = [{k: float(v[i]) for k, v in fit.history.items()} | {"epoch": i}
-               for i in range(len(fit.history.get("loss", [])))]
+    history = history_rows(fit.history)
     stop = stop_reason(cfg, stoppers, len(history)) | {"replicas": strategy.num_replicas_in_sync,
                                                         "warm_start": warm}
     if stoppers["non_finite"].epoch is not None:
@@ -309,6 +308,13 @@ def make_callbacks(cfg: TrainerSection, run_dir: str, label_std: float | None = 
     return callbacks, stoppers
 
 
+def history_rows(keras_history: dict) -> list[dict]:
+    """history.json's rows, one per epoch, numbered from 1 as the console says them ("epoch 3/10"),
+    and as the stop reason, the learning curve and the report do."""
+    return [{k: float(v[i]) for k, v in keras_history.items()} | {"epoch": i + 1}
+            for i in range(len(keras_history.get("loss", [])))]
+
+
 def stop_reason(cfg: TrainerSection, stoppers: dict, epochs: int) -> dict:
     early, restarts = stoppers.get("early"), stoppers.get("restarts")
     if stoppers["non_finite"].epoch is not None:
@@ -319,10 +325,10 @@ def stop_reason(cfg: TrainerSection, stoppers: dict, epochs: int) -> dict:
                 "restored_epoch": restarts.best_epoch, "restarts": restarts.restarts, "epochs_run": epochs}
     restored = None
     if early is not None and early.restore_best_weights and early.best_weights is not None:
-        restored = early.best_epoch
+        restored = early.best_epoch + 1  # Keras's EarlyStopping counts from 0
     if early is not None and early.stopped_epoch > 0:
         reason = (f"early stopping: {early.monitor} did not improve by more than {abs(early.min_delta):g} "
-                  f"for {early.patience} epochs (best {early.best:.4g} at epoch {early.best_epoch})")
+                  f"for {early.patience} epochs (best {early.best:.4g} at epoch {early.best_epoch + 1})")
     else:
         reason = f"max_epochs reached ({cfg.max_epochs})"
     result = {"stop_reason": reason, "restored_epoch": restored, "epochs_run": epochs}
