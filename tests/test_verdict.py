@@ -91,8 +91,30 @@ def test_slices_by_value_by_quantile_bucket_and_missing():
     rng = np.random.default_rng(0)
     mass = slices.slicing("mass", pa.array(rng.normal(size=1000)), buckets=4)
     assert mass.how == "4 quantile buckets" and np.bincount(mass.ids).tolist() == [250] * 4
-    per = slices.per_slice(words, lambda rows: {"examples": len(rows), "per_class": {}})
-    assert per == [{"examples": 1}, {"examples": 2}, {"examples": 1}]
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_every_metric_per_slice_equals_the_metric_of_that_slices_rows(classes):
+    rng = np.random.default_rng(classes)
+    n = 3000
+    labels = rng.integers(0, classes, n)
+    probabilities = np.round(rng.dirichlet([1] * classes, n), 2)  # rounded: tied scores
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    ids = np.minimum(rng.integers(0, 5, n), 3)  # value 4 has no rows
+    names = [str(c) for c in range(classes)]
+    found, again = slices.classification_by_slice([(ids, 5), (ids, 5)], labels, probabilities, names)
+    assert found[:4] == again[:4]  # (value 4: NaN)
+    for s in range(4):
+        expected = m.classification_metrics(labels[ids == s], probabilities[ids == s], names)
+        for key in ("accuracy", "auc", "precision", "recall", "log_loss", "examples"):
+            assert found[s][key] == pytest.approx(expected[key]), (s, key)
+    assert found[4]["examples"] == 0 and np.isnan(found[4]["accuracy"])
+    y = rng.normal(size=n)
+    predictions = y + rng.normal(size=n)
+    found = slices.regression_by_slice(ids, 4, y, predictions)
+    expected = m.regression_metrics(y[ids == 2], predictions[ids == 2])
+    for key in ("mse", "rmse", "mae", "r2", "examples"):
+        assert found[2][key] == pytest.approx(expected[key]), key
 
 
 def test_a_model_no_better_than_always_answering_the_majority_is_refused_and_says_so():

@@ -16,7 +16,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import standard_artifact_utils
 from tfx.utils import path_utils
 
-from components.common import io, payloads, serving_dir
+from components.common import forest_ops, io, payloads, serving_dir
 from components.common.configs import EvaluatorConfig
 from components.common.features import CLASSIFICATION, FeaturePlan, first_values_of
 from components.common.io import CONFIG_KEY
@@ -128,6 +128,7 @@ def score_saved_model(path: str, files: list[str], plan: FeaturePlan, slice_kind
     signature (the same path TF Serving takes). The files are streamed in chunks: only the labels,
     encoded chunk by chunk (float32 class ids or values, and which are usable), the slice
     features' first values and the model's outputs are kept."""
+    forest_ops.register()  # a gradient_boosted_trees version calls TF-DF's ops (candidate and baseline)
     serve = tf.saved_model.load(path).signatures["serving_default"]
     label_spec = {plan.label: tf.io.RaggedFeature(tf.string if plan.label_kind == "string" else
                                                   tf.int64 if plan.label_kind == "int" else tf.float32)}
@@ -194,10 +195,16 @@ def judged_noise(plan: FeaturePlan, cfg: EvaluatorConfig, scored: Scored, servin
                                         resamples=cfg.resamples)[1:]
     else:
         per_value = [dict.fromkeys(compared) for s in slicings for _ in s.names]
-    for s in slicings:
-        ours = slices.per_slice(s, lambda rows: _metrics(plan, labels[rows], scored.predicted[rows]))
-        theirs = (slices.per_slice(s, lambda rows: _metrics(plan, labels[rows], serving[rows]))
-                  if serving is not None else [None] * len(s.names))
+    cuts = [(s.ids, len(s.names)) for s in slicings]
+
+    def by_slice(predicted: np.ndarray) -> list[list[dict]]:
+        if classification:
+            return slices.classification_by_slice(cuts, labels, predicted, plan.classes)
+        return [slices.regression_by_slice(ids, size, labels, predicted) for ids, size in cuts]
+
+    candidates = by_slice(scored.predicted)
+    servings = by_slice(serving) if serving is not None else [[None] * size for _, size in cuts]
+    for s, ours, theirs in zip(slicings, candidates, servings):
         for value, cand, base in zip(s.names, ours, theirs):
             found.append({"feature": s.feature, "value": value, "how": s.how, "rows": cand["examples"],
                           "candidate": cand, "baseline": base, "intervals": per_value[len(found)]})

@@ -1,6 +1,6 @@
 """Slices of the eval split (`evaluator.slices`): which slice value each row falls in, and every
-metric per slice value, in vectorized NumPy (one encoding pass per feature, one stable sort of the
-slice ids, then each value's rows are one contiguous run of the sorted order).
+metric per slice value, in vectorized NumPy: no loop over rows or slice values (bincounts over
+the slice ids; for the AUC one sort of each class's scores, regrouped by a stable sort of the ids).
 
 A string feature is sliced by value; a numeric one with at most BY_VALUE distinct eval values by
 value too (a year, a count), any other into `buckets` quantile buckets of its eval values (edges
@@ -11,7 +11,6 @@ the slice "(missing)".
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
@@ -19,8 +18,6 @@ import pyarrow.compute as pc
 
 BY_VALUE = 10  # a numeric feature with at most this many distinct eval values is sliced by value
 MISSING = "(missing)"
-# Per-slice metrics keep the scalars: no per-class table, confusion matrix or residual sample.
-HEAVY = ("per_class", "confusion_matrix", "confusion_classes", "residuals", "imbalance_warning")
 
 
 @dataclasses.dataclass
@@ -66,13 +63,83 @@ def _with_missing(feature: str, names: list[str], ids: np.ndarray, missing: np.n
     return Slicing(feature, names, ids, how)
 
 
-def per_slice(s: Slicing, metrics: Callable[[np.ndarray], dict]) -> list[dict]:
-    """`metrics(rows)` (the row indices of one slice value) for each slice value, without the
-    heavy keys: each value's rows come from one stable sort of the slice ids."""
-    order = np.argsort(s.ids, kind="stable")
-    bounds = np.searchsorted(s.ids[order], np.arange(len(s.names) + 1))
+AUC_CLASSES = 20  # per-slice AUC up to this many classes (one sort per class and model)
+
+
+def classification_by_slice(slicings: list[tuple[np.ndarray, int]], labels: np.ndarray,
+                            probabilities: np.ndarray, classes: list[str]) -> list[list[dict]]:
+    """For each (slice ids, number of values) in `slicings`, per slice value: accuracy, macro AUC,
+    precision and recall, log loss and the row count (scikit-learn's definitions, as
+    metrics.classification_metrics). Bincounts over the slice ids; for the AUC each class's scores
+    are sorted once for all the slicings, and regrouped by slice with a stable sort of the (small
+    integer) slice ids."""
+    k, n = len(classes), len(labels)
+    labels = labels.astype(np.int64)
+    guess = probabilities.argmax(axis=1)
+    right = guess == labels
+    picked = np.take_along_axis(probabilities, labels[:, None], axis=1)[:, 0]
+    loss = -np.log(np.clip(picked.astype(np.float64), 1e-15, 1.0))
+    scored = [1] if k == 2 else list(range(k))
+    # ties need no stable order: they are counted by value in _auc_by_slice
+    orders = {c: np.argsort(probabilities[:, c]) for c in scored} if k <= AUC_CLASSES and n else {}
     out = []
-    for k in range(len(s.names)):
-        found = metrics(order[bounds[k]:bounds[k + 1]])
-        out.append({key: v for key, v in found.items() if key not in HEAVY})
+    for ids, size in slicings:
+        count = np.bincount(ids, minlength=size).astype(np.float64)
+        hits = np.bincount(ids[right] * k + labels[right], minlength=size * k).reshape(size, k)
+        actual = np.bincount(ids * k + labels, minlength=size * k).reshape(size, k)
+        guessed = np.bincount(ids * k + guess, minlength=size * k).reshape(size, k)
+        seen = (actual > 0) | (guessed > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            accuracy = np.bincount(ids, right, minlength=size) / count
+            log_loss = np.bincount(ids, loss, minlength=size) / count
+            recall = (np.where(actual > 0, hits / actual, 0.0) * seen).sum(axis=1) / seen.sum(axis=1)
+            precision = (np.where(guessed > 0, hits / guessed, 0.0) * seen).sum(axis=1) / seen.sum(axis=1)
+            auc = np.full(size, np.nan)
+            if orders:
+                per_class = np.stack([_auc_by_slice(ids, size, probabilities[:, c], labels == c, orders[c])
+                                      for c in scored], axis=1)
+                macro = per_class[:, 0] if k == 2 else (np.where(actual > 0, per_class, 0.0).sum(axis=1)
+                                                         / (actual > 0).sum(axis=1))
+                auc = np.where((actual > 0).sum(axis=1) >= 2, macro, np.nan)
+        out.append([{"accuracy": float(accuracy[s]), "auc": float(auc[s]), "precision": float(precision[s]),
+                     "recall": float(recall[s]), "log_loss": float(log_loss[s]), "examples": int(count[s])}
+                    for s in range(size)])
     return out
+
+
+def _auc_by_slice(ids: np.ndarray, size: int, scores: np.ndarray, positive: np.ndarray,
+                  order: np.ndarray) -> np.ndarray:
+    """The one-vs-rest AUC (Mann-Whitney U, ties counted half) of every slice value; `order`
+    sorts `scores`."""
+    order = order[np.argsort(ids[order].astype(np.int16 if size < (1 << 15) else np.int64), kind="stable")]
+    sid, value, pos = ids[order], scores[order], positive[order]
+    neg = (~pos).astype(np.int64)
+    starts = np.ones(len(order), dtype=bool)  # a new (slice, score) tie group
+    starts[1:] = (sid[1:] != sid[:-1]) | (value[1:] != value[:-1])
+    group = np.cumsum(starts) - 1
+    neg_before = np.cumsum(neg) - neg  # negatives before each row, over all slices
+    first = np.flatnonzero(starts)
+    slice_start = np.searchsorted(sid, np.arange(size))  # the first row of each slice value
+    below = neg_before[first][group] - neg_before[np.minimum(slice_start[sid], len(order) - 1)]
+    ties = np.bincount(group, neg)[group]
+    u = np.bincount(sid, pos * (below + 0.5 * ties), minlength=size)
+    n_pos = np.bincount(sid, pos, minlength=size)
+    n_neg = np.bincount(sid, neg, minlength=size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((n_pos > 0) & (n_neg > 0), u / (n_pos * n_neg), np.nan)
+
+
+def regression_by_slice(ids: np.ndarray, size: int, labels: np.ndarray,
+                        predictions: np.ndarray) -> list[dict]:
+    """mse, rmse, mae, r2 and the row count of every slice value (bincounts)."""
+    y = labels.astype(np.float64)
+    error = predictions.reshape(len(y)).astype(np.float64) - y
+    count = np.bincount(ids, minlength=size).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mse = np.bincount(ids, error**2, minlength=size) / count
+        mae = np.bincount(ids, np.abs(error), minlength=size) / count
+        mean = np.bincount(ids, y, minlength=size) / count
+        variance = np.bincount(ids, y**2, minlength=size) / count - mean**2
+        r2 = np.where(variance > 1e-12 * np.maximum(mean**2, 1e-300), 1 - mse / variance, np.nan)
+    return [{"mse": float(mse[s]), "rmse": float(np.sqrt(mse[s])), "mae": float(mae[s]), "r2": float(r2[s]),
+             "examples": int(count[s])} for s in range(size)]
