@@ -231,13 +231,10 @@ def damage(kind: str, store: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def recorded_root(tmp_path_factory) -> Path:
-    """A root with one real penguin run recorded (its store is copied and damaged by each case)."""
-    root = tmp_path_factory.mktemp("recorded")
-    from pipelines.local import runner as local_runner
-
-    assert local_runner.execute(str(PENGUIN_YAML), str(root), out=io.StringIO()).exit_code == 0
-    return root
+def recorded_root(penguin_run) -> Path:
+    """A root with one real penguin run recorded (the session's bundled run, shared with other
+    tests; each case copies it and damages the copy's store)."""
+    return penguin_run.root
 
 
 def damaged_copy(recorded_root: Path, tmp_path: Path, kind: str) -> Path:
@@ -323,3 +320,39 @@ def test_a_damaged_store_is_refused_by_the_command_before_any_work(recorded_root
     assert seconds < 15, seconds
     assert done.stderr.count("\n") == 1 and "is not a SQLite database" in done.stderr
     assert "tensorflow" not in done.stdout.lower()
+
+
+KILL_AFTER_RENAME = """
+import logging, os, signal, sys
+from pipelines.local import runner
+
+
+class KillAfterRename(logging.Handler):
+    def emit(self, record):
+        if record.getMessage().startswith("Pusher: pushed version"):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+logging.getLogger("absl").addHandler(KillAfterRename())
+sys.exit(runner.run(sys.argv[1], sys.argv[2], quiet=True))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_a_run_killed_right_after_the_rename_is_found_in_runs(tmp_path, capsys):
+    """Case 6: kill -9 the moment the Pusher has renamed version 1 into place (before ML Metadata
+    records the push): version 1 serves, and `tfx-yaml runs` names the run that published it."""
+    root = tmp_path / "root"
+    env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    done = subprocess.run([sys.executable, "-c", KILL_AFTER_RENAME, str(PENGUIN_YAML), str(root)], cwd=REPO,
+                          env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=600,
+                          check=False)
+    assert done.returncode == -9, done.stdout[-2000:] + done.stderr[-2000:]
+    metadata = json.loads((root / "serving" / "1" / "push_metadata.json").read_text())
+    assert cli.main(["runs", "--config", str(PENGUIN_YAML), "--root", str(root), "--json"]) == 0
+    history = json.loads(capsys.readouterr().out)
+    assert len(history) == 1, history
+    assert history[0]["run_id"] == metadata["source_run"]
+    assert history[0]["pushed_version"] == 1 and history[0]["recorded"] is False
+    assert history[0]["status"] == "did not finish (Pusher)"
