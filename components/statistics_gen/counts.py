@@ -55,17 +55,20 @@ def empty_as_missing(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 
 class IntegerDistinct(stats_generator.CombinerStatsGenerator):
-    """The distinct values of each integer feature (custom statistic DISTINCT), from a KMV sketch
-    per feature; TFDV merges its output into the feature's other statistics."""
+    """The distinct values of each integer feature (custom statistic DISTINCT); TFDV merges its
+    output into the feature's other statistics. Per feature, the distinct values themselves
+    (Arrow's hash kernel) while there are at most SKETCH_BUCKETS of them (exact, and cheap for the
+    usual numeric column), then a KMV sketch of tfx_bsl fed from there on (an identifier, an
+    amount: within about 1 %)."""
 
     def __init__(self, name: str = "IntegerDistinct", schema: Any = None):
         super().__init__(name, schema)
 
     def create_accumulator(self) -> dict[str, Any]:
-        return {}
+        return {}  # name -> distinct values (pa.Array) or a KmvSketch
 
     def add_input(self, accumulator: dict[str, Any], batch: pa.RecordBatch) -> dict[str, Any]:
-        from tfx_bsl.sketches import KmvSketch
+        import pyarrow.compute as pc
 
         for name, column in zip(batch.schema.names, batch.columns):
             if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)):
@@ -74,28 +77,53 @@ class IntegerDistinct(stats_generator.CombinerStatsGenerator):
                 continue
             offsets = column.offsets.to_numpy()
             values = column.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
-            sketch = accumulator.get(name)
-            if sketch is None:
-                sketch = accumulator[name] = KmvSketch(SKETCH_BUCKETS)
-            if len(values):
-                sketch.AddValues(values)
+            accumulator[name] = _add(accumulator.get(name), pc.unique(values) if len(values) else values)
         return accumulator
 
     def merge_accumulators(self, accumulators) -> dict[str, Any]:
-        from tfx_bsl.sketches import KmvSketch
-
         merged: dict[str, Any] = {}
-        for accumulator in accumulators:  # into new sketches: an input accumulator is not changed
-            for name, sketch in accumulator.items():
-                if name not in merged:
-                    merged[name] = KmvSketch(SKETCH_BUCKETS)
-                merged[name].Merge(sketch)
+        for accumulator in accumulators:  # into new values or sketches: an input is not changed
+            for name, found in accumulator.items():
+                merged[name] = _add(merged.get(name), found, copy=name not in merged)
         return merged
 
     def extract_output(self, accumulator: dict[str, Any]) -> statistics_pb2.DatasetFeatureStatistics:
         result = statistics_pb2.DatasetFeatureStatistics()
         for name in sorted(accumulator):
+            found = accumulator[name]
             feature = result.features.add()
             feature.path.step.append(name)
-            feature.custom_stats.add(name=DISTINCT, num=float(accumulator[name].Estimate()))
+            count = len(found) if isinstance(found, pa.Array) else found.Estimate()
+            feature.custom_stats.add(name=DISTINCT, num=float(count))
         return result
+
+
+def _add(kept: Any, more: Any, copy: bool = False) -> Any:
+    """Distinct values `kept` (None, a pa.Array of distinct values, or a KmvSketch) with `more`
+    (the same kinds) added: values while at most SKETCH_BUCKETS, else a sketch. `copy`: `kept`
+    may not be changed (a sketch of another accumulator)."""
+    import pyarrow.compute as pc
+    from tfx_bsl.sketches import KmvSketch
+
+    if kept is None:
+        if not isinstance(more, pa.Array) and copy:
+            sketch = KmvSketch(SKETCH_BUCKETS)
+            sketch.Merge(more)
+            return sketch
+        return more
+    if isinstance(kept, pa.Array) and isinstance(more, pa.Array):
+        joined = pc.unique(pa.chunked_array([kept, more.cast(kept.type)]))
+        joined = joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+        if len(joined) <= SKETCH_BUCKETS:
+            return joined
+        kept, more = joined, None
+    if isinstance(kept, pa.Array):  # past SKETCH_BUCKETS values: a sketch from here on
+        sketch = KmvSketch(SKETCH_BUCKETS)
+        sketch.AddValues(kept)
+        kept = sketch
+    if isinstance(more, pa.Array):
+        if len(more):
+            kept.AddValues(more)
+    elif more is not None:
+        kept.Merge(more)
+    return kept
