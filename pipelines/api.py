@@ -15,6 +15,7 @@ results, exit codes and version come from the core (pipelines/core), which impor
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -102,7 +103,8 @@ def report(spec_or_path: PipelineSpec | str | Path, root: str | None = None,
 def freeze_schema(spec_or_path: PipelineSpec | str | Path, root: str | None = None,
                   output: str | None = None) -> tuple[str, str]:
     """Copy the schema the pipeline validates against (the serving model's, else the newest one a
-    run of it made) to `output` (default schemas/<name>/schema.pbtxt), for curation as
+    run of it made) to `output` (default schemas/<name>/schema.pbtxt beside the spec's YAML file, where
+    `schema.path: schemas/<name>/schema.pbtxt` finds it), for curation as
     `schema.path`; returns (written, source). Raises FileNotFoundError when there is none yet."""
     from components.common import io
     from components.schema_gen.executor import serving_schema
@@ -116,7 +118,7 @@ def freeze_schema(spec_or_path: PipelineSpec | str | Path, root: str | None = No
         raise FileNotFoundError(
             f"no schema to freeze for {spec.name!r}: no model serves at {paths.destination} and no run of it "
             f"recorded in {paths.store.describe()} made a schema; run the pipeline first")
-    target = output or str(Path("schemas") / spec.name / "schema.pbtxt")
+    target = output or default_schema_target(spec)
     io.copy_file(source, target)
     return target, source
 
@@ -139,6 +141,15 @@ def predict(spec_or_path: PipelineSpec | str | Path, data: str, output: str, roo
 
     return predictions.predict(load(spec_or_path), data, output, root=root, version=version, keep=keep,
                                skip_bad_rows=skip_bad_rows, out=out)
+
+
+def default_schema_target(spec: PipelineSpec) -> str:
+    """Where `freeze_schema` writes without `output`: schemas/<name>/schema.pbtxt in the spec's
+    folder (a relative schema.path is read from there), not under the current folder; the current
+    folder only for a spec that was never a file."""
+    is_file = os.path.isfile(spec.source)  # local-only: a spec is a file on this machine
+    folder = Path(spec.source).resolve().parent if is_file else Path.cwd()
+    return str(folder / "schemas" / spec.name / "schema.pbtxt")
 
 
 def load(spec_or_path: PipelineSpec | str | Path) -> PipelineSpec:

@@ -27,6 +27,9 @@ from pipelines.local import runner as local_runner
 from pipelines.runs.paths import RunPaths
 from pipelines.spec import SpecError, load_spec
 
+CONFIG_HELP = "the pipeline YAML (default: the bundled penguin pipeline, pipelines/penguin/pipeline.yaml)"
+ROOT_HELP = "the run root (default: the spec's runtime.root, else runs/<name>)"
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tfx-yaml", description=__doc__.splitlines()[0])
@@ -36,29 +39,30 @@ def main(argv: list[str] | None = None) -> int:
     check = commands.add_parser("check", help="validate a pipeline YAML without running it")
     rollback = commands.add_parser("rollback", help="withdraw the newest pushed version")
     for sub in (run, rollback):
-        sub.add_argument("--config", default=str(local_runner.DEFAULT_CONFIG))
-        sub.add_argument("--root")
+        sub.add_argument("--config", default=str(local_runner.DEFAULT_CONFIG), help=CONFIG_HELP)
+        sub.add_argument("--root", help=ROOT_HELP)
         sub.add_argument("--no-wait", action="store_true",
                          help="exit 1 at once when another run holds the root (default: wait for it)")
     local_runner.add_console_flags(run, version=False)
     check.add_argument("config")
     check.add_argument("--root", help="the root a run would use (checked for being writable)")
     runs = commands.add_parser("runs", help="the run history of a root, from ML Metadata, newest first")
-    runs.add_argument("--config", default=str(local_runner.DEFAULT_CONFIG))
-    runs.add_argument("--root")
+    runs.add_argument("--config", default=str(local_runner.DEFAULT_CONFIG), help=CONFIG_HELP)
+    runs.add_argument("--root", help=ROOT_HELP)
     runs.add_argument("--json", action="store_true", help="one JSON list, for scripts")
     report = commands.add_parser("report", help="write the HTML report of a run (default: the newest)")
-    report.add_argument("--config", default=str(local_runner.DEFAULT_CONFIG))
-    report.add_argument("--root")
+    report.add_argument("--config", default=str(local_runner.DEFAULT_CONFIG), help=CONFIG_HELP)
+    report.add_argument("--root", help=ROOT_HELP)
     report.add_argument("--run",
                         help="the run id (as `tfx-yaml runs --json` lists them; default: the newest)")
     report.add_argument("--open", action="store_true", help="open it in the web browser")
     schema = commands.add_parser("schema",
                                  help="schema freeze: write the schema in use to a file for curation")
     schema.add_argument("action", choices=["freeze"])
-    schema.add_argument("--config", default=str(local_runner.DEFAULT_CONFIG))
-    schema.add_argument("--root")
-    schema.add_argument("--output", help="where to write it (default: schemas/<name>/schema.pbtxt)")
+    schema.add_argument("--config", default=str(local_runner.DEFAULT_CONFIG), help=CONFIG_HELP)
+    schema.add_argument("--root", help=ROOT_HELP)
+    schema.add_argument("--output",
+                        help="where to write it (default: schemas/<name>/schema.pbtxt beside the spec)")
     after_push.add_parsers(commands, str(local_runner.DEFAULT_CONFIG))  # card, predict
     commands.add_parser("compile", help="compile for Kubeflow Pipelines (see kubeflow_runner.py --help)",
                         add_help=False)
@@ -68,11 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "compile":
         from pipelines.kubeflow import runner as kubeflow_runner
 
-        return kubeflow_runner.main(rest)
+        return kubeflow_runner.main(rest, prog="tfx-yaml compile")
     if args.command == "schedule":
         from pipelines.local import scheduler
 
-        return scheduler.main(rest)
+        return scheduler.main(rest, prog="tfx-yaml schedule")
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "run":

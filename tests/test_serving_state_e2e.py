@@ -156,3 +156,10 @@ def test_the_report_lists_the_withdrawn_version(scenario):
     path = re.search(r"(\S+\.html)", scenario.report.stdout).group(1)
     page = Path(path).read_text(encoding="utf-8")
     assert re.search(r"<ul id='withdrawn-versions'><li>version 4 withdrawn at ", page), page[-2000:]
+
+
+def test_runs_says_why_a_blessed_run_did_not_push(scenario):
+    """`tfx-yaml runs`: 'blessed yes, pushed -' carries the Pusher's reason (here: identical model)."""
+    why = [line for line in scenario.runs.stdout.splitlines()
+           if " - (identical to the serving version " in line]
+    assert why and all(" yes " in line for line in why), scenario.runs.stdout

@@ -161,8 +161,9 @@ def to_kfp_cron(cron: str) -> str:
                      "weekday)")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """`prog`: the command as the user typed it, for --help and errors ("tfx-yaml compile")."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="pipeline YAML")
     parser.add_argument("--output", default="pipeline.yaml", help="compiled KFP v2 spec (.yaml or .json)")
     parser.add_argument("--pipeline-root",

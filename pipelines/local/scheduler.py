@@ -242,8 +242,9 @@ def _one_line(error) -> str:
     return " ".join(str(text or "").split())
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """`prog`: the command as the user typed it, for --help and errors ("tfx-yaml compile")."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True)
     parser.add_argument("--root")
     parser.add_argument("--cron", help="five-field cron expression (default: schedule.cron)")

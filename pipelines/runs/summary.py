@@ -279,6 +279,8 @@ def run_history(metadata: Store | str, pipeline: str | None = None,
                 withdrawn = [w for w in withdrawn_versions(destination)
                              if w.get("version") == entry["pushed_version"]]
                 entry["withdrawn_at"] = withdrawn[0].get("at") if withdrawn else None
+            elif kind == "PushedModel" and keys.PUSH_DECISION in props:  # not pushed: why
+                entry["push_decision"] = props[keys.PUSH_DECISION].string_value
         history.append(entry)
     _reconcile(history, destinations)
     return history
@@ -317,10 +319,11 @@ def history_lines(history: list[dict]) -> list[str]:
     for h in history:
         metric = f"{h['metric']['name']}={h['metric']['value']:.4f}" if h["metric"] else "-"
         blessed = {True: "yes", False: "no", None: "-"}[h["blessed"]]
+        why_not = f" ({h['push_decision']})" if not h["pushed_version"] and h.get("push_decision") else ""
         lines.append(f"{dt.datetime.fromtimestamp(h['started']).strftime('%Y-%m-%d %H:%M:%S'):<20} "
                      f"{h['status']:<26} {h['seconds']:>7.1f}  "
                      f"{h['span'] if h['span'] is not None else '-':>4}  {metric:<18} {blessed:<7} "
-                     f"{h['pushed_version'] or '-'}"
+                     f"{h['pushed_version'] or '-'}{why_not}"
                      + (f" (rolled back {h['withdrawn_at']})" if h.get("withdrawn_at") else "")
                      + (" (published; not recorded in ML Metadata: from its push_metadata.json)"
                         if h.get("recorded") is False else ""))
