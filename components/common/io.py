@@ -16,6 +16,7 @@ import io as pyio
 import json
 import os
 import posixpath
+import stat
 from typing import Any
 
 from tfx.dsl.io import fileio
@@ -87,13 +88,52 @@ def size_and_mtime(path: str) -> tuple[int, int]:
     return int(stat.length), int(getattr(stat, "mtime_nsec", 0) or 0)
 
 
+class NotARegularFile(OSError):
+    """A path that names a FIFO, a device, a socket or a folder where a file is read: reading it
+    would block forever (a FIFO with no writer) or never end (/dev/zero)."""
+
+
+class TooLarge(OSError):
+    """A file (or its first line) longer than the bound its reader states."""
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+
+
+def not_a_regular_file(path: str) -> str:
+    """What a local path is when it is not a regular file ("a FIFO (named pipe)", "a character
+    device", ...; links followed), else "" (also for a missing path and for object stores, which
+    hold only objects). Checked before every read of a local file."""
+    if is_remote(path):
+        return ""
+    try:
+        mode = os.stat(path.removeprefix("file://")).st_mode
+    except OSError:
+        return ""  # missing or unreadable: the read itself says so
+    if stat.S_ISREG(mode):
+        return ""
+    return next((kind for test, kind in _KINDS if test(mode)), "not a regular file")
+
+
+def check_regular(path: str) -> None:
+    """Raise NotARegularFile, naming the path and what it is, unless it is a regular file."""
+    kind = not_a_regular_file(path)
+    if kind:
+        raise NotARegularFile(f"{path} is {kind}, not a regular file; reading it would block or never end: "
+                              "point at a regular file")
+
+
 def open_file(path: str, mode: str = "r"):
+    if "r" in mode:
+        check_regular(path)
     return fileio.open(path, mode)
 
 
 def open_stream(path: str) -> pyio.BufferedReader:
     """A binary stream of the file, for readers that want a standard Python file object (Arrow's
     CSV reader): what a GFile lacks (`closed`, `readinto`) is added here."""
+    check_regular(path)
     return pyio.BufferedReader(_RawGFile(fileio.open(path, "rb")), buffer_size=1 << 20)
 
 
@@ -115,37 +155,66 @@ class _RawGFile(pyio.RawIOBase):
         super().close()
 
 
-def first_line(path: str, encoding: str, limit: int = 1 << 20) -> str:
-    """The first line of a text file, decoded (without a byte-order mark or the line break). In
-    UTF-16 the line break is two bytes (0x0a 0x00 little-endian), so the file is decoded as it is
-    read and cut after the character (a byte-wise readline() cuts inside it, and the line does not
-    decode); in the other encodings (ASCII-based) it is the bytes up to 0x0a. At most `limit`
-    bytes are read (a longer header is returned cut)."""
+FIRST_LINE_BYTES = 1 << 20  # the first line (a CSV header) is read up to this many bytes
+_READ_BLOCK = 1 << 16
+
+
+def first_line(path: str, encoding: str, limit: int = FIRST_LINE_BYTES) -> str:
+    """The first line of a text file, decoded (without a byte-order mark or the line break), read
+    in blocks of 64 KiB: memory stays near `limit` whatever the file (one line of 800 MB too).
+    A first line longer than `limit` bytes raises TooLarge, which states the bound. In UTF-16 the
+    line break is two bytes (0x0a 0x00 little-endian), so the file is decoded as it is read and cut
+    after the character; in the other encodings (ASCII-based) it is the bytes up to 0x0a or 0x0d."""
     import codecs
 
-    with fileio.open(path, "rb") as f:
-        if encoding.replace("_", "-").lower() not in ("utf-16", "utf16"):
-            first = f.readline()[:limit]
-            return first.decode("utf-8-sig" if encoding == "utf-8"
-                                else encoding).lstrip("\ufeff").rstrip("\r\n")
-        decoder, text, read = codecs.getincrementaldecoder("utf-16")(), "", 0
-        while read < limit:
-            chunk = f.read(min(1 << 12, limit - read))
+    utf16 = encoding.replace("_", "-").lower() in ("utf-16", "utf16")
+    name = "utf-8-sig" if encoding == "utf-8" else encoding
+    decoder = codecs.getincrementaldecoder("utf-16" if utf16 else name)()
+    text, read, raw = "", 0, b""
+    with open_file(path, "rb") as f:
+        while True:
+            chunk = f.read(min(_READ_BLOCK, limit + 1 - read))
             read += len(chunk)
-            text += decoder.decode(chunk, final=not chunk)
-            if not chunk or "\n" in text or "\r" in text:
+            if utf16:
+                text += decoder.decode(chunk, final=not chunk)
+                done = "\n" in text or "\r" in text
+            else:
+                raw += chunk
+                done = b"\n" in chunk or b"\r" in chunk
+            if done or not chunk:
                 break
+            if read > limit:
+                break
+    if not utf16:
+        cut = min((i for i in (raw.find(b"\n"), raw.find(b"\r")) if i >= 0), default=len(raw))
+        if cut > limit:
+            raise _long_first_line(path, limit)
+        text = raw[:cut].decode(name)
+    elif read > limit and not ("\n" in text or "\r" in text):
+        raise _long_first_line(path, limit)
     text = text.lstrip("\ufeff")
     return text.splitlines()[0] if text else ""
 
 
-def read_bytes(path: str) -> bytes:
-    with fileio.open(path, "rb") as f:
-        return f.read()
+def _long_first_line(path: str, limit: int) -> TooLarge:
+    return TooLarge(f"the first line of {path} is longer than {limit:,} bytes (the bound on a header line); "
+                    "is it a text file with a header line?")
 
 
-def read_text(path: str) -> str:
-    return read_bytes(path).decode("utf-8")
+def read_bytes(path: str, limit: int | None = None) -> bytes:
+    """The file's bytes; with `limit`, at most that many are read (by content, not by the size the
+    file system reports: /dev/zero and /proc files report 0) and a longer file raises TooLarge."""
+    with open_file(path, "rb") as f:
+        if limit is None:
+            return f.read()
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(f"{path} is larger than {limit:,} bytes")
+    return data
+
+
+def read_text(path: str, limit: int | None = None) -> str:
+    return read_bytes(path, limit).decode("utf-8")
 
 
 def write_bytes(path: str, data: bytes) -> None:
@@ -210,7 +279,6 @@ def rmtree(path: str) -> None:
 
 def _local_rmtree(path: str) -> None:
     import shutil
-    import stat
 
     try:
         mode = os.lstat(path).st_mode

@@ -75,6 +75,7 @@ def _open(path: str, beam_filesystems: bool):
     deadlock with them, as it can on a Python file object. Remote files through Beam's file
     systems inside a Beam pipeline (their options come from it), else through the file layer."""
     if not io.is_remote(path):
+        io.check_regular(path)  # a FIFO put there after the checks would block the read forever
         return pa.input_stream(path.removeprefix("file://"))  # local-only: Arrow's native reader
     # local-only: no local call here: Beam's file systems or the file layer, both gs:// and s3://
     return beam.io.filesystems.FileSystems.open(path) if beam_filesystems else io.open_stream(path)

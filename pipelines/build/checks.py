@@ -3,7 +3,14 @@ data files (readable text, a header with the label, well-formed rows), the schem
 arguments, and what the label's values say about the task and the output layer.
 
 Each problem is one line for the user: file, line, what is wrong, what to change. Messages echo
-only the data's own header and label values, never other file contents.
+only the data's own header and label values, never other file contents, each cut to ECHO_CHARS
+characters (`cut`).
+
+Bounds stated here: a data file must be a regular file (not a FIFO or a device: `irregular_files`);
+a line is at most MAX_LINE_BYTES; at most `data.max_columns` feature columns; no NUL byte in a
+value; a number in a numeric column (or a numeric label) must be finite in float32, the type the
+examples hold (|x| <= FLOAT32_MAX; "nan" and "inf" texts parse as numbers, as in TFX's
+CsvExampleGen, so they are refused too: only an empty cell is a missing value).
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io as pyio
+import math
 import re
 from pathlib import Path
 
@@ -20,6 +28,16 @@ from pipelines.spec.models import CLASSIFICATION_METRICS, REGRESSION_METRICS, co
 
 OTHER_DELIMITERS = (";", "\t", "|")
 MAX_LISTED_LINES = 5
+MAX_LISTED_COLUMNS = 30  # a header listed in a message: its first columns, then "and N more"
+ECHO_CHARS = 200  # a value from the data echoed in a message or the plan: at most this many characters
+FLOAT32_MAX = 3.4028234663852886e38  # numbers become float32 features: a larger magnitude is inf there
+
+
+def cut(value, limit: int = ECHO_CHARS) -> str:
+    """A value from the user's files, for a message: at most `limit` characters, then
+    "… (N chars)" (a 500 KB label would otherwise be printed whole)."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} chars)"
 
 
 @dataclasses.dataclass
@@ -38,6 +56,9 @@ def csv_problems(spec: PipelineSpec, files: list[str], findings: Findings) -> li
     the label and the columns say goes into `findings`."""
     problems, label_values, labelled = [], [], 0
     header_of_first, profile = None, None
+    too_wide = _too_many_columns(spec, files[0]) if files else []
+    if too_wide:
+        return too_wide  # before any row is read: each column costs time in every stage
     for path in files:
         found, header, values, rows, columns = _one_csv(spec, path)
         problems += found
@@ -57,6 +78,35 @@ def csv_problems(spec: PipelineSpec, files: list[str], findings: Findings) -> li
     return problems
 
 
+# What the bound on columns (data.max_columns) stands for, measured (README, "What happens when").
+COLUMNS_COST = ("every column is a feature in every stage (statistics, the model's inputs, the Evaluator), "
+                "and time and memory grow with them: 10,000 columns x 300 rows trained for 7 minutes and "
+                "was still in the Evaluator after 30 at 14 GB")
+
+
+def _too_many_columns(spec: PipelineSpec, path: str) -> list[str]:
+    """More feature columns (the header minus the label and data.exclude) than data.max_columns:
+    refused from the first line alone (read in blocks, at most 1 MiB)."""
+    try:
+        header = next(csv.reader(pyio.StringIO(io.first_line(path, spec.data.encoding)),
+                                 delimiter=spec.data.delimiter))
+    except (UnicodeDecodeError, csv.Error, StopIteration, LookupError, OSError):
+        return []  # the line-by-line check names what is wrong with the first line
+    return columns_bound_problems(spec, header, path)
+
+
+def columns_bound_problems(spec: PipelineSpec, header: list[str], where: str) -> list[str]:
+    """The bound on the number of feature columns, with what it implies and the fix."""
+    features = [c for c in dict.fromkeys(header) if c != spec.data.label and c not in spec.data.exclude]
+    bound = spec.data.max_columns
+    if len(features) <= bound:
+        return []
+    return [(f"data file {where}: {len(features):,} feature columns (the header's {len(header):,} minus "
+             f"the label and data.exclude); at most data.max_columns = {bound:,} are used: {COLUMNS_COST}. "
+             "List the columns the model does not need under data.exclude, or raise data.max_columns (at "
+             f"most {MAX_FAST_FIELDS:,})")]
+
+
 def _unlabeled_is_a_problem(spec: PipelineSpec) -> bool:
     """Rows without a label stop the run unless the spec drops them (data.drop_unlabeled), and a
     curated schema that requires the label stops them anyway unless the label is exempt."""
@@ -70,15 +120,19 @@ def _one_csv(spec: PipelineSpec, path: str) -> tuple[list[str], list[str] | None
     well-formed file is read once by Arrow's CSV reader, a block at a time (`_well_formed_csv`); any
     other file is read again line by line with Python's csv module, which names the line of each
     problem."""
-    checked = _well_formed_csv(spec, path)
-    return checked if checked is not None else (*_csv_line_by_line(spec, path), None)
+    suspects: set[str] = set()  # columns with numbers that are not finite in float32
+    checked = _well_formed_csv(spec, path, suspects)
+    return checked if checked is not None else (*_csv_line_by_line(spec, path, suspects), None)
 
 
-def _well_formed_csv(spec: PipelineSpec, path: str) -> tuple[list[str], list[str], list[str], int] | None:
+def _well_formed_csv(spec: PipelineSpec, path: str, suspects: set[str] | None = None
+                     ) -> tuple[list[str], list[str], list[str], int] | None:
     """The fast path of `_one_csv`: None when Arrow cannot read the file as a header and rows of
     the same width (or finds anything `_csv_line_by_line` would report), else no problems, the
     header, the label's distinct values, in order of appearance, and the rows with a label (all
-    that `_label_problems` needs). Memory stays at one block, whatever the file's size."""
+    that `_label_problems` needs). Memory stays at one block, whatever the file's size. A NUL byte
+    anywhere, or a number that is not finite in float32 in a numeric column or the label (their
+    names go into `suspects`), also sends the file to the line-by-line check, which names the line."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pa_csv
@@ -87,7 +141,7 @@ def _well_formed_csv(spec: PipelineSpec, path: str) -> tuple[list[str], list[str
         # UTF-16 too: decoded as it is read, not per byte line
         first = io.first_line(path, spec.data.encoding)
         header = next(csv.reader(pyio.StringIO(first), delimiter=spec.data.delimiter))
-    except (UnicodeDecodeError, csv.Error, StopIteration, LookupError):
+    except (UnicodeDecodeError, csv.Error, StopIteration, LookupError, OSError):
         return None
     if len(set(header)) != len(header) or spec.data.label not in header or any(
             c not in header for c in spec.data.exclude) or (len(header) == 1 and spec.data.delimiter == ","):
@@ -99,9 +153,13 @@ def _well_formed_csv(spec: PipelineSpec, path: str) -> tuple[list[str], list[str
                                      strings_can_be_null=False))
     label, rows, labels, labelled = header.index(spec.data.label), 0, [], 0
     profile = _Profile([c for c in header if c != spec.data.label and c not in spec.data.exclude])
+    utf16, label_not_finite = spec.data.encoding == "utf-16", False
     try:
-        with io.open_stream(path) as raw, pyio.BufferedReader(_Guard(raw, spec.data.delimiter), 1 << 20) as f:
+        with io.open_stream(path) as raw, pyio.BufferedReader(
+                _Guard(raw, spec.data.delimiter, nul=not utf16), 1 << 20) as f:
             for block in pa_csv.open_csv(f, *options):
+                if utf16 and any(pc.any(pc.match_substring(c, "\x00")).as_py() for c in block.columns):
+                    return None  # a NUL character: the line-by-line check names it
                 if block.num_columns == 1:  # a blank line of a one-column file is an empty row
                     block = block.filter(pc.not_equal(pc.utf8_trim_whitespace(block.column(0)), ""))
                 rows += block.num_rows
@@ -113,6 +171,7 @@ def _well_formed_csv(spec: PipelineSpec, path: str) -> tuple[list[str], list[str
                 if pc.any(repeated).as_py() or (_unlabeled_is_a_problem(spec) and pc.any(missing).as_py()):
                     return None  # the line-by-line path names the lines
                 present = values.filter(pc.invert(missing))
+                label_not_finite = label_not_finite or _not_finite(present)
                 labelled += len(present)
                 labels.append(pc.unique(present))
                 profile.add(block)
@@ -120,6 +179,11 @@ def _well_formed_csv(spec: PipelineSpec, path: str) -> tuple[list[str], list[str
         return None
     if rows == 0:
         return None
+    found = {c for c in profile.not_finite if profile.kind[c] in ("int", "float")}
+    found |= {spec.data.label} if label_not_finite else set()
+    if found:
+        (suspects if suspects is not None else set()).update(found)
+        return None  # the line-by-line check names the lines
     distinct = pc.unique(pa.chunked_array(labels, pa.string())).to_pylist() if labels else []
     return [], header, distinct, labelled, profile
 
@@ -145,6 +209,7 @@ class _Profile:
         self.values: dict[str, list] = {c: [] for c in columns}  # unique arrays (while text)
         self.integers: dict[str, list] = {c: [] for c in columns}  # unique arrays (while integer)
         self.partial = set()  # text only after numbers in earlier blocks: the distinct count is a floor
+        self.not_finite = set()  # columns with a number that is not finite in float32 (nan, inf, 1e308)
 
     def add(self, block) -> None:
         import numpy as np
@@ -169,6 +234,9 @@ class _Profile:
                 kind, array = numbers
                 self.kind[column] = kind if self.kind[column] in ("unknown", "int") else "float"
                 floats = array.to_numpy(zero_copy_only=False).astype(np.float64)
+                if not _finite32(floats):  # refused: the line-by-line check names the lines
+                    self.not_finite.add(column)
+                    continue
                 n, total, squares = self.sums[column]
                 self.sums[column] = [n + len(floats), total + float(floats.sum()),
                                      squares + float(floats @ floats)]
@@ -239,8 +307,37 @@ class _Profile:
             else:
                 self.integers[column] += other.integers[column]
         self.partial |= other.partial
+        self.not_finite |= other.not_finite
         self.rows += other.rows
         return self
+
+
+def _finite32(floats) -> bool:
+    """Every value finite, and finite once stored as float32."""
+    import numpy as np
+
+    return bool(np.isfinite(floats).all()) and (not len(floats) or float(np.abs(floats).max()) <= FLOAT32_MAX)
+
+
+def _not_finite(values) -> bool:
+    """Label values that are all numbers, some not finite in float32 (text labels: False)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        pc.cast(values[:1000], pa.float64())  # text labels fail here, cheaply
+        floats = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return not _finite32(floats)
+
+
+def _float_cell(cell: str) -> float | None:
+    """A cell as a number, the way the checks and ExampleGen read one, or None for text."""
+    try:
+        return float(cell.strip())
+    except ValueError:
+        return None
 
 
 def _non_empty(values, trim: bool):
@@ -337,7 +434,8 @@ def _curated_columns(spec: PipelineSpec, ints: bool = False) -> dict[str, int]:
     from tensorflow_metadata.proto.v0 import schema_pb2
 
     try:
-        schema = text_format.Parse(io.read_text(spec.schema_.path), schema_pb2.Schema())
+        text = io.read_text(spec.schema_.path, limit=MAX_SCHEMA_BYTES)
+        schema = text_format.Parse(text, schema_pb2.Schema())
     except Exception:  # noqa: BLE001 (schema_problems reports it)
         return {}
     if ints:
@@ -417,18 +515,19 @@ MAX_FAST_FIELDS = 100_000  # Arrow 10's CSV reader crashes (SIGSEGV) on a row of
 
 
 class _TooWide(ValueError):
-    """A line that Arrow must not parse: over MAX_LINE_BYTES or MAX_FAST_FIELDS delimiters."""
+    """A line that Arrow must not parse: over MAX_LINE_BYTES or MAX_FAST_FIELDS delimiters, or
+    holding a NUL byte (Arrow would keep it inside a value: a new category)."""
 
 
 class _Guard(pyio.RawIOBase):
     """The bytes of `stream` as Arrow reads them, each chunk scanned first (numpy, no second read
     of the file): a physical line longer than MAX_LINE_BYTES or with more than MAX_FAST_FIELDS
-    delimiters raises _TooWide, so the fast path gives up before Arrow parses it and the
-    line-by-line check names the line. (Delimiters inside quotes are counted too: a false alarm
-    only costs the slow path.)"""
+    delimiters, or with a NUL byte (when `nul`: ASCII-based encodings) raises _TooWide, so the
+    fast path gives up before Arrow parses it and the line-by-line check names the line.
+    (Delimiters inside quotes are counted too: a false alarm only costs the slow path.)"""
 
-    def __init__(self, stream, delimiter: str):
-        self._stream, self._delimiter = stream, ord(delimiter)
+    def __init__(self, stream, delimiter: str, nul: bool = True):
+        self._stream, self._delimiter, self._nul = stream, ord(delimiter), nul
         self._length = self._fields = 0  # of the line that the previous chunk left open
 
     def readable(self) -> bool:
@@ -441,6 +540,8 @@ class _Guard(pyio.RawIOBase):
         if not n:
             return n
         chunk = np.frombuffer(buffer, np.uint8, count=n)
+        if self._nul and not chunk.all():
+            raise _TooWide("a NUL byte")
         ends = np.flatnonzero((chunk == 10) | (chunk == 13))
         starts = np.concatenate(([0], ends + 1))
         fields = np.add.reduceat(chunk == self._delimiter, starts[starts < n]) if len(starts) else np.zeros(1)
@@ -456,13 +557,15 @@ class _Guard(pyio.RawIOBase):
         return n
 
 
-def _csv_line_by_line(spec: PipelineSpec, path: str) -> tuple[list[str], list[str] | None, list[str], int]:
+def _csv_line_by_line(spec: PipelineSpec, path: str, suspects: set[str] = frozenset()
+                      ) -> tuple[list[str], list[str] | None, list[str], int]:
     """The slow path of `_one_csv`, for files Arrow cannot read: Python's csv module over the
     file's lines, streamed (`_text_lines`), so that each problem names its line. Memory is one
-    block, one line and the label's distinct values, not the file."""
+    block, one line and the label's distinct values, not the file. The cells of the `suspects`
+    columns are checked to be finite float32 numbers; NUL bytes are named with their column."""
     name = Path(path).name
-    lines = _text_lines(path, spec.data.encoding)
-    reader = csv.reader((line for _, line in lines), delimiter=spec.data.delimiter)
+    cells = _Cells(suspects)
+    reader = csv.reader(cells.marked(_text_lines(path, spec.data.encoding)), delimiter=spec.data.delimiter)
     try:
         try:
             header = next(reader)
@@ -472,12 +575,15 @@ def _csv_line_by_line(spec: PipelineSpec, path: str) -> tuple[list[str], list[st
             return [f"data file {path}, line 1: not a CSV header ({error})"], None, [], 0
         if not "".join(header).strip() and not any("".join(row).strip() for row in reader):
             return [f"data file {path} is empty; expected a CSV header line and rows"], None, [], 0
-        return _csv_rows(spec, path, name, reader, header)
+        if cells.nul and any(_NUL_MARK in h for h in header):
+            return [(f"data file {path}, line 1: the header holds a NUL byte (0x00), which is no text: a "
+                     "binary file, or one padded with zeros? remove those bytes")], None, [], 0
+        return _csv_rows(spec, path, name, reader, header, cells)
     except _LineProblem as problem:
         return [f"data file {path}: {problem}"], None, [], 0
 
 
-def _csv_rows(spec: PipelineSpec, path: str, name: str, reader, header: list[str]):
+def _csv_rows(spec: PipelineSpec, path: str, name: str, reader, header: list[str], cells: _Cells):
     problems = []
     if len(header) == 1 and spec.data.delimiter == ",":
         other = next((d for d in OTHER_DELIMITERS if d in header[0]), None)
@@ -493,6 +599,7 @@ def _csv_rows(spec: PipelineSpec, path: str, name: str, reader, header: list[str
     if problems:
         return problems, header, [], 0
     label_at = header.index(spec.data.label)
+    cells.start(header, spec.data.label)
     # line numbers: the first few of each kind, and how many (memory does not grow with the file)
     ragged, repeated, no_label = _Lines(), _Lines(), _Lines()
     values, labelled, rows = {}, 0, 0
@@ -511,6 +618,8 @@ def _csv_rows(spec: PipelineSpec, path: str, name: str, reader, header: list[str
                 break
             elif len(row) != len(header):
                 ragged.add(line, len(row))
+            elif cells.bad(row, line):
+                continue
             elif not row[label_at].strip() or row[label_at].strip() in ("NA", "NaN", "nan", "null"):
                 no_label.add(line)
             else:
@@ -520,6 +629,7 @@ def _csv_rows(spec: PipelineSpec, path: str, name: str, reader, header: list[str
         return [f"data file {path}, line {reader.line_num}: {error} (an unbalanced quote?)"], header, [], 0
     if rows == 0:
         problems.append(f"data file {path} has a header but no rows")
+    problems += cells.problems(path)
     if repeated:
         problems.append(f"data file {path}: the header is repeated at line {repeated} (files joined "
                         "with their headers?); remove those lines")
@@ -538,6 +648,75 @@ def _csv_rows(spec: PipelineSpec, path: str, name: str, reader, header: list[str
         problems.append(f"data file {path}: {no_label.count} row(s) have no value in the label column "
                         f"{spec.data.label!r} (line {no_label}); {fix}")
     return problems, header, list(values), labelled
+
+
+_NUL_MARK = "\U0010fffe"  # a NUL byte of a line, for Python's csv module (3.10 refuses NUL)
+_MISSING_LABEL = ("", "NA", "NaN", "nan", "null")  # a label cell that means "no label" (never a number)
+
+
+class _Cells:
+    """Cells the line-by-line check refuses, by column: NUL bytes (any column), and numbers that
+    are not finite in float32 (nan, inf, 1e308) in the `suspects` columns, which the fast path
+    found to be numeric columns (or a numeric label) holding such numbers."""
+
+    def __init__(self, suspects):
+        self.suspects, self.nul = set(suspects), False
+        self.found: dict[tuple[str, str], _Lines] = {}  # (kind, column) -> lines
+        self.columns: list[tuple[int, str]] = []
+        self.label = ""
+
+    def marked(self, lines):
+        """The lines' text for the csv module, a NUL byte replaced by _NUL_MARK."""
+        for _, line in lines:
+            if "\x00" in line:
+                self.nul = True
+                line = line.replace("\x00", _NUL_MARK)
+            yield line
+
+    def start(self, header: list[str], label: str) -> None:
+        self.columns = [(i, c) for i, c in enumerate(header) if c in self.suspects]
+        self.header, self.label = header, label
+
+    def bad(self, row: list[str], line: int) -> bool:
+        """Record the row's refused cells; True when it has any."""
+        found = False
+        if self.nul:
+            for i, cell in enumerate(row):
+                if _NUL_MARK in cell:
+                    self._add("nul", self.header[i], line, cell.replace(_NUL_MARK, "\x00"))
+                    found = True
+        for i, column in self.columns:
+            if column == self.label and row[i].strip() in _MISSING_LABEL:
+                continue
+            number = _float_cell(row[i])
+            if number is not None and not (math.isfinite(number) and abs(number) <= FLOAT32_MAX):
+                self._add("number", column, line, row[i].strip())
+                found = True
+        return found
+
+    def _add(self, kind: str, column: str, line: int, value: str) -> None:
+        if (kind, column) in self.found or len(self.found) < MAX_LISTED_LINES:
+            self.found.setdefault((kind, column), _Lines()).add(line, value)
+
+    def problems(self, path: str) -> list[str]:
+        listed = []
+        for (kind, column), lines in self.found.items():
+            value = lines.first[1]
+            where = (f"data file {path}: column {cut(column, 64)!r}"
+                     + (" (the label)" if column == self.label else "")
+                     + f", line {lines}" + (f" ({lines.count:,} cells)" if lines.count > 1 else ""))
+            if kind == "nul":
+                listed.append(f"{where}: a NUL byte (0x00) in a value ({cut(value, 40)!r}); NUL is no text "
+                              "character (a binary file, or one padded with zeros after a crash?) and would "
+                              "become part of a new category: remove those bytes")
+            else:
+                listed.append(f"{where}: {cut(value, 40)!r} is not a finite number in float32, the type of "
+                              f"the examples (at most ±{FLOAT32_MAX:.4g}; no nan or inf): it would turn the "
+                              "column's mean and the loss into nan. An empty cell is a missing value ('nan' "
+                              "text is read as a number, as TFX's CsvExampleGen reads it, not as missing): "
+                              "empty the cell, fix or rescale the value, or list the column under "
+                              "data.exclude")
+        return listed
 
 
 class _Lines:
@@ -571,7 +750,9 @@ def _columns(header: list[str], asked: str | None = None) -> str:
     from pipelines.spec.models import did_you_mean
 
     hint = did_you_mean(asked, header) if asked is not None else ""
-    return f"its columns are: {', '.join(h[:64] for h in header)}{hint}"
+    listed = ", ".join(cut(h, 64) for h in header[:MAX_LISTED_COLUMNS])
+    more = f" and {len(header) - MAX_LISTED_COLUMNS:,} more" if len(header) > MAX_LISTED_COLUMNS else ""
+    return f"its columns are: {listed}{more}{hint}"
 
 
 def _lines(numbers: list[int]) -> str:
@@ -605,7 +786,7 @@ def _label_problems(spec: PipelineSpec, values: list[str], rows: int, findings: 
     findings.task = (task, why)
     decided, compared = trainer.for_task(task), spec.evaluator.for_task(task)
     findings.plan[:0] = [f"task: {task} ({why})"] + (
-        [f"classes ({len(values)}): {', '.join(shown[:20])}{', ...' if len(values) > 20 else ''}"]
+        [f"classes ({len(values)}): {', '.join(map(cut, shown[:20]))}{', ...' if len(values) > 20 else ''}"]
         if task == "classification" else []) + [
         (f"model: loss {decided.loss}, output activation {decided.model.output_activation}, metrics "
          f"{', '.join(decided.metrics)}; the Evaluator compares {compared.compare_metric or 'nothing'} "
@@ -614,7 +795,7 @@ def _label_problems(spec: PipelineSpec, values: list[str], rows: int, findings: 
         classes = len(set(values))
         if classes < 2:
             problems.append(f"key 'data.label': the label {spec.data.label!r} has {classes} distinct value "
-                            f"({values[0][:40]!r}) in the data; classification needs at least 2 classes")
+                            f"({cut(values[0], 40)!r}) in the data; classification needs at least 2 classes")
         problem = combination_problem(task, trainer.for_task(task).loss, trainer.model, n_classes=classes)
         if problem:
             problems.append(f"key 'trainer.model.output_units': {problem}")
@@ -669,6 +850,7 @@ def parquet_problems(spec: PipelineSpec, files: list[str]) -> list[str]:
                 if column not in columns:
                     problems.append(f"key {key!r}: column {column!r} is not in {name}; "
                                     + _columns(columns, column))
+        problems += columns_bound_problems(spec, columns, path)
     return problems
 
 
@@ -695,6 +877,9 @@ def _short(error: Exception) -> str:
     return text[:160]
 
 
+MAX_SCHEMA_BYTES = 16 << 20  # a schema.pbtxt of 100,000 features is about 10 MB
+
+
 def schema_problems(path: str) -> list[str]:
     """The schema file must be a TFDV schema in text format. The message never quotes the file
     (schema.path may name any file: a secret's first token must not reach the console), only
@@ -704,7 +889,12 @@ def schema_problems(path: str) -> list[str]:
 
     fix = "write it with `tfx-yaml schema freeze`, or remove schema.path to infer the schema"
     try:
-        text_format.Parse(io.read_text(path), schema_pb2.Schema())
+        text_format.Parse(io.read_text(path, limit=MAX_SCHEMA_BYTES), schema_pb2.Schema())
+    except io.TooLarge:
+        return [(f"key 'schema.path': {path} is larger than {MAX_SCHEMA_BYTES:,} bytes, the bound on a "
+                 f"schema file (read by content, not by the size it reports); is it the right file? {fix}")]
+    except OSError as error:
+        return [f"key 'schema.path': {path} cannot be read ({_short(error)}); {fix}"]
     except text_format.ParseError as error:
         where = f"line {error.GetLine()}, column {error.GetColumn()}" if error.GetLine() else "its start"
         return [(f"key 'schema.path': {path} is not a TFDV schema in text format (it does not parse at "
@@ -712,6 +902,19 @@ def schema_problems(path: str) -> list[str]:
     except UnicodeDecodeError:
         return [f"key 'schema.path': {path} is not a TFDV schema in text format (not UTF-8 text); {fix}"]
     return []
+
+
+def irregular_files(spec: PipelineSpec, files: list[str]) -> list[str]:
+    """Data files that are no regular file (a FIFO, a device, a socket), named with what they are,
+    before anything opens them: reading a FIFO blocks until a writer comes, /dev/zero never ends."""
+    found = [(path, kind) for path in files if (kind := io.not_a_regular_file(path))]
+    named = any(p == spec.data.path for p, _ in found)
+    fix = ("point data.path at a regular file or a folder of them" if named
+           else "remove it from the data folder, or narrow data.pattern to the data files")
+    return [f"key 'data.path': {path} is {kind}, not a regular file (reading it would block or never end); "
+            f"{fix}" for path, kind in found[:MAX_LISTED_LINES]] + (
+        [f"key 'data.path': and {len(found) - MAX_LISTED_LINES} more such file(s)"]
+        if len(found) > MAX_LISTED_LINES else [])
 
 
 def outside_data_path(base: str, files: list[str]) -> list[str]:

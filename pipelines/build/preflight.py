@@ -74,6 +74,10 @@ def check_inputs(spec: PipelineSpec, remote: bool = True) -> checks.Findings:
             problems.append(f"key 'schema.path': {spec.schema_.path} does not exist; "
                             "expected a schema.pbtxt, "
                             "or remove schema.path to infer the schema")
+        elif kind := io.not_a_regular_file(spec.schema_.path):
+            problems.append(f"key 'schema.path': {spec.schema_.path} is {kind}, not a regular file (reading "
+                            "it would block or never end); expected a schema.pbtxt, or remove schema.path to "
+                            "infer the schema")
         else:
             problems += checks.schema_problems(spec.schema_.path)
     if remote or not is_uri(spec.data.path):
@@ -81,8 +85,9 @@ def check_inputs(spec: PipelineSpec, remote: bool = True) -> checks.Findings:
         patterns = list(spec.data.split_patterns.values()) if spec.data.split_patterns else [pattern]
         files = sorted({f for p in patterns for f in spans.data_files(base, p)})
         escaped = checks.outside_data_path(base, files)  # before anything reads them
-        if escaped:
-            problems += escaped
+        irregular = checks.irregular_files(spec, files)  # a FIFO or a device: never opened
+        if escaped or irregular:
+            problems += escaped + irregular
         elif not io.isdir(base):
             problems.append(f"key 'data.path': {spec.data.path} does not exist; "
                             "expected a directory or file of data")

@@ -62,7 +62,7 @@ def fingerprint(spec: PipelineSpec, paths: RunPaths) -> str | None:
         digest.update(serving_layout.file_identity(path))
     if spec.schema_.path:
         digest.update(_content(spec.schema_.path))
-    return f"{digest.hexdigest()}-{serving_layout.local_fingerprint(paths.destination)}"
+    return f"{digest.hexdigest()}-{serving_layout.ServingDirectory(paths.destination).digest()}"
 
 
 def covered(before: str | None, paths: RunPaths, pushed_fingerprint: str | None) -> str | None:
@@ -72,19 +72,27 @@ def covered(before: str | None, paths: RunPaths, pushed_fingerprint: str | None)
     another serving directory, runs the Evaluator and the Pusher again)."""
     if before is None or not pushed_fingerprint:
         return before
-    if serving_layout.local_fingerprint(paths.destination) != pushed_fingerprint:
+    if serving_layout.ServingDirectory(paths.destination).digest() != pushed_fingerprint:
         return before
     return f"{before.split('-', 1)[0]}-{pushed_fingerprint}"
 
 
 def _content(path: str) -> bytes:
+    """A file by its content when it holds at most SMALL_FILE bytes (read by content with that cap,
+    not by the size the file system reports: /dev/zero and /proc files report 0), else by its
+    identity; a FIFO or a device is never opened (it would block or never end)."""
+    import stat
+
     try:
-        if os.path.getsize(path) <= SMALL_FILE:  # local-only
-            with open(path, "rb") as f:  # local-only
-                return path.encode() + b"\0" + hashlib.sha256(f.read()).digest()
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return serving_layout.file_identity(path)
+        with open(path, "rb") as f:  # local-only
+            data = f.read(SMALL_FILE + 1)
     except OSError:
         return f"{path}\0gone\n".encode()
-    return serving_layout.file_identity(path)
+    if len(data) > SMALL_FILE:
+        return serving_layout.file_identity(path)
+    return path.encode() + b"\0" + hashlib.sha256(data).digest()
 
 
 def _glob(pattern: str) -> list[str]:

@@ -3,9 +3,12 @@
 Every error names the file, the key path (with its line), the bad value and what is allowed, and
 suggests the closest allowed name for a typo. Nothing is written anywhere while loading.
 
-Hostile input is refused in one line before it can cost much: files over 1 MiB, text that is not
-UTF-8, nesting deeper than 50 levels, YAML aliases that expand to more than 100,000 values, and
-duplicate keys (YAML would keep the last one silently).
+Hostile input is refused in one line before it can cost much: a spec that is no regular file (a
+FIFO would block, /dev/zero never end), files over 1 MiB (read by content, not by the size the file
+system reports), text that is not UTF-8, nesting deeper than 50 levels, YAML aliases that expand to
+more than 100,000 values, duplicate keys (YAML would keep the last one silently), and control
+characters (a newline, a carriage return, any C0 or C1 code) in a path, which would let a spec
+print forged lines on the console and in logs. A problem is at most MAX_PROBLEM_CHARS characters.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from pipelines.spec.models import PATTERN_RULES, URI_SCHEMES, WORK_BOUNDS, Pipel
 MAX_SPEC_BYTES = 1 << 20
 MAX_DEPTH = 50
 MAX_VALUES = 100_000
+MAX_PROBLEM_CHARS = 2000  # one problem's line, cut after this many characters with "… (N chars)"
+# The spec's keys that hold paths (and file patterns): no control characters in their values.
+PATH_KEYS = ("path", "pattern", "split_patterns", "destination", "root", "pipeline_root")
 
 
 class SpecError(ValueError):
@@ -32,7 +38,7 @@ class SpecError(ValueError):
 
     def __init__(self, source: str, problems: list[str]):
         self.source = source
-        self.problems = problems
+        self.problems = problems = [_cut_problem(p) for p in problems]
         listing = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"{source}: {len(problems)} problem(s) in the pipeline spec:\n{listing}")
 
@@ -41,13 +47,7 @@ def load_spec(path: str | Path) -> PipelineSpec:
     """Read and validate a pipeline YAML file; relative data and schema paths are resolved
     against the file's directory."""
     path = Path(path)
-    if not path.is_file():
-        raise SpecError(str(path), [f"no such file; expected a pipeline YAML file at {path.resolve()}"])
-    size = path.stat().st_size
-    if size > MAX_SPEC_BYTES:
-        raise SpecError(str(path), [(f"the file is {size / 2**20:.1f} MiB; a pipeline spec is at most 1 MiB "
-                                     "(is this the right file?)")])
-    data = path.read_bytes()  # local-only: the spec is a file on this machine
+    data = _read_spec(path)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -58,6 +58,40 @@ def load_spec(path: str | Path) -> PipelineSpec:
     spec = parse_spec(text, source=str(path), base_dir=path.resolve().parent)
     spec._source = str(path)
     return spec
+
+
+def _read_spec(path: Path) -> bytes:
+    """The spec's bytes: a regular file (checked before it is opened), at most MAX_SPEC_BYTES read."""
+    import os
+    import stat
+
+    try:
+        found = os.stat(path)  # links followed
+    except OSError:
+        missing = f"no such file; expected a pipeline YAML file at {path.resolve()}"
+        raise SpecError(str(path), [missing]) from None
+    if not stat.S_ISREG(found.st_mode):
+        kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                 (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                 (stat.S_ISSOCK, "a socket"))
+        kind = next((k for test, k in kinds if test(found.st_mode)), "not a regular file")
+        raise SpecError(str(path), [(f"{path} is {kind}, not a regular file (reading it would block or never "
+                                     "end); expected a pipeline YAML file")])
+    data = b""
+    if found.st_size <= MAX_SPEC_BYTES:
+        with open(path, "rb") as f:  # local-only: the spec is a file on this machine
+            data = f.read(MAX_SPEC_BYTES + 1)  # by content: /proc files report a size of 0
+    if found.st_size > MAX_SPEC_BYTES or len(data) > MAX_SPEC_BYTES:
+        size = f"{found.st_size / 2**20:.1f} MiB" if found.st_size > MAX_SPEC_BYTES else "more than 1 MiB"
+        problem = f"the file is {size}; a pipeline spec is at most 1 MiB (is this the right file?)"
+        raise SpecError(str(path), [problem])
+    return data
+
+
+def _cut_problem(problem: str) -> str:
+    if len(problem) <= MAX_PROBLEM_CHARS:
+        return problem
+    return f"{problem[:MAX_PROBLEM_CHARS]}… ({len(problem):,} chars)"
 
 
 class _Loader(yaml.SafeLoader):
@@ -103,11 +137,14 @@ def parse_spec(text: str, source: str = "<string>", base_dir: Path | None = None
     if not isinstance(raw, dict):
         raise SpecError(source, [(f"the top level must be a mapping of sections (name, data, trainer, ...), "
                                   f"not {_kind(raw)}")])
+    controls = _control_characters(raw, node)
     try:
         spec = PipelineSpec.model_validate(raw)
     except ValidationError as error:
         problems = [_describe(e, node) for e in error.errors()] + _cross_field_problems(raw, error, node)
-        raise SpecError(source, list(dict.fromkeys(problems))) from None
+        raise SpecError(source, list(dict.fromkeys(controls + problems))) from None
+    if controls:
+        raise SpecError(source, controls)
     if base_dir is not None:
         spec = _resolve_paths(spec, base_dir)
     spec._source = source
@@ -142,6 +179,35 @@ def _cross_field_problems(raw: dict, error: ValidationError, node: yaml.Node) ->
         return [text for text in found
                 if not any(re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text) for word in words)]
     return []
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_NAMES = {"\n": "a newline (\\n)", "\r": "a carriage return (\\r)", "\t": "a tab (\\t)",
+                  "\x00": "a NUL (\\x00)", "\x1b": "an escape (\\x1b)"}
+
+
+def _control_characters(raw: Any, node: yaml.Node | None, loc: tuple = ()) -> list[str]:
+    """Control characters in the values of PATH_KEYS (at any depth), one problem per key."""
+    problems = []
+    for key, value in raw.items() if isinstance(raw, dict) else ():
+        inside = (*loc, key)
+        if isinstance(value, dict):
+            problems += _control_characters(value, node, inside)
+        elif isinstance(value, str) and any(str(k) in PATH_KEYS for k in inside):
+            found = _CONTROL.search(value)
+            if found:
+                problems.append(_control_problem(inside, node, value, found))
+    return problems
+
+
+def _control_problem(loc: tuple, node: yaml.Node | None, text: str, found: re.Match) -> str:
+    key = ".".join(str(p) for p in loc)
+    line = _line_of(node, list(loc))
+    char = found.group()
+    name = _CONTROL_NAMES.get(char, f"the control character U+{ord(char):04X}")
+    return (f"key {key!r}" + (f" (line {line})" if line else "") + f": {_short(text)} holds {name} at "
+            f"character {found.start() + 1}; a path with control characters could print forged lines on the "
+            "console and in the logs: remove it")
 
 
 def _remove_innermost_key(raw: dict, loc: list[Any]) -> list[Any] | None:

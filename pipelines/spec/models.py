@@ -74,6 +74,8 @@ WORK_BOUNDS = {
                       "this belong in an embedding, not here",
     "max_trials": "each trial trains a model",
     "span_window": "each span in the window is read on every run",
+    "max_columns": "every column is a feature in every stage; Arrow's CSV reader crashed on a row of "
+                   "~320,000 fields",
     "train": "hash buckets of ExampleGen's split; ratios need no more than 1000 buckets",
     "eval": "hash buckets of ExampleGen's split; ratios need no more than 1000 buckets",
     "patience": _EPOCHS, "start_from_epoch": _EPOCHS, "cooldown": _EPOCHS,
@@ -161,6 +163,9 @@ class DataSection(Section):
             classification) is a class the train split does not have, and report how many each
             split lost; when False such rows stop the run before training, with their counts
             (and, for CSV files, their line numbers). Defaults to False.
+        max_columns: the most feature columns (the columns minus the label and `exclude`) a CSV
+            or Parquet input may have; more are refused by `check` before any work (time and
+            memory grow with the columns in every stage). Defaults to 1000.
     """
 
     path: str
@@ -175,6 +180,7 @@ class DataSection(Section):
     encoding: Literal["utf-8", "latin-1", "cp1252", "utf-16"] = "utf-8"
     validation_fraction: float = Field(0.1, gt=0, le=0.5)
     drop_unlabeled: bool = False
+    max_columns: int = Field(1000, ge=1, le=100_000)
 
     @model_validator(mode="after")
     def _label_not_excluded(self) -> DataSection:
