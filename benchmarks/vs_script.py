@@ -73,6 +73,9 @@ def bare_script(spec_path: str, out: str, epochs: int | None = None) -> dict:
 
     spec = load_spec(spec_path)
     data, trainer, batching = spec.data, spec.trainer, spec.batching
+    if trainer.model.type != "dnn":  # the script below is the network: equal work needs the same family
+        sys.exit(f"vs_script compares the network (trainer.model.type dnn); {spec_path} trains "
+                 f"{trainer.model.type!r}")
     label, fraction = data.label, data.validation_fraction
     times = {"imports": time.perf_counter() - STARTED}
     clock = time.perf_counter()

@@ -101,6 +101,7 @@ class Chart:
 class Training:
     epochs_run: int
     stop_reason: str
+    model: str | None  # trainer.model.type trained, and auto's choice (history.json)
     restored: int | None
     restarts: list[dict]  # {epoch, restored_epoch, learning_rate}
     hyperparameters: dict | None  # the Tuner's best values
@@ -435,9 +436,12 @@ def _training(r: RunArtifacts) -> Training | None:
         charts.append(Chart("learning-rate", "learning rate",
                             [("learning rate", [h.get("learning_rate") for h in epochs])]))
     hyperparameters = history.get("hyperparameters")
+    model, choice = history.get("model_type"), history.get("model_choice")
+    if model and choice:
+        model = f"{model}, chosen by type auto: {choice['why']}; {choice['method']}"
     return Training(
         epochs_run=history.get("epochs_run", len(epochs)), stop_reason=history.get("stop_reason", "-"),
-        restored=restored, restarts=restarts,
+        model=model, restored=restored, restarts=restarts,
         hyperparameters=hyperparameters["values"] if isinstance(hyperparameters, dict) else None,
         label_units=history.get("label_units"), splits=history.get("splits"),
         validation_fraction=history.get("validation_fraction"), epochs=[h["epoch"] for h in epochs],
