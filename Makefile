@@ -23,10 +23,11 @@ test: setup-test lint
 test-fast: setup-test lint
 	$(PY) -m pytest -q -m "not slow"
 
-benchmark: setup  # the penguin pipeline against TFX's example; 100k, 1M, 4M and 10M rows (scale.py); the bare script at penguin, 100k and 1M
+benchmark: setup  # the penguin pipeline against TFX's example; 100k, 1M, 4M and 10M rows (scale.py); the bare script at penguin, 100k and 1M; slicing 1M eval rows
 	$(PY) benchmarks/penguin_vs_reference.py
 	$(PY) benchmarks/scale.py
 	$(PY) benchmarks/vs_script.py
+	$(PY) benchmarks/slicing.py
 
 quality: setup  # the default model, each model family and type auto against tuned scikit-learn baselines on 18 datasets that packages ship
 	$(PY) benchmarks/quality.py

@@ -20,6 +20,7 @@ class RunSummary:
     reasons: dict[str, str] = dataclasses.field(default_factory=dict)
     metrics: dict[str, float] = dataclasses.field(default_factory=dict)
     baseline_metrics: dict[str, float] | None = None
+    trivial_metrics: dict | None = None  # the best constant prediction's values (the Evaluator's bar)
     baseline: str = ""
     push_decision: str = ""
     data: list[str] = dataclasses.field(default_factory=list)  # rows used and lost per split; the weak class
@@ -34,6 +35,11 @@ class RunSummary:
             out.append("metrics: " + ", ".join(
                 f"{k}={v:.4f}" + (f" (serving {serving[k]:.4f})" if serving.get(k) is not None else "")
                 for k, v in self.metrics.items()))
+            trivial = self.trivial_metrics or {}
+            said = [f"{k}={v:.4f} ({trivial['predictor'][k]})" for k, v in trivial.items()
+                    if isinstance(v, (int, float)) and isinstance(trivial.get("predictor"), dict)]
+            if said:
+                out.append("trivial model (the bar a model must beat): " + ", ".join(said))
         out += self.data
         if self.blessed is not None:
             out.append(f"blessed: {'yes' if self.blessed else 'no'}{' (forced)' if self.forced else ''}"
@@ -195,6 +201,7 @@ def _read_blessing(summary: RunSummary, uri: str, missing_ok: bool = True) -> No
     summary.blessed, summary.forced = verdict["blessed"], verdict["forced"]
     summary.reasons, summary.metrics = verdict["reasons"], verdict["metrics"]
     summary.baseline_metrics = verdict.get("baseline_metrics")
+    summary.trivial_metrics = verdict.get("trivial_metrics")
     summary.baseline = verdict.get("baseline", "")
 
 
