@@ -64,18 +64,30 @@ def compile(spec_or_path: PipelineSpec | str | Path, output: str,
 
 
 def rollback(spec_or_path: PipelineSpec | str | Path, root: str | None = None,
-             wait: bool = True) -> tuple[int, int]:
+             wait: bool = True, version: int | None = None, out: Any = None) -> tuple[int, int | None]:
     """Withdraw the newest pushed version of the pipeline's destination, for good; returns
-    (withdrawn, serving now). Holds the root's lock and the destination's push lock. Raises
-    ValueError (nothing to roll back to) or RootLocked (wait=False and a run holds the root)."""
+    (withdrawn, serving now or None). Holds the root's lock and the destination's push lock.
+    `version`: withdraw exactly that version, refused (ValueError) when it is not the newest once
+    the locks are held. Without it, the newest version is read first, named on `out` (when given)
+    before waiting for the locks, and the rollback is refused if a run pushed another meanwhile.
+    Raises ValueError (no such version, nothing to roll back to, no longer the newest) or
+    RootLocked (wait=False and a run holds the root)."""
     from components.common import serving_dir
     from pipelines.local.locks import hold_root
     from pipelines.runs.paths import RunPaths
 
     spec = load(spec_or_path)
     paths = RunPaths.of(spec, root)
+    if version is None:
+        found = serving_dir.versions(paths.destination)
+        if not found:
+            raise ValueError(f"cannot roll back {paths.destination}: it has no version")
+        version = found[-1]
+        if out is not None:
+            print(f"withdrawing version {version} of {paths.destination} (the newest now; refused if a run "
+                  "pushes another before the lock is free)", file=out, flush=True)
     with hold_root(paths.root, "tfx-yaml rollback", wait=wait), serving_dir.push_lock(paths.destination):
-        return serving_dir.rollback(paths.destination)
+        return serving_dir.rollback(paths.destination, version)
 
 
 def history(spec_or_path: PipelineSpec | str | Path, root: str | None = None) -> list[dict]:

@@ -5,7 +5,7 @@ and turns the result into messages and an exit code.
     tfx-yaml run [--config X.yaml] [--root DIR] [--no-wait]   run on this machine (local_runner.py)
                  [--log-level L] [--quiet]
     tfx-yaml check X.yaml                                validate a spec, run nothing
-    tfx-yaml rollback --config X.yaml [--root DIR]       withdraw the newest pushed version (for good)
+    tfx-yaml rollback --config X.yaml [--root DIR] [--version N]  withdraw the newest version (for good)
     tfx-yaml runs [--config X.yaml] [--root DIR] [--json]  the run history of a root (ML Metadata)
     tfx-yaml report [--config X.yaml] [--root DIR] [--run ID] [--open]  write a run's HTML report
     tfx-yaml schema freeze --config X.yaml [--output F]  write the schema in use to a file for curation
@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--root", help=ROOT_HELP)
         sub.add_argument("--no-wait", action="store_true",
                          help="exit 1 at once when another run holds the root (default: wait for it)")
+    rollback.add_argument("--version", type=int,
+                          help="withdraw exactly this version; refused when it is no longer the newest "
+                               "(default: the newest, named before waiting for the lock)")
     local_runner.add_console_flags(run, version=False)
     check.add_argument("config")
     check.add_argument("--root", help="the root a run would use (checked for being writable)")
@@ -121,11 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.local.locks import RootLocked
 
     try:
-        withdrawn, serving = api.rollback(spec, args.root, wait=not args.no_wait)
+        withdrawn, serving = api.rollback(spec, args.root, wait=not args.no_wait, version=args.version,
+                                          out=sys.stdout)
     except (ValueError, RootLocked) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"rolled back {paths.destination}: version {withdrawn} withdrawn, version {serving} serves now")
+    now = f"version {serving} serves now" if serving is not None else "no version serves now"
+    print(f"rolled back {paths.destination}: version {withdrawn} withdrawn, {now}")
     return EXIT_OK
 
 

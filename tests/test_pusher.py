@@ -20,9 +20,15 @@ from tests.conftest import REPO, write_spec
 
 
 def fake_model(path, fingerprint="abc", size=1000):
-    """A SavedModel-shaped folder; the serving directory only moves files."""
+    """A SavedModel-shaped folder that passes serving_dir.damage's checks (a saved_model.pb that
+    parses, with a graph; the variables' index and data); the serving directory only moves files."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
     (path / "variables").mkdir(parents=True)
-    (path / "saved_model.pb").write_bytes(b"x" * size)
+    model = saved_model_pb2.SavedModel(saved_model_schema_version=1)
+    model.meta_graphs.add().meta_info_def.meta_graph_version = "x" * size
+    (path / "saved_model.pb").write_bytes(model.SerializeToString())
+    (path / "variables" / "variables.index").write_bytes(b"i")
     (path / "variables" / "variables.data-00000-of-00001").write_bytes(b"w" * size)
     (path / "assets.extra").mkdir()
     (path / serving_dir.FINGERPRINT_FILE).write_text(fingerprint)

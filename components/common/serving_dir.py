@@ -38,6 +38,7 @@ from components.common.serving_layout import (  # noqa: F401 (the layout's names
     STATISTICS_FILE,
     TMP_PREFIX,
     WEIGHTS_FILE,
+    ServingDirectory,
 )
 
 # A temporary folder whose owner cannot be checked (another host, an object store) is removed
@@ -55,13 +56,138 @@ def version_path(destination: str, version: int) -> str:
 
 def versions(destination: str) -> list[int]:
     """The complete versions now visible (their saved_model.pb exists), oldest first."""
-    found = [int(name) for name in io.listdir(destination) if name.isdigit()]
-    return sorted(v for v in found if io.exists(io.join(version_path(destination, v), SAVED_MODEL_FILE)))
+    return ServingDirectory(destination).versions()
 
 
 def latest_version_path(destination: str) -> str | None:
-    found = versions(destination) if destination else []
-    return version_path(destination, found[-1]) if found else None
+    """The newest version that can be loaded (damaged ones skipped, see `damage`), or None."""
+    serving = serving_version(destination) if destination else None
+    return version_path(destination, serving) if serving is not None else None
+
+
+VARIABLES_INDEX = "variables/variables.index"
+
+
+def damage(path: str) -> str | None:
+    """Why the complete version at `path` cannot be loaded, or None when it looks loadable: its
+    saved_model.pb must parse as a SavedModel with a graph, and its variables must be there.
+    (What TensorFlow itself would refuse with "Cannot parse file" or "Unsuccessful
+    TensorSliceReader constructor".) Imports TensorFlow's protos (deferred: readers that only
+    list versions stay free of TensorFlow)."""
+    from google.protobuf.message import DecodeError
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    try:
+        data = io.read_bytes(io.join(path, SAVED_MODEL_FILE))
+    except Exception as error:  # noqa: BLE001 (any read failure is damage, named)
+        return f"{SAVED_MODEL_FILE} cannot be read ({type(error).__name__}: {error})"
+    try:
+        model = saved_model_pb2.SavedModel.FromString(data)
+    except (DecodeError, ValueError, RuntimeError):
+        return f"{SAVED_MODEL_FILE} is not a valid SavedModel ({len(data)} bytes: truncated or garbled)"
+    if not model.meta_graphs:
+        return f"{SAVED_MODEL_FILE} holds no graph ({len(data)} bytes: truncated or garbled)"
+    if not io.exists(io.join(path, VARIABLES_INDEX)):
+        return f"{VARIABLES_INDEX} is missing (the model's weights are gone)"
+    if not [n for n in io.listdir(io.join(path, "variables")) if n.startswith("variables.data-")]:
+        return "variables/variables.data-* is missing (the model's weights are gone)"
+    return None
+
+
+def loadable(destination: str) -> tuple[int | None, list[dict]]:
+    """(the newest version that can be loaded, or None; the newer versions that cannot, newest
+    first, each {"version", "path", "reason", "fix"}). Older versions are not opened."""
+    damaged = []
+    for version in reversed(versions(destination)):
+        path = version_path(destination, version)
+        reason = damage(path)
+        if reason is None:
+            return version, damaged
+        damaged.append({"version": version, "path": path, "reason": reason,
+                        "fix": damage_fix(destination, version)})
+    return None, damaged
+
+
+def damage_fix(destination: str, version: int) -> str:
+    return (f"withdraw it with `tfx-yaml rollback --version {version}` (the pipeline's --config and --root), "
+            f"or remove {version_path(destination, version)}")
+
+
+def serving_version(destination: str) -> int | None:
+    """The version that serves: the newest that can be loaded (a damaged newer one is skipped)."""
+    return loadable(destination)[0] if destination else None
+
+
+class ServingError(RuntimeError):
+    """The serving directory, not the run's data, stops the run; the message names the path and
+    what to do, and ends with NOT_THE_DATA, by which a scheduler knows to retry the span (once the
+    directory is repaired) rather than mark it done."""
+
+    def __init__(self, message: str):
+        super().__init__(f"{message} {NOT_THE_DATA}")
+
+
+NOT_THE_DATA = "(the serving directory stopped the run, not the data)"
+
+
+class ServingChanged(ServingError):
+    """What serves changed after the run read it at its start; the message says to run again."""
+
+
+NOTHING_SERVES = "nothing serves"
+
+
+def reference(destination: str, name: str, expected: str = "") -> tuple[str | None, bytes | None, str]:
+    """The file `name` of the version that serves (SchemaGen: the schema, the DataGate: the train
+    statistics, warm start: the weights): (version path or None, its bytes or None when missing
+    or unreadable, the digest that keys the reading stage's cache). `expected`: the digest the
+    runner bound when the run started (`reference_digest`); a different one now means what serves
+    changed meanwhile, and raises ServingChanged instead of reading another version than the
+    stage's cache key names. "" (not bound): no check."""
+    serving = latest_version_path(destination) if destination else None
+    data = None
+    if serving:
+        try:
+            data = io.read_bytes(io.join(serving, name))
+        except Exception:  # noqa: BLE001 (missing or unreadable: the caller says what to do)
+            data = None
+    digest = _reference_digest(serving, name, data)
+    if expected and expected != digest:
+        raise ServingChanged(
+            f"what serves at {destination} changed after this run started (its {name} then and now "
+            "differ: a push, a rollback or a version removed meanwhile); nothing was read from it. "
+            "Run again: the next run reads what serves then")
+    return serving, data, digest
+
+
+def reference_digests(destination: str, names: dict[str, str]) -> dict[str, str]:
+    """`reference_digest` of each file in `names` (key -> file name), the serving version found once."""
+    serving = latest_version_path(destination) if destination else None
+    digests = {}
+    for key, name in names.items():
+        try:
+            data = io.read_bytes(io.join(serving, name)) if serving else None
+        except Exception:  # noqa: BLE001 (missing or unreadable)
+            data = None
+        digests[key] = _reference_digest(serving, name, data)
+    return digests
+
+
+def reference_digest(destination: str, name: str) -> str:
+    """The cache key of a stage that reads `name` from the version that serves: its content's
+    digest (equal content, equal key, whichever version holds it), "missing <path>", or
+    NOTHING_SERVES."""
+    return reference(destination, name)[2]
+
+
+def _reference_digest(serving: str | None, name: str, data: bytes | None) -> str:
+    import hashlib
+
+    if serving is None:
+        return NOTHING_SERVES
+    if data is None:
+        return f"missing {io.join(serving, name)}"
+    return hashlib.sha256(data).hexdigest()[:32]
 
 
 def read_text(version_path_: str, name: str) -> str | None:
@@ -70,10 +196,9 @@ def read_text(version_path_: str, name: str) -> str | None:
 
 
 def read_record(destination: str) -> dict:
-    """The destination's record: highest version published, withdrawn fingerprints."""
-    path = io.join(destination, RECORD_FILE)
-    record = io.read_json(path) if io.exists(path) else {}
-    return {"last_version": record.get("last_version", 0), "withdrawn": record.get("withdrawn", [])}
+    """The destination's record: highest version published, withdrawn fingerprints (ValueError,
+    naming the file, when it cannot be read: a pusher must not reuse a number)."""
+    return ServingDirectory(destination).record(strict=True)
 
 
 def _write_record(destination: str, record: dict) -> None:
@@ -81,17 +206,19 @@ def _write_record(destination: str, record: dict) -> None:
 
 
 def withdrawn_version(destination: str, fingerprint: str | None) -> dict | None:
-    """The withdrawal entry of a model with this fingerprint, if it was rolled back."""
+    """The withdrawal entry of a model with this fingerprint, if it was rolled back (not counting
+    a withdrawal of a damaged copy: the model itself was not judged)."""
     if not fingerprint:
         return None
-    return next((w for w in read_record(destination)["withdrawn"] if w.get("fingerprint") == fingerprint),
-                None)
+    return next((w for w in read_record(destination)["withdrawn"]
+                 if w.get("fingerprint") == fingerprint and not w.get("damaged")), None)
 
 
 def state(destination: str) -> dict:
     """What serves at `destination` now, as the Evaluator and the Pusher take it: every complete
     version with its model fingerprint and the names, sizes and modification times of its files,
-    the version that serves (the newest), and the record (highest number used, withdrawn models).
+    the version that serves (the newest that can be loaded), the newer ones that cannot
+    ("damaged", with why and what to do), and the record (highest number used, withdrawn models).
     Cheap: listings and small files only, on a local disk or an object store."""
     found = []
     for version in versions(destination) if destination else []:
@@ -100,23 +227,20 @@ def state(destination: str) -> dict:
         found.append({"version": version, "path": path,
                       "fingerprint": read_text(path, FINGERPRINT_FILE), "files": files})
     record = read_record(destination) if destination else {"last_version": 0, "withdrawn": []}
-    serving = found[-1] if found else None
+    serving, damaged = loadable(destination) if destination else (None, [])
     body = {"destination": destination, "versions": found,
-            "serving_version": serving["version"] if serving else None,
-            "serving_path": serving["path"] if serving else None,
+            "serving_version": serving,
+            "serving_path": version_path(destination, serving) if serving is not None else None,
+            "damaged": damaged,
             "last_version": record["last_version"], "withdrawn": record["withdrawn"]}
-    return {**body, "digest": _digest(body)}
+    return {**body, "digest": state_digest(destination)}
 
 
 def state_digest(destination: str) -> str:
-    """The digest of `state(destination)`: equal digests, same models serving."""
-    return state(destination)["digest"]
-
-
-def _digest(body: dict) -> str:
-    import hashlib
-
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    """The one digest of what serves at `destination` (ServingDirectory.digest: every file of every
+    version and the record): equal digests, same models serving. All of `state` follows from those
+    files, so the digest is that of the state too."""
+    return ServingDirectory(destination).digest()
 
 
 @contextlib.contextmanager
@@ -206,25 +330,39 @@ def _withdraw(destination: str, version: int, archive: str | None = None) -> Non
         io.rmtree(doomed)
 
 
-def rollback(destination: str) -> tuple[int, int]:
+def rollback(destination: str, version: int | None = None) -> tuple[int, int | None]:
     """Withdraw the newest version so that the previous one serves again; the withdrawn version
     is kept under `.rolled-back/` and its fingerprint is remembered, so that a later run that
-    trains the same model does not publish it again. Returns (withdrawn, now serving)."""
+    trains the same model does not publish it again (unless it was withdrawn because it was
+    damaged: then a good copy of that model may be published). `version`: withdraw exactly this
+    one, and refuse when it is not the newest (a run pushed after the caller looked). The only
+    version is withdrawn only when it is damaged. Returns (withdrawn, the newest version left or None)."""
     found = versions(destination)
-    if len(found) < 2:
-        raise ValueError(
-            f"cannot roll back {destination}: it has {len(found)} version(s), a rollback needs 2 or more")
+    if not found:
+        raise ValueError(f"cannot roll back {destination}: it has no version")
     newest = found[-1]
+    if version is not None and version != newest:
+        if version in found:
+            raise ValueError(
+                f"version {version} of {destination} is no longer the newest: version {newest} was "
+                f"pushed since. Nothing was withdrawn; to withdraw {newest}, run rollback --version {newest}")
+        raise ValueError(f"{destination} has no version {version} (its versions: "
+                         f"{', '.join(map(str, found))}); nothing was withdrawn")
+    damaged = damage(version_path(destination, newest))
+    if len(found) < 2 and damaged is None:
+        raise ValueError(
+            f"cannot roll back {destination}: it has 1 version, version {newest}, and it loads: withdrawing "
+            "it would leave nothing serving (a rollback needs 2 or more versions, or a damaged newest one)")
     record = read_record(destination)
     record["last_version"] = max(record["last_version"], newest)
-    record["withdrawn"].append({
-        "version": newest, "fingerprint": read_text(version_path(destination, newest), FINGERPRINT_FILE),
-        "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    entry = {"version": newest, "fingerprint": read_text(version_path(destination, newest), FINGERPRINT_FILE),
+             "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    record["withdrawn"].append({**entry, "damaged": damaged} if damaged else entry)
     _write_record(destination, record)  # first: a crash after it still never reuses the number
     stamp = time.strftime("%Y%m%dT%H%M%S")
     _withdraw(destination, newest, archive=io.join(destination, ROLLED_BACK, f"{newest}-{stamp}"))
     _sync_dir(destination)
-    return newest, found[-2]
+    return newest, found[-2] if len(found) > 1 else None
 
 
 def remove_stale_temporaries(destination: str) -> list[str]:

@@ -23,7 +23,8 @@ class Executor(base_executor.BaseExecutor):
         config = DataGateConfig.model_validate_json(exec_properties[CONFIG_KEY])
         anomalies = input_dict["anomalies"]
         splits = standard_artifact_utils.decode_split_names(anomalies[0].split_names)
-        findings = drift_findings(input_dict["statistics"][0], input_dict["schema"][0], config)
+        findings = drift_findings(input_dict["statistics"][0], input_dict["schema"][0], config,
+                                  exec_properties.get("serving_digest") or "")
         for split in splits:
             path = io.join(standard_artifact_utils.get_split_uri(anomalies, split), "SchemaDiff.pb")
             findings += blocking_anomalies(anomalies_pb2.Anomalies.FromString(io.read_bytes(path)), split,
@@ -38,17 +39,39 @@ class Executor(base_executor.BaseExecutor):
 DRIFT_KINDS = ("COMPARATOR_L_INFTY_HIGH", "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH")
 
 
-def drift_findings(statistics, schema_artifact, config: DataGateConfig) -> list[dict]:
+def drift_findings(statistics, schema_artifact, config: DataGateConfig, expected: str = "") -> list[dict]:
     """Drift of this run's train split from the train split that trained the serving model, with
     TFDV's comparators: L-infinity distance for categorical features, Jensen-Shannon divergence
-    for numeric ones. Nothing to compare with (no model serves yet, or drift: null): none."""
+    for numeric ones. Nothing to compare with (no model serves yet, or drift: null): none. A model
+    serves but its statistics are missing or unreadable: the run stops (fails closed), naming the
+    file and the fixes. `expected`: the statistics' digest when the run started (see
+    serving_dir.reference)."""
     drift = config.drift
-    reference = serving_dir.latest_version_path(config.destination)
-    path = io.join(reference, serving_dir.STATISTICS_FILE) if reference and drift else None
-    if not path or not io.exists(path):
+    if not drift:
         return []
+    reference, data, _ = serving_dir.reference(config.destination, serving_dir.STATISTICS_FILE, expected)
+    if reference is None:
+        return []
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    path = io.join(reference, serving_dir.STATISTICS_FILE)
+    previous = None
+    if data is not None:
+        try:
+            previous = statistics_pb2.DatasetFeatureStatisticsList.FromString(data)
+        except Exception:  # noqa: BLE001 (DecodeError and kin: unreadable, said below)
+            previous = None
+    if previous is None or not previous.datasets:
+        state = "is missing" if data is None else f"cannot be read ({len(data)} bytes, not statistics)"
+        version = reference.rstrip("/").rsplit("/", 1)[-1]
+        raise serving_dir.ServingError(
+            f"The drift check compares this run's data with the data that trained the serving model, and "
+            f"that model's statistics {path} {state}. Nothing was trained or pushed. Restore the file "
+            f"(each push writes it), or withdraw that version (tfx-yaml rollback --version {version}, or "
+            "remove it) so that the version before it is compared, or turn the drift check off with "
+            "`validation: {drift: null}` in the pipeline YAML.")
     import tensorflow_data_validation as tfdv
-    from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+    from tensorflow_metadata.proto.v0 import schema_pb2
     from tfx.components.statistics_gen import stats_artifact_utils
     from tfx.utils import io_utils
 
@@ -61,7 +84,6 @@ def drift_findings(statistics, schema_artifact, config: DataGateConfig) -> list[
             feature.drift_comparator.infinity_norm.threshold = drift.categorical_l_infinity
         else:
             feature.drift_comparator.jensen_shannon_divergence.threshold = drift.numeric_jensen_shannon
-    previous = statistics_pb2.DatasetFeatureStatisticsList.FromString(io.read_bytes(path))
     current = stats_artifact_utils.load_statistics(statistics, "train").proto()
     anomalies = tfdv.validate_statistics(current, schema, previous_statistics=previous)
     found = blocking_anomalies(anomalies, f"train vs the data of serving model {reference}", config)

@@ -132,7 +132,7 @@ def _record_fingerprint(pushed, destination: str) -> None:
     runner's fast path may cover the serving directory only if it still looks like this."""
     if not io.is_remote(destination):
         pushed.set_string_custom_property(keys.SERVING_FINGERPRINT,
-                                          serving_layout.local_fingerprint(destination))
+                                          serving_layout.ServingDirectory(destination).digest())
 
 
 def push_decision(verdict: dict, model_path: str, destination: str, compared: dict, now: dict) -> str:

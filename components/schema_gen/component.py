@@ -12,21 +12,27 @@ from __future__ import annotations
 from tfx.dsl.components.base import executor_spec
 from tfx.types import standard_artifacts
 
+from components.common.io import CONFIG_KEY
 from components.common.stage_spec import StageComponent, stage_spec
 from components.schema_gen import executor
 
 STATISTICS_KEY = "statistics"
 SCHEMA_KEY = "schema"
+# The digest of the serving version's schema when the run started (serving_dir.reference_digest):
+# it keys the cache, so a rollback or a removed version runs SchemaGen again; "" reads unchecked.
+SERVING_DIGEST_KEY = "serving_digest"
 
 
 class PipelineSchemaGen(StageComponent):
     """Args:
         statistics: StatisticsGen's output (used only when no model serves yet).
         config: JSON with "destination", the serving directory.
+        serving_digest: the digest of the serving version's schema at the run's start.
     """
 
     SPEC_CLASS = stage_spec(
         "PipelineSchemaGenSpec", __name__,
         inputs={STATISTICS_KEY: standard_artifacts.ExampleStatistics},
-        outputs={SCHEMA_KEY: standard_artifacts.Schema})
+        outputs={SCHEMA_KEY: standard_artifacts.Schema},
+        parameters=(CONFIG_KEY, SERVING_DIGEST_KEY))
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)

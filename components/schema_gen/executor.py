@@ -15,7 +15,7 @@ SCHEMA_FILE = "schema.pbtxt"  # TFX's name, in the Schema artifact and in a push
 
 
 def serving_schema(destination: str) -> str | None:
-    """The schema kept with the newest serving version, if there is one."""
+    """The schema kept with the serving version (the newest that loads), if there is one."""
     serving = serving_dir.latest_version_path(destination) if destination else None
     path = io.join(serving, serving_dir.SCHEMA_FILE) if serving else None
     return path if path and io.exists(path) else None
@@ -26,12 +26,15 @@ class Executor(tfx_schema_gen.Executor):
            exec_properties: dict[str, Any]) -> None:
         cfg = DestinationConfig.model_validate_json(exec_properties[CONFIG_KEY])
         schema = output_dict["schema"][0]
-        kept = serving_schema(cfg.destination)
-        if kept:
-            io.copy_file(kept, io.join(schema.uri, SCHEMA_FILE))
-            source = f"kept with the serving model: {kept}"
+        # what serves as the run's start keyed this stage's cache: read exactly that (or stop)
+        serving, kept, _ = serving_dir.reference(cfg.destination, serving_dir.SCHEMA_FILE,
+                                                 exec_properties.get("serving_digest") or "")
+        if kept is not None:
+            io.write_bytes(io.join(schema.uri, SCHEMA_FILE), kept)
+            source = f"kept with the serving model: {io.join(serving, serving_dir.SCHEMA_FILE)}"
         else:
             super().Do(input_dict, output_dict, {"infer_feature_shape": True, "exclude_splits": "[]"})
-            source = "inferred from this run's statistics (no model serves yet)"
+            source = ("inferred from this run's statistics (" + (
+                f"the serving model {serving} keeps no schema)" if serving else "no model serves yet)"))
         schema.set_string_custom_property("schema_source", source)
         logging.info("SchemaGen: schema %s", source)

@@ -64,7 +64,8 @@ class Executor(base_executor.BaseExecutor):
         elif cfg.model.type == families.LINEAR and families.linear_applies(head):
             model, history, stop = families.train_linear(cfg, plan, head, batches_uri)
         else:
-            model, history, stop = train(cfg, plan, head, batches_uri, run_dir)
+            model, history, stop = train(cfg, plan, head, batches_uri, run_dir,
+                                         serving_digest=exec_properties.get("serving_digest") or "")
         stop = {"model_type": cfg.model.type, **({"model_choice": choice} if choice else {}), **stop}
         model_dir = path_utils.serving_model_dir(output_dict["model"][0].uri)
         export_serving_model(model, plan, head, model_dir)
@@ -87,7 +88,8 @@ class Executor(base_executor.BaseExecutor):
         logging.info("Trainer: %s", stop["stop_reason"])
 
 
-def train(cfg: TrainerConfig, plan: FeaturePlan, head: Head, batches_uri: str, run_dir: str):
+def train(cfg: TrainerConfig, plan: FeaturePlan, head: Head, batches_uri: str, run_dir: str,
+          serving_digest: str = ""):
     """Train the model; returns it, the per-epoch history and why training stopped."""
     if cfg.distribution == "multi_worker" and not backend.LEGACY:
         raise TrainingError(
@@ -105,7 +107,7 @@ def train(cfg: TrainerConfig, plan: FeaturePlan, head: Head, batches_uri: str, r
     with strategy.scope():
         model = build_model(plan.width, head, cfg)
         compile_model(model, head, get_optimizer(cfg.optimizer))
-        warm = warm_start(model, cfg) if cfg.warm_start else "no (trainer.warm_start is off)"
+        warm = warm_start(model, cfg, serving_digest) if cfg.warm_start else "no (trainer.warm_start is off)"
     callbacks, stoppers = make_callbacks(cfg, run_dir,
                                          plan.label_std if plan.task != "classification" else None)
     fit = model.fit(train_data, validation_data=validation_data, epochs=cfg.max_epochs,
@@ -141,15 +143,16 @@ def split_decisions(batches_uri: str, cfg: TrainerConfig, tuned: bool) -> dict:
             "rows_dropped": counts.get("lost"), "decisions": decisions}
 
 
-def warm_start(model: keras.Model, cfg: TrainerConfig) -> str:
-    """Start from the weights of the model now serving, when it has the same architecture."""
-    serving = serving_dir.latest_version_path(cfg.destination or "")
-    path = io.join(serving, WEIGHTS_FILE) if serving else None
-    if not path or not io.exists(path):
+def warm_start(model: keras.Model, cfg: TrainerConfig, expected: str = "") -> str:
+    """Start from the weights of the model now serving, when it has the same architecture.
+    `expected`: the weights' digest when the run started, which keys this stage's cache
+    (serving_dir.reference: raises ServingChanged when what serves changed since)."""
+    serving, weights, _ = serving_dir.reference(cfg.destination or "", WEIGHTS_FILE, expected)
+    if weights is None:
         return f"skipped: no serving model with weights at {cfg.destination}"
     with tempfile.TemporaryDirectory() as local:  # Keras reads weights files from a local path
         local_path = os.path.join(local, os.path.basename(WEIGHTS_FILE))
-        io.copy_file(path, local_path)
+        io.write_bytes(local_path, weights)
         try:
             model.load_weights(local_path)
         except ValueError as error:  # another architecture or feature width

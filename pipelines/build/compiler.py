@@ -44,13 +44,57 @@ from pipelines.spec.models import KUBEFLOW_COMPONENTS, EvaluatorSection, Trainer
 STAGES = tuple(c for c in KUBEFLOW_COMPONENTS if c != "Tuner")  # the stages of a spec without a tuner section
 # The runtime parameter a local runner binds to `serving_dir.state_digest(destination)`.
 SERVING_DIGEST_PARAMETER = "serving_state_digest"
+# The runtime parameters a local runner binds to `serving_dir.reference_digest` of the file that
+# SchemaGen, the DataGate and warm start read from the serving version: each stage's cache key then
+# holds what it reads, so a rollback or a removed version runs it again exactly when what it would
+# read differs (equal content from another version keeps it, and all after it, cached).
+SERVING_REFERENCES = {"serving_schema_digest": serving_dir.SCHEMA_FILE,
+                      "serving_statistics_digest": serving_dir.STATISTICS_FILE,
+                      "serving_weights_digest": serving_dir.WEIGHTS_FILE}
 
 
 def runtime_parameters(paths: RunPaths) -> dict[str, str]:
     """The values of the compiled pipeline's runtime parameters, read now: call under the root's
-    lock, just before the run, so that the ServingState stage is cached only for the very same
-    serving directory."""
-    return {SERVING_DIGEST_PARAMETER: serving_dir.state_digest(paths.destination)}
+    lock, just before the run, so that the stages that read the serving directory are cached only
+    for the very same serving directory (ServingState) or the very file they read (SchemaGen, the
+    DataGate, warm start)."""
+    return {SERVING_DIGEST_PARAMETER: serving_dir.state_digest(paths.destination),
+            **serving_dir.reference_digests(paths.destination, SERVING_REFERENCES)}
+
+
+def _serving_reference(name: str, target: str, used: bool = True) -> RuntimeParameter | str:
+    """A stage's `serving_digest` parameter: bound by the local runner; "" where the stage reads
+    nothing from the serving directory, and on Kubeflow (filled there by a pre-cache-check driver
+    when the task starts: `add_serving_drivers`)."""
+    return RuntimeParameter(name=name, ptype=str) if used and target == "local" else ""
+
+
+def serving_readers(spec: PipelineSpec) -> dict[str, str]:
+    """The stages (by id) that read a file of the serving version, and which file."""
+    readers = {}
+    if not spec.schema_.path:
+        readers["SchemaGen"] = serving_dir.SCHEMA_FILE
+    if spec.validation.drift is not None:
+        readers["DataGate"] = serving_dir.STATISTICS_FILE
+    if spec.trainer.warm_start:
+        readers["Trainer"] = serving_dir.WEIGHTS_FILE
+    return readers
+
+
+def add_serving_drivers(job: dict, spec: PipelineSpec) -> None:
+    """In a compiled KFP job: give each stage of `serving_readers` a pre-cache-check driver
+    (components/common/serving_driver.py) that sets its `serving_digest` parameter when the task
+    starts, so that KFP's cache key holds what the stage will read from the serving version."""
+    pipeline = job["pipelineSpec"]
+    for name, file in serving_readers(spec).items():
+        task = pipeline["root"]["dag"]["tasks"].get(name)
+        if task is None:
+            continue
+        label = pipeline["components"][task["componentRef"]["name"]]["executorLabel"]
+        container = pipeline["deploymentSpec"]["executors"][label]["container"]
+        container["lifecycle"] = {"preCacheCheck": {
+            "command": ["python", "-m", "components.common.serving_driver"],
+            "args": ["--json_serialized_invocation_args", "{{$}}", "--file", file]}}
 
 
 def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local",
@@ -71,15 +115,18 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local",
         schema = ImportSchemaGen(schema_file=spec.schema_.path).with_id("SchemaGen")
     else:  # the serving model's schema once there is one; inferred only by the first run
         destination = encode(configs.DestinationConfig, {"destination": paths.destination})
-        schema = PipelineSchemaGen(statistics=statistics.outputs["statistics"],
-                                   config=destination).with_id("SchemaGen")
+        schema = PipelineSchemaGen(statistics=statistics.outputs["statistics"], config=destination,
+                                   serving_digest=_serving_reference("serving_schema_digest", target)
+                                   ).with_id("SchemaGen")
     validator = ExampleValidator(
         statistics=statistics.outputs["statistics"], schema=schema.outputs["schema"])
     gate = DataGate(anomalies=validator.outputs["anomalies"], statistics=statistics.outputs["statistics"],
                     schema=schema.outputs["schema"],
                     config=encode(configs.DataGateConfig, {**spec.validation.model_dump(),
                                                            "destination": paths.destination,
-                                                           "exclude": spec.data.exclude}))
+                                                           "exclude": spec.data.exclude}),
+                    serving_digest=_serving_reference("serving_statistics_digest", target,
+                                                      "DataGate" in serving_readers(spec)))
     trainer_section, evaluator_section, task_reason = decided_sections(spec, findings)
     batching = Batching(
         examples=example_gen.outputs["examples"], schema=schema.outputs["schema"],
@@ -101,6 +148,8 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local",
                                     {"trainer": trainer_config, "tuner": spec.tuner.model_dump()}))
     trainer = Trainer(batches=batching.outputs["batches"],
                       config=encode(configs.TrainerConfig, trainer_config),
+                      serving_digest=_serving_reference("serving_weights_digest", target,
+                                                        "Trainer" in serving_readers(spec)),
                       hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None)
     # What serves at the destination is an input of the Evaluator and the Pusher (see
     # components/serving_state): read after training, so the comparison is with what serves then.

@@ -72,7 +72,7 @@ def compile_to_file(spec: PipelineSpec, output: str, pipeline_root: str | None =
     from tfx import v1 as tfx
 
     from components.common import io
-    from pipelines.build.compiler import compile_pipeline
+    from pipelines.build.compiler import add_serving_drivers, compile_pipeline
     from pipelines.kubeflow.container import (
         container_env,
         container_secrets,
@@ -91,6 +91,7 @@ def compile_to_file(spec: PipelineSpec, output: str, pipeline_root: str | None =
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=spec.kubeflow.image))
     job = runner.run(pipeline, write_out=False)
     uncached_serving_tasks(job)
+    add_serving_drivers(job, spec)  # SchemaGen, the DataGate, warm start: cache keyed by what serves
     executors = job["pipelineSpec"]["deploymentSpec"]["executors"]
     env = [{"name": k, "value": v} for k, v in container_env(spec).items()]
     for executor in executors.values():

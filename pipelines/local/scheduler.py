@@ -220,7 +220,8 @@ class Scheduler:
 # the span's data holds: a run of the same data fails the same way, so it is not retried.
 DATA_STAGES = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataGate", "Batching")
 NOT_THE_DATA = ("no space left", "read-only", "permission denied", "not writable", "errno", "ml metadata",
-                "metadata storage", "database", "killed", "memoryerror")
+                "metadata storage", "database", "killed", "memoryerror",
+                "the serving directory stopped the run")  # components.common.serving_dir.NOT_THE_DATA
 
 
 def failed_on_data(code: int, error: str | None) -> bool:

@@ -65,21 +65,14 @@ class RunSummary:
 
 def withdrawn_versions(destination: str) -> list[dict]:
     """The destination's rollback record: [{version, fingerprint, at}, ...]."""
-    if "://" not in destination:
-        return serving_layout.local_withdrawn(destination)
-    from components.common import serving_dir
-
-    return serving_dir.read_record(destination)["withdrawn"]
+    return serving_layout.ServingDirectory(destination).withdrawn()
 
 
 def serving_now(destination: str) -> str | None:
-    """The path of the version that serves at `destination` now, or None."""
-    if "://" not in destination:
-        found = serving_layout.local_versions(destination)
-        return os.path.join(destination, str(found[-1])) if found else None
-    from components.common import serving_dir
-
-    return serving_dir.latest_version_path(destination)
+    """The path of the newest complete version at `destination` now, or None."""
+    serving = serving_layout.ServingDirectory(destination)
+    newest = serving.newest()
+    return serving.version_path(newest) if newest is not None else None
 
 
 def published_versions(destination: str) -> list[dict]:
@@ -92,7 +85,7 @@ def published_versions(destination: str) -> list[dict]:
     if "://" in destination:
         return []
     found = []
-    for version in serving_layout.local_versions(destination):
+    for version in serving_layout.ServingDirectory(destination, serving_layout.LocalFiles()).versions():
         path = os.path.join(destination, str(version))
         try:
             # local-only: a local version's small JSON file, read to at most 1 MB

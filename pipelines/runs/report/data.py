@@ -550,16 +550,8 @@ def _push(r: RunArtifacts, destination: str) -> Push:
         props = pushed.custom_properties
         decision = props[keys.PUSH_DECISION].string_value if keys.PUSH_DECISION in props else "-"
         where = props[keys.PUSHED_DESTINATION].string_value if keys.PUSHED_DESTINATION in props else ""
-    return Push(pushed is not None, decision, where, destination, _serving_versions(destination),
-                withdrawn_versions(destination))
-
-
-def _serving_versions(destination: str) -> list[int]:
-    if "://" in destination:
-        from components.common import serving_dir
-
-        return serving_dir.versions(destination)
-    return serving_layout.local_versions(destination)
+    return Push(pushed is not None, decision, where, destination,
+                serving_layout.ServingDirectory(destination).versions(), withdrawn_versions(destination))
 
 
 def _lineage(store, pipeline: str) -> list[dict]:
