@@ -110,14 +110,19 @@ def test_the_console_shows_both_models_and_every_reason_shows_the_difference(sce
     reasons = scenario.summaries["A3"].reasons
     assert set(reasons) >= {"accuracy", "auc", "log_loss", "precision", "recall"}
     for name, reason in reasons.items():
+        if name.endswith(" vs trivial"):  # the candidate against the trivial model (issue 29)
+            metric = name[: -len(" vs trivial")]
+            assert re.match(rf"OK: {metric} [\d.e-]+ vs trivial [\d.e-]+ \(", reason), reason
+            continue
         assert re.match(rf"OK: {name} [\d.e-]+ vs serving [\d.e-]+ \(", reason), reason
-    assert "allowed >= -0.001" in reasons["accuracy"]  # the default comparison, on accuracy
+    assert "allowed >= -0.001 at the CI's upper end" in reasons["accuracy"]  # the default comparison
 
 
 def test_a_worse_model_from_another_root_is_blessed_only_by_force_and_recorded(scenario):
     b1 = scenario.summaries["B1"]
     assert b1.blessed is True and b1.forced is True
-    assert re.match(r"FAILED: accuracy 0\.\d+ vs serving 0\.\d+ \(-0\.\d+, allowed >= -0\.001 FAILED\)",
+    assert re.match(r"FAILED: accuracy 0\.\d+ vs serving 0\.\d+ \(-0\.\d+, 95% CI [-+.\de]+\.\.[-+.\de]+, "
+                    r"allowed >= -0\.001 at the CI's upper end FAILED\)",
                     b1.reasons["accuracy"]), b1.reasons["accuracy"]
     assert scenario.versions_after["B1"] == [2, 3]
 
