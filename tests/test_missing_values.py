@@ -1,6 +1,6 @@
 """Issue 29 items 4 and 5: an empty cell is a missing value in the statistics, the report, the
 inferred schema and the anomaly gate (TFX's CsvExampleGen writes it as an empty list, which TFDV
-counts as present); an integer identifier (a running index, an id unique on every row) is refused
+counts as present); an integer identifier (a running index, a dense id unique on every row) is refused
 as a text one is, and a kept integer column with many distinct values is named in the plan.
 
 Data is written here, with a known number of empty cells per column."""
@@ -113,8 +113,8 @@ def test_a_kept_integer_column_with_many_values_is_named_and_an_index_is_refused
     stats = statistics_pb2.DatasetFeatureStatisticsList.FromString(
         next((root / "pipeline" / "StatisticsGen").glob("*/*/Split-train/FeatureStats.pb")).read_bytes())
     with pytest.raises(PlanError, match=r"integer column\(s\) 'row' \(\d+ distinct values in \d+ rows: "
-                                        r"unique on every row\) look like identifiers .* "
-                                        r"\(data: \{exclude: \[row\]\}\)"):
+                                        r"unique on every row, numbered densely within \d+\.\.\d+\) "
+                                        r"look like identifiers .* \(data: \{exclude: \[row\]\}\)"):
         build_plan(schema, stats.datasets[0], "kind", [])
 
 
@@ -125,8 +125,8 @@ def test_a_running_index_stops_a_real_run_naming_the_exclude_line(tmp_path):
     said = result.stdout + result.stderr
     assert result.returncode != 0, said
     assert re.search(r"integer column\(s\) 'row' \(\d+ distinct values in \d+ rows: "
-                     r"(a running index 1\.\.120|unique on every row)\) look like identifiers "
-                     r"\(a row number, an id\)", said), said
+                     r"(a running index 1\.\.120|unique on every row, numbered densely [^)]*)\) look like "
+                     r"identifiers \(a row number, an id\)", said), said
     assert "(data: {exclude: [row]})" in said, said
     assert "Traceback" not in result.stdout
     assert not (tmp_path / "root" / "serving").exists()

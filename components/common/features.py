@@ -9,7 +9,8 @@ serving signature, so the served model takes raw tf.Examples.
 Numeric features: missing values are imputed with the mean, then standardized.
 String features: one-hot over the vocabulary plus one slot for missing or unseen values; a text
 column with (nearly) one value per row is refused (ID-like, see `build_plan`), and so is an integer
-column with a different value on every row (a row number, an id: `is_numeric_id`).
+column with a different value on every row, numbered densely (a row number, a sequential id:
+`is_numeric_id`).
 The task is inferred from the label (`infer_task`), and the plan says why (`describe`).
 """
 
@@ -404,11 +405,13 @@ def build_plan(
 ID_LIKE_SHARE = 0.5
 ID_LIKE_MIN_VALUES = 20
 # An integer column is an identifier (refused) when it has a different value on every row (more
-# than ID_LIKE_MIN_VALUES rows): StatisticsGen's DISTINCT statistic is exact below DISTINCT_EXACT
-# distinct values and within NUMERIC_ID_TOLERANCE of the count beyond (a KMV sketch).
+# than ID_LIKE_MIN_VALUES rows), numbered densely (is_numeric_id): StatisticsGen's DISTINCT
+# statistic is exact below DISTINCT_EXACT distinct values and within NUMERIC_ID_TOLERANCE of the
+# count beyond (a KMV sketch).
 DISTINCT = "distinct_values"  # the custom statistic of each integer feature (statistics_gen/counts.py)
 DISTINCT_EXACT = 1 << 16
 NUMERIC_ID_TOLERANCE = 0.01
+ID_SPAN_PER_ROW = 3  # ... and its range (max - min + 1) is at most this many times its rows
 
 
 def distinct_values(feature_stats: Any) -> int | None:
@@ -444,9 +447,9 @@ def id_like_message(columns: Sequence[tuple[str, int, int]], exclude: Sequence[s
         named = ", ".join(f"{name!r} ({distinct:,} distinct values in {present:,} {where}: {why})"
                           for name, distinct, present, why in numbers)
         parts.append(f"integer column(s) {named} look like identifiers (a row number, an id): a different "
-                     f"value on every row (more than {ID_LIKE_MIN_VALUES}). Standardized as a quantity, the "
-                     "model would learn the order or the ids of the train rows, which new data does not "
-                     "repeat.")
+                     f"value on every row (more than {ID_LIKE_MIN_VALUES}), numbered densely (a range at "
+                     f"most {ID_SPAN_PER_ROW} times the rows). Standardized as a quantity, the model would "
+                     "learn the order or the ids of the train rows, which new data does not repeat.")
     hint = ("; for a date, derive numeric columns (year, month, day of week) in the data and exclude the "
             "date itself" if columns else "")
     if numbers:
@@ -457,17 +460,23 @@ def id_like_message(columns: Sequence[tuple[str, int, int]], exclude: Sequence[s
 
 def is_numeric_id(distinct: int | None, present: int, low: int, high: int, exact: bool = True) -> str | None:
     """Why an integer column with `distinct` values in `present` rows (that have a value), from
-    `low` to `high`, looks like an identifier, in words ("a running index 1..908", "unique on
-    every row"); None when it does not or the distinct count is unknown. `exact`: whether
-    `distinct` is exact (else an estimate within NUMERIC_ID_TOLERANCE). The rule of Batching (on
-    the train split's statistics) and of `tfx-yaml check` (on the data files' rows)."""
+    `low` to `high`, looks like an identifier, in words ("a running index 1..908", "unique on every
+    row, numbered densely within 3..1204"); None when it does not or the distinct count is unknown.
+    An identifier has a different value on every row and is numbered densely: its range is at most
+    ID_SPAN_PER_ROW times its rows (a row number, a sequential id; in a train split, a subset of
+    them). A sparse unique integer (an amount, a random id) is kept and named by the plan
+    (numeric_encoding). `exact`: whether `distinct` is exact (else an estimate within
+    NUMERIC_ID_TOLERANCE). The rule of Batching (on the train split's statistics) and of
+    `tfx-yaml check` (on the data files' rows)."""
     if distinct is None or present <= ID_LIKE_MIN_VALUES:
         return None
     if distinct < present * (1 if exact else 1 - NUMERIC_ID_TOLERANCE):
         return None
     if high - low + 1 == present:
         return f"a running index {low}..{high}"
-    return "unique on every row"
+    if high - low + 1 <= ID_SPAN_PER_ROW * present:
+        return f"unique on every row, numbered densely within {low}..{high}"
+    return None
 
 
 def numeric_encoding(mean: float, std: float, missing: int, distinct: int | None = None,
