@@ -250,7 +250,7 @@ def _run_locked(spec, paths, pipeline, console: Console, before: str | None):
                 outcome = _failed(error, paths, run_id, progress, secrets, out)
     except Exception as error:  # noqa: BLE001 (outside the stages: run.log, the root; said in one line)
         if outcome is None:
-            outcome = _failed(error, paths, run_id, progress, secrets, out)
+            outcome = _failed(error, paths, run_id, progress, secrets, out, logged=False)
         else:
             print(f"warning: {log_path} could not be completed ({_user_message(error)})", file=out)
     if not isinstance(outcome, tuple):
@@ -288,22 +288,24 @@ def _check_done(summary, run_id: str) -> None:
                                       "run.log")
 
 
-def _failed(error: Exception, paths, run_id: str, progress, secrets, out):
+def _failed(error: Exception, paths, run_id: str, progress, secrets, out, logged: bool = True):
     """The failed run's RunResult, after printing the cause, what it published anyway (a version
     whose record in ML Metadata failed still serves: said, and in the RunResult) and the report."""
     from pipelines.runs.summary import published_by
 
     stage = (error.stage if isinstance(error, StageNotDone)
              else getattr(progress, "current", None) or "the pipeline")
-    logging.getLogger(__name__).exception("run %s failed in %s", run_id, stage)
+    if logged:  # into run.log; outside it (run.log itself failed) a traceback would reach the console
+        logging.getLogger(__name__).exception("run %s failed in %s", run_id, stage)
     message = redact(_user_message(error), secrets)  # the console, failure.txt and the report too
     print(f"\nFAILED in {stage}: {message}", file=out)
     published = published_by(paths.destination, run_id)
     for version, path in published:
         print(f"published: version {version} ({path}) was pushed by this run and is complete; only what "
               "came after the push failed. `tfx-yaml runs` lists it (from its push_metadata.json)", file=out)
-    print(f"(full log: {os.path.join(paths.root, 'run.log')})", file=out)
-    report_line, report_file = _write_report(paths, run_id, failure=f"{stage}: {message}")
+    if logged:
+        print(f"(full log: {os.path.join(paths.root, 'run.log')})", file=out)
+    report_line, report_file = _write_report(paths, run_id, failure=f"{stage}: {message}", logged=logged)
     print(report_line, file=out)
     result = RunResult(status="failed", exit_code=EXIT_FAILED, run_id=run_id, root=paths.root,
                        report=report_file, error=f"{stage}: {message}")
@@ -312,7 +314,8 @@ def _failed(error: Exception, paths, run_id: str, progress, secrets, out):
     return result
 
 
-def _write_report(paths, run_id: str, failure: str | None = None) -> tuple[str, str | None]:
+def _write_report(paths, run_id: str, failure: str | None = None,
+                  logged: bool = True) -> tuple[str, str | None]:
     """Write the run's HTML report; (the line to print, its path or None). A report that cannot
     be written is said, never a failed run."""
     from pipelines.runs import report
@@ -321,7 +324,8 @@ def _write_report(paths, run_id: str, failure: str | None = None) -> tuple[str, 
         path = report.write_report(paths.root, paths.store, paths.destination, run_id, failure,
                                    paths.pipeline)
     except Exception as error:
-        logging.getLogger(__name__).exception("report of run %s", run_id)
+        if logged:  # into run.log (see _failed)
+            logging.getLogger(__name__).exception("report of run %s", run_id)
         return f"report: not written ({type(error).__name__}: {error}; see run.log)", None
     if not path:
         return "report: none (no stage of this run was recorded in ML Metadata)", None
