@@ -46,7 +46,8 @@ def save_run_inputs(root: str, run_id: str, spec) -> None:
     path = report_path(root, run_id)[: -len(".html")] + ".spec.yaml"
     private_dir(os.path.dirname(path))  # 0700 and files 0600: the local run's root
     with open_private(path) as f:
-        yaml.safe_dump(spec.model_dump(mode="json"), f, sort_keys=False)
+        # by alias: the keys as the YAML spells them (`schema:`, not the model's attribute `schema_`)
+        yaml.safe_dump(spec.model_dump(mode="json", by_alias=True), f, sort_keys=False)
 
 
 def write_report(root: str, metadata: Store | str, destination: str, run_id: str | None = None,

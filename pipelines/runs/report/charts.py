@@ -32,7 +32,10 @@ def line_chart(chart_id: str, title: str, xs: list, series: list, marks: list,
         if x is not None and x0 <= x <= x1:
             lines.append(f"<line x1='{sx(x):.1f}' x2='{sx(x):.1f}' y1='28' y2='{height - 30}' stroke='#555' "
                          f"stroke-dasharray='3'><title>{_e(label)}</title></line>")
-    axes = _axes(x0, x1, y0, y1, sx, sy, width, height, "epoch")
+    flat = min(values) == max(values)  # a constant learning rate: one tick at its value, not a spread
+    axes = _axes(x0, x1, y0, y1, sx, sy, width, height, "epoch",
+                 xticks=nice_ticks(x0, x1, integer=all(float(x).is_integer() for x in xs)),
+                 yticks=[values[0]] if flat else None)
     return (f"<figure><svg id='{_e(chart_id)}' class='chart' width='{width}' height='{height}' "
             f"viewBox='0 0 {width} {height}' xmlns='http://www.w3.org/2000/svg'>{axes}{''.join(lines)}"
             f"{''.join(legend)}</svg><figcaption>{_e(title)}</figcaption></figure>")
@@ -76,8 +79,7 @@ def intervals(chart_id: str, rows: list, width: int = 560) -> str:
                        f"stroke='{color}' stroke-width='3'/>")
         out.append(f"<circle cx='{sx(diff):.1f}' cy='{y}' r='4' fill='{color}'><title>{_e(label)}: "
                    f"{fmt(diff)}</title></circle>")
-    for i in range(5):
-        x = x0 + (x1 - x0) * i / 4
+    for x in nice_ticks(x0, x1):
         out.append(f"<text x='{sx(x):.1f}' y='{height - 8}' text-anchor='middle' font-size='10'>"
                    f"{fmt(x)}</text>")
     return (f"<figure><svg id='{_e(chart_id)}' class='chart' width='{width}' height='{height}' "
@@ -110,14 +112,30 @@ def finite(v) -> bool:
     return isinstance(v, (int, float)) and math.isfinite(v)
 
 
-def _axes(x0, x1, y0, y1, sx, sy, width, height, xlabel) -> str:
+def nice_ticks(lo: float, hi: float, count: int = 5, integer: bool = False) -> list[float]:
+    """About `count` round tick values inside [lo, hi]: steps of 1, 2 or 5 times a power of ten
+    (0.2, 0.5, 10, ...), whole numbers only when `integer` (epochs: never 3.25)."""
+    if not (finite(lo) and finite(hi)) or hi <= lo:
+        return [lo] if finite(lo) else []
+    raw = (hi - lo) / max(count - 1, 1)
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = power * next((m for limit, m in ((1.5, 1), (3.5, 2), (7.5, 5)) if raw / power < limit), 10)
+    if integer:
+        step = max(1.0, round(step))
+    digits = max(0, -math.floor(math.log10(step)) + 1)
+    first = math.ceil(lo / step - 1e-9)
+    ticks = []
+    while (first + len(ticks)) * step <= hi + step * 1e-9:
+        ticks.append(round((first + len(ticks)) * step, digits))
+    return ticks
+
+
+def _axes(x0, x1, y0, y1, sx, sy, width, height, xlabel, xticks=None, yticks=None) -> str:
     out = [(f"<rect x='50' y='{sy(y1):.1f}' width='{width - 60}' height='{sy(y0) - sy(y1):.1f}' "
             "fill='#fafafa' stroke='#ccc'/>")]
-    for i in range(5):
-        y = y0 + (y1 - y0) * i / 4
+    for y in nice_ticks(y0, y1) if yticks is None else yticks:
         out.append(f"<text x='46' y='{sy(y) + 4:.1f}' text-anchor='end' font-size='10'>{fmt(y)}</text>")
-    for i in range(5):
-        x = x0 + (x1 - x0) * i / 4
+    for x in nice_ticks(x0, x1) if xticks is None else xticks:
         out.append(f"<text x='{sx(x):.1f}' y='{height - 16}' text-anchor='middle' font-size='10'>"
                    f"{fmt(x)}</text>")
     out.append(f"<text x='{(50 + width) / 2:.0f}' y='{height - 2}' text-anchor='middle' font-size='11'>"
