@@ -514,7 +514,19 @@ def exit_now(code: int) -> None:
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
+    remove_autograph_files()
     os._exit(code)
+
+
+def remove_autograph_files() -> None:
+    """TensorFlow's AutoGraph writes each function it converts to <temp>/__autograph_generated_file*.py
+    and removes them at interpreter exit (atexit), which os._exit skips: remove this process's own
+    (the files of the modules it loaded from them), so that a run leaves nothing in the temp folder."""
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None) if name.startswith("__autograph_generated_file") else None
+        if path:
+            with contextlib.suppress(OSError):
+                os.remove(path)  # local-only: this process's temporary file
 
 
 if __name__ == "__main__":
