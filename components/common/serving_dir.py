@@ -13,6 +13,11 @@ TF Serving ignores hidden folders. Pushers on one local destination take `.push.
 deciding what to publish and publishing it is one step. The record `.serving_record.json` keeps
 the highest version ever published (numbers are never reused, even after a rollback) and the
 fingerprints of withdrawn models (a rolled-back model is not published again).
+
+Reading the directory (versions, the record, the digest) is serving_layout.ServingDirectory's;
+this module adds what needs TensorFlow's protos or writes: whether a version loads (`damage`:
+the version that serves is the newest that loads), the file of the serving version a stage reads
+with the digest that keys its cache (`reference`), and publish, prune and rollback.
 """
 
 from __future__ import annotations

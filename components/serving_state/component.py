@@ -5,8 +5,10 @@ TFX reuses a cached execution when its inputs and parameters are unchanged. The 
 not an artifact of the pipeline, so without this stage a cached Evaluator would keep a verdict
 against a serving model that was since deleted, rolled back or replaced by another root, and a
 cached Pusher would never restore a deleted version. This stage's parameter `state_digest` is the
-digest of the destination as the compiler read it (`serving_dir.state_digest`): an unchanged
-destination keeps this stage, the Evaluator and the Pusher cached; any change runs all three.
+digest of the destination as the runner read it when the run started (`serving_dir.state_digest`,
+ServingDirectory.digest): an unchanged destination keeps this stage, the Evaluator and the Pusher
+cached; any change runs all three. (SchemaGen, the DataGate and warm start are keyed apart, by the
+one file each reads from the serving version: see pipelines/build/compiler.py SERVING_REFERENCES.)
 On Kubeflow (compiled long before it runs) the digest is empty and the compiled pipeline turns
 the cache off for this stage, the Evaluator and the Pusher.
 """
