@@ -205,7 +205,8 @@ def test_a_schema_larger_than_its_bound_is_refused(tmp_path):
 def _wide_csv(path: Path, features: int, rows: int = 30) -> Path:
     header = ["species", *(f"f{i}" for i in range(features)), "year"]
     lines = [",".join(header)]
-    lines += [",".join(["Adelie" if r % 2 else "Gentoo", *(str((r * 31 + i * 17) % 11 + 0.5) for i in range(features)), "2007"])
+    lines += [",".join(["Adelie" if r % 2 else "Gentoo",  # fractional values: no integer identifiers
+                        *(str((r * 31 + i * 17) % 11 + 0.5) for i in range(features)), "2007"])
               for r in range(rows)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -307,3 +308,14 @@ def test_every_problem_is_cut_to_a_stated_length():
     error = SpecError("x.yaml", ["y" * 50_000])
     assert error.problems == ["y" * MAX_PROBLEM_CHARS + "… (50,000 chars)"]
     assert math.isclose(len(str(error)), MAX_PROBLEM_CHARS, rel_tol=0.05)
+
+
+def test_a_100_kb_column_name_is_echoed_cut(tmp_path, capsys):
+    lines = _penguin_lines()
+    long_name = "I" * 100_000  # Python's csv module refuses a field over 131,072
+    lines[0] = lines[0].replace("island", long_name)
+    data = tmp_path / "long_name.csv"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert cli.main(["check", _spec(tmp_path, str(data))]) == 0
+    out = capsys.readouterr().out
+    assert f"  {'I' * checks.ECHO_CHARS}… (100,000 chars): categorical" in out and len(out) < 10_000

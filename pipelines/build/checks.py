@@ -388,7 +388,7 @@ def _column_plan(spec: PipelineSpec, profile: _Profile, files: list[str], findin
     for column in profile.columns:
         kind, present = profile.kind[column], profile.present[column]
         if kind == "unknown":
-            lines.append(f"  {column}: no value in any row; not used")
+            lines.append(f"  {cut(column)}: no value in any row; not used")
         elif kind in ("int", "float"):
             n, total, squares = profile.sums[column]
             mean = total / n
@@ -398,25 +398,25 @@ def _column_plan(spec: PipelineSpec, profile: _Profile, files: list[str], findin
             if why:  # Batching's rule (features.is_numeric_id), on all the rows
                 numeric_ids.append((column, counted[0], present, why))
                 continue
-            lines.append(f"  {column}: " + numeric_encoding(mean, std, profile.rows - present,
+            lines.append(f"  {cut(column)}: " + numeric_encoding(mean, std, profile.rows - present,
                                                             counted[0] if counted else None, present))
         else:
             unique = profile.distinct(column)
             if column in curated:
-                lines.append(f"  {column}: categorical, one-hot over the {curated[column]:,} values of the "
-                             "schema's domain + 1 slot for missing or unseen ones")
+                lines.append(f"  {cut(column)}: categorical, one-hot over the {curated[column]:,} values of "
+                             "the schema's domain + 1 slot for missing or unseen ones")
             elif unique is None and is_id_like(MAX_COUNTED_VALUES, present):
                 id_like.append((column, MAX_COUNTED_VALUES, present))
             elif unique is None:
-                lines.append(f"  {column}: text with more than {MAX_COUNTED_VALUES:,} distinct values; "
+                lines.append(f"  {cut(column)}: text with more than {MAX_COUNTED_VALUES:,} distinct values; "
                              + categorical_encoding(spec.batching.max_vocabulary, MAX_COUNTED_VALUES + 1))
             elif is_id_like(unique, present) and column not in profile.partial:
                 id_like.append((column, unique, present))
             else:
-                lines.append(f"  {column}: "
+                lines.append(f"  {cut(column)}: "
                              + categorical_encoding(min(unique, spec.batching.max_vocabulary), unique)
                              + (" (some cells are numbers)" if column in profile.partial else ""))
-    lines += [f"  {column}: excluded (data.exclude)" for column in spec.data.exclude]
+    lines += [f"  {cut(column)}: excluded (data.exclude)" for column in spec.data.exclude]
     findings.plan.extend(lines)
     if id_like or numeric_ids:
         where = files[0] if len(files) == 1 else f"data.path {spec.data.path} ({len(files)} files)"
