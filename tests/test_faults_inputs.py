@@ -319,3 +319,13 @@ def test_a_100_kb_column_name_is_echoed_cut(tmp_path, capsys):
     assert cli.main(["check", _spec(tmp_path, str(data))]) == 0
     out = capsys.readouterr().out
     assert f"  {'I' * checks.ECHO_CHARS}… (100,000 chars): categorical" in out and len(out) < 10_000
+
+
+def test_a_control_character_in_root_given_as_a_flag_is_refused(tmp_path, capsys):
+    """--root is no key of the spec (the loader never sees it): the checks before a run refuse it."""
+    spec = _spec(tmp_path, str(PENGUIN_CSV))
+    assert cli.main(["check", spec, "--root", f"{tmp_path}/runs\n[21:00:00] Pusher done"]) == 2
+    err = capsys.readouterr().err
+    assert "key 'runtime.root (or --root)': " in err and "holds a control character" in err
+    assert not any(line.startswith("[21:00:00]") for line in err.splitlines())
+    assert not (tmp_path / "runs").exists()

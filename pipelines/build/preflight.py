@@ -6,6 +6,7 @@ runner, `tfx-yaml run`, `pipelines.run`) does before compiling and what `check` 
 from __future__ import annotations
 
 import os
+import re
 
 from components.common import io
 from pipelines.build import checks, spans
@@ -24,12 +25,20 @@ def preflight(spec: PipelineSpec, paths) -> checks.Findings:
     return findings
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def check_writable(spec, paths) -> None:
     """The run root and a local push destination must be writable folders: found before any work."""
     from components.common import io
 
     problems = []
     for key, path in (("runtime.root (or --root)", paths.root), ("pusher.destination", paths.destination)):
+        if _CONTROL.search(path):  # --root is no key of the spec: the loader did not see it
+            problems.append(f"key {key!r}: {path!r} holds a control character (a newline, CR, ESC, any C0 or "
+                            "C1 code); a path with control characters could print forged lines on the "
+                            "console and in the logs: remove it")
+            continue
         if io.is_remote(path):
             continue
         problem = _unwritable(path)
