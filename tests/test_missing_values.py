@@ -19,11 +19,12 @@ ROWS = 400
 MISSING = {"x_full": 0, "x_some": 40, "n_some": 100, "color": 60, "mostly_empty": 368}
 
 
-def write_csv(path, rows: int = ROWS, empty_n_some: float | None = None, seed: int = 0) -> None:
+def write_csv(path, rows: int = ROWS, empty_n_some: float | None = None, seed: int = 0,
+              empty_x_some: float | None = None) -> None:
     """`rows` rows: a label `kind` the model can learn from x_full, the columns of MISSING (their
     empty cells at fixed rows), `row` (a running index 1..rows, shuffled) and `code` (an integer
     with many distinct values, not unique). `empty_n_some`: the share of rows whose n_some is
-    empty instead (a new span)."""
+    empty instead (a new span); `empty_x_some` the same for x_some."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -33,8 +34,9 @@ def write_csv(path, rows: int = ROWS, empty_n_some: float | None = None, seed: i
         x = float(rng.normal())
         kind = "up" if x + 0.3 * rng.normal() > 0 else "down"
         empty_n = (rng.random() < empty_n_some) if empty_n_some is not None else i % 4 == 1
+        empty_x = (rng.random() < empty_x_some) if empty_x_some is not None else i % 10 == 3
         cells = [kind, f"{x:.4f}",
-                 "" if i % 10 == 3 else f"{rng.normal():.3f}",
+                 "" if empty_x else f"{rng.normal():.3f}",
                  "" if empty_n else str(i % 13),
                  "" if i % 20 in (0, 5, 7) else ("red", "green", "blue")[i % 3],
                  f"{rng.normal():.2f}" if i % 25 in (0, 1) else "",
@@ -135,9 +137,9 @@ def test_a_running_index_stops_a_real_run_naming_the_exclude_line(tmp_path):
 @pytest.mark.slow
 def test_a_column_that_empties_in_a_new_span_stops_the_run_naming_it(tmp_path):
     """No curated schema: span 1 has n_some in every row (the inferred schema asks for it in
-    every row); span 2 has it empty in 90 % of the rows: the anomaly gate stops the run before
-    training, naming the column. Span 1 again (its empty cells in other columns, checked against
-    the schema inferred from it) passes."""
+    every row) and x_some in 90 % (it asks for at least 45 %); span 2 has both empty in 90 % of
+    the rows: the anomaly gate stops the run before training, naming them. Span 1 again (its
+    empty cells checked against the schema inferred from it) passes."""
     data = tmp_path / "data"
     write_csv(data / "span-1" / "rows.csv", empty_n_some=0.0, seed=1)
     spec = write_spec(tmp_path, spec_text(tmp_path / "root", data, ', pattern: "span-{SPAN}/*.csv", '
@@ -147,12 +149,14 @@ def test_a_column_that_empties_in_a_new_span_stops_the_run_naming_it(tmp_path):
     assert "pushed:" in first.stdout, first.stdout
     again = run_cli("--config", str(spec))  # the serving model's (inferred) schema, the same data
     assert again.returncode == 0, again.stdout + again.stderr
-    write_csv(data / "span-2" / "rows.csv", empty_n_some=0.9, seed=2)
+    write_csv(data / "span-2" / "rows.csv", empty_n_some=0.9, seed=2, empty_x_some=0.9)
     second = run_cli("--config", str(spec))
     out = second.stdout
     assert second.returncode == 1, out + second.stderr
     assert "FAILED in DataGate: Data validation failed" in out, out
-    assert re.search(r"feature 'n_some': .*(LOW_FRACTION_PRESENT|MISSING)", out), out
+    assert re.search(r"feature 'n_some': Column dropped .*LOW_FRACTION_PRESENT", out), out
+    # x_some was 10 % empty in span 1: the inferred schema keeps half its share present as a floor
+    assert re.search(r"feature 'x_some': Column dropped .*LOW_FRACTION_PRESENT", out), out
     assert "Nothing was trained or pushed" in out and "Traceback" not in out
     assert not (tmp_path / "root" / "serving" / "2").exists()
 
