@@ -6,14 +6,15 @@ from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.types import standard_artifacts
 
 from components.batching import executor
+from components.common import keys
 from components.common.artifacts import Batches, DataGateResult
 from components.common.stage_spec import StageComponent, stage_spec
 
-EXAMPLES_KEY = "examples"
-SCHEMA_KEY = "schema"
-STATISTICS_KEY = "statistics"
-GATE_KEY = "gate"
-BATCHES_KEY = "batches"
+EXAMPLES_KEY = keys.EXAMPLES_KEY
+SCHEMA_KEY = keys.SCHEMA_KEY
+STATISTICS_KEY = keys.STATISTICS_KEY
+GATE_KEY = keys.GATE_KEY
+BATCHES_KEY = keys.BATCHES_KEY
 
 
 class Batching(StageComponent, base_beam_component.BaseBeamComponent):

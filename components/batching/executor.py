@@ -47,7 +47,7 @@ from components.common.beam import in_memory_bytes
 from components.common.configs import BatchingConfig
 from components.common.examples import BLOCK, ReadRecordBlocks
 from components.common.features import CLASSIFICATION, FeaturePlan, build_plan, first_values
-from components.common.io import CONFIG_KEY
+from components.common.keys import BATCHES_KEY, CONFIG_KEY, EXAMPLES_KEY, SCHEMA_KEY, STATISTICS_KEY
 from components.common.payloads import serialize_batch
 from components.common.progress import CountRows
 
@@ -85,11 +85,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
            exec_properties: dict[str, Any]) -> None:
         config = BatchingConfig.model_validate_json(exec_properties[CONFIG_KEY])
         schema = io_utils.SchemaReader().read(
-            io_utils.get_only_uri_in_dir(input_dict["schema"][0].uri))
-        stats = stats_artifact_utils.load_statistics(input_dict["statistics"][0], "train").proto()
-        rows = {split: stats_artifact_utils.load_statistics(input_dict["statistics"][0], split).proto()
+            io_utils.get_only_uri_in_dir(input_dict[SCHEMA_KEY][0].uri))
+        stats = stats_artifact_utils.load_statistics(input_dict[STATISTICS_KEY][0], "train").proto()
+        rows = {split: stats_artifact_utils.load_statistics(input_dict[STATISTICS_KEY][0], split).proto()
                 .datasets[0].num_examples for split in SOURCES}
-        batches = output_dict["batches"][0]
+        batches = output_dict[BATCHES_KEY][0]
         # Kept with the model (see serving_dir.SCHEMA_FILE): the pipeline's schema and drift reference.
         io.write_text(io.join(batches.uri, SCHEMA_FILE), text_format.MessageToString(schema))
         io.write_bytes(io.join(batches.uri, STATISTICS_FILE), stats.SerializeToString())
@@ -103,10 +103,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                  "eval": config.eval_batch_size}
         drop = {split: config.drop_remainder and split == "train" for split in SPLITS}
         if sum(rows.values()) * (plan.columns + 1) * 4 <= self.IN_MEMORY_BYTES:
-            batch_in_memory(input_dict["examples"], batches.uri, plan, schema.SerializeToString(),
+            batch_in_memory(input_dict[EXAMPLES_KEY], batches.uri, plan, schema.SerializeToString(),
                             config.shuffle_seed, fraction, sizes, drop, rows)
         else:
-            self._batch_on_beam(input_dict["examples"], batches.uri, plan, schema.SerializeToString(),
+            self._batch_on_beam(input_dict[EXAMPLES_KEY], batches.uri, plan, schema.SerializeToString(),
                                 config.shuffle_seed, fraction, sizes, drop, rows)
         self._finish(batches, plan, config, sizes, drop, rows)
 

@@ -21,11 +21,11 @@ from typing import Any
 
 from tfx.dsl.io import fileio
 
+# re-exported: the executors' configuration key (components/common/keys.py) had its home here
+from components.common.keys import CONFIG_KEY  # noqa: F401
+
 # The one rule for local paths and URIs (file:// is local), re-exported: callers use io.is_remote, io.join
 from pipelines.core.uris import is_remote, join
-
-# Executors of this project take their configuration as one JSON string parameter.
-CONFIG_KEY = "config"
 
 NotFoundError = fileio.NotFoundError
 

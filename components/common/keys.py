@@ -16,3 +16,28 @@ SERVING_FINGERPRINT = "serving_fingerprint"  # str: a local destination as the P
 DESTINATION = "destination"  # str: the push destination it read
 DIGEST = "digest"  # str: the digest of the serving directory's state
 # SERVING_PATH above: the version folder serving when it read the destination ("" for none)
+
+# Channel and parameter keys of the stages' ComponentSpecs: component.py declares the channels by
+# these keys and executor.py indexes input_dict, output_dict and exec_properties by them (TFX's
+# standard_component_specs does the same for its own components).
+CONFIG_KEY = "config"  # every stage: its typed config as one JSON string (components/common/configs.py)
+SERVING_DIGEST_KEY = "serving_digest"  # the digest of the serving file a stage reads (its cache key)
+STATE_DIGEST_KEY = "state_digest"  # ServingState: the serving directory's digest (its cache key)
+CSV_OPTIONS_KEY = "csv_options"  # ExampleGen: the CSV reader's options
+EXAMPLES_KEY = "examples"
+STATISTICS_KEY = "statistics"
+SCHEMA_KEY = "schema"
+ANOMALIES_KEY = "anomalies"
+RESULT_KEY = "result"  # DataGate's verdict
+GATE_KEY = "gate"  # Batching's input: the DataGate's verdict
+BATCHES_KEY = "batches"
+BEST_HYPERPARAMETERS_KEY = "best_hyperparameters"  # Tuner
+TUNER_RESULTS_KEY = "tuner_results"  # Tuner
+HYPERPARAMETERS_KEY = "hyperparameters"  # Trainer's input: the Tuner's best values
+MODEL_KEY = "model"
+MODEL_RUN_KEY = "model_run"
+SERVING_STATE_KEY = "serving_state"
+BLESSING_KEY = "blessing"  # the Evaluator's output
+EVALUATION_KEY = "evaluation"
+MODEL_BLESSING_KEY = "model_blessing"  # the Pusher's input: the Evaluator's blessing
+PUSHED_MODEL_KEY = "pushed_model"

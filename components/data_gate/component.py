@@ -6,19 +6,20 @@ from __future__ import annotations
 from tfx.dsl.components.base import executor_spec
 from tfx.types import standard_artifacts
 
+from components.common import keys
 from components.common.artifacts import DataGateResult
 from components.common.io import CONFIG_KEY
 from components.common.stage_spec import StageComponent, stage_spec
 from components.data_gate import executor
 
-ANOMALIES_KEY = "anomalies"
-STATISTICS_KEY = "statistics"
-SCHEMA_KEY = "schema"
-RESULT_KEY = "result"
+ANOMALIES_KEY = keys.ANOMALIES_KEY
+STATISTICS_KEY = keys.STATISTICS_KEY
+SCHEMA_KEY = keys.SCHEMA_KEY
+RESULT_KEY = keys.RESULT_KEY
 # The digest of the serving version's train statistics when the run started
 # (serving_dir.reference_digest): it keys the cache, so a rollback or a removed version runs the
 # drift check again; "" reads unchecked (and drift: null reads nothing).
-SERVING_DIGEST_KEY = "serving_digest"
+SERVING_DIGEST_KEY = keys.SERVING_DIGEST_KEY
 
 
 class DataGate(StageComponent):

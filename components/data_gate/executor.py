@@ -10,7 +10,14 @@ from tfx.types import standard_artifact_utils
 
 from components.common import io, payloads, serving_dir
 from components.common.configs import DataGateConfig
-from components.common.io import CONFIG_KEY
+from components.common.keys import (
+    ANOMALIES_KEY,
+    CONFIG_KEY,
+    RESULT_KEY,
+    SCHEMA_KEY,
+    SERVING_DIGEST_KEY,
+    STATISTICS_KEY,
+)
 
 
 class DataValidationError(RuntimeError):
@@ -21,15 +28,15 @@ class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list],
            exec_properties: dict[str, Any]) -> None:
         config = DataGateConfig.model_validate_json(exec_properties[CONFIG_KEY])
-        anomalies = input_dict["anomalies"]
+        anomalies = input_dict[ANOMALIES_KEY]
         splits = standard_artifact_utils.decode_split_names(anomalies[0].split_names)
-        findings = drift_findings(input_dict["statistics"][0], input_dict["schema"][0], config,
-                                  exec_properties.get("serving_digest") or "")
+        findings = drift_findings(input_dict[STATISTICS_KEY][0], input_dict[SCHEMA_KEY][0], config,
+                                  exec_properties.get(SERVING_DIGEST_KEY) or "")
         for split in splits:
             path = io.join(standard_artifact_utils.get_split_uri(anomalies, split), "SchemaDiff.pb")
             findings += blocking_anomalies(anomalies_pb2.Anomalies.FromString(io.read_bytes(path)), split,
                                            config)
-        result_uri = output_dict["result"][0].uri
+        result_uri = output_dict[RESULT_KEY][0].uri
         report = format_report(findings)
         payloads.write_verdict(result_uri, not findings, findings, report)
         if findings:

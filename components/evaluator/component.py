@@ -10,15 +10,16 @@ from __future__ import annotations
 from tfx.dsl.components.base import executor_spec
 from tfx.types import standard_artifacts
 
+from components.common import keys
 from components.common.artifacts import ServingState
 from components.common.stage_spec import StageComponent, stage_spec
 from components.evaluator import executor
 
-EXAMPLES_KEY = "examples"
-MODEL_KEY = "model"
-BLESSING_KEY = "blessing"
-EVALUATION_KEY = "evaluation"
-SERVING_STATE_KEY = "serving_state"
+EXAMPLES_KEY = keys.EXAMPLES_KEY
+MODEL_KEY = keys.MODEL_KEY
+BLESSING_KEY = keys.BLESSING_KEY
+EVALUATION_KEY = keys.EVALUATION_KEY
+SERVING_STATE_KEY = keys.SERVING_STATE_KEY
 
 
 class Evaluator(StageComponent):

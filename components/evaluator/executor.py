@@ -19,7 +19,14 @@ from tfx.utils import path_utils
 from components.common import forest_ops, io, payloads, serving_dir
 from components.common.configs import EvaluatorConfig
 from components.common.features import CLASSIFICATION, FeaturePlan, first_values_of
-from components.common.io import CONFIG_KEY
+from components.common.keys import (
+    BLESSING_KEY,
+    CONFIG_KEY,
+    EVALUATION_KEY,
+    EXAMPLES_KEY,
+    MODEL_KEY,
+    SERVING_STATE_KEY,
+)
 from components.evaluator import bootstrap, slices
 from components.evaluator import metrics as m
 from components.serving_state import executor as serving_state
@@ -29,12 +36,12 @@ class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list],
            exec_properties: dict[str, Any]) -> None:
         cfg = EvaluatorConfig.model_validate_json(exec_properties[CONFIG_KEY])
-        model_path = path_utils.serving_model_path(input_dict["model"][0].uri)
+        model_path = path_utils.serving_model_path(input_dict[MODEL_KEY][0].uri)
         plan = _plan(model_path)
-        records = eval_files(input_dict["examples"])
+        records = eval_files(input_dict[EXAMPLES_KEY])
         scored = score_saved_model(model_path, records, plan, slice_features(records, cfg.slices))
         candidate = _metrics(plan, scored.labels, scored.predicted)
-        state = serving_state.read(input_dict["serving_state"])
+        state = serving_state.read(input_dict[SERVING_STATE_KEY])
         baseline_path = state["serving_path"]
         baseline, baseline_note, serving = None, f"no model is serving at {state['destination']}", None
         if baseline_path:
@@ -58,14 +65,14 @@ class Executor(base_executor.BaseExecutor):
         verdict["baseline"] = baseline_note
         verdict["baseline_version"] = state["serving_version"] if baseline else None
         verdict["serving_state"] = state["digest"]
-        verdict["span"] = _span(input_dict["examples"][0])
-        blessing = output_dict["blessing"][0]
+        verdict["span"] = _span(input_dict[EXAMPLES_KEY][0])
+        blessing = output_dict[BLESSING_KEY][0]
         blessing.set_int_custom_property("blessed", int(verdict["blessed"]))
         blessing.set_int_custom_property("forced", int(verdict["forced"]))
-        blessing.set_string_custom_property("current_model", input_dict["model"][0].uri)
+        blessing.set_string_custom_property("current_model", input_dict[MODEL_KEY][0].uri)
         payloads.write_blessing(blessing.uri, verdict)
         io.write_text(io.join(blessing.uri, "BLESSED" if verdict["blessed"] else "NOT_BLESSED"), "")
-        payloads.write_metrics(output_dict["evaluation"][0].uri,
+        payloads.write_metrics(output_dict[EVALUATION_KEY][0].uri,
                                {"candidate": candidate, "baseline": baseline,
                                 "trivial": {k: v for k, v in noise["trivial"].items() if k != "predictions"},
                                 "intervals": noise["intervals"], "slices": noise["slices"]})

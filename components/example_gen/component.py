@@ -13,9 +13,10 @@ from tfx.types import Channel, standard_artifacts
 from tfx.types.component_spec import ExecutionParameter
 from tfx.types.standard_component_specs import FileBasedExampleGenSpec
 
+from components.common import keys
 from components.example_gen import executor
 
-CSV_OPTIONS_KEY = "csv_options"
+CSV_OPTIONS_KEY = keys.CSV_OPTIONS_KEY
 
 
 class CsvExampleGenSpec(FileBasedExampleGenSpec):

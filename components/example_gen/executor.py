@@ -44,6 +44,7 @@ from tfx.utils import proto_utils
 
 from components.common import columns, io
 from components.common.beam import in_memory_bytes, runs_in_this_process
+from components.common.keys import CSV_OPTIONS_KEY
 from components.common.progress import CountRows
 from components.example_gen import wire
 from components.example_gen.wire import FLOAT, INT, STRING, UNKNOWN
@@ -280,7 +281,7 @@ class CsvToExample(beam.PTransform):
 
     def __init__(self, exec_properties: dict[str, Any], split_pattern: str):
         super().__init__()
-        options = json.loads(exec_properties.get("csv_options") or "{}")
+        options = json.loads(exec_properties.get(CSV_OPTIONS_KEY) or "{}")
         self._delimiter = options.get("delimiter", ",")
         self._encoding = options.get("encoding", "utf-8")
         self._pattern = io.join(exec_properties[standard_component_specs.INPUT_BASE_KEY], split_pattern)

@@ -5,19 +5,20 @@ from __future__ import annotations
 from tfx.dsl.components.base import executor_spec
 from tfx.types import standard_artifacts
 
+from components.common import keys
 from components.common.artifacts import ServingState
 from components.common.stage_spec import StageComponent, stage_spec
 from components.pusher import executor
 
-MODEL_KEY = "model"
-BLESSING_KEY = "model_blessing"
-PUSHED_MODEL_KEY = "pushed_model"
-SERVING_STATE_KEY = "serving_state"
+MODEL_KEY = keys.MODEL_KEY
+BLESSING_KEY = keys.MODEL_BLESSING_KEY
+PUSHED_MODEL_KEY = keys.PUSHED_MODEL_KEY
+SERVING_STATE_KEY = keys.SERVING_STATE_KEY
 # optional: the eval examples (the serving check's calls and warm-up requests), the Evaluator's
 # metrics and the Trainer's run (the model card)
-EXAMPLES_KEY = "examples"
-EVALUATION_KEY = "evaluation"
-MODEL_RUN_KEY = "model_run"
+EXAMPLES_KEY = keys.EXAMPLES_KEY
+EVALUATION_KEY = keys.EVALUATION_KEY
+MODEL_RUN_KEY = keys.MODEL_RUN_KEY
 
 
 class Pusher(StageComponent):

@@ -23,7 +23,16 @@ from tfx.utils import path_utils
 
 from components.common import io, keys, payloads, serving_dir, serving_layout
 from components.common.configs import PusherConfig
-from components.common.io import CONFIG_KEY
+from components.common.keys import (
+    CONFIG_KEY,
+    EVALUATION_KEY,
+    EXAMPLES_KEY,
+    MODEL_BLESSING_KEY,
+    MODEL_KEY,
+    MODEL_RUN_KEY,
+    PUSHED_MODEL_KEY,
+    SERVING_STATE_KEY,
+)
 from components.pusher import model_card, serving_check
 from components.serving_state import executor as serving_state
 
@@ -32,12 +41,12 @@ class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list],
            exec_properties: dict[str, Any]) -> None:
         cfg = PusherConfig.model_validate_json(exec_properties[CONFIG_KEY])
-        model = input_dict["model"][0]
-        blessing = input_dict["model_blessing"][0]
-        pushed = output_dict["pushed_model"][0]
+        model = input_dict[MODEL_KEY][0]
+        blessing = input_dict[MODEL_BLESSING_KEY][0]
+        pushed = output_dict[PUSHED_MODEL_KEY][0]
         destination = cfg.destination
         verdict = payloads.read_blessing(blessing.uri)
-        compared = serving_state.read(input_dict["serving_state"])
+        compared = serving_state.read(input_dict[SERVING_STATE_KEY])
         model_path = path_utils.serving_model_path(model.uri)
         with serving_dir.push_lock(destination):
             now = serving_dir.state(destination)
@@ -86,8 +95,8 @@ def _check_and_complete(staged: str, input_dict: dict, cfg: PusherConfig, verdic
     None. Without eval examples (a Pusher built without them) the check is skipped, and said."""
     from components.evaluator.executor import eval_files
 
-    examples = (serving_check.eval_examples(eval_files(input_dict["examples"]))
-                if input_dict.get("examples") else [])
+    examples = (serving_check.eval_examples(eval_files(input_dict[EXAMPLES_KEY]))
+                if input_dict.get(EXAMPLES_KEY) else [])
     check = None
     if examples:
         result = serving_check.check(staged, examples)
@@ -114,10 +123,10 @@ def card_inputs(staged: str, input_dict: dict, cfg: PusherConfig, verdict: dict,
                 now: dict, version: int, run_id: str) -> model_card.CardInputs:
     plan = json.loads(io.read_text(io.join(staged, serving_dir.PLAN_FILE)))
     metrics = history = None
-    if input_dict.get("evaluation"):
-        metrics = payloads.read_metrics(input_dict["evaluation"][0].uri)
-    if input_dict.get("model_run"):
-        history = payloads.read_history(input_dict["model_run"][0].uri, missing_ok=True)
+    if input_dict.get(EVALUATION_KEY):
+        metrics = payloads.read_metrics(input_dict[EVALUATION_KEY][0].uri)
+    if input_dict.get(MODEL_RUN_KEY):
+        history = payloads.read_history(input_dict[MODEL_RUN_KEY][0].uri, missing_ok=True)
     return model_card.CardInputs(
         name=cfg.name or "model", version=version,
         path=serving_dir.version_path(cfg.destination, version), date=time.strftime("%Y-%m-%d"),

@@ -12,15 +12,16 @@ from __future__ import annotations
 from tfx.dsl.components.base import executor_spec
 from tfx.types import standard_artifacts
 
+from components.common import keys
 from components.common.io import CONFIG_KEY
 from components.common.stage_spec import StageComponent, stage_spec
 from components.schema_gen import executor
 
-STATISTICS_KEY = "statistics"
-SCHEMA_KEY = "schema"
+STATISTICS_KEY = keys.STATISTICS_KEY
+SCHEMA_KEY = keys.SCHEMA_KEY
 # The digest of the serving version's schema when the run started (serving_dir.reference_digest):
 # it keys the cache, so a rollback or a removed version runs SchemaGen again; "" reads unchecked.
-SERVING_DIGEST_KEY = "serving_digest"
+SERVING_DIGEST_KEY = keys.SERVING_DIGEST_KEY
 
 
 class PipelineSchemaGen(StageComponent):

@@ -9,7 +9,7 @@ from tfx.components.schema_gen import executor as tfx_schema_gen
 
 from components.common import io, serving_dir
 from components.common.configs import DestinationConfig
-from components.common.io import CONFIG_KEY
+from components.common.keys import CONFIG_KEY, SCHEMA_KEY, SERVING_DIGEST_KEY, STATISTICS_KEY
 
 SCHEMA_FILE = "schema.pbtxt"  # TFX's name, in the Schema artifact and in a pushed model's assets.extra
 
@@ -25,16 +25,16 @@ class Executor(tfx_schema_gen.Executor):
     def Do(self, input_dict: dict[str, list], output_dict: dict[str, list],
            exec_properties: dict[str, Any]) -> None:
         cfg = DestinationConfig.model_validate_json(exec_properties[CONFIG_KEY])
-        schema = output_dict["schema"][0]
+        schema = output_dict[SCHEMA_KEY][0]
         # what serves as the run's start keyed this stage's cache: read exactly that (or stop)
         serving, kept, _ = serving_dir.reference(cfg.destination, serving_dir.SCHEMA_FILE,
-                                                 exec_properties.get("serving_digest") or "")
+                                                 exec_properties.get(SERVING_DIGEST_KEY) or "")
         if kept is not None:
             io.write_bytes(io.join(schema.uri, SCHEMA_FILE), kept)
             source = f"kept with the serving model: {io.join(serving, serving_dir.SCHEMA_FILE)}"
         else:
             super().Do(input_dict, output_dict, {"infer_feature_shape": True, "exclude_splits": "[]"})
-            presence_floors(io.join(schema.uri, SCHEMA_FILE), input_dict["statistics"][0])
+            presence_floors(io.join(schema.uri, SCHEMA_FILE), input_dict[STATISTICS_KEY][0])
             source = ("inferred from this run's statistics (" + (
                 f"the serving model {serving} keeps no schema)" if serving else "no model serves yet)"))
         schema.set_string_custom_property("schema_source", source)

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from tfx.dsl.components.base import executor_spec
 
+from components.common import keys
 from components.common.artifacts import ServingState as ServingStateArtifact
 from components.common.io import CONFIG_KEY
 from components.common.stage_spec import StageComponent, stage_spec
 from components.serving_state import executor
 
-STATE_KEY = "serving_state"
-DIGEST_KEY = "state_digest"
+STATE_KEY = keys.SERVING_STATE_KEY
+DIGEST_KEY = keys.STATE_DIGEST_KEY
 
 
 class ServingState(StageComponent):

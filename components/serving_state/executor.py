@@ -10,7 +10,7 @@ from tfx.dsl.components.base import base_executor
 
 from components.common import keys, payloads, serving_dir
 from components.common.configs import DestinationConfig
-from components.common.io import CONFIG_KEY
+from components.common.keys import CONFIG_KEY, SERVING_STATE_KEY
 
 
 class Executor(base_executor.BaseExecutor):
@@ -18,7 +18,7 @@ class Executor(base_executor.BaseExecutor):
            exec_properties: dict[str, Any]) -> None:
         destination = DestinationConfig.model_validate_json(exec_properties[CONFIG_KEY]).destination
         state = serving_dir.state(destination)
-        artifact = output_dict["serving_state"][0]
+        artifact = output_dict[SERVING_STATE_KEY][0]
         payloads.write_serving_state(artifact.uri, state)
         artifact.set_string_custom_property(keys.DESTINATION, destination)
         artifact.set_string_custom_property(keys.DIGEST, state["digest"])

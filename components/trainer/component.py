@@ -5,18 +5,19 @@ from __future__ import annotations
 from tfx.dsl.components.base import executor_spec
 from tfx.types import standard_artifacts
 
+from components.common import keys
 from components.common.artifacts import Batches
 from components.common.io import CONFIG_KEY
 from components.common.stage_spec import StageComponent, stage_spec
 from components.trainer import executor
 
-BATCHES_KEY = "batches"
-MODEL_KEY = "model"
-MODEL_RUN_KEY = "model_run"
-HYPERPARAMETERS_KEY = "hyperparameters"
+BATCHES_KEY = keys.BATCHES_KEY
+MODEL_KEY = keys.MODEL_KEY
+MODEL_RUN_KEY = keys.MODEL_RUN_KEY
+HYPERPARAMETERS_KEY = keys.HYPERPARAMETERS_KEY
 # With warm_start: the digest of the serving version's weights when the run started
 # (serving_dir.reference_digest), which keys the cache ("" without warm_start, or unchecked).
-SERVING_DIGEST_KEY = "serving_digest"
+SERVING_DIGEST_KEY = keys.SERVING_DIGEST_KEY
 
 
 class Trainer(StageComponent):

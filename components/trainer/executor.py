@@ -18,7 +18,14 @@ from tfx.utils import path_utils
 from components.common import io, payloads, progress, serving_dir
 from components.common.configs import TrainerConfig
 from components.common.features import FeaturePlan
-from components.common.io import CONFIG_KEY
+from components.common.keys import (
+    BATCHES_KEY,
+    CONFIG_KEY,
+    HYPERPARAMETERS_KEY,
+    MODEL_KEY,
+    MODEL_RUN_KEY,
+    SERVING_DIGEST_KEY,
+)
 from components.common.payloads import BATCHES_SCHEMA_FILE, BATCHES_STATISTICS_FILE, COUNTS_FILE
 from components.common.serving_dir import FINGERPRINT_FILE, WEIGHTS_FILE
 from components.common.serving_dir import PLAN_FILE as PLAN_FILE_IN_MODEL
@@ -44,17 +51,17 @@ class Executor(base_executor.BaseExecutor):
         # typed and complete (components/common/configs.py): every field is there, with the spec's value
         cfg = TrainerConfig.model_validate_json(exec_properties[CONFIG_KEY])
         tuned = None
-        if input_dict.get("hyperparameters"):  # the Tuner's best values replace the spec's
-            uri = input_dict["hyperparameters"][0].uri
+        if input_dict.get(HYPERPARAMETERS_KEY):  # the Tuner's best values replace the spec's
+            uri = input_dict[HYPERPARAMETERS_KEY][0].uri
             tuned = {"values": hyperparameters.read_best(uri), "from": uri}
             cfg = hyperparameters.apply(cfg, tuned["values"])
             logging.info("Trainer: hyper-parameters from the Tuner: %s", json.dumps(tuned["values"]))
-        batches_uri = input_dict["batches"][0].uri
+        batches_uri = input_dict[BATCHES_KEY][0].uri
         plan = FeaturePlan.from_json(payloads.read_plan_json(batches_uri))
         head = resolve_head(plan, cfg)  # and any "auto" the compiler left (it could not read the label)
         progress.tell("plan: model: loss %s, output layer %d unit(s) %s, metrics %s", head.loss, head.units,
                       head.activation, ", ".join(head.metrics))
-        run_dir = output_dict["model_run"][0].uri
+        run_dir = output_dict[MODEL_RUN_KEY][0].uri
         cfg, choice = families.resolve(cfg, plan, head, batches_uri)  # type auto chooses here
         if choice:
             progress.tell("plan: model type auto: %s (%s; %s; %.1f s)", choice["chosen"], choice["why"],
@@ -65,9 +72,9 @@ class Executor(base_executor.BaseExecutor):
             model, history, stop = families.train_linear(cfg, plan, head, batches_uri)
         else:
             model, history, stop = train(cfg, plan, head, batches_uri, run_dir,
-                                         serving_digest=exec_properties.get("serving_digest") or "")
+                                         serving_digest=exec_properties.get(SERVING_DIGEST_KEY) or "")
         stop = {"model_type": cfg.model.type, **({"model_choice": choice} if choice else {}), **stop}
-        model_dir = path_utils.serving_model_dir(output_dict["model"][0].uri)
+        model_dir = path_utils.serving_model_dir(output_dict[MODEL_KEY][0].uri)
         export_serving_model(model, plan, head, model_dir)
         for name, text in ((FINGERPRINT_FILE, fingerprint(model, plan)),
                            (PLAN_FILE_IN_MODEL, plan.to_json())):

@@ -8,13 +8,14 @@ from __future__ import annotations
 from tfx.dsl.components.base import executor_spec
 from tfx.types import standard_artifacts
 
+from components.common import keys
 from components.common.artifacts import Batches
 from components.common.stage_spec import StageComponent, stage_spec
 from components.tuner import executor
 
-BATCHES_KEY = "batches"
-BEST_KEY = "best_hyperparameters"
-RESULTS_KEY = "tuner_results"
+BATCHES_KEY = keys.BATCHES_KEY
+BEST_KEY = keys.BEST_HYPERPARAMETERS_KEY
+RESULTS_KEY = keys.TUNER_RESULTS_KEY
 
 
 class Tuner(StageComponent):

@@ -17,7 +17,7 @@ from tfx.dsl.components.base import base_executor
 from components.common import io, payloads, progress
 from components.common.configs import TrainerConfig, TunerConfig
 from components.common.features import FeaturePlan
-from components.common.io import CONFIG_KEY
+from components.common.keys import BATCHES_KEY, BEST_HYPERPARAMETERS_KEY, CONFIG_KEY, TUNER_RESULTS_KEY
 from components.trainer import callbacks as cb
 from components.trainer.backend import keras
 from components.trainer.executor import read_batches
@@ -32,7 +32,7 @@ class Executor(base_executor.BaseExecutor):
            exec_properties: dict[str, Any]) -> None:
         cfg = TunerConfig.model_validate_json(exec_properties[CONFIG_KEY])
         search = cfg.tuner
-        batches_uri = input_dict["batches"][0].uri
+        batches_uri = input_dict[BATCHES_KEY][0].uri
         plan = FeaturePlan.from_json(payloads.read_plan_json(batches_uri))
         hypermodel = TrainerModel(cfg.trainer, search, plan, batches_uri)
         direction = cb.monitor_mode(search.objective, "auto")
@@ -56,10 +56,10 @@ class Executor(base_executor.BaseExecutor):
             best = trials[0].hyperparameters
         results = [{"rank": i + 1, "trial": t.trial_id, search.objective: t.score,
                     "values": decode(t.hyperparameters.values)} for i, t in enumerate(trials)]
-        io.write_text(io.join(output_dict["best_hyperparameters"][0].uri, BEST_FILE),
+        io.write_text(io.join(output_dict[BEST_HYPERPARAMETERS_KEY][0].uri, BEST_FILE),
                       json.dumps(best.get_config()))
-        payloads.write_tuner_results(output_dict["tuner_results"][0].uri, results)
-        io.write_text(io.join(output_dict["tuner_results"][0].uri, "trials.txt"), trials_table(results,
+        payloads.write_tuner_results(output_dict[TUNER_RESULTS_KEY][0].uri, results)
+        io.write_text(io.join(output_dict[TUNER_RESULTS_KEY][0].uri, "trials.txt"), trials_table(results,
                                                                                                 search.objective))
         logging.info("Tuner: best of %d trials: %s", len(results), json.dumps(results[0]))
 
