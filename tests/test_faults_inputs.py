@@ -244,11 +244,12 @@ def _penguins_with(tmp_path: Path, changes: dict[int, tuple[int, str]], name: st
 
 
 def test_a_nul_byte_in_a_value_is_refused_with_its_column_and_line(tmp_path, capsys):
-    data = _penguins_with(tmp_path, {7: (1, "Torg\x00ersen"), 30: (1, "Dream\x00")})
+    data = _penguins_with(tmp_path, {7: (1, "Torg\x00ersen"), 30: (1, "Dream\x00"), 40: (4, "nan")})
     assert cli.main(["check", _spec(tmp_path, str(data))]) == 2
     err = capsys.readouterr().err
     assert f"data file {data}: column 'island', line 7, 30 (2 cells): a NUL byte (0x00) in a value" in err
     assert "remove those bytes" in err and "Traceback" not in err
+    assert "column 'flipper_length_mm', line 40: 'nan' is not a finite number" in err  # both at once
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-Infinity", "1e308", "-1e39"])

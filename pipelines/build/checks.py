@@ -156,11 +156,11 @@ def _well_formed_csv(spec: PipelineSpec, path: str, suspects: set[str] | None = 
     profile = _Profile([c for c in header if c != spec.data.label and c not in spec.data.exclude])
     utf16, label_not_finite = spec.data.encoding == "utf-16", False
     try:
-        with io.open_stream(path) as raw, pyio.BufferedReader(
-                _Guard(raw, spec.data.delimiter, nul=not utf16), 1 << 20) as f:
+        guard = _Guard(raw := io.open_stream(path), spec.data.delimiter, nul=not utf16)
+        with raw, pyio.BufferedReader(guard, 1 << 20) as f:
             for block in pa_csv.open_csv(f, *options):
                 if utf16 and any(pc.any(pc.match_substring(c, "\x00")).as_py() for c in block.columns):
-                    return None  # a NUL character: the line-by-line check names it
+                    guard.nul_seen = True
                 if block.num_columns == 1:  # a blank line of a one-column file is an empty row
                     block = block.filter(pc.not_equal(pc.utf8_trim_whitespace(block.column(0)), ""))
                 rows += block.num_rows
@@ -182,9 +182,9 @@ def _well_formed_csv(spec: PipelineSpec, path: str, suspects: set[str] | None = 
         return None
     found = {c for c in profile.not_finite if profile.kind[c] in ("int", "float")}
     found |= {spec.data.label} if label_not_finite else set()
-    if found:
+    if found or guard.nul_seen:
         (suspects if suspects is not None else set()).update(found)
-        return None  # the line-by-line check names the lines
+        return None  # the line-by-line check names the lines (of NUL bytes and of these numbers)
     distinct = pc.unique(pa.chunked_array(labels, pa.string())).to_pylist() if labels else []
     return [], header, distinct, labelled, profile
 
@@ -516,19 +516,21 @@ MAX_FAST_FIELDS = 100_000  # Arrow 10's CSV reader crashes (SIGSEGV) on a row of
 
 
 class _TooWide(ValueError):
-    """A line that Arrow must not parse: over MAX_LINE_BYTES or MAX_FAST_FIELDS delimiters, or
-    holding a NUL byte (Arrow would keep it inside a value: a new category)."""
+    """A line that Arrow must not parse: over MAX_LINE_BYTES or MAX_FAST_FIELDS delimiters."""
 
 
 class _Guard(pyio.RawIOBase):
     """The bytes of `stream` as Arrow reads them, each chunk scanned first (numpy, no second read
     of the file): a physical line longer than MAX_LINE_BYTES or with more than MAX_FAST_FIELDS
-    delimiters, or with a NUL byte (when `nul`: ASCII-based encodings) raises _TooWide, so the
-    fast path gives up before Arrow parses it and the line-by-line check names the line.
-    (Delimiters inside quotes are counted too: a false alarm only costs the slow path.)"""
+    delimiters raises _TooWide, so the fast path gives up before Arrow parses it and the
+    line-by-line check names the line. (Delimiters inside quotes are counted too: a false alarm
+    only costs the slow path.) A NUL byte (when `nul`: ASCII-based encodings) sets `nul_seen`
+    (Arrow would keep it inside a value, a new category): the fast path reads on, so that the
+    line-by-line check then names the NUL bytes and the numbers that are not finite at once."""
 
     def __init__(self, stream, delimiter: str, nul: bool = True):
         self._stream, self._delimiter, self._nul = stream, ord(delimiter), nul
+        self.nul_seen = False
         self._length = self._fields = 0  # of the line that the previous chunk left open
 
     def readable(self) -> bool:
@@ -542,7 +544,7 @@ class _Guard(pyio.RawIOBase):
             return n
         chunk = np.frombuffer(buffer, np.uint8, count=n)
         if self._nul and not chunk.all():
-            raise _TooWide("a NUL byte")
+            self.nul_seen = True  # Arrow reads on: the numbers' checks see every row
         ends = np.flatnonzero((chunk == 10) | (chunk == 13))
         starts = np.concatenate(([0], ends + 1))
         fields = np.add.reduceat(chunk == self._delimiter, starts[starts < n]) if len(starts) else np.zeros(1)
