@@ -24,7 +24,10 @@ import sys
 from pipelines import after_push, api
 from pipelines.api import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from pipelines.local import runner as local_runner
+from pipelines.local.locks import RootLocked
+from pipelines.runs.metadata import MetadataError
 from pipelines.runs.paths import RunPaths
+from pipelines.runs.summary import history_lines
 from pipelines.spec import SpecError, load_spec
 
 CONFIG_HELP = "the pipeline YAML (default: the bundled penguin pipeline, pipelines/penguin/pipeline.yaml)"
@@ -91,8 +94,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.command == "check":  # everything `run` checks before it starts, and nothing written
-        from pipelines.runs.metadata import MetadataError
-
         try:
             plan = api.check(spec, args.root)
         except (SpecError, MetadataError) as error:
@@ -121,8 +122,6 @@ def main(argv: list[str] | None = None) -> int:
         return write_report(spec, paths, args.root, args.run, args.open)
     if args.command in ("card", "predict"):
         return after_push.command(args, spec)
-    from pipelines.local.locks import RootLocked
-
     try:
         withdrawn, serving = api.rollback(spec, args.root, wait=not args.no_wait, version=args.version,
                                           out=sys.stdout)
@@ -136,8 +135,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_runs(history: list[dict], spec, paths, as_json: bool) -> int:
     import json
-
-    from pipelines.runs.summary import history_lines
 
     if as_json:
         print(json.dumps(history, indent=1))
@@ -153,8 +150,6 @@ def store_error(error: Exception, paths) -> int:
     reading it is said in one line with the store's path): exit 2. TFX_YAML_DEBUG=1 raises."""
     import os
 
-    from pipelines.runs.metadata import MetadataError
-
     if os.environ.get("TFX_YAML_DEBUG") and not isinstance(error, MetadataError):
         raise error
     if isinstance(error, MetadataError):
@@ -168,8 +163,6 @@ def store_error(error: Exception, paths) -> int:
 
 
 def write_report(spec, paths, root: str | None, run_id: str | None, open_it: bool) -> int:
-    from pipelines.runs.metadata import MetadataError
-
     try:
         path = api.report(spec, root, run_id)
     except MetadataError as error:

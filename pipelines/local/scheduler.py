@@ -20,10 +20,12 @@ import os
 import sys
 import time
 
+from components.common.locks import Locked, file_lock
 from pipelines.core import cron
 from pipelines.core.private import private_dir
 from pipelines.core.results import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from pipelines.local import runner as local_runner
+from pipelines.runs.paths import RunPaths
 from pipelines.spec import PipelineSpec, SpecError, load_spec
 
 LOCK_FILE = "scheduler.lock"
@@ -50,8 +52,6 @@ class Scheduler:
                  on_new_span: bool | None = None, out=sys.stdout):
         self.config, self.out = config, out
         self.spec = load_spec(config)
-        from pipelines.runs.paths import RunPaths
-
         self.root = RunPaths.of(self.spec, root).root
         self.cron = cron_expression or self.spec.schedule.cron
         self.on_new_span = self.spec.schedule.on_new_span if on_new_span is None else on_new_span
@@ -69,8 +69,6 @@ class Scheduler:
     # -- the lock ----------------------------------------------------------------------------
 
     def __enter__(self) -> Scheduler:  # noqa: PYI034 (Scheduler is not subclassed)
-        from components.common.locks import Locked, file_lock
-
         private_dir(self.root)  # 0700 when created, as a run's root: the scheduler's root is local
         path = os.path.join(self.root, LOCK_FILE)
         held = contextlib.ExitStack()
