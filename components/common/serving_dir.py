@@ -102,7 +102,7 @@ def damage(path: str) -> str | None:
 def loadable(destination: str) -> tuple[int | None, list[dict]]:
     """(the newest version that can be loaded, or None; the newer versions that cannot, newest
     first, each {"version", "path", "reason", "fix"}). Older versions are not opened."""
-    damaged = []
+    damaged: list[dict] = []
     for version in reversed(versions(destination)):
         path = version_path(destination, version)
         reason = damage(path)
