@@ -45,10 +45,17 @@ def lenient() -> bool:
     return os.environ.get(STRICT_ENV, "") in ("", "0")
 
 
+def _file_layer():
+    """components.common.io, imported where a payload is remote or written: it imports TFX (seconds),
+    and the readers of local payloads (the run summary, the fast path) stay free of TensorFlow."""
+    from components.common import io
+
+    return io
+
+
 def _read_json(path: str):
     if is_remote(path):
-        from components.common import io
-
+        io = _file_layer()
         return io.read_json(path)
     with open(path, encoding="utf-8") as f:  # local-only
         return json.load(f)
@@ -56,16 +63,14 @@ def _read_json(path: str):
 
 def _exists(path: str) -> bool:
     if is_remote(path):
-        from components.common import io
-
+        io = _file_layer()
         return io.exists(path)
     return os.path.exists(path)  # local-only
 
 
 def _read_text(path: str) -> str:
     if is_remote(path):
-        from components.common import io
-
+        io = _file_layer()
         return io.read_text(path)
     with open(path, encoding="utf-8") as f:  # local-only
         return f.read()
@@ -85,8 +90,7 @@ def _join(uri: str, name: str) -> str:
 
 
 def _write_json(uri: str, name: str, value) -> None:
-    from components.common import io
-
+    io = _file_layer()
     io.write_json(io.join(uri, name), value)
 
 
@@ -118,8 +122,7 @@ def read_serving_state(uri: str) -> dict:
 
 def write_verdict(uri: str, passed: bool, anomalies: list, report: str) -> None:
     """The data gate's verdict and its report in words."""
-    from components.common import io
-
+    io = _file_layer()
     _write_json(uri, VERDICT_FILE, {"passed": passed, "anomalies": anomalies})
     io.write_text(io.join(uri, GATE_REPORT_FILE), report)
 
@@ -133,8 +136,7 @@ def read_gate_report(uri: str, missing_ok: bool = False) -> str | None:
 
 
 def write_plan(uri: str, plan_json: str) -> None:
-    from components.common import io
-
+    io = _file_layer()
     io.write_text(io.join(uri, PLAN_FILE), plan_json)
 
 
