@@ -22,6 +22,8 @@ import hashlib
 import json
 import os
 
+from pipelines.core.uris import is_remote
+
 TMP_PREFIX = ".tmp-"
 ROLLED_BACK = ".rolled-back"
 RECORD_FILE = ".serving_record.json"
@@ -44,8 +46,8 @@ def is_counted(name: str) -> bool:
 
 
 def _is_remote(path: str) -> bool:
-    """pipelines/core/uris.py's rule (file:// is local), stated here without importing the project."""
-    return "://" in path and not path.startswith("file://")
+    """pipelines/core/uris.py's rule (file:// is local)."""
+    return is_remote(path)
 
 
 class LocalFiles:

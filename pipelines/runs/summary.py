@@ -8,6 +8,7 @@ import os
 from ml_metadata.proto import metadata_store_pb2
 
 from components.common import keys, payloads, serving_layout
+from pipelines.core.uris import is_remote
 from pipelines.runs.metadata import Store, as_store
 
 
@@ -82,7 +83,7 @@ def published_versions(destination: str) -> list[dict]:
     version there unrecorded). [] for a remote destination (not read here)."""
     import json
 
-    if "://" in destination:
+    if is_remote(destination):
         return []
     found = []
     for version in serving_layout.ServingDirectory(destination, serving_layout.LocalFiles()).versions():

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from pipelines.core import cron
+from pipelines.core.uris import has_scheme
 from pipelines.core.version import package_version
 
 LOSSES = (
@@ -98,7 +99,7 @@ def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
 
 def check_uri(path: str, key: str) -> None:
     """Local paths, or URIs of a scheme the file layer reads."""
-    if "://" in path:
+    if has_scheme(path):
         scheme = path.split("://", 1)[0]
         if scheme not in URI_SCHEMES and scheme != "file":
             raise ValueError(f"{key}: the scheme {scheme}:// is not supported; use a local path or "
@@ -766,7 +767,7 @@ class PusherSection(Section):
     @classmethod
     def _inside_the_root(cls, destination: str) -> str:
         check_uri(destination, "destination")
-        if "://" not in destination and not destination.startswith("/"):
+        if not has_scheme(destination) and not destination.startswith("/"):
             check_inside(destination, "destination", "runtime.root")
         return destination
 
