@@ -13,10 +13,13 @@ empty list is a present feature with no values (in data from CSV files there is 
 write "no value", so here it is missing, whatever the input format).
 
 Distinct integers. TFDV's numeric statistics have no count of distinct values; the feature plan
-needs one to refuse an integer identifier (a row number, an id unique on every row,
-features.is_numeric_id). `IntegerDistinct` adds it to every integer feature as the custom
-statistic DISTINCT (a KMV sketch of tfx_bsl: exact up to SKETCH_BUCKETS distinct values, within
-about 1 % beyond), in both of StatisticsGen's paths.
+needs one to refuse an integer identifier (a row number, a sequential id: unique on every row
+and numbered densely, features.is_numeric_id) and to name a column with many values.
+`IntegerDistinct` adds it to every integer feature as the custom statistic DISTINCT (exact up to
+SKETCH_BUCKETS distinct values, a KMV sketch of tfx_bsl within about 1 % beyond), in both of
+StatisticsGen's paths. Cost, measured on this shared machine: 1M rows x 5 integer columns of 1,000
+values 0.25 s; making empty lists missing, 1M rows x 11 columns 0.2-0.3 s with 1 % empty cells,
+about 6 ms per column without any.
 """
 
 from __future__ import annotations
