@@ -27,6 +27,7 @@ benchmark: setup  # the penguin pipeline against TFX's example; 100k, 1M, 4M and
 	$(PY) benchmarks/penguin_vs_reference.py
 	$(PY) benchmarks/scale.py
 	$(PY) benchmarks/vs_script.py
+	$(PY) benchmarks/predict.py
 	$(PY) benchmarks/slicing.py
 
 quality: setup  # the default model, each model family and type auto against tuned scikit-learn baselines on 18 datasets that packages ship

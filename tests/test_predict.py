@@ -94,3 +94,13 @@ def test_a_bad_row_names_its_file_and_line_or_is_skipped(penguin_run, spec, tmp_
                      out=pyio.StringIO())
     assert (result["rows"], result["bad_rows"]) == (343, 1)
     assert "5" not in [r["row"] for r in csv.DictReader((tmp_path / "p.csv").open())]
+
+
+def test_predict_command_refuses_an_unknown_output_format(penguin_run, tmp_path, capsys):
+    from pipelines.cli import main
+
+    code = main(["predict", "--config", str(PENGUIN_YAML), "--root", str(penguin_run.root), "--data",
+                 str(PENGUIN_CSV), "--output", str(tmp_path / "scored.txt")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"error: --output {tmp_path / 'scored.txt'}: name a .csv or .parquet file" in err

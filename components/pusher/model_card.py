@@ -110,6 +110,7 @@ def _parameters(inputs: CardInputs) -> dict:
         "output_format_map": ([{"key": "classes", "value": ", ".join(plan.get("classes") or [])}]
                               if classification else []),
         "training": {
+            "model_type": history.get("model_type"), "model_choice": history.get("model_choice"),
             "loss": model.get("loss"), "optimizer": model.get("optimizer"),
             "epochs_run": history.get("epochs_run"), "restored_epoch": history.get("restored_epoch"),
             "stop_reason": history.get("stop_reason"), "hyperparameters": history.get("hyperparameters"),

@@ -52,11 +52,11 @@ def main(model_dir, records_path, out_dir):
 
         report["import_seconds"] = round(time.perf_counter() - started, 3)
         report["tensorflow"] = tf.__version__
+        report["op_libraries"] = _register_op_libraries(tf)  # its module is named by a hash
         # TensorFlow 2.16's own __init__ imports keras: what loading the model adds is reported
         imported_by_tensorflow = {name.split(".")[0] for name in sys.modules}
         examples = [r.numpy() for r in tf.data.TFRecordDataset(records_path)]
         report["examples"] = len(examples)
-        report["op_libraries"] = _register_op_libraries(tf)
         report["stage"] = "load"
         started = time.perf_counter()
         loaded = tf.saved_model.load(model_dir)
