@@ -69,7 +69,7 @@ def compile_to_file(spec: PipelineSpec, output: str, pipeline_root: str | None =
     import json
 
     import yaml
-    from tfx import v1 as tfx
+    from tfx import v1 as tfx  # deferred, with the compiler below: TFX takes seconds to import
 
     from components.common import io
     from pipelines.build.compiler import add_serving_drivers, compile_pipeline

@@ -40,7 +40,7 @@ class SchedulerLocked(RuntimeError):
 
 def spans(spec: PipelineSpec) -> list[int]:
     """The span numbers present under data.path, oldest first."""
-    from pipelines.build.spans import spans as spans_under
+    from pipelines.build.spans import spans as spans_under  # deferred: it imports TFX (seconds)
 
     return spans_under(spec.data.path, spec.data.pattern)
 
@@ -95,7 +95,7 @@ class Scheduler:
     def state(self) -> dict:
         """The scheduler's record (scheduler_state.json); the one kept in memory while the file
         cannot be written (a full disk), so that what ran is not run again."""
-        from components.common import io
+        from components.common import io  # deferred: the file layer imports TFX (seconds)
 
         if self._unsaved is not None:
             return json.loads(json.dumps(self._unsaved))
@@ -106,7 +106,7 @@ class Scheduler:
     def _save(self, state: dict) -> None:
         """Write the record atomically; on failure keep it in memory and say so in one line (the next
         look writes it again)."""
-        from components.common import io
+        from components.common import io  # deferred: the file layer imports TFX (seconds)
 
         tmp = io.join(self.root, STATE_FILE + ".tmp")
         try:

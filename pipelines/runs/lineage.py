@@ -9,6 +9,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components.common import keys
 from pipelines.runs.metadata import Store, as_store
+from pipelines.runs.summary import pipeline_context
 
 _INPUT, _OUTPUT = metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.OUTPUT
 
@@ -59,8 +60,6 @@ def artifacts_of(store, type_name: str, pipeline: str | None = None) -> list:
     pipeline's when None): TFX attributes each output to its pipeline's context."""
     if pipeline is None:
         return list(store.get_artifacts_by_type(type_name))
-    from pipelines.runs.summary import pipeline_context
-
     context = pipeline_context(store, pipeline)
     if context is None:
         return []
@@ -71,7 +70,7 @@ def artifacts_of(store, type_name: str, pipeline: str | None = None) -> list:
 def newest_schema(metadata: Store, pipeline: str | None = None) -> str | None:
     """The schema file of the newest Schema artifact that the pipeline named `pipeline` made (a
     store may hold several pipelines); None when there is none."""
-    from components.common import io
+    from components.common import io  # deferred: the file layer imports TFX (seconds)
 
     store = metadata.connect()
     if store is None:

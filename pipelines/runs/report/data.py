@@ -15,6 +15,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components.common import keys, payloads, serving_layout
 from components.common.features import distinct_values
+from pipelines.runs.lineage import pushed_versions_in
 from pipelines.runs.summary import _status, node_states, state_name, withdrawn_versions
 
 _OUTPUT = metadata_store_pb2.Event.OUTPUT
@@ -214,7 +215,7 @@ class Report:
 def file_bytes(path: str) -> bytes | None:
     """A file's content; None when there is none (a stage that did not run or write it)."""
     if "://" in path:  # an object store: through the file layer (imports TensorFlow)
-        from components.common import io
+        from components.common import io  # deferred: the file layer imports TFX (seconds)
 
         return io.read_bytes(path) if io.exists(path) else None
     if not os.path.isfile(path):  # local-only
@@ -555,6 +556,4 @@ def _push(r: RunArtifacts, destination: str) -> Push:
 
 
 def _lineage(store, pipeline: str) -> list[dict]:
-    from pipelines.runs.lineage import pushed_versions_in
-
     return pushed_versions_in(store, pipeline if pipeline != "?" else None)
