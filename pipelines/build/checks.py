@@ -24,7 +24,12 @@ from pathlib import Path
 
 from components.common import io
 from pipelines.spec import PipelineSpec
-from pipelines.spec.models import CLASSIFICATION_METRICS, REGRESSION_METRICS, combination_problem
+from pipelines.spec.models import (
+    CLASSIFICATION_METRICS,
+    REGRESSION_METRICS,
+    combination_problem,
+    did_you_mean,
+)
 
 OTHER_DELIMITERS = (";", "\t", "|")
 MAX_LISTED_LINES = 5
@@ -750,8 +755,6 @@ def _columns(header: list[str], asked: str | None = None) -> str:
     the closest column as "did you mean"."""
     if len(header) < 2:
         return "its first line is one column (not shown); is it a CSV file with a header line?"
-    from pipelines.spec.models import did_you_mean
-
     hint = did_you_mean(asked, header) if asked is not None else ""
     listed = ", ".join(cut(h, 64) for h in header[:MAX_LISTED_COLUMNS])
     more = f" and {len(header) - MAX_LISTED_COLUMNS:,} more" if len(header) > MAX_LISTED_COLUMNS else ""
@@ -1022,8 +1025,6 @@ def beam_problems(args: list[str]) -> list[str]:
     that run a command (anything but DOCKER and EXTERNAL), an in-process portable job service
     (`--job_endpoint=embed`), credentials, the DaskRunner (it skipped writes), and unknown flags
     (Beam would ignore a typo silently)."""
-    from pipelines.spec.models import did_you_mean
-
     key = "key 'runtime.beam_pipeline_args'"
     flags = _beam_flags()
     problems, values = [], {}
