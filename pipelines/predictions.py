@@ -149,6 +149,9 @@ class _Model:
 def _inputs(spec, data: str) -> tuple[list[str], str]:
     from components.common import io
 
+    if io.is_remote(data):
+        raise PredictError(f"--data {data}: predict reads local files (Arrow's readers); copy the data to "
+                           "this machine first")
     if not io.exists(data):
         raise PredictError(f"--data {data}: no such file or folder")
     files = sorted(io.join(data, n) for n in io.listdir(data) if not n.startswith((".", "_"))) \
