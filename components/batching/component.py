@@ -22,7 +22,8 @@ class Batching(StageComponent, base_beam_component.BaseBeamComponent):
 
     Args:
         examples, schema, statistics: ExampleGen's, (Import)SchemaGen's and StatisticsGen's outputs.
-        gate: the DataGate's result (the data passed validation).
+        gate: the DataGate's result (the data passed validation); optional: the compiler orders
+            Batching after the DataGate instead, so that its cache is not keyed by the verdict.
         config: JSON with "label", "exclude", "task", "batch_size", "eval_batch_size",
             "shuffle_seed" and "drop_remainder".
     """
@@ -31,5 +32,5 @@ class Batching(StageComponent, base_beam_component.BaseBeamComponent):
         "BatchingSpec", __name__,
         inputs={EXAMPLES_KEY: standard_artifacts.Examples, SCHEMA_KEY: standard_artifacts.Schema,
                 STATISTICS_KEY: standard_artifacts.ExampleStatistics, GATE_KEY: DataGateResult},
-        outputs={BATCHES_KEY: Batches})
+        outputs={BATCHES_KEY: Batches}, optional=(GATE_KEY,))
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)

@@ -130,11 +130,15 @@ def compile_pipeline(spec: PipelineSpec, paths: RunPaths, target: str = "local",
     trainer_section, evaluator_section, task_reason = decided_sections(spec, findings)
     batching = Batching(
         examples=example_gen.outputs["examples"], schema=schema.outputs["schema"],
-        statistics=statistics.outputs["statistics"], gate=gate.outputs["result"],
+        statistics=statistics.outputs["statistics"],
         config=encode(configs.BatchingConfig, {"label": spec.data.label, "exclude": spec.data.exclude,
                       "task": trainer_section.task, "task_reason": task_reason, "loss": trainer_section.loss,
                       "validation_fraction": spec.data.validation_fraction,
                       "drop_unlabeled": spec.data.drop_unlabeled, **spec.batching.model_dump()}))
+    # After the DataGate (it stops the run on bad data), but not keyed by its result: Batching's
+    # output follows from the examples, the schema and the statistics alone, so a DataGate that runs
+    # again (what serves changed: a rollback, a push) does not run Batching and the Trainer again.
+    batching.add_upstream_node(gate)
     trainer_config = trainer_section.model_dump() | {"batch_size": spec.batching.batch_size,
                                                      "drop_remainder": spec.batching.drop_remainder}
     # with warm_start it starts from the weights of the model serving there
