@@ -82,6 +82,7 @@ def classification_by_slice(slicings: list[tuple[np.ndarray, int]], labels: np.n
     scored = [1] if k == 2 else list(range(k))
     # ties need no stable order: they are counted by value in _auc_by_slice
     orders = {c: np.argsort(probabilities[:, c]) for c in scored} if k <= AUC_CLASSES and n else {}
+    ordered = {c: (probabilities[order, c], labels[order] == c) for c, order in orders.items()}
     out = []
     for ids, size in slicings:
         count = np.bincount(ids, minlength=size).astype(np.float64)
@@ -96,8 +97,8 @@ def classification_by_slice(slicings: list[tuple[np.ndarray, int]], labels: np.n
             precision = (np.where(guessed > 0, hits / guessed, 0.0) * seen).sum(axis=1) / seen.sum(axis=1)
             auc = np.full(size, np.nan)
             if orders:
-                per_class = np.stack([_auc_by_slice(ids, size, probabilities[:, c], labels == c, orders[c])
-                                      for c in scored], axis=1)
+                per_class = np.stack([_auc_by_slice(ids, size, *ordered[c], orders[c]) for c in scored],
+                                     axis=1)
                 macro = per_class[:, 0] if k == 2 else (np.where(actual > 0, per_class, 0.0).sum(axis=1)
                                                          / (actual > 0).sum(axis=1))
                 auc = np.where((actual > 0).sum(axis=1) >= 2, macro, np.nan)
@@ -107,24 +108,30 @@ def classification_by_slice(slicings: list[tuple[np.ndarray, int]], labels: np.n
     return out
 
 
-def _auc_by_slice(ids: np.ndarray, size: int, scores: np.ndarray, positive: np.ndarray,
+def _auc_by_slice(ids: np.ndarray, size: int, sorted_scores: np.ndarray, sorted_positive: np.ndarray,
                   order: np.ndarray) -> np.ndarray:
-    """The one-vs-rest AUC (Mann-Whitney U, ties counted half) of every slice value; `order`
-    sorts `scores`."""
-    order = order[np.argsort(ids[order].astype(np.int16 if size < (1 << 15) else np.int64), kind="stable")]
-    sid, value, pos = ids[order], scores[order], positive[order]
-    neg = (~pos).astype(np.int64)
-    starts = np.ones(len(order), dtype=bool)  # a new (slice, score) tie group
+    """The one-vs-rest AUC (Mann-Whitney U, ties counted half) of every slice value. `order` sorts
+    the scores; `sorted_scores` and `sorted_positive` are in that order. A stable sort of the slice
+    ids regroups it by slice (the gathers after it read forwards within each slice), then each tie
+    group of equal scores in a slice counts the negatives below it and beside it, from running
+    sums: no per-row gather by group."""
+    keys = ids[order].astype(np.int16 if size < (1 << 15) else np.int64)
+    regroup = np.argsort(keys, kind="stable")
+    sid, value, pos = keys[regroup], sorted_scores[regroup], sorted_positive[regroup]
+    n = len(sid)
+    starts = np.ones(n, dtype=bool)  # the first row of a (slice, score) tie group
     starts[1:] = (sid[1:] != sid[:-1]) | (value[1:] != value[:-1])
-    group = np.cumsum(starts) - 1
-    neg_before = np.cumsum(neg) - neg  # negatives before each row, over all slices
     first = np.flatnonzero(starts)
-    slice_start = np.searchsorted(sid, np.arange(size))  # the first row of each slice value
-    below = neg_before[first][group] - neg_before[np.minimum(slice_start[sid], len(order) - 1)]
-    ties = np.bincount(group, neg)[group]
-    u = np.bincount(sid, pos * (below + 0.5 * ties), minlength=size)
-    n_pos = np.bincount(sid, pos, minlength=size)
-    n_neg = np.bincount(sid, neg, minlength=size)
+    ends = np.append(first[1:], n)
+    negatives = np.concatenate([[0], np.cumsum(~pos)])  # negatives before each row
+    positives = np.concatenate([[0], np.cumsum(pos)])
+    below, beside = negatives[first], negatives[ends] - negatives[first]
+    in_group = positives[ends] - positives[first]
+    group_slice = sid[first]
+    offset = negatives[np.searchsorted(sid, np.arange(size))]  # negatives before each slice's first row
+    n_pos = np.bincount(group_slice, in_group, minlength=size)
+    u = np.bincount(group_slice, in_group * (below + 0.5 * beside), minlength=size) - n_pos * offset
+    n_neg = np.bincount(sid, minlength=size) - n_pos
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where((n_pos > 0) & (n_neg > 0), u / (n_pos * n_neg), np.nan)
 
