@@ -60,6 +60,20 @@ def read_split(uri: str, split: str, plan: FeaturePlan) -> tuple[np.ndarray, np.
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
+def grouped_folds(x: np.ndarray, y: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
+    """k folds of row indices in which identical rows (features and label) share a fold, as
+    ExampleGen's split (a hash of the whole example) keeps identical examples in one split: random
+    folds put copies of a row on both sides and flatter a model that memorizes (TitanicSurvival,
+    whose rows repeat: trees scored 0.837 by random folds, 0.737 on the eval split)."""
+    _, group = np.unique(np.concatenate([x, y[:, None]], axis=1), axis=0, return_inverse=True)
+    group = group.reshape(-1)
+    order = np.random.default_rng(seed).permutation(int(group.max()) + 1)
+    fold_of_group = np.empty_like(order)
+    fold_of_group[order] = np.arange(len(order)) % k
+    fold = fold_of_group[group]
+    return [np.flatnonzero(fold == i) for i in range(k)]
+
+
 # -- gradient-boosted trees -----------------------------------------------------------------------
 
 def tree_columns(plan: FeaturePlan, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -240,7 +254,7 @@ def fit_linear(cfg, plan: FeaturePlan, head: Head, x, y, x_valid, y_valid):
     tried: dict[float, float] = {}
     if rows < AUTO_CV_ROWS:
         wide, y = np.concatenate([wide, wide_valid]), np.concatenate([y, y_valid])
-        folds = np.array_split(np.random.default_rng(cfg.seed).permutation(rows), LINEAR_FOLDS)
+        folds = grouped_folds(wide, y, LINEAR_FOLDS, cfg.seed)
         for l2 in LINEAR_L2:
             losses = []
             for held in folds:
@@ -373,13 +387,12 @@ def choose(cfg, plan: FeaturePlan, head: Head, batches_uri: str, validation_frac
     scores: dict[str, list[float]] = {f: [] for f in families}
     if rows < AUTO_CV_ROWS:
         x_all, y_all = np.concatenate([x, x_valid]), np.concatenate([y, y_valid])
-        order = np.random.default_rng(cfg.seed).permutation(rows)
-        folds = np.array_split(order, AUTO_FOLDS)
+        folds = grouped_folds(x_all, y_all, AUTO_FOLDS, cfg.seed)
         method = (f"{AUTO_FOLDS}-fold cross-validation on the {rows:,} training rows (train and validation "
-                  f"splits; below {AUTO_CV_ROWS:,} rows); each fold's early stopping on "
-                  f"{validation_fraction:g} of its training part")
+                  f"splits; below {AUTO_CV_ROWS:,} rows; identical rows share a fold); each fold's early "
+                  f"stopping on {validation_fraction:g} of its training part")
         for held in folds:
-            rest = np.setdiff1d(order, held)  # sorted: a fixed, seeded carve of the early-stopping rows
+            rest = np.setdiff1d(np.arange(rows), held)  # then a seeded carve of the early-stopping rows
             rest = np.random.default_rng(cfg.seed + 1).permutation(rest)
             n_stop = max(1, round(len(rest) * validation_fraction))
             stop, part = rest[:n_stop], rest[n_stop:]
