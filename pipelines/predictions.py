@@ -37,6 +37,7 @@ scoring.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -50,6 +51,7 @@ from pipelines.core.results import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 BLOCK_BYTES = 8 << 20  # CSV bytes per block
 BLOCK_ROWS = 65_536  # Parquet and TFRecord rows per block
 CHUNK = 8192  # examples per call of the signature
+AHEAD = 2  # blocks encoded ahead of the one being scored, in as many threads
 FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet",
            ".tfrecord": "tfrecord", ".gz": "tfrecord", ".tfrecords": "tfrecord"}
 
@@ -80,6 +82,7 @@ def predict(spec, data: str, output: str, root: str | None = None, version: int 
     from pipelines.after_push import version_dir
 
     out = out or sys.stdout
+    imports = _import_stack()
     started = time.perf_counter()
     try:
         folder = version_dir(spec, root, version)
@@ -110,7 +113,20 @@ def predict(spec, data: str, output: str, root: str | None = None, version: int 
     print(f"predicted {rows:,} rows in {seconds:.1f}s{bad}: {output}", file=out, flush=True)
     print(f"drift report: {report}", file=out, flush=True)
     return {"version": model.version, "rows": rows, "bad_rows": counts["bad"], "output": output,
-            "drift": findings, "anomalies": anomalies, "drift_report": report, "seconds": seconds}
+            "drift": findings, "anomalies": anomalies, "drift_report": report, "seconds": seconds,
+            "import_seconds": imports}
+
+
+def _import_stack() -> float:
+    """Seconds to import what predict runs on (TensorFlow, TFDV, tfx-bsl's decoder), before its
+    clock starts: `seconds` (and the "predicted N rows in S s" line) is the work on the rows and
+    the fixed costs of Beam and the model's load, not a first import of the ML stack."""
+    started = time.perf_counter()
+    import tensorflow  # noqa: F401
+    import tensorflow_data_validation  # noqa: F401
+    from tfx_bsl.coders import example_coder  # noqa: F401
+
+    return time.perf_counter() - started
 
 
 class _Model:
@@ -171,9 +187,18 @@ def _columns_of(path: str, kind: str, spec) -> list[str]:
         import pyarrow.parquet as pq
 
         return list(pq.ParquetFile(path).schema_arrow.names)
-    from components.example_gen.executor import read_header
+    return _header(path, spec.data.delimiter, spec.data.encoding)
 
-    return read_header(path, spec.data.delimiter, spec.data.encoding)
+
+def _header(path: str, delimiter: str, encoding: str) -> list[str]:
+    """The CSV's column names, as ExampleGen's read_header reads them (its module imports TFX's
+    components, TFMA among them: 2-4 s of imports that predict does not need)."""
+    import csv
+    import io as pyio
+
+    from components.common import io
+
+    return next(csv.reader(pyio.StringIO(io.first_line(path, encoding)), delimiter=delimiter), [])
 
 
 def _work_dir(output: str) -> str:
@@ -245,20 +270,32 @@ class _ReadBlocks(beam.DoFn):
         self.kinds, self.kind, self.keep, self.skip = kinds, kind, keep, skip_bad_rows
         self.delimiter, self.encoding = delimiter, encoding
 
+    def setup(self):
+        import threading
+
+        self._local = threading.local()  # a _Statistics per thread: TFDV's generators are not shared
+
     def process(self, element):
         index, path = element
-        blocks = {"csv": self._csv, "parquet": self._parquet, "tfrecord": self._tfrecord}[self.kind](path)
-        for number, (_, block) in enumerate(blocks):
+        jobs = {"csv": self._csv, "parquet": self._parquet, "tfrecord": self._tfrecord}[self.kind](path)
+        for number, block in enumerate(_ahead(jobs, self._ready)):
             block["file"], block["block"], block["path"] = index, number, path
             yield block
+
+    def _ready(self, job) -> dict:
+        """A block read (`job`: its encoding) with its partial statistics in place of its typed
+        columns."""
+        block = job()
+        if getattr(self._local, "statistics", None) is None:
+            self._local.statistics = _Statistics()
+        block["stats"] = self._local.statistics.partial(block["stats"])
+        return block
 
     def _csv(self, path: str):
         import pyarrow as pa
         import pyarrow.csv as pa_csv
 
-        from components.example_gen.executor import read_header
-
-        columns = read_header(path, self.delimiter, self.encoding)
+        columns = _header(path, self.delimiter, self.encoding)
         read = pa_csv.ReadOptions(column_names=columns, skip_rows=1, block_size=BLOCK_BYTES,
                                   encoding="utf8" if self.encoding == "utf-8" else self.encoding)
         parse = pa_csv.ParseOptions(delimiter=self.delimiter, newlines_in_values=True)
@@ -271,7 +308,7 @@ class _ReadBlocks(beam.DoFn):
             for batch in pa_csv.open_csv(path, read_options=read, parse_options=parse,
                                          convert_options=convert):
                 if batch.num_rows:
-                    yield line, self._encode(path, line, "line", pa.Table.from_batches([batch]))
+                    yield functools.partial(self._encode, path, line, "line", pa.Table.from_batches([batch]))
                     line += batch.num_rows
         except pa.ArrowInvalid as error:
             raise PredictError(f"CSV file {path}: {error}") from None
@@ -286,22 +323,27 @@ class _ReadBlocks(beam.DoFn):
             table = pa.Table.from_batches([batch])
             strings = pa.table({name: table[name] if pa.types.is_string(table[name].type)
                                 else table[name].cast(pa.string()) for name in table.column_names})
-            yield row, self._encode(path, row, "row", strings)
+            yield functools.partial(self._encode, path, row, "row", strings)
             row += batch.num_rows
 
     def _tfrecord(self, path: str):
-        import pyarrow as pa
         import tensorflow as tf
 
         compression = "GZIP" if path.endswith(".gz") else ""
         row = 1
         for batch in tf.data.TFRecordDataset(path, compression_type=compression).batch(BLOCK_ROWS):
             records = list(batch.numpy())
-            kept = {"row": pa.array(range(row, row + len(records)), pa.int64())}
-            if self.keep:
-                kept.update(_first_values(records, self.keep))
-            yield row, {"records": records, "kept": pa.table(kept), "bad": 0, "stats": _decoded(records)}
+            yield functools.partial(self._examples, records, row)
             row += len(records)
+
+    def _examples(self, records: list[bytes], row: int) -> dict:
+        import pyarrow as pa
+
+        kept = {"row": pa.array(range(row, row + len(records)), pa.int64())}
+        if self.keep:
+            kept.update(_first_values(records, self.keep))
+        return {"records": records, "kept": pa.table(kept), "bad": 0, "stats": _decoded(records),
+                "bytes": sum(map(len, records))}
 
     def _encode(self, path: str, first: int, unit: str, table) -> dict:
         """A block of cells (strings, null when empty) as serialized examples with the schema's
@@ -324,9 +366,11 @@ class _ReadBlocks(beam.DoFn):
             table, rows = table.filter(keep), rows.filter(keep)
             cells = [column.filter(keep) for column in cells]
             values, bad = wire.typed_values(kinds, cells), int(broken.sum())
-        records = wire.record_list(wire.serialize_values(names, kinds, values)) if table.num_rows else []
+        serialized = wire.serialize_values(names, kinds, values) if table.num_rows else None
+        records = wire.record_list(serialized) if serialized is not None else []
         kept = pa.table({"row": rows, **{c: table[c].combine_chunks() for c in self.keep}})
-        return {"records": records, "kept": kept, "bad": bad, "stats": _typed_batch(names, values)}
+        return {"records": records, "kept": kept, "bad": bad, "stats": _typed_batch(names, values),
+                "bytes": serialized.nbytes if serialized is not None else 0}
 
     def _broken(self, path: str, first: int, unit: str, names: list[str], kinds: list[str], cells: list):
         """The rows with a cell that does not parse as its column's type; PredictError at the
@@ -370,9 +414,30 @@ def _decoded(records: list[bytes]):
     return empty_as_missing(example_coder.ExamplesToRecordBatchDecoder().DecodeBatch(records))
 
 
+def _ahead(jobs, run, depth: int = AHEAD):
+    """`run(job)` of each job in input order, `depth` jobs ahead in threads: while this thread
+    scores and writes block k (TensorFlow's call, without the GIL), blocks k+1.. are encoded and
+    their statistics gathered (Arrow, numpy and TFDV's generators, mostly without the GIL), so on
+    2 cores they overlap. The jobs are read here in order (Arrow's reader, its own threads). At most
+    `depth` blocks more in memory (about 8 MB of CSV each): peak memory stays flat in the rows.
+    A job's error is raised in input order (the first bad row is the first named)."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    pending: deque = deque()
+    with ThreadPoolExecutor(depth, thread_name_prefix="predict-encode") as pool:
+        for job in jobs:
+            pending.append(pool.submit(run, job))
+            if len(pending) > depth:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 class _Statistics(beam.CombineFn):
     """TFDV's statistics of RecordBatches with its in-memory generators (StatisticsGen's in-process
-    path): each batch's partial statistics, merged as TFDV's combiners merge them."""
+    path): each batch's partial statistics (`partial`, in the reader), merged as TFDV's combiners
+    merge them."""
 
     def _generators(self):
         if getattr(self, "_cached", None) is None:
@@ -386,11 +451,14 @@ class _Statistics(beam.CombineFn):
     def create_accumulator(self):
         return None
 
-    def add_input(self, accumulator, batch):
+    def partial(self, batch):
+        """The partial statistics (one accumulator per generator) of one RecordBatch."""
         from tensorflow_data_validation.statistics import stats_impl
 
         generators = self._generators()
-        more = stats_impl.generate_partial_statistics_in_memory(batch, self._options, generators)
+        return stats_impl.generate_partial_statistics_in_memory(batch, self._options, generators)
+
+    def add_input(self, accumulator, more):
         return more if accumulator is None else self._merge(accumulator, more)
 
     def _merge(self, a, b):
@@ -481,12 +549,18 @@ class _SignatureHandler(ModelHandler):
             found = np.concatenate(outputs) if outputs else np.zeros((0, 0), np.float32)
             yield PredictionResult({k: v for k, v in block.items() if k not in ("records", "stats")}, found)
 
+    def get_num_bytes(self, batch) -> int:
+        """The serialized examples' bytes (Beam's default pickles the whole batch to count them:
+        1.5 s per 1M rows)."""
+        return sum(block["bytes"] for block in batch)
+
     def batch_elements_kwargs(self):
         return {"min_batch_size": 1, "max_batch_size": 1}
 
 
 class _WritePart(beam.DoFn):
-    """Each scored block as a numbered Parquet part; yields its counts."""
+    """Each scored block as a numbered part (an uncompressed Arrow IPC file: written and read back
+    at memory speed, where Parquet's encoding cost ~1 s per 1M rows twice); yields its counts."""
 
     def __init__(self, work: str, classes: list[str]):
         super().__init__()
@@ -499,7 +573,6 @@ class _WritePart(beam.DoFn):
     def process(self, result):
         import numpy as np
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         block, outputs = result.example, result.inference
         table = block["kept"]
@@ -511,8 +584,10 @@ class _WritePart(beam.DoFn):
                 table = table.append_column(f"probability_{name}", pa.array(outputs[:, i], pa.float32()))
         else:
             table = table.append_column("prediction", pa.array(outputs.reshape(-1), pa.float32()))
-        part = os.path.join(self.work, f"part-{block['file']:06d}-{block['block']:08d}.parquet")
-        pq.write_table(table, part)  # local-only: a part in the local work folder, joined after
+        part = os.path.join(self.work, f"part-{block['file']:06d}-{block['block']:08d}.arrow")
+        # local-only: a part in the local work folder, joined after
+        with pa.OSFile(part, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:  # local-only
+            writer.write_table(table)
         self.rows += table.num_rows
         seconds = max(time.perf_counter() - self.started, 1e-9)
         print(f"predict: {self.rows:,} rows scored ({self.rows / seconds:,.0f} rows/s)", flush=True)
@@ -521,6 +596,7 @@ class _WritePart(beam.DoFn):
 
 def _join_parts(work: str, output: str, suffix: str) -> int:
     """The parts in input order into `output`, under a temporary name renamed when complete."""
+    import pyarrow as pa
     import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
 
@@ -532,7 +608,8 @@ def _join_parts(work: str, output: str, suffix: str) -> int:
     rows, writer = 0, None
     try:
         for name in parts:
-            table = pq.read_table(os.path.join(work, name))  # local-only: the work folder's parts
+            with pa.OSFile(os.path.join(work, name)) as source:  # local-only: the work folder's parts
+                table = pa.ipc.open_file(source).read_all()
             if writer is None:
                 writer = (pq.ParquetWriter(tmp, table.schema) if suffix == ".parquet"
                           else pa_csv.CSVWriter(tmp, table.schema))
