@@ -117,6 +117,43 @@ def test_every_metric_per_slice_equals_the_metric_of_that_slices_rows(classes):
         assert found[2][key] == pytest.approx(expected[key]), key
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_per_slice_auc_of_float32_scores_with_ties_nan_and_many_slices_equals_each_slices_auc(dtype):
+    """The fast path: float32 scores (float64 ones holding float32 values) are ordered by a radix
+    sort of their bits; ties across and within slices, a NaN score (its slice's AUC is NaN, as the
+    whole split's), more than 256 slice values (16-bit ids) and slices of one class."""
+    rng = np.random.default_rng(11)
+    n, k = 6000, 3
+    labels = rng.integers(0, k, n)
+    probabilities = rng.dirichlet([1] * k, n).astype(np.float32)
+    probabilities[: n // 2] = np.round(probabilities[: n // 2], 1)  # half of them tied
+    probabilities = probabilities.astype(dtype)
+    probabilities[17, 2] = np.nan
+    ids = rng.integers(0, 300, n)
+    ids[labels == 0] = np.where(ids[labels == 0] == 299, 298, ids[labels == 0])  # slice 299: no class 0
+    names = [str(c) for c in range(k)]
+    found = slices.classification_by_slice([(ids, 301)], labels, probabilities, names)[0]
+    for s in (int(ids[17]), 0, 5, 298, 299):
+        expected = m.classification_metrics(labels[ids == s], probabilities[ids == s], names)
+        assert found[s]["auc"] == pytest.approx(expected["auc"], nan_ok=True), s
+    assert np.isnan(found[int(ids[17])]["auc"]) and not np.isnan(found[299]["auc"])
+    assert found[300]["examples"] == 0 and np.isnan(found[300]["auc"])
+
+
+def test_scores_are_ordered_by_value_whatever_their_sign():
+    rng = np.random.default_rng(3)
+    for dtype in (np.float32, np.float64):
+        scores = np.concatenate([rng.normal(size=3000) * 10.0 ** rng.integers(-30, 30, 3000),
+                                 [0.0, -0.0, np.inf, -np.inf, 1e-40, -1e-40]]).astype(dtype)
+        scores = np.concatenate([scores, scores[:500]])  # ties
+        order, ordered = slices.score_order(scores)
+        assert ordered.dtype == dtype and np.array_equal(ordered, np.sort(scores))
+        assert np.array_equal(scores[order], ordered)
+        assert np.array_equal(np.sort(order), np.arange(len(scores)))
+    exact = rng.random(100)  # float64 values that are not float32 ones: ordered as float64
+    assert np.array_equal(slices.score_order(exact)[1], np.sort(exact))
+
+
 def test_a_model_no_better_than_always_answering_the_majority_is_refused_and_says_so():
     labels = np.array([0] * 90 + [1] * 10)
     probabilities = np.tile([0.8, 0.2], (100, 1))
