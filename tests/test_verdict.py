@@ -154,6 +154,29 @@ def test_scores_are_ordered_by_value_whatever_their_sign():
     assert np.array_equal(slices.score_order(exact)[1], np.sort(exact))
 
 
+def test_the_evaluator_reads_each_rows_first_slice_value_null_where_the_cell_is_empty():
+    import tensorflow as tf
+
+    from components.evaluator.executor import first_values
+
+    def example(**features):
+        return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+    def words(*values):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=list(values)))
+
+    def numbers(*values):
+        return tf.train.Feature(float_list=tf.train.FloatList(value=list(values)))
+
+    records = [example(island=words(b"Dream"), mass=numbers(3.5, 9.0)),
+               example(island=words(), mass=numbers()), example(),
+               example(island=words(b"Biscoe", b"Dream"), mass=numbers(4.25))]
+    parsed = tf.io.parse_example(tf.constant(records), {"island": tf.io.RaggedFeature(tf.string),
+                                                        "mass": tf.io.RaggedFeature(tf.float32)})
+    assert first_values(parsed["island"]).to_pylist() == [b"Dream", None, None, b"Biscoe"]
+    assert first_values(parsed["mass"]).to_pylist() == [3.5, None, None, 4.25]
+
+
 def test_a_model_no_better_than_always_answering_the_majority_is_refused_and_says_so():
     labels = np.array([0] * 90 + [1] * 10)
     probabilities = np.tile([0.8, 0.2], (100, 1))

@@ -129,6 +129,12 @@ def slice_features(files: list[str], names: list[str], look: int = 1000) -> dict
     return kinds
 
 
+def first_values(ragged: tf.RaggedTensor) -> pa.Array:
+    """Each row's first value of a parsed RaggedFeature, null where it has none. The row lengths
+    from its row splits in numpy: `row_lengths()` is a TF op, 0.04 s per column of 1M rows."""
+    return first_values_of(np.diff(ragged.row_splits.numpy()), ragged.flat_values.numpy())
+
+
 def score_saved_model(path: str, files: list[str], plan: FeaturePlan, slice_kinds: dict[str, Any],
                       chunk: int = 8192) -> Scored:
     """The SavedModel at `path` on the serialized raw examples in `files`, through its serving
@@ -147,13 +153,11 @@ def score_saved_model(path: str, files: list[str], plan: FeaturePlan, slice_kind
     columns: dict[str, list] = {name: [] for name in slice_kinds}
     for batch in data.batch(chunk).prefetch(1):
         parsed = tf.io.parse_example(batch, label_spec)
-        encoded, keep = plan.encode_labels(first_values_of(parsed[plan.label].row_lengths().numpy(),
-                                                           parsed[plan.label].flat_values.numpy()))
+        encoded, keep = plan.encode_labels(first_values(parsed[plan.label]))
         labels.append(encoded)
         usable.append(keep)
         for name in slice_kinds:
-            ragged = parsed[name]
-            columns[name].append(first_values_of(ragged.row_lengths().numpy(), ragged.flat_values.numpy()))
+            columns[name].append(first_values(parsed[name]))
         result = serve(examples=batch)
         outputs.append(result["probabilities" if plan.task == CLASSIFICATION else "prediction"].numpy())
     if not outputs:
