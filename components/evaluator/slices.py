@@ -1,6 +1,7 @@
 """Slices of the eval split (`evaluator.slices`): which slice value each row falls in, and every
 metric per slice value, in vectorized NumPy: no loop over rows or slice values (bincounts over
-the slice ids; for the AUC one sort of each class's scores, regrouped by a stable sort of the ids).
+the slice ids; for the AUC one radix sort of each class's scores, regrouped per slice feature by
+a radix sort of the ids, and the rank sum). benchmarks/slicing.py measures what it adds.
 
 A string feature is sliced by value; a numeric one with at most BY_VALUE distinct eval values by
 value too (a year, a count), any other into `buckets` quantile buckets of its eval values (edges
