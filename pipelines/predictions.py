@@ -13,8 +13,11 @@ own encoder (components/example_gen/wire.py) with the column types of the versio
 It runs on Beam with `runtime.beam_pipeline_args`: each file is read in blocks (a block is one
 element: about 8 MB of CSV, or 65,536 rows), encoded, scored by Beam's RunInference (a model
 handler that calls the signature on the whole block, in chunks of 8,192), and written as a
-numbered part; the parts are then joined in input order into the output (CSV or Parquet, by its
-extension) under a temporary name, renamed into place when complete (a second run replaces it).
+numbered part (an Arrow IPC file); the parts are then joined in input order into the output (CSV
+or Parquet, by its extension) under a temporary name, renamed into place when complete (a second
+run replaces it). Blocks are encoded and their statistics gathered 2 blocks ahead in threads
+while the signature scores the current one (TensorFlow's call keeps one core busy, the encoding
+the other): same bytes, in the same order, as one thread gives.
 
 Output columns: `row` (the CSV line number, or the Parquet row / TFRecord record number, from
 1), then the `--keep` columns (default: none), then `predicted_class` and one

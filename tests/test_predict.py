@@ -104,3 +104,32 @@ def test_predict_command_refuses_an_unknown_output_format(penguin_run, tmp_path,
     assert code == 2
     err = capsys.readouterr().err
     assert f"error: --output {tmp_path / 'scored.txt'}: name a .csv or .parquet file" in err
+
+
+def test_blocks_encoded_ahead_in_threads_keep_the_order_and_the_first_bad_row(penguin_run, spec, tmp_path,
+                                                                               monkeypatch):
+    """With 2 KB blocks the penguin CSV is ~9 blocks, encoded 2 ahead of the one scored: the output
+    is the same bytes as in one block, and of two bad rows in different blocks the first is named."""
+    from pipelines import predictions
+
+    whole = tmp_path / "whole.csv"
+    predict(spec, str(PENGUIN_CSV), str(whole), root=str(penguin_run.root), keep=["species"],
+            out=pyio.StringIO())
+    monkeypatch.setattr(predictions, "BLOCK_BYTES", 2048)
+    blocks = tmp_path / "blocks.csv"
+    result = predict(spec, str(PENGUIN_CSV), str(blocks), root=str(penguin_run.root), keep=["species"],
+                     out=pyio.StringIO())
+    assert result["rows"] == 344 and blocks.read_bytes() == whole.read_bytes()
+    lines = PENGUIN_CSV.read_text().splitlines()
+    column = lines[0].split(",").index("bill_length_mm")
+    for at in (299, 4):  # lines 300 and 5: different blocks
+        cells = lines[at].split(",")
+        cells[column] = "forty"
+        lines[at] = ",".join(cells)
+    data = tmp_path / "bad.csv"
+    data.write_text("\n".join(lines) + "\n")
+    with pytest.raises(PredictError, match=rf"{data}: line 5: column 'bill_length_mm'"):
+        predict(spec, str(data), str(tmp_path / "p.csv"), root=str(penguin_run.root), out=pyio.StringIO())
+    result = predict(spec, str(data), str(tmp_path / "p.csv"), root=str(penguin_run.root), skip_bad_rows=True,
+                     out=pyio.StringIO())
+    assert (result["rows"], result["bad_rows"]) == (342, 2)
