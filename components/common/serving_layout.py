@@ -66,7 +66,7 @@ class LocalFiles:
     def exists(self, path: str) -> bool:
         return os.path.exists(path)  # local-only
 
-    def read_bytes(self, path: str) -> bytes | None:
+    def read(self, path: str) -> bytes | None:
         try:
             with open(path, "rb") as f:  # local-only
                 return f.read()
@@ -109,9 +109,10 @@ class RemoteFiles:
     def exists(self, path: str) -> bool:
         return self._io().exists(path)
 
-    def read_bytes(self, path: str) -> bytes | None:
+    def read(self, path: str) -> bytes | None:
         try:
-            return self._io().read_bytes(path)
+            io = self._io()
+            return io.read_bytes(path)
         except Exception:  # noqa: BLE001 (absent or unreadable)
             return None
 
@@ -163,7 +164,7 @@ class ServingDirectory:
         fingerprint, at[, damaged]}]}; an absent record reads as empty, an unreadable one too
         unless `strict` (a pusher must not reuse a number: ValueError naming the file)."""
         path = self.files.join(self.destination, RECORD_FILE) if self.destination else ""
-        data = self.files.read_bytes(path) if path else None
+        data = self.files.read(path) if path else None
         try:
             record = json.loads(data) if data else {}
         except ValueError:
