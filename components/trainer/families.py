@@ -295,7 +295,7 @@ def train_linear(cfg, plan: FeaturePlan, head: Head, batches_uri: str):
     x_valid, y_valid = read_split(batches_uri, "validation", plan)
     started = time.perf_counter()
     model, record = fit_linear(cfg, plan, head, x, y, x_valid, y_valid)
-    point = {"epoch": 0, "held_out_loss": record["held_out_loss"]}
+    point = {"epoch": 1, "held_out_loss": record["held_out_loss"]}
     reason = (f"linear model: {record['solver']} on {record['fitted_rows']:,} rows with the L2 penalty "
               f"{record['l2']:g}, the lowest held-out loss ({record['held_out_loss']:.4g}, by "
               f"{record['chosen_by']}) of {', '.join(f'{v:g}' for v in LINEAR_L2)}; "
