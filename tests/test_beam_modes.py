@@ -26,12 +26,15 @@ MODES = {"in_memory": ["--direct_running_mode=in_memory"],
 def run_beam_stages(tmp_path: Path, mode: str) -> Path:
     """The spec's stages up to Batching through LocalDagRunner, in this process; StatisticsGen and
     Batching on their Beam paths (the penguin data is small enough for their in-memory ones)."""
+    from tfx.dsl.compiler import constants
     from tfx.dsl.components.base import executor_spec
     from tfx.orchestration import pipeline as tfx_pipeline
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+    from tfx.orchestration.portable import runtime_parameter_utils
+    from tfx.orchestration.portable.tfx_runner import _make_pipeline_proto
 
     from components.common.beam import use_installed_tfx_on_direct_runner
-    from pipelines.build.compiler import compile_pipeline
+    from pipelines.build.compiler import compile_pipeline, runtime_parameters
     from pipelines.runs.paths import RunPaths
     from pipelines.spec import load_spec
     from tests.test_example_gen import BeamOnlyExecutor
@@ -60,11 +63,15 @@ runtime:
     for name in keep:  # the stages after Batching are not run
         stages[name]._downstream_nodes = {n for n in stages[name]._downstream_nodes if n.id in keep}
     use_installed_tfx_on_direct_runner()
-    LocalDagRunner().run(tfx_pipeline.Pipeline(
+    ir = _make_pipeline_proto(tfx_pipeline.Pipeline(
         pipeline_name=full.pipeline_info.pipeline_name, pipeline_root=full.pipeline_info.pipeline_root,
         components=[stages[name] for name in keep], enable_cache=False,
         metadata_connection_config=full.metadata_connection_config,
         beam_pipeline_args=list(full.beam_pipeline_args)))
+    # the serving directory's digests, bound as the local runner binds them (pipelines/local/runner.py)
+    runtime_parameter_utils.substitute_runtime_parameter(
+        ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: f"modes-{mode}", **runtime_parameters(paths)})
+    LocalDagRunner().run_with_ir(ir)
     return Path(full.pipeline_info.pipeline_root)
 
 
