@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.runs.summary import latest_run
-from tests.conftest import PENGUIN_CSV, run_cli, write_spec
+from tests.conftest import PENGUIN_CSV, REPO, run_cli, write_spec
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -28,6 +28,7 @@ def spec(tmp_path: Path, extra: str = "", name: str = "pipeline.yaml") -> Path:
     return write_spec(tmp_path, f"""
 name: penguin-tuned
 data: {{path: {PENGUIN_CSV}, label: species, exclude: [year]}}
+schema: {{path: {REPO / "schemas" / "penguin" / "schema.pbtxt"}}}
 trainer: {{max_epochs: 25}}
 runtime: {{root: {tmp_path / 'root'}}}
 {SEARCH}
@@ -82,7 +83,8 @@ def test_tuner_finds_values_the_trainer_uses(tmp_path):
     page = Path(first.stdout.split("report: ")[-1].strip()).read_text(encoding="utf-8")
     assert "<table id='trials'>" in page and "hyper-parameters from the Tuner" in page
 
-    # a change downstream only: the Tuner (and Trainer) come from the cache
+    # a change downstream only: the Tuner (and Trainer) come from the cache (the curated schema: an
+    # inferred one is read from the version that serves once one does, which re-runs SchemaGen)
     second = run_cli("--config", str(spec(tmp_path, "evaluator: {thresholds: {accuracy: {lower_bound: 0.5}}}",
                                           name="b.yaml")))
     assert second.returncode == 0, second.stdout + second.stderr
