@@ -287,13 +287,14 @@ def _local_rmtree(path: str) -> None:
     if not stat.S_ISDIR(mode):  # a file or a link (to anything): unlink the entry itself
         _unlink(path)
         return
-    assert shutil.rmtree.avoids_symlink_attacks  # the fd-based walk: links inside are unlinked
+    # local-only: the file layer's own local remover; the fd-based walk unlinks links inside
+    assert shutil.rmtree.avoids_symlink_attacks
 
     def gone_already(function, name, info) -> None:
         if not issubclass(info[0], FileNotFoundError):
             raise info[1]
 
-    shutil.rmtree(path, onerror=gone_already)
+    shutil.rmtree(path, onerror=gone_already)  # local-only: the file layer's own local remover
 
 
 def _unlink(path: str) -> None:
